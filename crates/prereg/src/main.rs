@@ -1,0 +1,46 @@
+//! `prereg`: the one binary. Thin: parses the command line and hands each subcommand to
+//! its module under `cmd/`. Every failure prints one line on stderr and exits 1.
+#![forbid(unsafe_code)]
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Ship FIDO2 security keys pre-registered with your identity provider.
+#[derive(Debug, Parser)]
+#[command(name = "prereg", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect or open pre-registration envelopes (JWE/JWS).
+    #[command(subcommand)]
+    Envelope(cmd::envelope::Command),
+    /// Verify WebAuthn data as a relying party would.
+    #[command(subcommand)]
+    Webauthn(cmd::webauthn::Command),
+    /// The virtual YubiKey: the key in your hand, kept in a JSON state file.
+    #[command(subcommand)]
+    Key(cmd::key::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Envelope(c) => cmd::envelope::run(c),
+        Command::Webauthn(c) => cmd::webauthn::run(c),
+        Command::Key(c) => cmd::key::run(c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the whole context chain on one line.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
