@@ -1,0 +1,467 @@
+//! P-384 keys as JWKs (RFC 7517/7518 §6.2) and key sets (JWKS).
+//!
+//! Parsing is the validation: a [`PublicJwk`] always holds a point on P-384, a
+//! [`PrivateJwk`] always holds a scalar whose public point matches its `x`/`y`.
+
+use std::fmt;
+
+use p384::elliptic_curve::Generate;
+use p384::elliptic_curve::sec1::ToSec1Point;
+use p384::{PublicKey, SecretKey};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+use crate::b64;
+use crate::error::{Error, Result};
+
+/// Size of a P-384 field element / scalar in bytes.
+pub(crate) const COORD_LEN: usize = 48;
+
+/// What a key is for (`use`): encryption (transport and response keys) or signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KeyUse {
+    /// `"enc"`: transport keys and response keys (JWE recipients).
+    #[serde(rename = "enc")]
+    Enc,
+    /// `"sig"`: fulfiller signing keys (JWS).
+    #[serde(rename = "sig")]
+    Sig,
+}
+
+impl KeyUse {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyUse::Enc => "enc",
+            KeyUse::Sig => "sig",
+        }
+    }
+}
+
+/// A public P-384 key with its `kid` and `use`. Serializes as
+/// `{"kty":"EC","crv":"P-384","kid":..,"use":..,"x":..,"y":..}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicJwk {
+    kid: String,
+    key_use: KeyUse,
+    key: PublicKey,
+}
+
+impl PublicJwk {
+    /// Parses a public JWK from JSON text. Refuses a JWK that carries `d` (a private key
+    /// where a public one belongs), any `kty`/`crv` other than `EC`/`P-384`, and points
+    /// off the curve.
+    pub fn parse(json: &str) -> Result<Self> {
+        let value = crate::json::parse_strict(json.as_bytes(), "JWK")?;
+        Self::from_value(&value)
+    }
+
+    /// Builds a public JWK from an already-parsed JSON value (see [`PublicJwk::parse`]).
+    pub fn from_value(value: &Value) -> Result<Self> {
+        let fields = JwkFields::read(value)?;
+        if fields.d.is_some() {
+            return Err(Error::InvalidKey(
+                "a private key (with \"d\") was given where a public key belongs",
+            ));
+        }
+        fields.public()
+    }
+
+    /// Wraps an existing public key.
+    pub fn from_key(kid: impl Into<String>, key_use: KeyUse, key: PublicKey) -> Result<Self> {
+        let kid = kid.into();
+        check_kid(&kid)?;
+        Ok(Self { kid, key_use, key })
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// What the key is for.
+    pub fn key_use(&self) -> KeyUse {
+        self.key_use
+    }
+
+    /// The P-384 public key.
+    pub fn key(&self) -> &PublicKey {
+        &self.key
+    }
+
+    /// The JWK as a JSON value.
+    pub fn to_value(&self) -> Value {
+        let (x, y) = coordinates(&self.key);
+        let mut m = Map::new();
+        m.insert("kty".into(), "EC".into());
+        m.insert("crv".into(), "P-384".into());
+        m.insert("kid".into(), self.kid.clone().into());
+        m.insert("use".into(), self.key_use.as_str().into());
+        m.insert("x".into(), x.into());
+        m.insert("y".into(), y.into());
+        Value::Object(m)
+    }
+
+    /// The JWK as compact JSON text.
+    pub fn to_json(&self) -> String {
+        self.to_value().to_string()
+    }
+
+    /// Checks that this key is meant for `expected`.
+    #[allow(dead_code)] // used by seal/open (next commit)
+    pub(crate) fn require_use(&self, expected: KeyUse) -> Result<()> {
+        if self.key_use == expected {
+            Ok(())
+        } else {
+            Err(Error::InvalidKey(match expected {
+                KeyUse::Enc => "key is not an encryption key (use must be \"enc\")",
+                KeyUse::Sig => "key is not a signing key (use must be \"sig\")",
+            }))
+        }
+    }
+}
+
+impl fmt::Debug for PublicJwk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublicJwk")
+            .field("kid", &self.kid)
+            .field("use", &self.key_use)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serialize for PublicJwk {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicJwk {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        PublicJwk::from_value(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A P-384 private key with its public half. The scalar is zeroized on drop and never
+/// printed: `Debug` shows `[redacted]`. It deliberately does not implement `Serialize`;
+/// use [`PrivateJwk::to_json`] where a private key must be written out.
+#[derive(Clone)]
+pub struct PrivateJwk {
+    public: PublicJwk,
+    secret: SecretKey,
+}
+
+impl PrivateJwk {
+    /// Generates a fresh key pair from the system RNG.
+    pub fn generate(kid: impl Into<String>, key_use: KeyUse) -> Result<Self> {
+        let secret = SecretKey::try_generate().map_err(|_| Error::Rng)?;
+        let public = PublicJwk::from_key(kid, key_use, secret.public_key())?;
+        Ok(Self { public, secret })
+    }
+
+    /// Parses a private JWK (with `d`) from JSON text; checks that `d` matches `x`/`y`.
+    pub fn parse(json: &str) -> Result<Self> {
+        let value = crate::json::parse_strict(json.as_bytes(), "JWK")?;
+        Self::from_value(&value)
+    }
+
+    /// Builds a private JWK from an already-parsed JSON value (see [`PrivateJwk::parse`]).
+    pub fn from_value(value: &Value) -> Result<Self> {
+        let fields = JwkFields::read(value)?;
+        let d = fields
+            .d
+            .as_deref()
+            .ok_or(Error::InvalidKey("private key has no \"d\""))?;
+        let d = Zeroizing::new(b64::decode(d, "JWK")?);
+        if d.len() != COORD_LEN {
+            return Err(Error::InvalidKey("\"d\" is not 48 bytes"));
+        }
+        let secret = SecretKey::from_slice(&d)
+            .map_err(|_| Error::InvalidKey("\"d\" is not a valid P-384 scalar"))?;
+        let public = fields.public()?;
+        if secret.public_key() != public.key {
+            return Err(Error::InvalidKey("\"d\" does not match \"x\"/\"y\""));
+        }
+        Ok(Self { public, secret })
+    }
+
+    /// The public half.
+    pub fn public(&self) -> &PublicJwk {
+        &self.public
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        self.public.kid()
+    }
+
+    /// What the key is for.
+    pub fn key_use(&self) -> KeyUse {
+        self.public.key_use()
+    }
+
+    /// The private JWK (including `d`) as JSON text, in a buffer zeroized on drop.
+    pub fn to_json(&self) -> Zeroizing<String> {
+        let mut value = self.public.to_value();
+        let d = Zeroizing::new(b64::encode(self.secret.to_bytes()));
+        if let Value::Object(m) = &mut value {
+            m.insert("d".into(), Value::String(d.as_str().to_owned()));
+        }
+        let text = Zeroizing::new(value.to_string());
+        // The copy of `d` inside `value` is overwritten before the value is dropped.
+        if let Value::Object(m) = &mut value
+            && let Some(Value::String(s)) = m.get_mut("d")
+        {
+            zeroize::Zeroize::zeroize(s);
+        }
+        text
+    }
+
+    #[allow(dead_code)] // used by seal/open (next commit)
+    pub(crate) fn secret(&self) -> &SecretKey {
+        &self.secret
+    }
+}
+
+impl fmt::Debug for PrivateJwk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateJwk")
+            .field("kid", &self.public.kid)
+            .field("use", &self.public.key_use)
+            .field("d", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A set of public keys (`{"keys":[...]}`), unique by `kid`. Used for the published
+/// transport and signing key sets, and as the trusted signing keys of a verifier.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Jwks {
+    keys: Vec<PublicJwk>,
+}
+
+impl Jwks {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses `{"keys":[...]}`. Every key must be a valid public P-384 JWK and every
+    /// `kid` unique; a JWKS with private keys in it is refused.
+    pub fn parse(json: &str) -> Result<Self> {
+        if json.len() > crate::MAX_INPUT {
+            return Err(Error::TooLarge {
+                max: crate::MAX_INPUT,
+            });
+        }
+        let value = crate::json::parse_strict(json.as_bytes(), "JWKS")?;
+        Self::from_value(&value)
+    }
+
+    /// Builds a set from an already-parsed JSON value (see [`Jwks::parse`]).
+    pub fn from_value(value: &Value) -> Result<Self> {
+        let obj = value.as_object().ok_or(Error::Malformed {
+            what: "JWKS",
+            detail: "not a JSON object",
+        })?;
+        if obj.keys().any(|k| k != "keys") {
+            return Err(Error::Malformed {
+                what: "JWKS",
+                detail: "only a \"keys\" member is allowed",
+            });
+        }
+        let list = obj
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or(Error::Malformed {
+                what: "JWKS",
+                detail: "\"keys\" must be an array",
+            })?;
+        let mut set = Jwks::new();
+        for key in list {
+            set.add(PublicJwk::from_value(key)?)?;
+        }
+        Ok(set)
+    }
+
+    /// The key with this `kid`, if any.
+    pub fn get(&self, kid: &str) -> Option<&PublicJwk> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+
+    /// Adds a key (rotation: publish the new key next to the old). Refuses a duplicate
+    /// `kid`.
+    pub fn add(&mut self, key: PublicJwk) -> Result<()> {
+        if self.get(&key.kid).is_some() {
+            return Err(Error::InvalidKey(
+                "a key with this kid is already in the set",
+            ));
+        }
+        self.keys.push(key);
+        Ok(())
+    }
+
+    /// Removes and returns the key with this `kid` (rotation: retire the old key).
+    pub fn retire(&mut self, kid: &str) -> Option<PublicJwk> {
+        let pos = self.keys.iter().position(|k| k.kid == kid)?;
+        Some(self.keys.remove(pos))
+    }
+
+    /// All keys, in insertion order.
+    pub fn keys(&self) -> &[PublicJwk] {
+        &self.keys
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True if the set has no keys.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// `{"keys":[...]}` as a JSON value.
+    pub fn to_value(&self) -> Value {
+        let keys = self.keys.iter().map(PublicJwk::to_value).collect();
+        let mut m = Map::new();
+        m.insert("keys".into(), Value::Array(keys));
+        Value::Object(m)
+    }
+
+    /// `{"keys":[...]}` as compact JSON text.
+    pub fn to_json(&self) -> String {
+        self.to_value().to_string()
+    }
+}
+
+impl Serialize for Jwks {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Jwks {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        Jwks::from_value(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses uncompressed affine coordinates into a point, refusing points off P-384.
+pub(crate) fn point_from_xy(x: &str, y: &str) -> Result<PublicKey> {
+    let x = b64::decode(x, "JWK")?;
+    let y = b64::decode(y, "JWK")?;
+    if x.len() != COORD_LEN || y.len() != COORD_LEN {
+        return Err(Error::InvalidKey("\"x\" and \"y\" must be 48 bytes each"));
+    }
+    let mut sec1 = Vec::with_capacity(1 + 2 * COORD_LEN);
+    sec1.push(0x04);
+    sec1.extend_from_slice(&x);
+    sec1.extend_from_slice(&y);
+    PublicKey::from_sec1_bytes(&sec1).map_err(|_| Error::InvalidKey("point is not on P-384"))
+}
+
+/// The base64url `x` and `y` of a point.
+pub(crate) fn coordinates(key: &PublicKey) -> (String, String) {
+    let point = key.as_affine().to_sec1_point(false);
+    // An uncompressed SEC1 point is 0x04 || x || y, both halves the same length.
+    let xy = point.as_bytes().get(1..).unwrap_or_default();
+    let (x, y) = xy.split_at(xy.len() / 2);
+    (b64::encode(x), b64::encode(y))
+}
+
+fn check_kid(kid: &str) -> Result<()> {
+    if kid.is_empty() || kid.len() > 256 || kid.chars().any(char::is_control) {
+        return Err(Error::InvalidKey(
+            "kid must be 1 to 256 characters without control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// The members of an EC JWK, read strictly.
+struct JwkFields {
+    kid: String,
+    key_use: KeyUse,
+    x: String,
+    y: String,
+    d: Option<Zeroizing<String>>,
+}
+
+impl JwkFields {
+    fn read(value: &Value) -> Result<Self> {
+        const KNOWN: [&str; 9] = ["kty", "crv", "kid", "use", "x", "y", "d", "alg", "key_ops"];
+        let obj = value.as_object().ok_or(Error::Malformed {
+            what: "JWK",
+            detail: "not a JSON object",
+        })?;
+        if obj.keys().any(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(Error::InvalidKey(
+                "JWK has a member outside kty, crv, kid, use, x, y, d, alg, key_ops",
+            ));
+        }
+        let text = |name: &'static str| -> Result<Option<&str>> {
+            match obj.get(name) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(Error::Malformed {
+                    what: "JWK",
+                    detail: "a member that must be a string is not",
+                }),
+            }
+        };
+        if text("kty")? != Some("EC") {
+            return Err(Error::InvalidKey("kty must be \"EC\""));
+        }
+        match text("crv")? {
+            Some("P-384") => {}
+            Some(other) => {
+                return Err(Error::UnsupportedAlgorithm {
+                    which: "crv",
+                    value: crate::error::clip(other),
+                    allowed: "P-384",
+                });
+            }
+            None => return Err(Error::InvalidKey("crv is missing")),
+        }
+        if let Some(alg) = text("alg")?
+            && alg != "ES384"
+            && alg != "ECDH-ES+A256KW"
+        {
+            return Err(Error::UnsupportedAlgorithm {
+                which: "alg",
+                value: crate::error::clip(alg),
+                allowed: "ES384 or ECDH-ES+A256KW",
+            });
+        }
+        let kid = text("kid")?.ok_or(Error::InvalidKey("kid is missing"))?;
+        check_kid(kid)?;
+        let key_use = match text("use")? {
+            Some("enc") => KeyUse::Enc,
+            Some("sig") => KeyUse::Sig,
+            _ => return Err(Error::InvalidKey("use must be \"enc\" or \"sig\"")),
+        };
+        Ok(Self {
+            kid: kid.to_owned(),
+            key_use,
+            x: text("x")?
+                .ok_or(Error::InvalidKey("x is missing"))?
+                .to_owned(),
+            y: text("y")?
+                .ok_or(Error::InvalidKey("y is missing"))?
+                .to_owned(),
+            d: text("d")?.map(|d| Zeroizing::new(d.to_owned())),
+        })
+    }
+
+    fn public(&self) -> Result<PublicJwk> {
+        Ok(PublicJwk {
+            kid: self.kid.clone(),
+            key_use: self.key_use,
+            key: point_from_xy(&self.x, &self.y)?,
+        })
+    }
+}

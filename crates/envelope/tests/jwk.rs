@@ -1,0 +1,147 @@
+//! JWK and JWKS behaviour: parsing is validation, rotation keeps kids unique, private
+//! keys never print.
+
+use envelope::{Error, Jwks, KeyUse, PrivateJwk, PublicJwk};
+use serde_json::json;
+
+fn vector_key(name: &str) -> serde_json::Value {
+    testkit::vectors("envelope-v1.json")["keys"][name].clone()
+}
+
+#[test]
+fn generated_key_round_trips_through_its_private_jwk() {
+    let key = PrivateJwk::generate("t-1", KeyUse::Enc).unwrap();
+    let again = PrivateJwk::parse(&key.to_json()).unwrap();
+    assert_eq!(again.public(), key.public());
+    assert_eq!(again.kid(), "t-1");
+    assert_eq!(again.key_use(), KeyUse::Enc);
+}
+
+#[test]
+fn public_jwk_serializes_in_the_profile_shape() {
+    let key = PrivateJwk::generate("s-1", KeyUse::Sig).unwrap();
+    let v = key.public().to_value();
+    let obj = v.as_object().unwrap();
+    let mut names: Vec<_> = obj.keys().cloned().collect();
+    names.sort();
+    assert_eq!(names, ["crv", "kid", "kty", "use", "x", "y"]);
+    assert_eq!(v["kty"], "EC");
+    assert_eq!(v["crv"], "P-384");
+    assert_eq!(v["use"], "sig");
+    assert_eq!(PublicJwk::from_value(&v).unwrap(), *key.public());
+}
+
+#[test]
+fn vector_keys_parse_and_match_their_private_halves() {
+    for name in ["transport", "signing", "rogue_signing", "response"] {
+        let v = vector_key(name);
+        let private = PrivateJwk::from_value(&v).unwrap();
+        let mut public_only = v.clone();
+        public_only.as_object_mut().unwrap().remove("d");
+        assert_eq!(
+            *private.public(),
+            PublicJwk::from_value(&public_only).unwrap()
+        );
+        assert_eq!(private.public().to_value(), public_only);
+    }
+}
+
+#[test]
+fn private_key_debug_is_redacted() {
+    let v = vector_key("transport");
+    let key = PrivateJwk::from_value(&v).unwrap();
+    let shown = format!("{key:?}");
+    assert!(shown.contains("[redacted]"));
+    assert!(!shown.contains(v["d"].as_str().unwrap()));
+}
+
+#[test]
+fn public_jwk_with_private_scalar_is_refused() {
+    let v = vector_key("transport");
+    assert!(matches!(
+        PublicJwk::from_value(&v),
+        Err(Error::InvalidKey(_))
+    ));
+}
+
+#[test]
+fn private_jwk_whose_d_does_not_match_is_refused() {
+    let mut v = vector_key("transport");
+    v["d"] = vector_key("signing")["d"].clone();
+    assert!(matches!(
+        PrivateJwk::from_value(&v),
+        Err(Error::InvalidKey(_))
+    ));
+}
+
+#[test]
+fn point_off_the_curve_is_refused() {
+    let mut v = vector_key("response");
+    v.as_object_mut().unwrap().remove("d");
+    v["y"] = vector_key("transport")["y"].clone();
+    assert!(matches!(
+        PublicJwk::from_value(&v),
+        Err(Error::InvalidKey(_))
+    ));
+}
+
+#[test]
+fn other_curves_and_key_types_are_refused() {
+    let p256 = json!({"kty":"EC","crv":"P-256","kid":"a","use":"enc",
+        "x":"gI0GAILBdu7T53akrFmMyGcsF3n5dO7MmwNBHKW5SV0",
+        "y":"SLW_xSffzlPWrHEVI30DHM_4egVwt3NQqeUD7nMFpps"});
+    assert!(matches!(
+        PublicJwk::from_value(&p256),
+        Err(Error::UnsupportedAlgorithm { which: "crv", .. })
+    ));
+    let rsa = json!({"kty":"RSA","kid":"a","use":"enc","n":"AQAB","e":"AQAB"});
+    assert!(PublicJwk::from_value(&rsa).is_err());
+}
+
+#[test]
+fn jwks_selects_by_kid_and_rotates() {
+    let v = testkit::vectors("envelope-v1.json");
+    let mut set = Jwks::from_value(&v["transport_jwks"]).unwrap();
+    assert_eq!(set.len(), 1);
+    assert!(set.get("sandbox-transport-public-1").is_some());
+    assert!(set.get("nope").is_none());
+
+    let next = PrivateJwk::generate("sandbox-transport-public-2", KeyUse::Enc).unwrap();
+    set.add(next.public().clone()).unwrap();
+    assert!(matches!(
+        set.add(next.public().clone()),
+        Err(Error::InvalidKey(_))
+    ));
+    assert_eq!(set.len(), 2);
+
+    let old = set.retire("sandbox-transport-public-1").unwrap();
+    assert_eq!(old.kid(), "sandbox-transport-public-1");
+    assert!(set.retire("sandbox-transport-public-1").is_none());
+    assert_eq!(set.keys()[0].kid(), "sandbox-transport-public-2");
+
+    let text = set.to_json();
+    assert_eq!(Jwks::parse(&text).unwrap(), set);
+    assert!(text.starts_with("{\"keys\":["));
+}
+
+#[test]
+fn jwks_with_duplicate_kids_or_private_keys_is_refused() {
+    let v = testkit::vectors("envelope-v1.json");
+    let k = v["transport_jwks"]["keys"][0].clone();
+    assert!(Jwks::from_value(&json!({"keys":[k.clone(), k]})).is_err());
+    assert!(Jwks::from_value(&json!({"keys":[vector_key("transport")]})).is_err());
+}
+
+#[test]
+fn json_with_duplicate_members_is_refused() {
+    let v = vector_key("response");
+    let x = v["x"].as_str().unwrap();
+    let text = format!(
+        r#"{{"kty":"EC","crv":"P-384","kid":"a","kid":"b","use":"enc","x":"{x}","y":"{}"}}"#,
+        v["y"].as_str().unwrap()
+    );
+    assert!(matches!(
+        PublicJwk::parse(&text),
+        Err(Error::Malformed { .. })
+    ));
+}
