@@ -106,7 +106,6 @@ pub(crate) fn clip(s: &str) -> String {
 }
 
 /// Describes a `serde_json` error without its text, which may quote payload values.
-#[allow(dead_code)] // used by the message module (next commit)
 pub(crate) fn json_error(what: &str, e: &serde_json::Error) -> Error {
     use serde_json::error::Category;
     let kind = match e.classify() {

@@ -108,7 +108,6 @@ impl PublicJwk {
     }
 
     /// Checks that this key is meant for `expected`.
-    #[allow(dead_code)] // used by seal/open (next commit)
     pub(crate) fn require_use(&self, expected: KeyUse) -> Result<()> {
         if self.key_use == expected {
             Ok(())
@@ -218,7 +217,6 @@ impl PrivateJwk {
         text
     }
 
-    #[allow(dead_code)] // used by seal/open (next commit)
     pub(crate) fn secret(&self) -> &SecretKey {
         &self.secret
     }

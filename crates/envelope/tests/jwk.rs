@@ -1,5 +1,6 @@
 //! JWK and JWKS behaviour: parsing is validation, rotation keeps kids unique, private
 //! keys never print.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use envelope::{Error, Jwks, KeyUse, PrivateJwk, PublicJwk};
 use serde_json::json;

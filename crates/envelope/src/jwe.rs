@@ -1,0 +1,360 @@
+//! Compact JWE, `ECDH-ES+A256KW` key agreement with `A256GCM` content encryption
+//! (RFC 7516, RFC 7518 §4.6), restricted to the profile: P-384 only, no `apu`/`apv`
+//! content, a fixed set of protected header members.
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use aes_kw::KwAes256;
+use p384::PublicKey;
+use p384::ecdh::EphemeralSecret;
+use p384::elliptic_curve::Generate;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result, clip};
+use crate::jwk::{KeyUse, PrivateJwk, PublicJwk, coordinates, point_from_xy};
+use crate::{MAX_INPUT, b64, kdf};
+
+/// The only key management algorithm of the profile.
+pub const JWE_ALG: &str = "ECDH-ES+A256KW";
+/// The only content encryption of the profile.
+pub const JWE_ENC: &str = "A256GCM";
+/// `cty` of a request JWE: the plaintext is a profile JSON message.
+pub const CTY_REQUEST: &str = "fido-prereg+json";
+/// `cty` of a response JWE: the plaintext is a compact JWS.
+pub const CTY_RESPONSE: &str = "JWS";
+
+const CEK_LEN: usize = 32;
+const WRAPPED_CEK_LEN: usize = CEK_LEN + 8;
+const IV_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// A decrypted JWE: who it was for, what it says it carries, and the plaintext (zeroized
+/// on drop).
+pub struct OpenedJwe {
+    /// The recipient `kid` from the header (the key that opened it).
+    pub kid: String,
+    /// The `cty` from the header.
+    pub cty: String,
+    /// The decrypted content.
+    pub plaintext: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for OpenedJwe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedJwe")
+            .field("kid", &self.kid)
+            .field("cty", &self.cty)
+            .field("plaintext", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Encrypts `plaintext` to `recipient` (a P-384 `use: enc` key) as a compact JWE with
+/// protected header `{"alg","enc","kid","cty","epk"}`.
+pub fn seal_jwe(plaintext: &[u8], recipient: &PublicJwk, cty: &str) -> Result<String> {
+    recipient.require_use(KeyUse::Enc)?;
+    if plaintext.len() > MAX_INPUT {
+        return Err(Error::TooLarge { max: MAX_INPUT });
+    }
+    let ephemeral = EphemeralSecret::try_generate().map_err(|_| Error::Rng)?;
+    let shared = ephemeral.diffie_hellman(recipient.key());
+    let kek = kdf::concat_kdf(shared.raw_secret_bytes(), JWE_ALG.as_bytes(), &[], &[], 32);
+
+    let mut cek = Zeroizing::new([0u8; CEK_LEN]);
+    getrandom::fill(cek.as_mut_slice()).map_err(|_| Error::Rng)?;
+    let mut iv = [0u8; IV_LEN];
+    getrandom::fill(&mut iv).map_err(|_| Error::Rng)?;
+
+    let kw = KwAes256::new_from_slice(&kek).map_err(|_| Error::Crypto("KEK length"))?;
+    let mut wrapped = [0u8; WRAPPED_CEK_LEN];
+    kw.wrap_key(cek.as_slice(), &mut wrapped)
+        .map_err(|_| Error::Crypto("AES key wrap"))?;
+
+    let (x, y) = coordinates(&ephemeral.public_key());
+    let header = JweHeaderOut {
+        alg: JWE_ALG,
+        enc: JWE_ENC,
+        kid: recipient.kid(),
+        cty,
+        epk: EpkOut {
+            kty: "EC",
+            crv: "P-384",
+            x: &x,
+            y: &y,
+        },
+    };
+    let header = serde_json::to_vec(&header).map_err(|_| Error::Crypto("header encoding"))?;
+    let header_b64 = b64::encode(header);
+
+    let gcm = Aes256Gcm::new_from_slice(cek.as_slice()).map_err(|_| Error::Crypto("CEK length"))?;
+    let mut buf = plaintext.to_vec();
+    let tag = gcm
+        .encrypt_inout_detached(
+            &Nonce::from(iv),
+            header_b64.as_bytes(),
+            buf.as_mut_slice().into(),
+        )
+        .map_err(|_| Error::Crypto("AES-GCM encryption"))?;
+
+    Ok([
+        header_b64,
+        b64::encode(wrapped),
+        b64::encode(iv),
+        b64::encode(buf),
+        b64::encode(tag),
+    ]
+    .join("."))
+}
+
+/// Decrypts a compact JWE of the profile with whichever of `keys` its `kid` names. The
+/// header must be exactly the profile's and carry `cty` = `expected_cty`.
+pub fn open_jwe(token: &str, keys: &[PrivateJwk], expected_cty: &str) -> Result<OpenedJwe> {
+    let parts = split::<5>(token, "JWE")?;
+    let [header_b64, wrapped_b64, iv_b64, ct_b64, tag_b64] = parts;
+    let header = JweHeader::parse(header_b64)?;
+    if header.cty != expected_cty {
+        return Err(Error::Header(format!(
+            "cty is {:?}, expected {expected_cty:?}",
+            clip(&header.cty)
+        )));
+    }
+    let key = keys
+        .iter()
+        .find(|k| k.kid() == header.kid)
+        .ok_or_else(|| Error::UnknownKid {
+            kid: clip(&header.kid),
+        })?;
+    key.public().require_use(KeyUse::Enc)?;
+
+    let wrapped = b64::decode(wrapped_b64, "JWE")?;
+    if wrapped.len() != WRAPPED_CEK_LEN {
+        return Err(Error::Malformed {
+            what: "JWE",
+            detail: "encrypted key is not 40 bytes (A256KW of a 256-bit key)",
+        });
+    }
+    let iv = b64::decode(iv_b64, "JWE")?;
+    let iv: [u8; IV_LEN] = iv.as_slice().try_into().map_err(|_| Error::Malformed {
+        what: "JWE",
+        detail: "IV is not 96 bits",
+    })?;
+    let tag = b64::decode(tag_b64, "JWE")?;
+    let tag: [u8; TAG_LEN] = tag.as_slice().try_into().map_err(|_| Error::Malformed {
+        what: "JWE",
+        detail: "authentication tag is not 128 bits",
+    })?;
+    let mut buf = Zeroizing::new(b64::decode(ct_b64, "JWE")?);
+
+    let shared = key.secret().diffie_hellman(&header.epk);
+    let kek = kdf::concat_kdf(shared.raw_secret_bytes(), JWE_ALG.as_bytes(), &[], &[], 32);
+    let kw = KwAes256::new_from_slice(&kek).map_err(|_| Error::Crypto("KEK length"))?;
+    let mut cek = Zeroizing::new([0u8; CEK_LEN]);
+    kw.unwrap_key(&wrapped, cek.as_mut_slice())
+        .map_err(|_| Error::Unwrap)?;
+
+    let gcm = Aes256Gcm::new_from_slice(cek.as_slice()).map_err(|_| Error::Crypto("CEK length"))?;
+    gcm.decrypt_inout_detached(
+        &Nonce::from(iv),
+        header_b64.as_bytes(),
+        buf.as_mut_slice().into(),
+        &Tag::from(tag),
+    )
+    .map_err(|_| Error::Decrypt)?;
+
+    Ok(OpenedJwe {
+        kid: header.kid,
+        cty: header.cty,
+        plaintext: buf,
+    })
+}
+
+/// Splits a compact token into exactly `N` dot-separated parts, after the size cap.
+pub(crate) fn split<'a, const N: usize>(
+    token: &'a str,
+    what: &'static str,
+) -> Result<[&'a str; N]> {
+    if token.len() > MAX_INPUT {
+        return Err(Error::TooLarge { max: MAX_INPUT });
+    }
+    let mut out = [""; N];
+    let mut it = token.split('.');
+    for slot in &mut out {
+        *slot = it.next().ok_or(Error::Malformed {
+            what,
+            detail: if N == 5 {
+                "a compact JWE has exactly 5 parts"
+            } else {
+                "a compact JWS has exactly 3 parts"
+            },
+        })?;
+    }
+    if it.next().is_some() {
+        return Err(Error::Malformed {
+            what,
+            detail: if N == 5 {
+                "a compact JWE has exactly 5 parts"
+            } else {
+                "a compact JWS has exactly 3 parts"
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Decodes and parses a protected header into a JSON object.
+pub(crate) fn header_object(header_b64: &str, what: &'static str) -> Result<Map<String, Value>> {
+    let bytes = b64::decode(header_b64, what)?;
+    match crate::json::parse_strict(&bytes, what)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(Error::Malformed {
+            what,
+            detail: "protected header is not a JSON object",
+        }),
+    }
+}
+
+/// Refuses header members outside `allowed`, naming the well-known dangerous ones.
+pub(crate) fn check_members(header: &Map<String, Value>, allowed: &[&str]) -> Result<()> {
+    for name in header.keys() {
+        if allowed.contains(&name.as_str()) {
+            continue;
+        }
+        return Err(match name.as_str() {
+            "zip" => Error::UnsupportedAlgorithm {
+                which: "zip",
+                value: value_text(header.get("zip")),
+                allowed: "no compression",
+            },
+            "crit" => Error::UnsupportedAlgorithm {
+                which: "crit",
+                value: value_text(header.get("crit")),
+                allowed: "no critical extensions",
+            },
+            "jku" | "x5u" | "jwk" | "x5c" | "x5t" | "x5t#S256" => Error::Header(format!(
+                "{name} is not accepted: keys come only from the caller's key sets"
+            )),
+            other => Error::Header(format!("unknown header parameter {:?}", clip(other))),
+        });
+    }
+    Ok(())
+}
+
+/// A required string member of a header.
+pub(crate) fn string_member<'a>(
+    header: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<&'a str> {
+    match header.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(Error::Header(format!("{name} must be a string"))),
+        None => Err(Error::Header(format!("{name} is missing"))),
+    }
+}
+
+/// Checks that `name` is exactly `want`, else reports it as outside the profile.
+pub(crate) fn require_alg(
+    header: &Map<String, Value>,
+    name: &'static str,
+    want: &'static str,
+) -> Result<()> {
+    match header.get(name) {
+        Some(Value::String(s)) if s == want => Ok(()),
+        None => Err(Error::Header(format!("{name} is missing"))),
+        other => Err(Error::UnsupportedAlgorithm {
+            which: name,
+            value: value_text(other),
+            allowed: want,
+        }),
+    }
+}
+
+fn value_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => clip(s),
+        Some(other) => clip(&other.to_string()),
+        None => String::new(),
+    }
+}
+
+/// The protected header of a JWE of the profile, validated.
+struct JweHeader {
+    kid: String,
+    cty: String,
+    epk: PublicKey,
+}
+
+impl JweHeader {
+    fn parse(header_b64: &str) -> Result<Self> {
+        let h = header_object(header_b64, "JWE header")?;
+        require_alg(&h, "alg", JWE_ALG)?;
+        require_alg(&h, "enc", JWE_ENC)?;
+        check_members(&h, &["alg", "enc", "kid", "cty", "epk", "apu", "apv"])?;
+        for party in ["apu", "apv"] {
+            if let Some(v) = h.get(party)
+                && v.as_str() != Some("")
+            {
+                return Err(Error::UnsupportedAlgorithm {
+                    which: if party == "apu" { "apu" } else { "apv" },
+                    value: value_text(Some(v)),
+                    allowed: "absent or empty",
+                });
+            }
+        }
+        let kid = string_member(&h, "kid")?.to_owned();
+        let cty = string_member(&h, "cty")?.to_owned();
+        let epk = match h.get("epk") {
+            Some(Value::Object(epk)) => parse_epk(epk)?,
+            Some(_) => return Err(Error::Header("epk must be a JWK object".into())),
+            None => return Err(Error::Header("epk is missing".into())),
+        };
+        Ok(Self { kid, cty, epk })
+    }
+}
+
+fn parse_epk(epk: &Map<String, Value>) -> Result<PublicKey> {
+    if let Some(name) = epk
+        .keys()
+        .find(|k| !["kty", "crv", "x", "y"].contains(&k.as_str()))
+    {
+        return Err(Error::Header(format!(
+            "epk has member {:?}; only kty, crv, x, y are allowed",
+            clip(name)
+        )));
+    }
+    if epk.get("kty").and_then(Value::as_str) != Some("EC") {
+        return Err(Error::UnsupportedAlgorithm {
+            which: "epk.kty",
+            value: value_text(epk.get("kty")),
+            allowed: "EC",
+        });
+    }
+    if epk.get("crv").and_then(Value::as_str) != Some("P-384") {
+        return Err(Error::UnsupportedAlgorithm {
+            which: "epk.crv",
+            value: value_text(epk.get("crv")),
+            allowed: "P-384",
+        });
+    }
+    let x = string_member(epk, "x")?;
+    let y = string_member(epk, "y")?;
+    point_from_xy(x, y)
+}
+
+#[derive(Serialize)]
+struct JweHeaderOut<'a> {
+    alg: &'a str,
+    enc: &'a str,
+    kid: &'a str,
+    cty: &'a str,
+    epk: EpkOut<'a>,
+}
+
+#[derive(Serialize)]
+struct EpkOut<'a> {
+    kty: &'a str,
+    crv: &'a str,
+    x: &'a str,
+    y: &'a str,
+}
