@@ -46,8 +46,9 @@ pub enum Error {
         /// The `kid` from the header.
         kid: String,
     },
-    /// ECDH with the ephemeral key failed (e.g. the shared point is invalid).
-    #[error("key agreement failed")]
+    /// The ephemeral public key (`epk`) is not a valid P-384 point (off the curve, the
+    /// identity, or coordinates of the wrong size), so no key agreement is possible.
+    #[error("key agreement failed: epk is not a valid P-384 point")]
     KeyAgreement,
     /// AES key unwrap failed: the content key was not wrapped for this key.
     #[error("key unwrap failed: the content key was not wrapped for this recipient key")]
@@ -114,9 +115,13 @@ pub(crate) fn json_error(what: &str, e: &serde_json::Error) -> Error {
         Category::Eof => "is truncated JSON",
         Category::Data => "does not have the expected fields or types",
     };
-    Error::Payload(format!(
-        "{what} {kind} (line {}, column {})",
-        e.line(),
-        e.column()
-    ))
+    if e.line() == 0 {
+        Error::Payload(format!("{what} {kind}"))
+    } else {
+        Error::Payload(format!(
+            "{what} {kind} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    }
 }

@@ -89,7 +89,8 @@ pub fn seal_jwe(plaintext: &[u8], recipient: &PublicJwk, cty: &str) -> Result<St
     let header_b64 = b64::encode(header);
 
     let gcm = Aes256Gcm::new_from_slice(cek.as_slice()).map_err(|_| Error::Crypto("CEK length"))?;
-    let mut buf = plaintext.to_vec();
+    // Holds plaintext until encrypted in place: zeroized in case encryption fails.
+    let mut buf = Zeroizing::new(plaintext.to_vec());
     let tag = gcm
         .encrypt_inout_detached(
             &Nonce::from(iv),
@@ -102,7 +103,7 @@ pub fn seal_jwe(plaintext: &[u8], recipient: &PublicJwk, cty: &str) -> Result<St
         header_b64,
         b64::encode(wrapped),
         b64::encode(iv),
-        b64::encode(buf),
+        b64::encode(&*buf),
         b64::encode(tag),
     ]
     .join("."))
@@ -339,7 +340,10 @@ fn parse_epk(epk: &Map<String, Value>) -> Result<PublicKey> {
     }
     let x = string_member(epk, "x")?;
     let y = string_member(epk, "y")?;
-    point_from_xy(x, y)
+    point_from_xy(x, y).map_err(|e| match e {
+        Error::InvalidKey(_) => Error::KeyAgreement,
+        other => other,
+    })
 }
 
 #[derive(Serialize)]

@@ -1,4 +1,5 @@
-//! The pre-registration envelope, profile v1 (`docs/envelope.md`).
+//! The pre-registration envelope, profile v1 (`docs/envelope.md`, from
+//! `shared/spec/envelope.md`).
 //!
 //! Lives here: P-384 JWKs and JWKS, compact JWE (`ECDH-ES+A256KW` / `A256GCM`), compact
 //! JWS (`ES384`), the four message types and `request_hash` binding.
@@ -75,7 +76,8 @@ pub fn seal_response(
         return Err(Error::RequestHashMismatch);
     }
     response.validate()?;
-    let jws = sign_jws(&response.to_json_bytes()?, signing)?;
+    // The JWS carries the payload (perhaps a PIN) in base64url: zeroize it too.
+    let jws = zeroize::Zeroizing::new(sign_jws(&response.to_json_bytes()?, signing)?);
     seal_jwe(jws.as_bytes(), response_key, CTY_RESPONSE)
 }
 
