@@ -11,7 +11,13 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use crate::error::{Error, Result};
 
 /// Parses `bytes` as JSON, refusing duplicate member names at any depth.
+/// Inputs over [`crate::MAX_INPUT`] are refused unparsed.
 pub(crate) fn parse_strict(bytes: &[u8], what: &'static str) -> Result<serde_json::Value> {
+    if bytes.len() > crate::MAX_INPUT {
+        return Err(Error::TooLarge {
+            max: crate::MAX_INPUT,
+        });
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     NoDuplicates
         .deserialize(&mut de)

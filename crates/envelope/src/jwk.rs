@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use p384::ecdsa::SigningKey;
 use p384::elliptic_curve::Generate;
 use p384::elliptic_curve::sec1::ToSec1Point;
 use p384::{PublicKey, SecretKey};
@@ -149,6 +150,9 @@ impl<'de> Deserialize<'de> for PublicJwk {
 pub struct PrivateJwk {
     public: PublicJwk,
     secret: SecretKey,
+    /// For `use: sig` keys, the ECDSA key prepared once (it carries the public point, so
+    /// building it per signature would cost an extra scalar multiplication).
+    signer: Option<SigningKey>,
 }
 
 impl PrivateJwk {
@@ -156,7 +160,7 @@ impl PrivateJwk {
     pub fn generate(kid: impl Into<String>, key_use: KeyUse) -> Result<Self> {
         let secret = SecretKey::try_generate().map_err(|_| Error::Rng)?;
         let public = PublicJwk::from_key(kid, key_use, secret.public_key())?;
-        Ok(Self { public, secret })
+        Ok(Self::assemble(public, secret))
     }
 
     /// Parses a private JWK (with `d`) from JSON text; checks that `d` matches `x`/`y`.
@@ -182,7 +186,7 @@ impl PrivateJwk {
         if secret.public_key() != public.key {
             return Err(Error::InvalidKey("\"d\" does not match \"x\"/\"y\""));
         }
-        Ok(Self { public, secret })
+        Ok(Self::assemble(public, secret))
     }
 
     /// The public half.
@@ -217,6 +221,19 @@ impl PrivateJwk {
         text
     }
 
+    fn assemble(public: PublicJwk, secret: SecretKey) -> Self {
+        let signer = (public.key_use == KeyUse::Sig).then(|| SigningKey::from(&secret));
+        Self {
+            public,
+            secret,
+            signer,
+        }
+    }
+
+    pub(crate) fn signing_key(&self) -> Option<&SigningKey> {
+        self.signer.as_ref()
+    }
+
     pub(crate) fn secret(&self) -> &SecretKey {
         &self.secret
     }
@@ -248,11 +265,6 @@ impl Jwks {
     /// Parses `{"keys":[...]}`. Every key must be a valid public P-384 JWK and every
     /// `kid` unique; a JWKS with private keys in it is refused.
     pub fn parse(json: &str) -> Result<Self> {
-        if json.len() > crate::MAX_INPUT {
-            return Err(Error::TooLarge {
-                max: crate::MAX_INPUT,
-            });
-        }
         let value = crate::json::parse_strict(json.as_bytes(), "JWKS")?;
         Self::from_value(&value)
     }

@@ -2,12 +2,12 @@
 //! the raw 96-byte `r || s`.
 
 use p384::ecdsa::signature::{Signer, Verifier};
-use p384::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p384::ecdsa::{Signature, VerifyingKey};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use crate::compact::{check_members, header_object, require_alg, split, string_member};
 use crate::error::{Error, Result, clip};
-use crate::jwe::{check_members, header_object, require_alg, split, string_member};
 use crate::jwk::{Jwks, KeyUse, PrivateJwk};
 use crate::{MAX_INPUT, b64};
 
@@ -51,7 +51,9 @@ pub fn sign_jws(payload: &[u8], signer: &PrivateJwk) -> Result<String> {
     let mut token = b64::encode(header);
     token.push('.');
     token.push_str(&b64::encode(payload));
-    let key = SigningKey::from(signer.secret());
+    let key = signer.signing_key().ok_or(Error::InvalidKey(
+        "key is not a signing key (use must be \"sig\")",
+    ))?;
     let signature: Signature = key
         .try_sign(token.as_bytes())
         .map_err(|_| Error::Crypto("ECDSA signing"))?;

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod b64;
+mod compact;
 mod error;
 mod json;
 mod jwe;
@@ -150,8 +151,8 @@ pub fn inspect(token: &str) -> Result<Value> {
         return Err(Error::TooLarge { max: MAX_INPUT });
     }
     let (kind, header_b64) = match token.split('.').count() {
-        5 => ("jwe", jwe::split::<5>(token, "JWE")?[0]),
-        3 => ("jws", jwe::split::<3>(token, "JWS")?[0]),
+        5 => ("jwe", compact::split::<5>(token, "JWE")?[0]),
+        3 => ("jws", compact::split::<3>(token, "JWS")?[0]),
         _ => {
             return Err(Error::Malformed {
                 what: "token",
@@ -159,7 +160,7 @@ pub fn inspect(token: &str) -> Result<Value> {
             });
         }
     };
-    let header = jwe::header_object(header_b64, "header")?;
+    let header = compact::header_object(header_b64, "header")?;
     let mut out = serde_json::Map::new();
     out.insert(kind.to_owned(), Value::Object(header));
     Ok(Value::Object(out))
