@@ -53,9 +53,16 @@ impl std::fmt::Debug for OpenedJwe {
 }
 
 /// Encrypts `plaintext` to `recipient` (a P-384 `use: enc` key) as a compact JWE with
-/// protected header `{"alg","enc","kid","cty","epk"}`.
+/// protected header `{"alg","enc","kid","cty","epk"}`. `cty` must be [`CTY_REQUEST`] or
+/// [`CTY_RESPONSE`], the only two the profile opens.
 pub fn seal_jwe(plaintext: &[u8], recipient: &PublicJwk, cty: &str) -> Result<String> {
     recipient.require_use(KeyUse::Enc)?;
+    if cty != CTY_REQUEST && cty != CTY_RESPONSE {
+        return Err(Error::Header(format!(
+            "cty {:?} is outside the profile ({CTY_REQUEST:?} or {CTY_RESPONSE:?})",
+            clip(cty)
+        )));
+    }
     if plaintext.len() > MAX_INPUT {
         return Err(Error::TooLarge { max: MAX_INPUT });
     }
