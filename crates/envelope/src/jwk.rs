@@ -295,6 +295,16 @@ impl Jwks {
         Ok(set)
     }
 
+    /// A set of these public keys (e.g. the public halves of a fulfiller's key pairs, for
+    /// its `/.well-known/*.jwks` endpoint). Refuses duplicate `kid`s.
+    pub fn from_keys<'a>(keys: impl IntoIterator<Item = &'a PublicJwk>) -> Result<Self> {
+        let mut set = Jwks::new();
+        for key in keys {
+            set.add(key.clone())?;
+        }
+        Ok(set)
+    }
+
     /// The key with this `kid`, if any.
     pub fn get(&self, kid: &str) -> Option<&PublicJwk> {
         self.keys.iter().find(|k| k.kid == kid)

@@ -249,6 +249,11 @@ impl Response {
         match self {
             Response::Credential(r) => {
                 non_empty(&r.serial, "serial")?;
+                if !is_uuid(&r.aaguid) {
+                    return Err(Error::Payload(
+                        "aaguid must be a UUID (8-4-4-4-12 hex digits)".into(),
+                    ));
+                }
                 if !r.credential.is_object() {
                     return Err(Error::Payload("credential must be a JSON object".into()));
                 }
@@ -315,6 +320,15 @@ impl PinRequest {
             PinChoice::None => Ok(()),
         }
     }
+}
+
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn non_empty(s: &str, name: &str) -> Result<()> {

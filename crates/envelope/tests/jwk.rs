@@ -146,3 +146,14 @@ fn json_with_duplicate_members_is_refused() {
         Err(Error::Malformed { .. })
     ));
 }
+
+#[test]
+fn jwks_is_built_from_the_public_halves_of_key_pairs() {
+    let a = PrivateJwk::generate("sign-a", KeyUse::Sig).unwrap();
+    let b = PrivateJwk::generate("sign-b", KeyUse::Sig).unwrap();
+    let set = Jwks::from_keys([a.public(), b.public()]).unwrap();
+    assert_eq!(set.len(), 2);
+    assert_eq!(set.get("sign-b"), Some(b.public()));
+    assert!(!set.to_json().contains("\"d\""));
+    assert!(Jwks::from_keys([a.public(), a.public()]).is_err());
+}

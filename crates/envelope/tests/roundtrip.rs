@@ -500,3 +500,15 @@ fn inspect_shows_a_jws_header() {
         Err(Error::Malformed { .. })
     ));
 }
+
+#[test]
+fn credential_response_with_a_malformed_aaguid_is_refused() {
+    let p = parties();
+    let request = envelope::seal_request(&credential_request(&p), p.transport.public()).unwrap();
+    let mut response = credential_response("1");
+    if let Response::Credential(r) = &mut response {
+        r.aaguid = "not-a-uuid".into();
+    }
+    let got = envelope::seal_response(&response, &request, &p.signing, p.response.public());
+    assert!(matches!(got, Err(Error::Payload(m)) if m.contains("aaguid")));
+}
