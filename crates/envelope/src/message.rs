@@ -70,7 +70,7 @@ pub struct PinRequest {
 
 /// How the fulfiller chooses the PIN.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "lowercase", try_from = "PinChoiceWire")]
 pub enum PinChoice {
     /// A random PIN of `length` decimal digits (4 to 63).
     Generate {
@@ -84,6 +84,34 @@ pub enum PinChoice {
     },
     /// Set no PIN.
     None,
+}
+
+/// The JSON form of [`PinChoice`], read strictly: serde's internally tagged enums ignore
+/// extra members on unit variants (`{"type":"none","value":..}` would pass), so the
+/// members are checked against the `type` here.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinChoiceWire {
+    #[serde(rename = "type")]
+    kind: String,
+    length: Option<u8>,
+    value: Option<Pin>,
+}
+
+impl TryFrom<PinChoiceWire> for PinChoice {
+    type Error = String;
+
+    fn try_from(w: PinChoiceWire) -> Result<Self, String> {
+        match (w.kind.as_str(), w.length, w.value) {
+            ("generate", Some(length), None) => Ok(PinChoice::Generate { length }),
+            ("static", None, Some(value)) => Ok(PinChoice::Static { value }),
+            ("none", None, None) => Ok(PinChoice::None),
+            ("generate" | "static" | "none", _, _) => {
+                Err("pin: generate takes only length, static only value, none nothing".to_owned())
+            }
+            _ => Err("pin.type must be generate, static or none".to_owned()),
+        }
+    }
 }
 
 /// Credential response.

@@ -512,3 +512,25 @@ fn credential_response_with_a_malformed_aaguid_is_refused() {
     let got = envelope::seal_response(&response, &request, &p.signing, p.response.public());
     assert!(matches!(got, Err(Error::Payload(m)) if m.contains("aaguid")));
 }
+
+#[test]
+fn pin_choice_with_an_unknown_member_or_type_is_refused() {
+    let p = parties();
+    for pin in [
+        json!({"type": "generate", "length": 6, "digits_only": false}),
+        json!({"type": "none", "value": "1234"}),
+        json!({"type": "random", "length": 6}),
+        json!({"length": 6}),
+    ] {
+        let mut body = pin_request(&p).to_value().unwrap();
+        body["pin"] = pin.clone();
+        let jwe = envelope::seal_jwe(
+            body.to_string().as_bytes(),
+            p.transport.public(),
+            "fido-prereg+json",
+        )
+        .unwrap();
+        let got = envelope::open_request(&jwe, std::slice::from_ref(&p.transport));
+        assert!(matches!(got, Err(Error::Payload(_))), "{pin} gave {got:?}");
+    }
+}
