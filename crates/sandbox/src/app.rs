@@ -1,0 +1,174 @@
+//! Binding and running the sandbox servers. Tests bind port 0 on 127.0.0.1 and read the
+//! chosen port back; `prereg sandbox` binds the configured address and prints
+//! [`App::ready_info`] once.
+
+use crate::faults::{FaultConfig, Faults};
+use crate::fulfiller::{self, Fulfiller, Programmer, Seed, Store, Unavailable};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How to run.
+#[derive(Clone)]
+pub struct Config {
+    /// Where the fulfiller listens (default 127.0.0.1:8700; port 0 for tests).
+    pub fulfiller_addr: SocketAddr,
+    /// The organisation.
+    pub seed: Seed,
+    /// Faults from the start.
+    pub faults: FaultConfig,
+    /// Run a processing round this often, by itself (`--auto-fulfil`).
+    pub auto_fulfil: Option<Duration>,
+    /// Programs FIDO Pre-reg keys.
+    pub programmer: Arc<dyn Programmer>,
+}
+
+impl Config {
+    /// The default seed on 127.0.0.1 port 0, no faults, manual clock.
+    pub fn for_tests() -> Self {
+        Self {
+            fulfiller_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed: Seed::default(),
+            faults: FaultConfig::none(),
+            auto_fulfil: None,
+            programmer: Arc::new(Unavailable),
+        }
+    }
+}
+
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The seed is inconsistent.
+    #[error(transparent)]
+    Seed(#[from] fulfiller::seed::SeedError),
+    /// Key generation failed.
+    #[error(transparent)]
+    Keys(#[from] fulfiller::keys::KeyError),
+    /// The address is taken or not allowed.
+    #[error("binding the fulfiller sandbox to {addr}: {source}")]
+    Bind {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet running, sandbox.
+pub struct App {
+    fulfiller: Fulfiller,
+    listener: TcpListener,
+    addr: SocketAddr,
+    auto_fulfil: Option<Duration>,
+}
+
+impl App {
+    /// Seeds the state, generates the key sets and binds.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        config.seed.check()?;
+        let store = Arc::new(Store::new(config.seed, config.programmer)?);
+        let fulfiller = Fulfiller {
+            store,
+            faults: Faults::new(config.faults),
+        };
+        let listener = TcpListener::bind(config.fulfiller_addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.fulfiller_addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.fulfiller_addr,
+            source,
+        })?;
+        Ok(Self {
+            fulfiller,
+            listener,
+            addr,
+            auto_fulfil: config.auto_fulfil,
+        })
+    }
+
+    /// The fulfiller's bound address.
+    pub fn fulfiller_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: serves `/.well-known/...`, `/v1/...` and `/sandbox/...`.
+    pub fn fulfiller_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The fulfiller's state (tests read it directly).
+    pub fn fulfiller_store(&self) -> Arc<Store> {
+        self.fulfiller.store.clone()
+    }
+
+    /// The one JSON line `prereg sandbox` prints when ready: base URLs, seeded tokens,
+    /// the seeded organisation.
+    pub fn ready_info(&self) -> serde_json::Value {
+        let seed = self.fulfiller.store.seed();
+        let base = self.fulfiller_url();
+        serde_json::json!({
+            "ready": true,
+            "fulfiller": {
+                "base_url": base,
+                "api_base_url": format!("{base}/v1"),
+                "transport_jwks_url": format!("{base}/.well-known/yubico-transport-keys.jwks"),
+                "signing_jwks_url": format!("{base}/.well-known/yubico-sign.jwks"),
+                "sandbox_url": format!("{base}/sandbox/v1"),
+                "tokens": seed.tokens,
+                "organization_id": seed.organization_id,
+                "products": seed.products.iter().map(|p| serde_json::json!({
+                    "product_id": p.product_id,
+                    "product_name": p.product_name,
+                    "fido_prereg": p.fido_prereg,
+                })).collect::<Vec<_>>(),
+                "inventory": self.fulfiller.store.inventory().organization_product_inventory,
+                "customizations": seed.customizations.iter().map(|c| &c.customization_id).collect::<Vec<_>>(),
+                "auto_fulfil_secs": self.auto_fulfil.map(|d| d.as_secs_f64()),
+            }
+        })
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests and returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let ticker = self.auto_fulfil.map(|every| {
+            let store = self.fulfiller.store.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let store = store.clone();
+                    match tokio::task::spawn_blocking(move || store.advance_round()).await {
+                        Ok(moved) if !moved.is_empty() => {
+                            tracing::info!(
+                                count = moved.len(),
+                                "auto-fulfil round moved shipments"
+                            );
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "auto-fulfil round failed"),
+                    }
+                }
+            })
+        });
+        let router = fulfiller::router(self.fulfiller);
+        let result = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(t) = ticker {
+            t.abort();
+        }
+        result
+    }
+}

@@ -1,0 +1,131 @@
+//! Fault injection, shared by every sandbox: a fraction of requests answered 500, a
+//! fraction answered 429 with `Retry-After`, added latency, and a fraction of dropped
+//! connections (the status line goes out, then the body breaks off and the connection
+//! closes). Set per run (`Config`) and changed live with `PUT /sandbox/v1/faults`.
+//! Applies to the service routes, never to `/sandbox/` (so a test can always turn it off).
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use yubienterprise::{ApiError, ErrorCode};
+
+/// What to inject. Rates are fractions in [0, 1]; out-of-range values are clamped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultConfig {
+    /// Fraction of requests answered `500 internal_error`.
+    pub error_rate: f64,
+    /// Fraction answered `429 rate_limited` with `Retry-After`.
+    pub rate_limit_rate: f64,
+    /// The `Retry-After` value, seconds (default 1).
+    pub retry_after_secs: Option<u64>,
+    /// Added to every request before anything else, milliseconds.
+    pub latency_ms: u64,
+    /// Fraction of connections dropped mid-response.
+    pub drop_rate: f64,
+}
+
+impl FaultConfig {
+    /// No faults.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    fn clamped(mut self) -> Self {
+        for r in [
+            &mut self.error_rate,
+            &mut self.rate_limit_rate,
+            &mut self.drop_rate,
+        ] {
+            *r = if r.is_finite() {
+                r.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+        }
+        self
+    }
+}
+
+/// The live setting, shared by the servers of one run.
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Arc<RwLock<FaultConfig>>);
+
+impl Faults {
+    /// Starts with `config`.
+    pub fn new(config: FaultConfig) -> Self {
+        Self(Arc::new(RwLock::new(config.clamped())))
+    }
+
+    /// The current setting.
+    pub fn get(&self) -> FaultConfig {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the setting.
+    pub fn set(&self, config: FaultConfig) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = config.clamped();
+    }
+}
+
+fn hit(rate: f64) -> bool {
+    rate > 0.0 && crate::rng::unit() < rate
+}
+
+/// The middleware (`axum::middleware::from_fn_with_state(faults, inject)`).
+pub async fn inject(State(faults): State<Faults>, req: Request, next: Next) -> Response {
+    let f = faults.get();
+    if f.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
+    }
+    if hit(f.drop_rate) {
+        tracing::debug!("fault: dropping the connection");
+        return dropped();
+    }
+    if hit(f.error_rate) {
+        tracing::debug!("fault: 500");
+        let e = ApiError::new(ErrorCode::InternalError, "injected fault: internal error");
+        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(e)).into_response();
+    }
+    if hit(f.rate_limit_rate) {
+        tracing::debug!("fault: 429");
+        let secs = f.retry_after_secs.unwrap_or(1);
+        let e = ApiError::new(
+            ErrorCode::RateLimited,
+            format!("injected fault: too many requests; retry after {secs} s"),
+        );
+        let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(e)).into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return resp;
+    }
+    next.run(req).await
+}
+
+/// A 200 whose body fails after the headers: hyper aborts the connection, so the client
+/// sees a broken response, as with a connection reset mid-flight.
+fn dropped() -> Response {
+    let stream = futures_util::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected fault: connection dropped",
+        ))
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}

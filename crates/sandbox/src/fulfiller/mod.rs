@@ -1,0 +1,86 @@
+//! The YubiEnterprise Delivery sandbox with FIDO Pre-reg (issue #4).
+//!
+//! Routes (wire shapes in crate `yubienterprise`):
+//! - no token: `GET /.well-known/yubico-transport-keys.jwks`, `GET /.well-known/yubico-sign.jwks`
+//! - bearer token: `POST /v1/fpr/shipments`, `GET|PUT|DELETE /v1/fpr/shipments/{id}`,
+//!   `GET|POST /v1/shipments_exact`, `GET /v1/shipments_exact/search-description`,
+//!   `GET|PUT|DELETE /v1/shipments_exact/{id}`, `GET /v1/products`,
+//!   `GET /v1/products/{id}`, `GET /v1/inventory`
+//! - sandbox-only, bearer token, never faulted: `POST /sandbox/v1/advance`,
+//!   `GET|PUT /sandbox/v1/faults`, `POST /sandbox/v1/keys/rotate`,
+//!   `GET /sandbox/v1/shipments/{id}/key`, `GET /sandbox/v1/state`
+//!
+//! Errors are `{"code","message","field"?}` ([`yubienterprise::ApiError`]).
+
+mod auth;
+pub mod keys;
+pub mod program;
+mod routes;
+pub mod seed;
+pub mod store;
+
+use crate::faults::{self, Faults};
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+pub use program::{Order, ProgramError, Programmed, Programmer, Unavailable};
+pub use seed::Seed;
+pub use store::Store;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct Fulfiller {
+    /// The state.
+    pub store: Arc<Store>,
+    /// The live fault setting.
+    pub faults: Faults,
+}
+
+/// The fulfiller's router.
+pub fn router(state: Fulfiller) -> Router {
+    use routes::{admin, catalogue, exact, fpr, well_known};
+    let authed = Router::new()
+        .route("/v1/fpr/shipments", post(fpr::create))
+        .route(
+            "/v1/fpr/shipments/{id}",
+            get(fpr::get).put(fpr::update).delete(fpr::delete),
+        )
+        .route("/v1/shipments_exact", get(exact::list).post(exact::create))
+        .route(
+            "/v1/shipments_exact/search-description",
+            get(exact::search_description),
+        )
+        .route(
+            "/v1/shipments_exact/{id}",
+            get(exact::get).put(exact::update).delete(exact::delete),
+        )
+        .route("/v1/products", get(catalogue::products))
+        .route("/v1/products/{id}", get(catalogue::product))
+        .route("/v1/inventory", get(catalogue::inventory))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_token));
+    let public = Router::new()
+        .route(
+            "/.well-known/yubico-transport-keys.jwks",
+            get(well_known::transport),
+        )
+        .route("/.well-known/yubico-sign.jwks", get(well_known::signing));
+    let service = authed
+        .merge(public)
+        .layer(from_fn_with_state(state.faults.clone(), faults::inject));
+    let sandbox = Router::new()
+        .route("/sandbox/v1/advance", post(admin::advance))
+        .route(
+            "/sandbox/v1/faults",
+            get(admin::get_faults).put(admin::set_faults),
+        )
+        .route("/sandbox/v1/keys/rotate", post(admin::rotate))
+        .route("/sandbox/v1/shipments/{id}/key", get(admin::parcel))
+        .route("/sandbox/v1/state", get(admin::state))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_token));
+    service
+        .merge(sandbox)
+        .fallback(routes::not_found)
+        .with_state(state)
+}

@@ -1,0 +1,44 @@
+//! `POST /v1/fpr/shipments`, `GET|PUT|DELETE /v1/fpr/shipments/{id}`.
+
+use super::{ApiJson, Failure};
+use crate::fulfiller::Fulfiller;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use yubienterprise::fpr::{CreateFprShipment, FprShipment, UpdateFprShipment};
+
+#[tracing::instrument(skip_all)]
+pub(crate) async fn create(
+    State(st): State<Fulfiller>,
+    ApiJson(body): ApiJson<CreateFprShipment>,
+) -> Result<(StatusCode, Json<FprShipment>), Failure> {
+    let s = st.store.create_fpr(body)?;
+    tracing::info!(shipment = %s.shipment_id, "FIDO Pre-reg shipment created");
+    Ok((StatusCode::CREATED, Json(s)))
+}
+
+#[tracing::instrument(skip_all, fields(shipment = %id))]
+pub(crate) async fn get(
+    State(st): State<Fulfiller>,
+    Path(id): Path<String>,
+) -> Result<Json<FprShipment>, Failure> {
+    Ok(Json(st.store.get_fpr(&id)?))
+}
+
+#[tracing::instrument(skip_all, fields(shipment = %id))]
+pub(crate) async fn update(
+    State(st): State<Fulfiller>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateFprShipment>,
+) -> Result<Json<FprShipment>, Failure> {
+    Ok(Json(st.store.update_fpr(&id, body)?))
+}
+
+#[tracing::instrument(skip_all, fields(shipment = %id))]
+pub(crate) async fn delete(
+    State(st): State<Fulfiller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Failure> {
+    st.store.delete(&id, true)?;
+    Ok(StatusCode::NO_CONTENT)
+}

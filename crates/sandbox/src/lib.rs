@@ -1,0 +1,20 @@
+//! The sandboxes: real HTTP servers that play the remote services prereg talks to, speak
+//! their wire formats, keep their own state, check what they receive and can inject
+//! faults. They are product (an admin can point any orchestration at them) as much as
+//! test doubles.
+//!
+//! Lives here: [`fulfiller`] (YubiEnterprise Delivery with FIDO Pre-reg), the shared
+//! [`faults`] layer, and [`App`], which binds and runs the servers (port 0 in tests).
+//! The Entra and Okta sandboxes join later as sibling modules.
+//! Does not live here: wire types (crate `yubienterprise`), envelope cryptography (crate
+//! `envelope`), the virtual key (crate `authenticator`), the command line (`prereg
+//! sandbox`).
+#![forbid(unsafe_code)]
+
+mod app;
+pub mod faults;
+pub mod fulfiller;
+mod rng;
+mod time;
+
+pub use app::{App, Config, StartError};
