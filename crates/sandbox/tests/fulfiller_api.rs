@@ -8,6 +8,8 @@ use reqwest::Method;
 use serde_json::json;
 use yubienterprise::{ErrorCode, ShipmentState, ShipmentType};
 
+type Edit = fn(&mut yubienterprise::fpr::CreateFprShipment);
+
 #[tokio::test]
 async fn api_calls_without_or_with_a_wrong_token_get_401() {
     let sb = start().await;
@@ -188,7 +190,7 @@ async fn fpr_create_returns_a_22_char_id_nested_state_2_and_reserves_inventory()
 #[tokio::test]
 async fn every_validation_rule_is_enforced_over_http_with_the_documented_message() {
     let sb = start().await;
-    let cases: Vec<(fn(&mut yubienterprise::fpr::CreateFprShipment), &str, &str)> = vec![
+    let cases: Vec<(Edit, &str, &str)> = vec![
         (
             |b| b.recipient.recipient_firstname = "x".repeat(16),
             "recipient_firstname",
@@ -325,7 +327,7 @@ async fn every_validation_rule_is_enforced_over_http_with_the_documented_message
 #[tokio::test]
 async fn organisation_references_are_checked() {
     let sb = start().await;
-    let cases: Vec<(fn(&mut yubienterprise::fpr::CreateFprShipment), ErrorCode)> = vec![
+    let cases: Vec<(Edit, ErrorCode)> = vec![
         (
             |b| b.shipment_items[0].customization_id = "C00000".into(),
             ErrorCode::UnknownCustomization,
