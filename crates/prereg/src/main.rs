@@ -26,6 +26,8 @@ enum Command {
     /// The virtual YubiKey: the key in your hand, kept in a JSON state file.
     #[command(subcommand)]
     Key(cmd::key::Command),
+    /// Run the local sandboxes (the YubiEnterprise fulfiller) on loopback.
+    Sandbox(cmd::sandbox::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Command::Envelope(c) => cmd::envelope::run(c),
         Command::Webauthn(c) => cmd::webauthn::run(c),
         Command::Key(c) => cmd::key::run(c),
+        Command::Sandbox(a) => cmd::sandbox::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

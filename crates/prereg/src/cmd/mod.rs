@@ -2,6 +2,7 @@
 
 pub mod envelope;
 pub mod key;
+pub mod sandbox;
 pub mod webauthn;
 
 use anyhow::Context;

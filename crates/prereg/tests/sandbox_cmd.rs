@@ -1,0 +1,98 @@
+//! `prereg sandbox`: one JSON ready line, serves, stops cleanly on SIGTERM and SIGINT.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn get(base: &str, path: &str, token: Option<&str>) -> String {
+    let addr = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn run_and_stop(signal: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
+        .args(["sandbox", "--fulfiller-listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let f = &ready["fulfiller"];
+    let base = f["base_url"].as_str().unwrap();
+    assert!(base.starts_with("http://127.0.0.1:"));
+    assert_eq!(f["api_base_url"].as_str().unwrap(), format!("{base}/v1"));
+    let token = f["tokens"][0].as_str().unwrap();
+    assert_eq!(f["organization_id"].as_str().unwrap().len(), 22);
+    assert!(
+        f["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["product_name"] == "YubiKey 5 NFC")
+    );
+    assert!(f["inventory"][0]["inventory_product_id"].is_u64());
+    assert!(f["customizations"][0].is_string());
+
+    let jwks = get(base, "/.well-known/yubico-transport-keys.jwks", None);
+    assert!(jwks.starts_with("HTTP/1.1 200"), "{jwks}");
+    assert!(jwks.contains("P-384"));
+    assert!(get(base, "/v1/products", None).starts_with("HTTP/1.1 401"));
+    assert!(get(base, "/v1/products", Some(token)).starts_with("HTTP/1.1 200"));
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let t = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "did not stop on {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(lines.next().is_none(), "exactly one line on stdout");
+}
+
+#[test]
+fn prints_one_ready_line_serves_and_stops_on_sigterm() {
+    run_and_stop("-TERM");
+}
+
+#[test]
+fn stops_on_sigint() {
+    run_and_stop("-INT");
+}
+
+#[test]
+fn refuses_a_non_loopback_address() {
+    let out = Command::new(env!("CARGO_BIN_EXE_prereg"))
+        .args(["sandbox", "--fulfiller-listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
