@@ -13,6 +13,7 @@
 //! Errors are `{"code","message","field"?}` ([`yubienterprise::ApiError`]).
 
 mod auth;
+pub mod fulfil;
 pub mod keys;
 pub mod program;
 mod routes;
@@ -25,6 +26,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
+pub use fulfil::{EnvelopeProgrammer, KeyFactory, KeySpec, MadeKey};
 pub use program::{Order, ProgramError, Programmed, Programmer, Unavailable};
 pub use seed::Seed;
 pub use store::Store;
