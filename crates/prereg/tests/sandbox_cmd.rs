@@ -96,3 +96,46 @@ fn refuses_a_non_loopback_address() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
+
+#[test]
+fn a_seed_file_sets_the_tokens_and_organisation() {
+    let seed_path =
+        std::env::temp_dir().join(format!("prereg-sandbox-seed-{}.json", std::process::id()));
+    let mut seed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../sandbox/seed/example.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    seed["tokens"] = serde_json::json!(["my-own-token"]);
+    std::fs::write(&seed_path, seed.to_string()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
+        .args(["sandbox", "--fulfiller-listen", "127.0.0.1:0", "--seed"])
+        .arg(&seed_path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let base = ready["fulfiller"]["base_url"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ready["fulfiller"]["tokens"],
+        serde_json::json!(["my-own-token"])
+    );
+    assert!(get(&base, "/v1/inventory", Some("my-own-token")).starts_with("HTTP/1.1 200"));
+    assert!(
+        get(&base, "/v1/inventory", Some("yed-sandbox-token-0001")).starts_with("HTTP/1.1 401")
+    );
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+    std::fs::remove_file(&seed_path).unwrap();
+}
