@@ -420,3 +420,46 @@ async fn auto_fulfil_moves_shipments_without_being_asked() {
     }
     panic!("auto-fulfil did not deliver the shipment");
 }
+
+#[tokio::test]
+async fn editing_a_plain_shipment_re_reserves_its_items() {
+    let sb = start().await;
+    let left = |inv: yubienterprise::org::Inventory| {
+        inv.organization_product_inventory
+            .iter()
+            .find(|b| b.inventory_product_id == 15)
+            .unwrap()
+            .organization_product_quantity
+    };
+    let s = sb
+        .client
+        .create_shipment_exact(&exact_body("Edit"))
+        .await
+        .unwrap();
+    let id = s.shipment_id.as_str();
+    assert_eq!(left(sb.client.inventory().await.unwrap()), 15);
+    let mut b = exact_body("Edited");
+    b.shipment_items[0].shipment_product_quantity = 17;
+    let e = sb.client.update_shipment_exact(id, &b).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::InventoryUnavailable));
+    assert_eq!(
+        left(sb.client.inventory().await.unwrap()),
+        15,
+        "unchanged after a refused edit"
+    );
+    assert_eq!(
+        sb.client
+            .get_shipment_exact(id)
+            .await
+            .unwrap()
+            .recipient_lastname,
+        "Edit"
+    );
+    b.shipment_items[0].shipment_product_quantity = 16;
+    b.shipment_type = Some(yubienterprise::ShipmentType::Manual);
+    let after = sb.client.update_shipment_exact(id, &b).await.unwrap();
+    assert_eq!(after.recipient_lastname, "Edited");
+    assert_eq!(after.shipment_type, yubienterprise::ShipmentType::Manual);
+    assert_eq!(after.shipment_items[0].shipment_product_quantity, 16);
+    assert_eq!(left(sb.client.inventory().await.unwrap()), 0);
+}

@@ -32,6 +32,11 @@ fn an_inconsistent_seed_is_refused_with_a_reason() {
     std::fs::write(&p, seed.to_string()).unwrap();
     assert!(Seed::load(&p).unwrap_err().to_string().contains("base58"));
     std::fs::write(&p, "{\"tokens\": []}").unwrap();
-    assert!(Seed::load(&p).unwrap_err().to_string().contains("parsing the seed"));
+    assert!(
+        Seed::load(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("parsing the seed")
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
