@@ -438,3 +438,20 @@ async fn bad_bodies_and_ids_get_documented_errors() {
         Some(ErrorCode::ValidationError)
     );
 }
+
+#[tokio::test]
+async fn validate_address_checks_rules_and_the_undeliverable_list() {
+    let sb = start().await;
+    let mut a = fpr_body().mailing_address;
+    sb.client.validate_address(&a).await.unwrap();
+    a.postal_code = "00000".into();
+    let e = sb.client.validate_address(&a).await.unwrap_err();
+    assert_eq!(
+        (e.status(), e.code()),
+        (Some(400), Some(ErrorCode::AddressUndeliverable))
+    );
+    a.postal_code = "02026".into();
+    a.region = "Massachusetts".into();
+    let e = sb.client.validate_address(&a).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::ValidationError));
+}

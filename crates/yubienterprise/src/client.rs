@@ -5,7 +5,7 @@
 
 use crate::error::{ApiError, ErrorCode};
 use crate::exact::{CreateShipmentExact, ShipmentExact, ShipmentPage};
-use crate::fpr::{CreateFprShipment, FprShipment, UpdateFprShipment};
+use crate::fpr::{CreateFprShipment, FprShipment, MailingAddress, UpdateFprShipment};
 use crate::org::{Inventory, Product};
 use crate::{ShipmentState, ShipmentType};
 use envelope::Jwks;
@@ -64,6 +64,14 @@ impl ClientError {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Self::Api { body, .. } => Some(body.code),
+            _ => None,
+        }
+    }
+
+    /// The `Retry-After` seconds the server asked for, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Api { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -277,6 +285,15 @@ impl Client {
     ) -> Result<ShipmentPage, ClientError> {
         self.call::<(), _>(Method::GET, "/shipments_exact", &query.pairs(), None)
             .await
+    }
+
+    /// `POST /v1/validate-address`: `Ok` if the address is valid and deliverable, else
+    /// the 400 with `validation_error` or `address_undeliverable`.
+    pub async fn validate_address(&self, address: &MailingAddress) -> Result<(), ClientError> {
+        let url = format!("{}/validate-address", self.api_base);
+        self.send(Method::POST, &url, &[], Some(address))
+            .await
+            .map(|_| ())
     }
 
     /// `GET /v1/products`.

@@ -22,6 +22,8 @@ pub enum ErrorCode {
     UnknownProduct,
     /// 400: not enough keys left in the bucket.
     InventoryUnavailable,
+    /// 400: `POST /v1/validate-address`: the carrier cannot deliver to the address.
+    AddressUndeliverable,
     /// 401: missing or wrong bearer token.
     Unauthorized,
     /// 404: no such shipment (or deleted).
@@ -70,7 +72,8 @@ impl ApiError {
             | ErrorCode::InvalidShipmentId
             | ErrorCode::UnknownCustomization
             | ErrorCode::UnknownProduct
-            | ErrorCode::InventoryUnavailable => 400,
+            | ErrorCode::InventoryUnavailable
+            | ErrorCode::AddressUndeliverable => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::NotFound => 404,
             ErrorCode::NotEditable | ErrorCode::InvalidTransition => 409,

@@ -5,7 +5,7 @@
 //! - bearer token: `POST /v1/fpr/shipments`, `GET|PUT|DELETE /v1/fpr/shipments/{id}`,
 //!   `GET|POST /v1/shipments_exact`, `GET /v1/shipments_exact/search-description`,
 //!   `GET|PUT|DELETE /v1/shipments_exact/{id}`, `GET /v1/products`,
-//!   `GET /v1/products/{id}`, `GET /v1/inventory`
+//!   `GET /v1/products/{id}`, `GET /v1/inventory`, `POST /v1/validate-address`
 //! - sandbox-only, bearer token, never faulted: `POST /sandbox/v1/advance`,
 //!   `GET|PUT /sandbox/v1/faults`, `POST /sandbox/v1/keys/rotate`,
 //!   `GET /sandbox/v1/shipments/{id}/key`, `GET /sandbox/v1/state`
@@ -61,6 +61,7 @@ pub fn router(state: Fulfiller) -> Router {
         .route("/v1/products", get(catalogue::products))
         .route("/v1/products/{id}", get(catalogue::product))
         .route("/v1/inventory", get(catalogue::inventory))
+        .route("/v1/validate-address", post(catalogue::validate_address))
         .route_layer(from_fn_with_state(state.clone(), auth::require_token));
     let public = Router::new()
         .route(

@@ -245,6 +245,19 @@ impl Store {
             .unwrap_or_default()
     }
 
+    /// `POST /v1/validate-address`: the field rules, then the seed's undeliverable list.
+    pub fn validate_address(&self, a: &MailingAddress) -> Result<(), ApiError> {
+        validate::mailing_address(a)?;
+        if self.seed.undeliverable.matches(a) {
+            return Err(ApiError {
+                code: ErrorCode::AddressUndeliverable,
+                message: ShipmentState::AddressUndeliverable.message().to_owned(),
+                field: None,
+            });
+        }
+        Ok(())
+    }
+
     // ---- FIDO Pre-reg shipments --------------------------------------------------------
 
     /// `POST /v1/fpr/shipments`.

@@ -1,9 +1,11 @@
-//! `GET /v1/products`, `GET /v1/products/{id}`, `GET /v1/inventory`.
+//! `GET /v1/products`, `GET /v1/products/{id}`, `GET /v1/inventory`,
+//! `POST /v1/validate-address`.
 
-use super::Failure;
+use super::{ApiJson, Failure};
 use crate::fulfiller::Fulfiller;
 use axum::Json;
 use axum::extract::{Path, State};
+use yubienterprise::fpr::MailingAddress;
 use yubienterprise::org::{Inventory, Product};
 use yubienterprise::{ApiError, ErrorCode};
 
@@ -30,4 +32,13 @@ pub(crate) async fn product(
 
 pub(crate) async fn inventory(State(st): State<Fulfiller>) -> Json<Inventory> {
     Json(st.store.inventory())
+}
+
+/// 200 `{"valid": true}`, or 400 with `validation_error` / `address_undeliverable`.
+pub(crate) async fn validate_address(
+    State(st): State<Fulfiller>,
+    ApiJson(address): ApiJson<MailingAddress>,
+) -> Result<Json<serde_json::Value>, Failure> {
+    st.store.validate_address(&address)?;
+    Ok(Json(serde_json::json!({"valid": true})))
 }
