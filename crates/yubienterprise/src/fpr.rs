@@ -146,14 +146,18 @@ pub struct ProductData {
     pub fido_credential_responses: Vec<String>,
 }
 
-/// One item of the read shape.
+/// One item of the read shape. Only `product_data` is known to be read by public code,
+/// so everything else defaults when absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipmentItem {
     /// The model.
+    #[serde(default)]
     pub product_id: u32,
     /// The bucket.
+    #[serde(default)]
     pub inventory_product_id: u32,
     /// Always 1.
+    #[serde(default)]
     pub product_quantity: u32,
     /// The CID.
     #[serde(default)]
@@ -177,12 +181,16 @@ pub struct FprShipment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipment_type: Option<ShipmentType>,
     /// 1 or 2.
+    #[serde(default = "standard")]
     pub delivery_type: u8,
     /// Who.
+    #[serde(default)]
     pub recipient: Recipient,
     /// Where.
+    #[serde(default)]
     pub mailing_address: MailingAddress,
     /// The one item.
+    #[serde(default)]
     pub shipment_items: Vec<ShipmentItem>,
     /// The organisation that ordered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,4 +231,8 @@ impl FprShipment {
     pub fn product_data(&self) -> Option<&ProductData> {
         self.shipment_items.first()?.product_data.as_ref()?.first()
     }
+}
+
+fn standard() -> u8 {
+    crate::DELIVERY_STANDARD
 }

@@ -108,3 +108,20 @@ fn error_body_has_stable_code_and_unknown_codes_survive() {
     let e: ApiError = serde_json::from_str(r#"{"code":"brand_new","message":"x"}"#).unwrap();
     assert_eq!(e.code, ErrorCode::Other);
 }
+
+#[test]
+fn a_minimal_fpr_read_shape_parses() {
+    // Public code reads only shipment_state and shipment_items[0].product_data[0]; the
+    // rest of Yubico's response is not documented, so absent members default.
+    let s: FprShipment = serde_json::from_str(
+        r#"{"shipment_id":"U89bvfKKCtQfhnqaFBrAZW","shipment_state":{"shipment_state_id":101},
+            "shipment_items":[{}],"something_new":true}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        s.shipment_state.shipment_state_id,
+        ShipmentState::SentToFulfilment
+    );
+    assert_eq!(s.delivery_type, 1);
+    assert!(s.product_data().is_none());
+}
