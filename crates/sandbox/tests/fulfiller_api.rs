@@ -455,3 +455,32 @@ async fn validate_address_checks_rules_and_the_undeliverable_list() {
     let e = sb.client.validate_address(&a).await.unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::ValidationError));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_orders_never_take_more_keys_than_the_bucket_holds() {
+    let sb = std::sync::Arc::new(start().await);
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let sb = sb.clone();
+        tasks.push(tokio::spawn(async move {
+            sb.client
+                .create_shipment_exact(&exact_body(&format!("Race{i}")))
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(e.code(), Some(ErrorCode::InventoryUnavailable)),
+        }
+    }
+    assert_eq!(ok, 16);
+    let inv = sb.client.inventory().await.unwrap();
+    let b15 = inv
+        .organization_product_inventory
+        .iter()
+        .find(|b| b.inventory_product_id == 15)
+        .unwrap();
+    assert_eq!(b15.organization_product_quantity, 0);
+}
