@@ -177,6 +177,8 @@ pub struct AuthenticatorInfo {
     pub algorithms: Vec<i64>,
     /// clientPIN getPINRetries.
     pub pin_retries: u8,
+    /// Transports (getInfo 0x09), e.g. `["nfc", "usb"]`.
+    pub transports: Vec<&'static str>,
 }
 
 /// What `prereg key info` shows: identity, PIN status, credentials. No private material.
@@ -244,7 +246,7 @@ pub const SANDBOX_WARNING: &str = "SANDBOX ONLY: this file is a virtual security
 ///
 /// # The fulfiller path
 ///
-/// ```ignore
+/// ```no_run
 /// # fn main() -> authenticator::Result<()> {
 /// use authenticator::{KeyProgrammer, Pin, VirtualYubiKey, client};
 /// let mut key = VirtualYubiKey::new("YubiKey 5 NFC".parse()?, "5.7.1".parse()?, None)?;
@@ -657,6 +659,7 @@ impl KeyProgrammer for VirtualYubiKey {
                 .saturating_sub(self.discoverable_count()),
             algorithms: vec![COSE_ES256],
             pin_retries: pin.retries(),
+            transports: self.state.identity.model.transports(),
         })
     }
 

@@ -16,6 +16,7 @@
 mod attestation;
 pub mod b64;
 pub mod cbor;
+pub mod client;
 mod device;
 mod error;
 pub mod identity;
