@@ -1,6 +1,7 @@
 //! [`VirtualYubiKey`]: the software key, and the CTAP-level request and response types
 //! that [`KeyProgrammer`] speaks.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -204,15 +205,20 @@ pub struct KeySummary {
     pub force_pin_change: bool,
     /// Minimum PIN length.
     pub min_pin_length: u8,
-    /// Credentials, grouped by RP.
-    pub credentials: Vec<CredentialSummary>,
+    /// Credentials, grouped by RP ID (newest last).
+    pub credentials: BTreeMap<String, Vec<CredentialSummary>>,
+}
+
+impl KeySummary {
+    /// How many credentials the key holds.
+    pub fn credential_count(&self) -> usize {
+        self.credentials.values().map(Vec::len).sum()
+    }
 }
 
 /// One stored credential, as [`KeySummary`] lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CredentialSummary {
-    /// RP ID.
-    pub rp_id: String,
     /// Credential ID, base64url.
     pub credential_id: String,
     /// User handle, base64url.
@@ -374,7 +380,7 @@ impl fmt::Debug for VirtualYubiKey {
             .field("aaguid", &id.aaguid)
             .field("pin_set", &self.state.pin.is_set())
             .field("credentials", &self.state.credentials.len())
-            .field("private_keys", &"[redacted]")
+            .field("secrets", &"[redacted]")
             .finish()
     }
 }
@@ -435,23 +441,22 @@ impl VirtualYubiKey {
     pub fn summary(&self) -> KeySummary {
         let id = &self.state.identity;
         let pin = &self.state.pin;
-        let mut credentials: Vec<CredentialSummary> = self
-            .state
-            .credentials
-            .iter()
-            .map(|c| CredentialSummary {
-                rp_id: c.rp.id.clone(),
-                credential_id: crate::b64::encode(&c.id),
-                user_id: crate::b64::encode(&c.user.id),
-                user_name: c.user.name.clone(),
-                user_display_name: c.user.display_name.clone(),
-                discoverable: c.discoverable,
-                cred_protect: c.cred_protect,
-                hmac_secret: c.hmac_secret.is_some(),
-                sign_count: c.sign_count,
-            })
-            .collect();
-        credentials.sort_by(|a, b| a.rp_id.cmp(&b.rp_id));
+        let mut credentials: BTreeMap<String, Vec<CredentialSummary>> = BTreeMap::new();
+        for c in &self.state.credentials {
+            credentials
+                .entry(c.rp.id.clone())
+                .or_default()
+                .push(CredentialSummary {
+                    credential_id: crate::b64::encode(&c.id),
+                    user_id: crate::b64::encode(&c.user.id),
+                    user_name: c.user.name.clone(),
+                    user_display_name: c.user.display_name.clone(),
+                    discoverable: c.discoverable,
+                    cred_protect: c.cred_protect,
+                    hmac_secret: c.hmac_secret.is_some(),
+                    sign_count: c.sign_count,
+                });
+        }
         KeySummary {
             model: id.model,
             serial: id.serial,

@@ -297,7 +297,7 @@ fn reset_wipes_credentials_pin_and_policy() {
     let pin = Pin::new(RIGHT);
     make(&mut k, RIGHT).unwrap();
     k.set_min_pin_length(Some(&pin), Some(8), true).unwrap();
-    assert_eq!(k.summary().credentials.len(), 1);
+    assert_eq!(k.summary().credential_count(), 1);
 
     // Not right after insertion: refused.
     assert!(matches!(ctap(k.reset()), CtapError::NotAllowed(_)));
