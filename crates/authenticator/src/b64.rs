@@ -1,17 +1,16 @@
-//! base64url (no padding) for bytes in the state file and in WebAuthn JSON.
+//! base64url for the key file, on the `webauthn` crate's helpers, plus a serde adapter
+//! for secret bytes that zeroizes the encoded text.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Deserializer, Serializer};
 
 /// base64url without padding.
 pub fn encode(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    webauthn::b64::encode(bytes)
 }
 
-/// Decodes base64url, with or without padding.
+/// Decodes base64url (or standard base64), with or without padding.
 pub fn decode(s: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok()
+    webauthn::b64::decode("key file", s).ok()
 }
 
 pub(crate) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

@@ -9,11 +9,14 @@
 //! (base64url with a trailing padding-count digit); credProtect comes as
 //! `credentialProtectionPolicy` and hmac-secret as `hmacCreateSecret`.
 
-use serde::Serialize;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+use webauthn::ClientData;
+use webauthn::client_data::hash_bytes;
+use webauthn::options::{
+    AssertionResponse, AttestationResponse, AuthenticatorAssertionResponse,
+    PublicKeyCredentialCreationOptions, RegistrationResponse,
+};
 
-use crate::b64;
 use crate::cbor::COSE_ES256;
 use crate::device::{
     GetAssertionRequest, KeyProgrammer, MakeCredentialRequest, RelyingParty, User,
@@ -21,88 +24,15 @@ use crate::device::{
 use crate::error::{Error, Result};
 use crate::secret::Pin;
 
-/// `PublicKeyCredential.toJSON()` of a registration.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RegistrationResponse {
-    /// Credential ID, base64url.
-    pub id: String,
-    /// Same as `id`.
-    pub raw_id: String,
-    /// `"public-key"`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// `"cross-platform"`.
-    pub authenticator_attachment: &'static str,
-    /// The attestation response.
-    pub response: AttestationResponse,
-    /// Client extension outputs.
-    pub client_extension_results: Map<String, Value>,
-}
-
-/// `AuthenticatorAttestationResponseJSON`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AttestationResponse {
-    /// clientDataJSON, base64url.
-    #[serde(rename = "clientDataJSON")]
-    pub client_data_json: String,
-    /// Attestation object, base64url.
-    pub attestation_object: String,
-    /// authenticatorData, base64url.
-    pub authenticator_data: String,
-    /// Transports the key has.
-    pub transports: Vec<&'static str>,
-    /// COSE algorithm of the credential key.
-    pub public_key_algorithm: i64,
-}
-
-/// `PublicKeyCredential.toJSON()` of an assertion.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AssertionResponse {
-    /// Credential ID, base64url.
-    pub id: String,
-    /// Same as `id`.
-    pub raw_id: String,
-    /// `"public-key"`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// `"cross-platform"`.
-    pub authenticator_attachment: &'static str,
-    /// The assertion response.
-    pub response: AssertionResponseData,
-    /// Client extension outputs.
-    pub client_extension_results: Map<String, Value>,
-}
-
-/// `AuthenticatorAssertionResponseJSON`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AssertionResponseData {
-    /// clientDataJSON, base64url.
-    #[serde(rename = "clientDataJSON")]
-    pub client_data_json: String,
-    /// authenticatorData, base64url.
-    pub authenticator_data: String,
-    /// DER ECDSA signature, base64url.
-    pub signature: String,
-    /// User handle, base64url (discoverable credentials).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_handle: Option<String>,
-}
-
 /// clientDataJSON bytes, in the member order browsers write:
 /// `{"type":...,"challenge":...,"origin":...,"crossOrigin":false}`.
 pub fn client_data_json(kind: &str, challenge: &str, origin: &str) -> Vec<u8> {
-    let q = |s: &str| Value::String(s.to_owned()).to_string();
-    format!(
-        "{{\"type\":{},\"challenge\":{},\"origin\":{},\"crossOrigin\":false}}",
-        q(kind),
-        q(challenge),
-        q(origin)
-    )
-    .into_bytes()
+    let cd = if kind == webauthn::client_data::TYPE_GET {
+        ClientData::get(challenge, origin)
+    } else {
+        ClientData::create(challenge, origin)
+    };
+    cd.to_json_bytes()
 }
 
 /// Registers a credential: `options_json` is PublicKeyCredentialCreationOptions as an
@@ -117,108 +47,63 @@ pub fn make_credential<K: KeyProgrammer + ?Sized>(
     origin: &str,
     pin: Option<&Pin>,
 ) -> Result<RegistrationResponse> {
-    let root: Value = serde_json::from_str(options_json)
-        .map_err(|e| Error::Request(format!("creation options are not JSON: {e}")))?;
-    let opts = root.get("publicKey").unwrap_or(&root);
-    let opts = opts
-        .as_object()
-        .ok_or_else(|| req("creation options must be a JSON object"))?;
-
-    let rp = obj(opts, "rp")?;
-    let rp_id = match rp.get("id") {
-        Some(Value::String(s)) => s.clone(),
+    let opts = PublicKeyCredentialCreationOptions::from_json(options_json.as_bytes())
+        .map_err(|e| Error::Request(format!("creation options: {e}")))?;
+    let rp_id = match opts.rp_id() {
+        Some(id) => id.to_owned(),
         None => host_of(origin)?.to_owned(),
-        Some(_) => return Err(req("rp.id must be a string")),
     };
     check_origin(origin, &rp_id)?;
-    let user = obj(opts, "user")?;
-    let user_id = user
-        .get("id")
-        .and_then(Value::as_str)
-        .and_then(decode_lenient)
-        .ok_or_else(|| req("user.id must be a base64url string"))?;
-    let challenge = opts
-        .get("challenge")
-        .and_then(Value::as_str)
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| req("challenge must be a non-empty base64url string"))?;
-
-    let mut algorithms = Vec::new();
-    if let Some(params) = opts.get("pubKeyCredParams") {
-        for p in params
-            .as_array()
-            .ok_or_else(|| req("pubKeyCredParams must be an array"))?
-        {
-            if p.get("type").and_then(Value::as_str) == Some("public-key")
-                && let Some(alg) = p.get("alg").and_then(Value::as_i64)
-            {
-                algorithms.push(alg);
-            }
-        }
-    } else {
+    if opts.user.id.is_empty() {
+        return Err(req("user.id is empty"));
+    }
+    let challenge = opts.challenge.as_str();
+    if challenge.is_empty() {
+        return Err(req("challenge is empty"));
+    }
+    let algorithms: Vec<i64> = if opts.pub_key_cred_params.is_empty() {
         // WebAuthn: an empty list means ES256 and RS256.
-        algorithms = vec![COSE_ES256, -257];
-    }
-
-    let mut exclude_list = Vec::new();
-    if let Some(list) = opts.get("excludeCredentials") {
-        for (i, c) in list
-            .as_array()
-            .ok_or_else(|| req("excludeCredentials must be an array"))?
+        vec![COSE_ES256, webauthn::options::ALG_RS256]
+    } else {
+        opts.pub_key_cred_params
             .iter()
-            .enumerate()
-        {
-            let id = c.get("id").and_then(Value::as_str).unwrap_or_default();
-            let readings = decode_candidates(id);
-            if readings.is_empty() {
-                return Err(Error::Request(format!(
-                    "excludeCredentials[{i}].id {id:?} is not base64url, base64, or \
-                     UrlTokenEncode text"
-                )));
-            }
-            exclude_list.extend(readings);
+            .filter(|p| p.typ == "public-key")
+            .map(|p| p.alg)
+            .collect()
+    };
+    let mut exclude_list = Vec::new();
+    for (i, d) in opts.exclude_credentials.iter().enumerate() {
+        let readings = d.id_candidates();
+        if readings.is_empty() {
+            return Err(Error::Request(format!(
+                "excludeCredentials[{i}].id {:?} is not base64url, base64, or UrlTokenEncode \
+                 text",
+                d.id
+            )));
         }
+        exclude_list.extend(readings);
     }
 
-    let sel = opts.get("authenticatorSelection");
-    let sel_str = |k: &str| sel.and_then(|s| s.get(k)).and_then(Value::as_str);
-    let resident_key = sel_str("residentKey").map_or_else(
-        || {
-            sel.and_then(|s| s.get("requireResidentKey"))
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-        },
+    let sel = opts.authenticator_selection.clone().unwrap_or_default();
+    let resident_key = match sel.resident_key.as_deref() {
         // The key supports resident keys, so "preferred" means yes, as in browsers.
-        |rk| rk == "required" || rk == "preferred",
-    );
-    let uv_pref = sel_str("userVerification").unwrap_or("preferred");
-
-    let ext = opts.get("extensions").and_then(Value::as_object);
-    let cred_protect = match ext.and_then(|e| e.get("credentialProtectionPolicy")) {
-        None => None,
-        Some(Value::String(p)) => Some(match p.as_str() {
-            "userVerificationOptional" => 1,
-            "userVerificationOptionalWithCredentialIDList" => 2,
-            "userVerificationRequired" => 3,
-            other => {
-                return Err(Error::Request(format!(
-                    "unknown credentialProtectionPolicy {other:?}"
-                )));
-            }
-        }),
-        Some(_) => return Err(req("credentialProtectionPolicy must be a string")),
+        Some(rk) => rk == "required" || rk == "preferred",
+        None => sel.require_resident_key.unwrap_or(false),
     };
-    let hmac_secret = ext
-        .and_then(|e| e.get("hmacCreateSecret"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let uv_pref = sel.user_verification.as_deref().unwrap_or("preferred");
+
+    let ext = opts.extensions.clone().unwrap_or_default();
+    let cred_protect = ext.cred_protect_level();
+    if let (Some(policy), None) = (&ext.credential_protection_policy, cred_protect) {
+        return Err(Error::Request(format!(
+            "unknown credentialProtectionPolicy {policy:?}"
+        )));
+    }
+    let hmac_secret = ext.hmac_create_secret.unwrap_or(false);
 
     let info = key.get_info()?;
     if cred_protect.is_some_and(|l| l > 1)
-        && ext
-            .and_then(|e| e.get("enforceCredentialProtectionPolicy"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+        && ext.enforce_credential_protection_policy.unwrap_or(false)
         && !info.extensions.contains(&"credProtect")
     {
         return Err(req(
@@ -228,18 +113,15 @@ pub fn make_credential<K: KeyProgrammer + ?Sized>(
 
     let client_data = client_data_json("webauthn.create", challenge, origin);
     let request = MakeCredentialRequest {
-        client_data_hash: Sha256::digest(&client_data).into(),
+        client_data_hash: hash_bytes(&client_data),
         rp: RelyingParty {
             id: rp_id,
-            name: rp.get("name").and_then(Value::as_str).map(str::to_owned),
+            name: non_empty(&opts.rp.name),
         },
         user: User {
-            id: user_id,
-            name: user.get("name").and_then(Value::as_str).map(str::to_owned),
-            display_name: user
-                .get("displayName")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            id: opts.user.id.clone(),
+            name: non_empty(&opts.user.name),
+            display_name: non_empty(&opts.user.display_name),
         },
         algorithms,
         exclude_list,
@@ -268,24 +150,21 @@ pub fn make_credential<K: KeyProgrammer + ?Sized>(
         };
         results.insert("credentialProtectionPolicy".into(), name.into());
     }
-    if ext.is_some_and(|e| e.get("credProps").and_then(Value::as_bool) == Some(true)) {
+    if ext.cred_props == Some(true) {
         results.insert(
             "credProps".into(),
             serde_json::json!({ "rk": resident_key }),
         );
     }
-    let id = b64::encode(&made.credential_id);
     Ok(RegistrationResponse {
-        raw_id: id.clone(),
-        id,
-        kind: "public-key",
-        authenticator_attachment: "cross-platform",
+        raw_id: Some(made.credential_id.clone()),
+        id: made.credential_id,
+        typ: Some("public-key".to_owned()),
+        authenticator_attachment: Some("cross-platform".to_owned()),
         response: AttestationResponse {
-            client_data_json: b64::encode(&client_data),
-            attestation_object: b64::encode(&made.attestation_object),
-            authenticator_data: b64::encode(&made.auth_data),
-            transports: info.transports,
-            public_key_algorithm: COSE_ES256,
+            client_data_json: client_data,
+            attestation_object: made.attestation_object,
+            transports: info.transports.iter().map(|t| (*t).to_owned()).collect(),
         },
         client_extension_results: results,
     })
@@ -310,65 +189,25 @@ pub fn get_assertion<K: KeyProgrammer + ?Sized>(
     let got = key.get_assertion(
         &GetAssertionRequest {
             rp_id: rp_id.to_owned(),
-            client_data_hash: Sha256::digest(&client_data).into(),
+            client_data_hash: hash_bytes(&client_data),
             allow_list: allow_credentials.to_vec(),
             user_verification: pin.is_some(),
         },
         pin,
     )?;
-    let id = b64::encode(&got.credential_id);
     Ok(AssertionResponse {
-        raw_id: id.clone(),
-        id,
-        kind: "public-key",
-        authenticator_attachment: "cross-platform",
-        response: AssertionResponseData {
-            client_data_json: b64::encode(&client_data),
-            authenticator_data: b64::encode(&got.auth_data),
-            signature: b64::encode(&got.signature),
-            user_handle: got.user.map(|u| b64::encode(u.id)),
+        raw_id: Some(got.credential_id.clone()),
+        id: got.credential_id,
+        typ: Some("public-key".to_owned()),
+        authenticator_attachment: Some("cross-platform".to_owned()),
+        response: AuthenticatorAssertionResponse {
+            client_data_json: client_data,
+            authenticator_data: got.auth_data,
+            signature: got.signature,
+            user_handle: got.user.map(|u| u.id),
         },
         client_extension_results: Map::new(),
     })
-}
-
-/// Every reading of an ID as IdPs actually send them: base64url (padded or not),
-/// standard base64, or .NET `UrlTokenEncode` (base64url whose last character is the
-/// number of `=` it dropped). Some strings are valid in two forms (a UrlTokenEncode
-/// string with one dropped `=` is also valid unpadded base64url), so all readings are
-/// returned; matching a credential ID against either is safe for random IDs.
-pub fn decode_candidates(s: &str) -> Vec<Vec<u8>> {
-    use base64::Engine;
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-    let mut out: Vec<Vec<u8>> = Vec::new();
-    let mut add = |v: Option<Vec<u8>>| {
-        if let Some(v) = v
-            && !out.contains(&v)
-        {
-            out.push(v);
-        }
-    };
-    if s.contains(['+', '/']) {
-        add(STANDARD.decode(s).ok());
-        add(STANDARD_NO_PAD.decode(s.trim_end_matches('=')).ok());
-        return out;
-    }
-    add(b64::decode(s));
-    if let Some(pad) = s.chars().last().and_then(|c| c.to_digit(10))
-        && pad <= 2
-    {
-        let body = &s[..s.len() - 1];
-        if !body.is_empty() && (body.len() + pad as usize).is_multiple_of(4) {
-            add(b64::decode(body));
-        }
-    }
-    out
-}
-
-/// The most likely reading of an ID (see [`decode_candidates`]): plain base64url or
-/// base64 first, UrlTokenEncode otherwise.
-pub fn decode_lenient(s: &str) -> Option<Vec<u8>> {
-    decode_candidates(s).into_iter().next()
 }
 
 fn check_origin(origin: &str, rp_id: &str) -> Result<()> {
@@ -401,10 +240,8 @@ fn host_of(origin: &str) -> Result<&str> {
     Ok(rest.split(':').next().unwrap_or(rest))
 }
 
-fn obj<'a>(m: &'a Map<String, Value>, k: &str) -> Result<&'a Map<String, Value>> {
-    m.get(k)
-        .and_then(Value::as_object)
-        .ok_or_else(|| Error::Request(format!("{k} must be an object")))
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
 }
 
 fn req(msg: &str) -> Error {
@@ -421,33 +258,6 @@ mod tests {
             client_data_json("webauthn.create", "abc", "https://login.microsoft.com"),
             br#"{"type":"webauthn.create","challenge":"abc","origin":"https://login.microsoft.com","crossOrigin":false}"#
         );
-    }
-
-    #[test]
-    fn ids_decode_in_all_three_entra_forms() {
-        // From the DSI test response: standard base64 with padding.
-        assert_eq!(
-            decode_lenient("GshyINLMaOOwqt1LNUi0gQ==").unwrap().len(),
-            16
-        );
-        assert_eq!(
-            decode_lenient("TZ2KrDEawbrIGQsnheGZ/BG9Nfnb7blSGwQYMGyJIhM=")
-                .unwrap()
-                .len(),
-            32
-        );
-        let bytes: Vec<u8> = (0..16).collect();
-        let url = b64::encode(&bytes); // 22 chars, 2 padding dropped
-        assert_eq!(decode_lenient(&url).unwrap(), bytes);
-        assert_eq!(decode_candidates(&format!("{url}2")), vec![bytes.clone()]);
-        assert_eq!(decode_lenient(&format!("{url}==")).unwrap(), bytes);
-        let bytes: Vec<u8> = (0..18).collect(); // 24 chars, no padding
-        let url = b64::encode(&bytes);
-        assert_eq!(decode_candidates(&format!("{url}0")), vec![bytes.clone()]);
-        let bytes: Vec<u8> = (0..17).collect(); // 23 chars, 1 padding dropped
-        let url = b64::encode(&bytes);
-        assert!(decode_candidates(&format!("{url}1")).contains(&bytes));
-        assert_eq!(decode_lenient(&url).unwrap(), bytes);
     }
 
     #[test]

@@ -193,7 +193,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             let challenge = challenge_b64url(&challenge);
             let allow = match credential_id {
                 Some(id) => vec![
-                    client::decode_lenient(&id)
+                    webauthn::b64::decode("--credential-id", &id)
                         .with_context(|| format!("--credential-id {id:?} is not base64url"))?,
                 ],
                 None => vec![],
