@@ -3,7 +3,7 @@
 //! [`App::ready_info`] once.
 
 use crate::faults::{FaultConfig, Faults};
-use crate::fulfiller::{self, Fulfiller, Programmer, Seed, Store, Unavailable};
+use crate::fulfiller::{self, EnvelopeProgrammer, Fulfiller, Programmer, Seed, Store, VirtualKeys};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,19 +21,25 @@ pub struct Config {
     pub faults: FaultConfig,
     /// Run a processing round this often, by itself (`--auto-fulfil`).
     pub auto_fulfil: Option<Duration>,
-    /// Programs FIDO Pre-reg keys.
+    /// Programs FIDO Pre-reg keys (default: the envelope with virtual YubiKeys).
     pub programmer: Arc<dyn Programmer>,
 }
 
+/// The programmer the sandbox ships with: requests opened and responses sealed with the
+/// envelope, keys made as `VirtualYubiKey`s.
+pub fn default_programmer() -> Arc<dyn Programmer> {
+    Arc::new(EnvelopeProgrammer::new(VirtualKeys))
+}
+
 impl Config {
-    /// The default seed on 127.0.0.1 port 0, no faults, manual clock.
+    /// The default seed on 127.0.0.1 port 0, no faults, manual clock, virtual keys.
     pub fn for_tests() -> Self {
         Self {
             fulfiller_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             seed: Seed::default(),
             faults: FaultConfig::none(),
             auto_fulfil: None,
-            programmer: Arc::new(Unavailable),
+            programmer: default_programmer(),
         }
     }
 }

@@ -17,4 +17,4 @@ pub mod fulfiller;
 mod rng;
 mod time;
 
-pub use app::{App, Config, StartError};
+pub use app::{App, Config, StartError, default_programmer};

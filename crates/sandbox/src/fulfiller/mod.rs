@@ -19,6 +19,7 @@ pub mod program;
 mod routes;
 pub mod seed;
 pub mod store;
+pub mod virtual_key;
 
 use crate::faults::{self, Faults};
 use axum::Router;
@@ -30,6 +31,7 @@ pub use fulfil::{EnvelopeProgrammer, KeyFactory, KeySpec, MadeKey};
 pub use program::{Order, ProgramError, Programmed, Programmer, Unavailable};
 pub use seed::Seed;
 pub use store::Store;
+pub use virtual_key::VirtualKeys;
 
 /// What the handlers share.
 #[derive(Clone)]
