@@ -139,3 +139,124 @@ fn a_seed_file_sets_the_tokens_and_organisation() {
     assert!(child.wait().unwrap().success());
     std::fs::remove_file(&seed_path).unwrap();
 }
+
+fn body(resp: &str) -> &str {
+    resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+}
+
+fn prereg_key(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_prereg"))
+        .arg("key")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The "must show": only HTTP and independent tools on the client side (joserfc
+/// seals the requests and opens the responses, python-fido2 verifies the attestation),
+/// the sandbox as the `prereg sandbox` process, and `prereg key` proving that the PIN
+/// from the PIN response opens the shipped key.
+#[test]
+fn end_to_end_through_prereg_sandbox_and_prereg_key() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
+        .args(["sandbox", "--fulfiller-listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let f = &ready["fulfiller"];
+    let base = f["base_url"].as_str().unwrap().to_owned();
+    let token = f["tokens"][0].as_str().unwrap().to_owned();
+    let fpr_product = f["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["fido_prereg"] == true)
+        .unwrap()["product_id"]
+        .clone();
+    let bucket = f["inventory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["product_id"] == fpr_product)
+        .unwrap()["inventory_product_id"]
+        .clone();
+    let out = testkit::run_python(
+        "sandbox_e2e.py",
+        &serde_json::json!({
+            "base_url": base, "token": token,
+            "origin": "https://login.microsoft.com", "rp_id": "login.microsoft.com",
+            "pin": {"type": "generate", "length": 8}, "min_pin_length": 8,
+            "force_pin_change": true,
+            "product_id": fpr_product, "inventory_product_id": bucket,
+            "customization_id": f["customizations"][0],
+            "verify_attestation": true,
+        }),
+    );
+    assert_eq!(out["attestation_verified"], "packed");
+    let pin = out["pin"].as_str().unwrap().to_owned();
+    let id = out["shipment_id"].as_str().unwrap();
+
+    let resp = get(
+        &base,
+        &format!("/sandbox/v1/shipments/{id}/key"),
+        Some(&token),
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let dir = std::env::temp_dir().join(format!("prereg-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key.json");
+    std::fs::write(&key, body(&resp)).unwrap();
+    let key = key.to_str().unwrap();
+
+    let info = prereg_key(&["info", key]);
+    assert!(
+        info.status.success(),
+        "{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["serial"].to_string(), out["serial"].as_str().unwrap());
+    assert_eq!(info["pin_set"], true);
+    assert_eq!(info["force_pin_change"], true);
+    assert_eq!(info["min_pin_length"], 8);
+    assert!(!info.to_string().contains(&pin), "info never shows the PIN");
+
+    let wrong = prereg_key(&["change-pin", key, "--old", "31415926", "--new", "27182818"]);
+    assert!(!wrong.status.success(), "a wrong PIN does not open the key");
+    let right = prereg_key(&["change-pin", key, "--old", &pin, "--new", "27182818"]);
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stderr)
+    );
+    let signed = prereg_key(&[
+        "get-assertion",
+        key,
+        "--rp-id",
+        "login.microsoft.com",
+        "--challenge",
+        "sign-in-after-delivery",
+        "--origin",
+        "https://login.microsoft.com",
+        "--pin",
+        "27182818",
+    ]);
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
