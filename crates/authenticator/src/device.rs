@@ -163,7 +163,7 @@ pub struct AuthenticatorInfo {
     /// AAGUID.
     pub aaguid: Uuid,
     /// Options (rk, up, clientPin, ...).
-    pub options: Vec<(&'static str, bool)>,
+    pub options: BTreeMap<&'static str, bool>,
     /// PIN/UV auth protocols.
     pub pin_uv_auth_protocols: Vec<u8>,
     /// Current minimum PIN length.
@@ -628,13 +628,13 @@ impl KeyProgrammer for VirtualYubiKey {
         if fw.has_cred_protect() {
             extensions.insert(0, "credProtect");
         }
-        let mut options = vec![
+        let mut options = BTreeMap::from([
             ("rk", true),
             ("up", true),
             ("plat", false),
             ("clientPin", pin.is_set()),
             ("credMgmt", true),
-        ];
+        ]);
         if fw.has_authenticator_config() {
             versions.push("FIDO_2_1");
             extensions.push("minPinLength");
