@@ -131,3 +131,128 @@ async fn a_key_refusing_the_options_errors_the_shipment() {
         s.shipment_state_message
     );
 }
+
+fn options(rp: &str, uv: &str) -> serde_json::Value {
+    json!({
+        "rp": {"id": rp, "name": rp},
+        "user": {"id": "dXNlci0x", "name": "jan@example.com", "displayName": "Jan"},
+        "challenge": "Y2hhbGxlbmdlLWZvci0x",
+        "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+        "authenticatorSelection": {"residentKey": "required", "userVerification": uv},
+        "attestation": "direct",
+    })
+}
+
+#[tokio::test]
+async fn several_credential_requests_give_responses_in_request_order_and_pin_none_sets_no_pin() {
+    use envelope::{CredentialRequest, KeyUse, PinChoice, PinRequest, PrivateJwk, Request};
+    let sb = start().await;
+    let transport = sb.client.transport_keys().await.unwrap().keys()[1].clone();
+    let signing = sb.client.signing_keys().await.unwrap();
+    let rk = PrivateJwk::generate("rk-a", KeyUse::Enc).unwrap();
+    let rps = ["login.microsoft.com", "example.okta.com"];
+    let creds: Vec<String> = rps
+        .iter()
+        .map(|rp| {
+            envelope::seal_request(
+                &Request::Credential(CredentialRequest {
+                    response_key: rk.public().clone(),
+                    origin: format!("https://{rp}"),
+                    public_key: options(rp, "preferred"),
+                }),
+                &transport,
+            )
+            .unwrap()
+        })
+        .collect();
+    let pin_req = envelope::seal_request(
+        &Request::Pin(PinRequest {
+            response_key: rk.public().clone(),
+            pin: PinChoice::None,
+            min_pin_length: 4,
+            force_pin_change: false,
+        }),
+        &transport,
+    )
+    .unwrap();
+    let mut b = fpr_body();
+    b.shipment_items[0].product_customizations[0].fido_pin_request = pin_req;
+    b.shipment_items[0].product_customizations[0].fido_credential_requests = creds.clone();
+    let s = sb.client.create_fpr_shipment(&b).await.unwrap();
+    let id = s.shipment_id.as_str();
+    sb.advance().await;
+    sb.advance().await;
+    let got = sb.client.get_fpr_shipment(id).await.unwrap();
+    assert_eq!(
+        got.shipment_state.shipment_state_id.id(),
+        103,
+        "{:?}",
+        got.shipment_state
+    );
+    let pd = got.product_data().unwrap();
+    assert_eq!(pd.fido_pin_response, "", "no PIN set, nothing to tell");
+    assert_eq!(pd.fido_credential_responses.len(), 2);
+    for (i, rp) in rps.iter().enumerate() {
+        let r = envelope::open_credential_response(
+            &pd.fido_credential_responses[i],
+            std::slice::from_ref(&rk),
+            &signing,
+            &creds[i],
+        )
+        .unwrap();
+        assert_eq!(r.serial, pd.serial_number);
+        let cdj = r.credential["response"]["clientDataJSON"].as_str().unwrap();
+        let cdj = String::from_utf8(authenticator::b64::decode(cdj).unwrap()).unwrap();
+        assert!(
+            cdj.contains(&format!("\"origin\":\"https://{rp}\"")),
+            "{cdj}"
+        );
+    }
+    let (_, parcel) = sb
+        .call(
+            Method::GET,
+            &format!("/sandbox/v1/shipments/{id}/key"),
+            None,
+        )
+        .await;
+    let key = VirtualYubiKey::from_json(&parcel.to_string()).unwrap();
+    let summary = key.summary();
+    assert!(!summary.pin_set);
+    assert_eq!(summary.credential_count(), 2);
+}
+
+#[tokio::test]
+async fn user_verification_required_without_a_pin_is_refused_by_the_key() {
+    use envelope::{CredentialRequest, KeyUse, PinChoice, PinRequest, PrivateJwk, Request};
+    let sb = start().await;
+    let transport = sb.client.transport_keys().await.unwrap().keys()[0].clone();
+    let rk = PrivateJwk::generate("rk-b", KeyUse::Enc).unwrap();
+    let seal = |r: Request| envelope::seal_request(&r, &transport).unwrap();
+    let mut b = fpr_body();
+    b.shipment_items[0].product_customizations[0].fido_pin_request =
+        seal(Request::Pin(PinRequest {
+            response_key: rk.public().clone(),
+            pin: PinChoice::None,
+            min_pin_length: 4,
+            force_pin_change: false,
+        }));
+    b.shipment_items[0].product_customizations[0].fido_credential_requests =
+        vec![seal(Request::Credential(CredentialRequest {
+            response_key: rk.public().clone(),
+            origin: "https://login.microsoft.com".to_owned(),
+            public_key: options("login.microsoft.com", "required"),
+        }))];
+    let s = sb.client.create_fpr_shipment(&b).await.unwrap();
+    sb.move_to(s.shipment_id.as_str(), 103).await;
+    let got = sb
+        .client
+        .get_fpr_shipment(s.shipment_id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(got.shipment_state.shipment_state_id.id(), 8);
+    assert!(
+        got.shipment_state
+            .shipment_state_message
+            .contains("CTAP2_ERR_PIN_NOT_SET")
+    );
+}
