@@ -396,7 +396,7 @@ impl VirtualYubiKey {
         };
         let identity = Identity::new(model, firmware, serial)?;
         let (leaf_key, chain) = issue_leaf(&identity)?;
-        let private_key = SecretBytes::new(leaf_key.to_bytes().to_vec());
+        let private_key = secret_scalar(&leaf_key);
         Ok(Self {
             state: KeyFile {
                 format: KEY_FILE_FORMAT.to_owned(),
@@ -609,6 +609,12 @@ impl VirtualYubiKey {
     }
 }
 
+/// The private scalar of `key`, with the intermediate copy wiped.
+fn secret_scalar(key: &SigningKey) -> SecretBytes {
+    let bytes = Zeroizing::new(key.to_bytes());
+    SecretBytes::new(bytes.to_vec())
+}
+
 fn sign(key: &SigningKey, auth_data: &[u8], client_data_hash: &[u8; 32]) -> Result<Vec<u8>> {
     let mut msg = Vec::with_capacity(auth_data.len() + 32);
     msg.extend_from_slice(auth_data);
@@ -766,7 +772,7 @@ impl KeyProgrammer for VirtualYubiKey {
                 None
             },
             sign_count: 0,
-            private_key: SecretBytes::new(cred_key.to_bytes().to_vec()),
+            private_key: secret_scalar(&cred_key),
         });
         Ok(MakeCredentialResponse {
             credential_id,
