@@ -178,7 +178,7 @@ async fn fpr_create_returns_a_22_char_id_nested_state_2_and_reserves_inventory()
         .get_shipment_exact(s.shipment_id.as_str())
         .await
         .unwrap();
-    assert_eq!(flat.shipment_type, ShipmentType::AutoFidoPreReg);
+    assert_eq!(flat.shipment_type, Some(ShipmentType::AutoFidoPreReg));
     assert_eq!(flat.recipient_lastname, "Lindberg");
     let inv = sb.client.inventory().await.unwrap();
     assert_eq!(

@@ -459,7 +459,10 @@ async fn editing_a_plain_shipment_re_reserves_its_items() {
     b.shipment_type = Some(yubienterprise::ShipmentType::Manual);
     let after = sb.client.update_shipment_exact(id, &b).await.unwrap();
     assert_eq!(after.recipient_lastname, "Edited");
-    assert_eq!(after.shipment_type, yubienterprise::ShipmentType::Manual);
+    assert_eq!(
+        after.shipment_type,
+        Some(yubienterprise::ShipmentType::Manual)
+    );
     assert_eq!(after.shipment_items[0].shipment_product_quantity, 16);
     assert_eq!(left(sb.client.inventory().await.unwrap()), 0);
 }

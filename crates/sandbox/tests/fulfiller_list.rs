@@ -127,7 +127,10 @@ async fn filters_by_type_and_state() {
         .await
         .unwrap();
     assert_eq!(fpr.total_count, 1);
-    assert_eq!(fpr.shipments[0].shipment_type, ShipmentType::AutoFidoPreReg);
+    assert_eq!(
+        fpr.shipments[0].shipment_type,
+        Some(ShipmentType::AutoFidoPreReg)
+    );
     // The Console's filter label works too.
     let (_, v) = sb
         .call(

@@ -141,8 +141,10 @@ pub struct ExactItem {
 pub struct ShipmentExact {
     /// The id.
     pub shipment_id: Base58Id,
-    /// MANUAL, AUTOMATED or AUTO FIDO PRE-REG.
-    pub shipment_type: ShipmentType,
+    /// MANUAL, AUTOMATED or AUTO FIDO PRE-REG. The Console shows it; the API member's
+    /// name is not public, so it is optional when reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipment_type: Option<ShipmentType>,
     /// Flat state id.
     pub shipment_state_id: ShipmentState,
     /// Its text.

@@ -32,7 +32,7 @@ fn documented_flat_read_shape_parses_with_state_and_type() {
     assert_eq!(s.shipment_id.as_str(), "U89bvfKKCtQfhnqaFBrAZW");
     assert_eq!(s.shipment_items[0].product_name, "YubiKey 5C");
     assert_eq!(s.shipment_state_id, ShipmentState::Received);
-    assert_eq!(s.shipment_type, ShipmentType::Automated);
+    assert_eq!(s.shipment_type, Some(ShipmentType::Automated));
     let back = serde_json::to_value(&s).unwrap();
     assert_eq!(back["shipment_state_id"], 2);
     assert_eq!(back["shipment_type"], "AUTOMATED");

@@ -798,7 +798,7 @@ impl Store {
         let rank = s.state.happy_path_rank();
         ShipmentExact {
             shipment_id: s.id.clone(),
-            shipment_type: s.kind,
+            shipment_type: Some(s.kind),
             shipment_state_id: s.state,
             shipment_state_message: state_message(s),
             shipment_items: s
