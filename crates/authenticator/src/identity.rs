@@ -118,6 +118,14 @@ pub enum Model {
     YubiKey5NfcFips,
     /// YubiKey 5C NFC FIPS.
     YubiKey5CNfcFips,
+    /// YubiKey 5 FIPS (USB-A, no NFC); "YubiKey FIPS" in YubiEnterprise product lists.
+    YubiKey5Fips,
+    /// YubiKey 5C FIPS; "YubiKey C FIPS".
+    YubiKey5CFips,
+    /// YubiKey 5 Nano FIPS; "YubiKey Nano FIPS".
+    YubiKey5NanoFips,
+    /// YubiKey 5C Nano FIPS; "YubiKey C Nano FIPS".
+    YubiKey5CNanoFips,
     /// Security Key NFC.
     SecurityKeyNfc,
     /// Security Key C NFC.
@@ -149,6 +157,7 @@ const YK5_NFC_FIPS: &[AaguidLine] = &[
     ((5, 4), (5, 4), "c1f9a0bc-1dd2-404a-b27f-8e29047a43fd"),
     ((5, 7), (5, 7), "fcc0118f-cd45-435b-8da1-9782b2da0715"),
 ];
+const YK5_USB_FIPS: &[AaguidLine] = &[((5, 4), (5, 4), "73bb0cd4-e502-49b8-9c6f-b59445bf720b")];
 const SK_NFC: &[AaguidLine] = &[
     ((5, 1), (5, 1), "6d44ba9b-f6ec-2e49-b930-0c8fe920cb73"),
     ((5, 2), (5, 4), "149a2021-8ef6-4133-96b8-81f8d5b7f1f5"),
@@ -171,6 +180,10 @@ impl Model {
         Self::YubiKey5Ci,
         Self::YubiKey5NfcFips,
         Self::YubiKey5CNfcFips,
+        Self::YubiKey5Fips,
+        Self::YubiKey5CFips,
+        Self::YubiKey5NanoFips,
+        Self::YubiKey5CNanoFips,
         Self::SecurityKeyNfc,
         Self::SecurityKeyCNfc,
         Self::SecurityKeyNfcEnterprise,
@@ -189,6 +202,10 @@ impl Model {
             Self::YubiKey5Ci => "YubiKey 5Ci",
             Self::YubiKey5NfcFips => "YubiKey 5 NFC FIPS",
             Self::YubiKey5CNfcFips => "YubiKey 5C NFC FIPS",
+            Self::YubiKey5Fips => "YubiKey 5 FIPS",
+            Self::YubiKey5CFips => "YubiKey 5C FIPS",
+            Self::YubiKey5NanoFips => "YubiKey 5 Nano FIPS",
+            Self::YubiKey5CNanoFips => "YubiKey 5C Nano FIPS",
             Self::SecurityKeyNfc => "Security Key NFC",
             Self::SecurityKeyCNfc => "Security Key C NFC",
             Self::SecurityKeyNfcEnterprise => "Security Key NFC Enterprise Edition",
@@ -205,6 +222,10 @@ impl Model {
                 | Self::YubiKey5Nano
                 | Self::YubiKey5CNano
                 | Self::YubiKey5Ci
+                | Self::YubiKey5Fips
+                | Self::YubiKey5CFips
+                | Self::YubiKey5NanoFips
+                | Self::YubiKey5CNanoFips
         )
     }
 
@@ -223,6 +244,10 @@ impl Model {
             Self::YubiKey5 | Self::YubiKey5C | Self::YubiKey5Nano | Self::YubiKey5CNano => YK5_USB,
             Self::YubiKey5Ci => YK5CI,
             Self::YubiKey5NfcFips | Self::YubiKey5CNfcFips => YK5_NFC_FIPS,
+            Self::YubiKey5Fips
+            | Self::YubiKey5CFips
+            | Self::YubiKey5NanoFips
+            | Self::YubiKey5CNanoFips => YK5_USB_FIPS,
             Self::SecurityKeyNfc | Self::SecurityKeyCNfc => SK_NFC,
             Self::SecurityKeyNfcEnterprise | Self::SecurityKeyCNfcEnterprise => SK_NFC_EE,
         }
@@ -260,12 +285,26 @@ impl Model {
 impl FromStr for Model {
     type Err = Error;
 
+    /// Accepts the model name, case-insensitively, with or without a trailing
+    /// "by Yubico", and the short FIPS names YubiEnterprise lists ("YubiKey C FIPS").
     fn from_str(s: &str) -> Result<Self, Error> {
-        let want = s.trim();
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let mut want = words.join(" ");
+        if want.to_ascii_lowercase().ends_with(" by yubico") {
+            want.truncate(want.len() - " by yubico".len());
+        }
+        let alias = |w: &str| match w.to_ascii_lowercase().as_str() {
+            "yubikey fips" => Some(Self::YubiKey5Fips),
+            "yubikey c fips" => Some(Self::YubiKey5CFips),
+            "yubikey nano fips" => Some(Self::YubiKey5NanoFips),
+            "yubikey c nano fips" => Some(Self::YubiKey5CNanoFips),
+            _ => None,
+        };
         Self::ALL
             .iter()
-            .find(|m| m.name().eq_ignore_ascii_case(want))
+            .find(|m| m.name().eq_ignore_ascii_case(&want))
             .copied()
+            .or_else(|| alias(&want))
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::ALL.iter().map(|m| m.name()).collect();
                 Error::UnknownIdentity(format!(
@@ -357,6 +396,14 @@ mod tests {
             assert_eq!(m.name().to_lowercase().parse::<Model>().unwrap(), *m);
         }
         assert!("Yubikey 9".parse::<Model>().is_err());
+        assert_eq!(
+            "Security Key NFC by Yubico".parse::<Model>().unwrap(),
+            Model::SecurityKeyNfc
+        );
+        assert_eq!(
+            "YubiKey  C FIPS".parse::<Model>().unwrap(),
+            Model::YubiKey5CFips
+        );
     }
 
     #[test]
