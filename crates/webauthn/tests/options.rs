@@ -1,4 +1,5 @@
 //! WebAuthn options/response JSON against the shapes in the spec files.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use webauthn::options::{PublicKeyCredentialCreationOptions, RegistrationResponse};
 use webauthn::{ClientData, b64};

@@ -1,0 +1,156 @@
+//! The committed attestation vectors (python cryptography + fido2 2.2.1) and the
+//! envelope vector's packed registration.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use serde_json::Value;
+use webauthn::{
+    AttestationPolicy, AttestationType, Error, RegistrationExpectations, TrustRoots, b64,
+    verify_registration,
+};
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v[k].as_str().unwrap_or_else(|| panic!("vector member {k}"))
+}
+
+fn expectations(v: &Value, policy: AttestationPolicy) -> RegistrationExpectations {
+    let mut e = RegistrationExpectations::new(s(v, "rp_id"), s(v, "challenge"), policy);
+    e.origins = vec![s(v, "origin").to_owned()];
+    e.require_uv = true;
+    e
+}
+
+fn run(v: &Value, policy: AttestationPolicy) -> Result<webauthn::RegisteredCredential, Error> {
+    let cd = b64::decode("cd", s(v, "client_data_json")).unwrap();
+    let ao = b64::decode("ao", s(v, "attestation_object")).unwrap();
+    verify_registration(&expectations(v, policy), &cd, &ao)
+}
+
+fn roots(v: &Value) -> TrustRoots {
+    TrustRoots::from_pem(s(v, "trust_root_pem")).unwrap()
+}
+
+#[test]
+fn valid_vectors_are_accepted_with_expected_credential() {
+    let all = testkit::vectors("attestation-v1.json");
+    let valid = all["valid"].as_array().unwrap();
+    assert!(!valid.is_empty());
+    for v in valid {
+        let cred = run(v, AttestationPolicy::Required(roots(v)))
+            .unwrap_or_else(|e| panic!("{}: {e}", s(v, "name")));
+        assert_eq!(cred.fmt, "packed");
+        assert!(cred.attested);
+        assert_eq!(cred.attestation_type, AttestationType::Trusted);
+        assert_eq!(cred.aaguid.to_string(), s(v, "aaguid"));
+        assert_eq!(b64::encode(&cred.credential_id), s(v, "credential_id"));
+        assert_eq!(
+            b64::encode(&cred.public_key_cose),
+            s(v, "credential_public_key_cose")
+        );
+        assert!(cred.uv);
+        assert!(!cred.attestation_chain.is_empty());
+    }
+}
+
+#[test]
+fn invalid_vectors_are_refused_with_the_named_check() {
+    let all = testkit::vectors("attestation-v1.json");
+    let invalid = all["invalid"].as_array().unwrap();
+    assert_eq!(invalid.len(), 5);
+    for v in invalid {
+        let name = s(v, "name");
+        let err = run(v, AttestationPolicy::Required(roots(v)))
+            .expect_err(&format!("{name} must be refused"));
+        let ok = match name {
+            "bad-signature" => err == Error::AttestationSignature,
+            "rp-id-hash-mismatch" => err == Error::RpIdHashMismatch,
+            "uv-flag-clear" => err == Error::UserVerificationRequired,
+            "fmt-none-when-attestation-enforced" => {
+                matches!(err, Error::AttestationRequired(ref f) if f == "none")
+            }
+            "untrusted-root" => err == Error::UntrustedChain,
+            other => panic!("unknown invalid vector {other}"),
+        };
+        assert!(ok, "{name}: wrong error {err:?}");
+    }
+}
+
+#[test]
+fn optional_policy_accepts_none_and_untrusted_chain_as_not_attested() {
+    let all = testkit::vectors("attestation-v1.json");
+    for v in all["invalid"].as_array().unwrap() {
+        let name = s(v, "name");
+        let got = run(v, AttestationPolicy::Optional(roots(v)));
+        match name {
+            "fmt-none-when-attestation-enforced" => {
+                let c = got.unwrap();
+                assert!(!c.attested);
+                assert_eq!(c.attestation_type, AttestationType::None);
+            }
+            "untrusted-root" => {
+                let c = got.unwrap();
+                assert!(!c.attested);
+                assert_eq!(c.attestation_type, AttestationType::Untrusted);
+            }
+            // Signature, rpIdHash and UV failures are refused under any policy.
+            _ => assert!(got.is_err(), "{name}"),
+        }
+    }
+}
+
+#[test]
+fn wrong_challenge_origin_and_aaguid_list_are_refused() {
+    let all = testkit::vectors("attestation-v1.json");
+    let v = &all["valid"][0];
+    let cd = b64::decode("cd", s(v, "client_data_json")).unwrap();
+    let ao = b64::decode("ao", s(v, "attestation_object")).unwrap();
+
+    let mut e = expectations(v, AttestationPolicy::Required(roots(v)));
+    e.challenge.push('x');
+    assert_eq!(
+        verify_registration(&e, &cd, &ao),
+        Err(Error::ChallengeMismatch)
+    );
+
+    let mut e = expectations(v, AttestationPolicy::Required(roots(v)));
+    e.origins = vec!["https://evil.example".into()];
+    assert!(matches!(
+        verify_registration(&e, &cd, &ao),
+        Err(Error::OriginMismatch { .. })
+    ));
+
+    let mut e = expectations(v, AttestationPolicy::Required(roots(v)));
+    e.allowed_aaguids = Some(vec![uuid::Uuid::nil()]);
+    assert!(matches!(
+        verify_registration(&e, &cd, &ao),
+        Err(Error::AaguidNotAllowed(_))
+    ));
+
+    let mut e = expectations(v, AttestationPolicy::Required(roots(v)));
+    e.allowed_algorithms = vec![-35];
+    assert_eq!(
+        verify_registration(&e, &cd, &ao),
+        Err(Error::UnsupportedAlgorithm(-7))
+    );
+
+    // Assertion client data is not a registration.
+    let get = webauthn::ClientData::get(s(v, "challenge"), s(v, "origin")).to_json_bytes();
+    let e = expectations(v, AttestationPolicy::Required(roots(v)));
+    assert!(matches!(
+        verify_registration(&e, &get, &ao),
+        Err(Error::ClientDataType { .. })
+    ));
+}
+
+#[test]
+fn certificate_validity_is_checked_only_when_a_time_is_given() {
+    let all = testkit::vectors("attestation-v1.json");
+    let v = &all["valid"][0];
+    let cd = b64::decode("cd", s(v, "client_data_json")).unwrap();
+    let ao = b64::decode("ao", s(v, "attestation_object")).unwrap();
+    let mut e = expectations(v, AttestationPolicy::Required(roots(v)));
+    e.now = Some(0); // 1970: before any notBefore
+    assert!(matches!(
+        verify_registration(&e, &cd, &ao),
+        Err(Error::CertificateExpired { .. })
+    ));
+}
