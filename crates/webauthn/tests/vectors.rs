@@ -154,3 +154,85 @@ fn certificate_validity_is_checked_only_when_a_time_is_given() {
         Err(Error::CertificateExpired { .. })
     ));
 }
+
+/// The envelope vector's credential (origin https://login.microsoft.com). Its chain
+/// ends at an intermediate issued by "Sandbox FIDO Root CA", which is not committed.
+mod envelope_credential {
+    use super::*;
+    use webauthn::options::RegistrationResponse;
+
+    fn credential() -> (RegistrationResponse, String) {
+        let v = testkit::vectors("envelope-v1.json");
+        let r: RegistrationResponse =
+            serde_json::from_value(v["valid"][2]["expect"]["credential"].clone()).unwrap();
+        let cd = webauthn::ClientData::parse(&r.response.client_data_json).unwrap();
+        (r, cd.challenge)
+    }
+
+    fn verify(policy: AttestationPolicy) -> Result<webauthn::RegisteredCredential, Error> {
+        let (r, challenge) = credential();
+        let mut e = RegistrationExpectations::new("login.microsoft.com", challenge, policy);
+        e.require_uv = true;
+        assert_eq!(e.origins, vec!["https://login.microsoft.com".to_owned()]);
+        verify_registration(
+            &e,
+            &r.response.client_data_json,
+            &r.response.attestation_object,
+        )
+    }
+
+    fn intermediate() -> TrustRoots {
+        let (r, _) = credential();
+        let obj = webauthn::AttestationObject::parse(&r.response.attestation_object).unwrap();
+        let x5c = obj.x5c();
+        assert_eq!(x5c.len(), 2);
+        TrustRoots::from_der([x5c[1].as_slice()]).unwrap()
+    }
+
+    #[test]
+    fn signature_verifies_but_chain_is_not_trusted_without_its_root() {
+        let other_root = {
+            let all = testkit::vectors("attestation-v1.json");
+            roots(&all["valid"][0])
+        };
+        assert_eq!(
+            verify(AttestationPolicy::Required(other_root.clone())),
+            Err(Error::UntrustedChain)
+        );
+        let c = verify(AttestationPolicy::Optional(other_root)).unwrap();
+        assert!(!c.attested);
+        assert_eq!(c.attestation_type, AttestationType::Untrusted);
+        assert_eq!(c.aaguid.to_string(), "a25342c0-3cdc-4414-8e46-f4807fca511c");
+        let (r, _) = credential();
+        assert_eq!(c.credential_id, r.id);
+        let ext = c.extensions.unwrap();
+        assert_eq!(ext.cred_protect, Some(1));
+        assert_eq!(ext.hmac_secret, Some(true));
+    }
+
+    #[test]
+    fn intermediate_configured_as_anchor_is_trusted() {
+        let c = verify(AttestationPolicy::Required(intermediate())).unwrap();
+        assert!(c.attested);
+        assert_eq!(c.fmt, "packed");
+    }
+
+    #[test]
+    fn wrong_origin_is_refused() {
+        let (r, challenge) = credential();
+        let mut e = RegistrationExpectations::new(
+            "login.microsoft.com",
+            challenge,
+            AttestationPolicy::None,
+        );
+        e.origins = vec!["https://login.microsoftonline.com".into()];
+        assert!(matches!(
+            verify_registration(
+                &e,
+                &r.response.client_data_json,
+                &r.response.attestation_object
+            ),
+            Err(Error::OriginMismatch { .. })
+        ));
+    }
+}
