@@ -1,0 +1,269 @@
+"""Independent WebAuthn data for the webauthn crate's interop tests, built and checked
+with Yubico's python-fido2 (pinned in requirements.txt) and pyca/cryptography.
+
+Reads JSON on stdin, one of:
+  {"mode": "make", "rp_id": "...", "origin": "..."}
+      Builds registrations with software keys: packed self attestation (ES256, ES384),
+      fmt none (ES256), and packed with an x5c chain under a throwaway root; plus
+      assertions for two of the credentials. Every item is first verified here with
+      fido2.server.Fido2Server (and fido2.attestation.PackedAttestation for packed),
+      so a failure on the Rust side is a disagreement, not a bad fixture.
+      Prints {"registrations": [...], "assertions": [...]}; bytes are base64url.
+  {"mode": "check", "items": [{"attestation_object": b64, "client_data_json": b64,
+                                "ours": {"fmt","aaguid","credential_id","public_key_cose",
+                                         "sign_count","uv","extensions"}}]}
+      Parses each attestation object with python-fido2 and compares with what the Rust
+      verifier reported. Prints {"results": [{"agree": bool, "diffs": [...]}]}.
+"""
+
+import datetime
+import json
+import os
+import sys
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+from fido2 import cbor
+from fido2.attestation import AttestationVerifier, PackedAttestation
+from fido2.cose import CoseKey, ES256, ES384
+from fido2.server import Fido2Server
+from fido2.utils import sha256, websafe_decode, websafe_encode
+from fido2.webauthn import (
+    Aaguid,
+    AttestationObject,
+    AttestedCredentialData,
+    AuthenticatorData,
+    CollectedClientData,
+)
+
+FLAG = AuthenticatorData.FLAG
+
+
+class OneRoot(AttestationVerifier):
+    def __init__(self, root_der):
+        super().__init__()
+        self.root_der = root_der
+
+    def ca_lookup(self, attestation_result, auth_data):
+        return self.root_der
+
+
+def make_chain(aaguid):
+    """A root CA and a packed-attestation leaf per WebAuthn §8.2.1."""
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    later = now + datetime.timedelta(days=3650)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "SE"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "python interop"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Interop Root CA"),
+        ]
+    )
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(later)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COUNTRY_NAME, "SE"),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "python interop"),
+                    x509.NameAttribute(
+                        NameOID.ORGANIZATIONAL_UNIT_NAME, "Authenticator Attestation"
+                    ),
+                    x509.NameAttribute(NameOID.COMMON_NAME, "Interop EE"),
+                ]
+            )
+        )
+        .issuer_name(root_name)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(later)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.UnrecognizedExtension(
+                x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4"),
+                b"\x04\x10" + bytes(aaguid),
+            ),
+            critical=False,
+        )
+        .sign(root_key, hashes.SHA256())
+    )
+    return root, leaf, leaf_key
+
+
+def registration(name, rp_id, origin, curve, fmt, with_chain=False):
+    key = ec.generate_private_key(curve)
+    cose_cls = ES256 if isinstance(curve, ec.SECP256R1) else ES384
+    hash_alg = hashes.SHA256() if cose_cls is ES256 else hashes.SHA384()
+    public_key = cose_cls.from_cryptography_key(key.public_key())
+    aaguid = Aaguid(os.urandom(16))
+    cred_id = os.urandom(32)
+    challenge = websafe_encode(os.urandom(32))
+    client_data = CollectedClientData.create("webauthn.create", challenge, origin)
+    extensions = {"credProtect": 1, "hmac-secret": True}
+    auth_data = AuthenticatorData.create(
+        sha256(rp_id.encode()),
+        FLAG.UP | FLAG.UV | FLAG.AT | FLAG.ED,
+        0,
+        AttestedCredentialData.create(aaguid, cred_id, public_key),
+        extensions,
+    )
+    signed = bytes(auth_data) + client_data.hash
+    root_pem = None
+    if fmt == "none":
+        att_stmt = {}
+    elif with_chain:
+        root, leaf, leaf_key = make_chain(aaguid)
+        sig = leaf_key.sign(signed, ec.ECDSA(hashes.SHA256()))
+        att_stmt = {"alg": -7, "sig": sig, "x5c": [leaf.public_bytes(Encoding.DER)]}
+        root_pem = root.public_bytes(Encoding.PEM).decode()
+    else:
+        sig = key.sign(signed, ec.ECDSA(hash_alg))
+        att_stmt = {"alg": cose_cls.ALGORITHM, "sig": sig}
+    att_obj = AttestationObject.create(fmt, auth_data, att_stmt)
+
+    # Self-check with python-fido2 before handing it to Rust.
+    if fmt == "packed":
+        PackedAttestation().verify(att_stmt, auth_data, client_data.hash)
+    verifier = (
+        OneRoot(x509.load_pem_x509_certificate(root_pem.encode()).public_bytes(Encoding.DER))
+        if root_pem
+        else None
+    )
+    server = Fido2Server(
+        {"id": rp_id, "name": "interop"},
+        attestation="direct" if verifier else None,
+        verify_origin=lambda o: o == origin,
+        verify_attestation=verifier,
+    )
+    response = {
+        "id": websafe_encode(cred_id),
+        "rawId": websafe_encode(cred_id),
+        "type": "public-key",
+        "response": {
+            "clientDataJSON": websafe_encode(client_data),
+            "attestationObject": websafe_encode(att_obj),
+        },
+        "clientExtensionResults": {},
+    }
+    server.register_complete(
+        {"challenge": challenge, "user_verification": "required"}, response
+    )
+    return key, hash_alg, {
+        "name": name,
+        "challenge": challenge,
+        "client_data_json": websafe_encode(client_data),
+        "attestation_object": websafe_encode(att_obj),
+        "root_pem": root_pem,
+        "response": response,
+        "expect": {
+            "fmt": fmt,
+            "aaguid": str(aaguid),
+            "credential_id": websafe_encode(cred_id),
+            "public_key_cose": websafe_encode(cbor.encode(public_key)),
+            "alg": cose_cls.ALGORITHM,
+            "attested": root_pem is not None,
+        },
+    }
+
+
+def assertion(rp_id, origin, key, hash_alg, reg, counter):
+    challenge = websafe_encode(os.urandom(32))
+    client_data = CollectedClientData.create("webauthn.get", challenge, origin)
+    auth_data = AuthenticatorData.create(
+        sha256(rp_id.encode()), FLAG.UP | FLAG.UV, counter
+    )
+    sig = key.sign(bytes(auth_data) + client_data.hash, ec.ECDSA(hash_alg))
+    cred_id = websafe_decode(reg["expect"]["credential_id"])
+    server = Fido2Server({"id": rp_id, "name": "interop"}, verify_origin=lambda o: o == origin)
+    att = AttestationObject(websafe_decode(reg["attestation_object"]))
+    server.authenticate_complete(
+        {"challenge": challenge, "user_verification": "required"},
+        [att.auth_data.credential_data],
+        {
+            "id": websafe_encode(cred_id),
+            "rawId": websafe_encode(cred_id),
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": websafe_encode(client_data),
+                "authenticatorData": websafe_encode(auth_data),
+                "signature": websafe_encode(sig),
+            },
+            "clientExtensionResults": {},
+        },
+    )
+    return {
+        "registration": reg["name"],
+        "challenge": challenge,
+        "client_data_json": websafe_encode(client_data),
+        "authenticator_data": websafe_encode(auth_data),
+        "signature": websafe_encode(sig),
+        "counter": counter,
+    }
+
+
+def make(req):
+    rp_id, origin = req["rp_id"], req["origin"]
+    regs, asserts = [], []
+    k1, h1, r1 = registration("packed-self-es256", rp_id, origin, ec.SECP256R1(), "packed")
+    k2, h2, r2 = registration("packed-self-es384", rp_id, origin, ec.SECP384R1(), "packed")
+    _, _, r3 = registration("none-es256", rp_id, origin, ec.SECP256R1(), "none")
+    _, _, r4 = registration(
+        "packed-x5c-es256", rp_id, origin, ec.SECP256R1(), "packed", with_chain=True
+    )
+    regs += [r1, r2, r3, r4]
+    asserts.append(assertion(rp_id, origin, k1, h1, r1, 1))
+    asserts.append(assertion(rp_id, origin, k1, h1, r1, 2))
+    asserts.append(assertion(rp_id, origin, k2, h2, r2, 7))
+    return {"registrations": regs, "assertions": asserts}
+
+
+def check(req):
+    results = []
+    for item in req["items"]:
+        att = AttestationObject(websafe_decode(item["attestation_object"]))
+        ad = att.auth_data
+        cd = ad.credential_data
+        theirs = {
+            "fmt": att.fmt,
+            "aaguid": str(cd.aaguid),
+            "credential_id": websafe_encode(cd.credential_id),
+            "public_key_cose": websafe_encode(cbor.encode(cd.public_key)),
+            "sign_count": ad.counter,
+            "uv": ad.is_user_verified(),
+            "extensions": dict(ad.extensions) if ad.extensions else None,
+        }
+        ours = item["ours"]
+        diffs = [
+            {"field": k, "ours": ours.get(k), "python_fido2": v}
+            for k, v in theirs.items()
+            if ours.get(k) != v
+        ]
+        results.append({"agree": not diffs, "diffs": diffs})
+    return {"results": results}
+
+
+def main():
+    req = json.load(sys.stdin)
+    out = make(req) if req["mode"] == "make" else check(req)
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
