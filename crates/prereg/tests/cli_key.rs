@@ -211,6 +211,45 @@ fn registration_and_sign_in_verify_with_python_fido2() {
 }
 
 #[test]
+fn registration_verifies_with_prereg_webauthn_against_the_printed_sandbox_root() {
+    let s = Scratch::new("rp");
+    let key = s.key();
+    let reg = ok(&[
+        "key",
+        "make-credential",
+        &key,
+        "--options",
+        &s.options(),
+        "--origin",
+        ORIGIN,
+        "--pin",
+        PIN,
+    ]);
+    let root = prereg(&["key", "sandbox-root"]);
+    assert!(root.status.success());
+    let root_pem = String::from_utf8(root.stdout).unwrap();
+    assert!(root_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    let root_file = s.path("root.pem");
+    std::fs::write(&root_file, &root_pem).unwrap();
+    let out = ok(&[
+        "webauthn",
+        "verify-attestation",
+        "--rp-id",
+        RP_ID,
+        "--client-data",
+        reg["response"]["clientDataJSON"].as_str().unwrap(),
+        "--attestation-object",
+        reg["response"]["attestationObject"].as_str().unwrap(),
+        "--trust-root",
+        &root_file,
+        "--require-uv",
+    ]);
+    assert_eq!(out["attested"], true, "{out}");
+    assert_eq!(out["aaguid"], "a25342c0-3cdc-4414-8e46-f4807fca511c");
+    assert_eq!(out["credential_id"], reg["id"]);
+}
+
+#[test]
 fn wrong_pins_are_remembered_between_commands_until_reinsert() {
     let s = Scratch::new("retries");
     let key = s.key();

@@ -87,6 +87,9 @@ pub enum Command {
         /// The key file.
         key: PathBuf,
     },
+    /// Print the sandbox attestation root certificate (PEM) that every virtual key's
+    /// attestation chains to. Trust it in sandbox IdPs only.
+    SandboxRoot,
     /// Register: read creation options (bare or `{"publicKey": {...}}`, as an IdP
     /// returns them) and print the WebAuthn registration JSON.
     MakeCredential {
@@ -134,6 +137,10 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             out,
             force,
         } => create(&model, &firmware, serial, &out, force),
+        Command::SandboxRoot => {
+            print!("{}", authenticator::sandbox_attestation_root_pem());
+            Ok(())
+        }
         Command::Info { key } => {
             let k = load(&key)?;
             print_json(&k.summary())
