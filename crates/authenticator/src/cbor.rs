@@ -127,6 +127,22 @@ pub fn packed_attestation_object(
     to_vec(&obj)
 }
 
+/// The attestation object a client sends when the RP asked for attestation `none`
+/// (WebAuthn §5.1.3): `{"fmt": "none", "attStmt": {}, "authData": ...}` with the
+/// AAGUID in authData replaced by zeros.
+pub fn none_attestation_object(auth_data: &[u8]) -> Result<Vec<u8>> {
+    let mut auth_data = auth_data.to_vec();
+    if auth_data.len() >= 53 && auth_data[32] & FLAG_AT != 0 {
+        auth_data[37..53].fill(0);
+    }
+    let obj = Value::Map(vec![
+        (Value::from("fmt"), Value::from("none")),
+        (Value::from("attStmt"), Value::Map(vec![])),
+        (Value::from("authData"), Value::Bytes(auth_data)),
+    ]);
+    to_vec(&obj)
+}
+
 fn to_vec(v: &Value) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     ciborium::into_writer(v, &mut out).map_err(|e| Error::Crypto(format!("CBOR: {e}")))?;

@@ -132,6 +132,12 @@ pub fn make_credential<K: KeyProgrammer + ?Sized>(
     };
     let pin = if uv_pref == "discouraged" { None } else { pin };
     let made = key.make_credential(&request, pin)?;
+    // As browsers do: attestation "none" (also the default) strips the statement and
+    // the AAGUID; "direct", "indirect" and "enterprise" pass the key's attestation on.
+    let attestation_object = match opts.attestation.as_deref().unwrap_or("none") {
+        "none" => crate::cbor::none_attestation_object(&made.auth_data)?,
+        _ => made.attestation_object,
+    };
 
     let mut results = Map::new();
     if hmac_secret {
@@ -163,7 +169,7 @@ pub fn make_credential<K: KeyProgrammer + ?Sized>(
         authenticator_attachment: Some("cross-platform".to_owned()),
         response: AttestationResponse {
             client_data_json: client_data,
-            attestation_object: made.attestation_object,
+            attestation_object,
             transports: info.transports.iter().map(|t| (*t).to_owned()).collect(),
         },
         client_extension_results: results,

@@ -193,3 +193,33 @@ fn bare_and_wrapped_options_both_work_and_challenge_is_kept_verbatim() {
     assert_eq!(cd["origin"], ORIGIN);
     assert_eq!(cd["crossOrigin"], false);
 }
+
+#[test]
+fn attestation_none_gets_what_a_browser_sends() {
+    let mut k = key("5.7.1");
+    let mut opts = options();
+    opts["publicKey"]["attestation"] = json!("none");
+    let reg =
+        client::make_credential(&mut k, &opts.to_string(), ORIGIN, Some(&Pin::new(PIN))).unwrap();
+    let obj: ciborium::Value =
+        ciborium::from_reader(reg.response.attestation_object.as_slice()).unwrap();
+    let map = obj.as_map().unwrap();
+    assert_eq!(map[0].1, ciborium::Value::from("none"));
+    assert_eq!(map[1].1, ciborium::Value::Map(vec![]));
+    let auth_data = map[2].1.as_bytes().unwrap();
+    assert_eq!(auth_data[37..53], [0u8; 16], "AAGUID zeroed");
+    let mut exp = webauthn::RegistrationExpectations::new(
+        RP_ID,
+        opts["publicKey"]["challenge"].as_str().unwrap(),
+        webauthn::AttestationPolicy::None,
+    );
+    exp.require_uv = true;
+    let cred = webauthn::verify_registration(
+        &exp,
+        &reg.response.client_data_json,
+        &reg.response.attestation_object,
+    )
+    .unwrap();
+    assert_eq!(cred.fmt, "none");
+    assert!(!cred.attested);
+}
