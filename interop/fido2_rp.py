@@ -9,6 +9,13 @@ Reads JSON on stdin, one of:
       fido2.server.Fido2Server (and fido2.attestation.PackedAttestation for packed),
       so a failure on the Rust side is a disagreement, not a bad fixture.
       Prints {"registrations": [...], "assertions": [...]}; bytes are base64url.
+  {"mode": "make-invalid", "rp_id": "...", "origin": "..."}
+      Builds packed registrations that break one rule each (leaf without the OU, a CA
+      leaf, AAGUID extension mismatch, critical AAGUID extension, self attestation with
+      an alg unlike the key's, x5c leaf issued by an intermediate not in x5c, wrong
+      signature hash). Each is confirmed refused by python-fido2 (PackedAttestation,
+      or the x5c chain check) before it is printed as {"cases": [{"name", "challenge",
+      "client_data_json", "attestation_object", "root_pem", "python_error"}]}.
   {"mode": "check", "items": [{"attestation_object": b64, "client_data_json": b64,
                                 "ours": {"fmt","aaguid","credential_id","public_key_cose",
                                          "sign_count","uv","extensions"}}]}
@@ -27,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from fido2 import cbor
-from fido2.attestation import AttestationVerifier, PackedAttestation
+from fido2.attestation import AttestationVerifier, PackedAttestation, verify_x509_chain
 from fido2.cose import CoseKey, ES256, ES384
 from fido2.server import Fido2Server
 from fido2.utils import sha256, websafe_decode, websafe_encode
@@ -51,8 +58,17 @@ class OneRoot(AttestationVerifier):
         return self.root_der
 
 
-def make_chain(aaguid):
-    """A root CA and a packed-attestation leaf per WebAuthn §8.2.1."""
+def make_chain(
+    aaguid,
+    ou="Authenticator Attestation",
+    leaf_ca=False,
+    ext_aaguid=None,
+    ext_critical=False,
+    via_intermediate=False,
+):
+    """A root CA and a packed-attestation leaf per WebAuthn §8.2.1 (or breaking it, as
+    the keyword arguments say). With via_intermediate, the leaf is issued by an
+    intermediate CA; returns (root, leaf, leaf_key, intermediate)."""
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
     later = now + datetime.timedelta(days=3650)
     root_key = ec.generate_private_key(ec.SECP256R1())
@@ -74,36 +90,55 @@ def make_chain(aaguid):
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(root_key, hashes.SHA256())
     )
+    issuer_name, issuer_key, intermediate = root_name, root_key, None
+    if via_intermediate:
+        issuer_key = ec.generate_private_key(ec.SECP256R1())
+        issuer_name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "SE"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "python interop"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "Interop Intermediate"),
+            ]
+        )
+        intermediate = (
+            x509.CertificateBuilder()
+            .subject_name(issuer_name)
+            .issuer_name(root_name)
+            .public_key(issuer_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(later)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(root_key, hashes.SHA256())
+        )
+    subject = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "SE"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "python interop"),
+    ]
+    if ou:
+        subject.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou))
+    subject.append(x509.NameAttribute(NameOID.COMMON_NAME, "Interop EE"))
     leaf_key = ec.generate_private_key(ec.SECP256R1())
     leaf = (
         x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.COUNTRY_NAME, "SE"),
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "python interop"),
-                    x509.NameAttribute(
-                        NameOID.ORGANIZATIONAL_UNIT_NAME, "Authenticator Attestation"
-                    ),
-                    x509.NameAttribute(NameOID.COMMON_NAME, "Interop EE"),
-                ]
-            )
-        )
-        .issuer_name(root_name)
+        .subject_name(x509.Name(subject))
+        .issuer_name(issuer_name)
         .public_key(leaf_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
         .not_valid_after(later)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=leaf_ca, path_length=None), critical=True)
         .add_extension(
             x509.UnrecognizedExtension(
                 x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4"),
-                b"\x04\x10" + bytes(aaguid),
+                b"\x04\x10" + bytes(ext_aaguid if ext_aaguid is not None else aaguid),
             ),
-            critical=False,
+            critical=ext_critical,
         )
-        .sign(root_key, hashes.SHA256())
+        .sign(issuer_key, hashes.SHA256())
     )
+    if via_intermediate:
+        return root, leaf, leaf_key, intermediate
     return root, leaf, leaf_key
 
 
@@ -234,6 +269,71 @@ def make(req):
     return {"registrations": regs, "assertions": asserts}
 
 
+def invalid_case(name, rp_id, origin, chain_kwargs=None, self_alg=None, sig_hash=None):
+    """One packed registration breaking one rule; python-fido2 must refuse it too."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    public_key = ES256.from_cryptography_key(key.public_key())
+    aaguid = Aaguid(os.urandom(16))
+    cred_id = os.urandom(32)
+    challenge = websafe_encode(os.urandom(32))
+    client_data = CollectedClientData.create("webauthn.create", challenge, origin)
+    auth_data = AuthenticatorData.create(
+        sha256(rp_id.encode()),
+        FLAG.UP | FLAG.UV | FLAG.AT,
+        0,
+        AttestedCredentialData.create(aaguid, cred_id, public_key),
+    )
+    signed = bytes(auth_data) + client_data.hash
+    root_pem = None
+    if chain_kwargs is not None:
+        made = make_chain(aaguid, **chain_kwargs)
+        root, leaf, leaf_key = made[0], made[1], made[2]
+        sig = leaf_key.sign(signed, ec.ECDSA(sig_hash or hashes.SHA256()))
+        att_stmt = {"alg": -7, "sig": sig, "x5c": [leaf.public_bytes(Encoding.DER)]}
+        root_pem = root.public_bytes(Encoding.PEM).decode()
+    else:
+        sig = key.sign(signed, ec.ECDSA(hashes.SHA256()))
+        att_stmt = {"alg": self_alg, "sig": sig}
+    att_obj = AttestationObject.create("packed", auth_data, att_stmt)
+
+    python_error = None
+    try:
+        result = PackedAttestation().verify(att_stmt, auth_data, client_data.hash)
+        if root_pem:
+            root_der = x509.load_pem_x509_certificate(root_pem.encode()).public_bytes(
+                Encoding.DER
+            )
+            verify_x509_chain(result.trust_path + [root_der])
+    except Exception as e:  # noqa: BLE001 - any refusal is what we want
+        python_error = f"{type(e).__name__}: {e}"
+    if python_error is None:
+        raise SystemExit(f"python-fido2 accepted invalid case {name}")
+    return {
+        "name": name,
+        "challenge": challenge,
+        "client_data_json": websafe_encode(client_data),
+        "attestation_object": websafe_encode(att_obj),
+        "root_pem": root_pem,
+        "python_error": python_error,
+    }
+
+
+def make_invalid(req):
+    rp_id, origin = req["rp_id"], req["origin"]
+    other = os.urandom(16)
+    cases = [
+        ("leaf-without-ou", {"chain_kwargs": {"ou": None}}),
+        ("leaf-wrong-ou", {"chain_kwargs": {"ou": "Something Else"}}),
+        ("leaf-is-ca", {"chain_kwargs": {"leaf_ca": True}}),
+        ("aaguid-extension-mismatch", {"chain_kwargs": {"ext_aaguid": other}}),
+        ("aaguid-extension-critical", {"chain_kwargs": {"ext_critical": True}}),
+        ("intermediate-missing-from-x5c", {"chain_kwargs": {"via_intermediate": True}}),
+        ("signature-hash-not-alg", {"chain_kwargs": {}, "sig_hash": hashes.SHA384()}),
+        ("self-alg-not-key-alg", {"self_alg": -35}),
+    ]
+    return {"cases": [invalid_case(n, rp_id, origin, **kw) for n, kw in cases]}
+
+
 def check(req):
     results = []
     for item in req["items"]:
@@ -261,7 +361,8 @@ def check(req):
 
 def main():
     req = json.load(sys.stdin)
-    out = make(req) if req["mode"] == "make" else check(req)
+    modes = {"make": make, "make-invalid": make_invalid, "check": check}
+    out = modes[req["mode"]](req)
     json.dump(out, sys.stdout)
 
 

@@ -206,3 +206,47 @@ fn python_self_and_none_attestation_are_refused_when_attestation_is_required() {
         );
     }
 }
+
+#[test]
+fn packed_statements_python_fido2_refuses_are_refused_here_for_the_same_reason() {
+    let made = testkit::run_python(
+        "fido2_rp.py",
+        &json!({"mode": "make-invalid", "rp_id": RP_ID, "origin": ORIGIN}),
+    );
+    let cases = made["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 8);
+    for c in cases {
+        let name = s(c, "name");
+        let roots = match c["root_pem"].as_str() {
+            Some(pem) => TrustRoots::from_pem(pem).unwrap(),
+            None => TrustRoots::default(),
+        };
+        let mut e = RegistrationExpectations::new(
+            RP_ID,
+            s(c, "challenge"),
+            AttestationPolicy::Required(roots),
+        );
+        e.require_uv = true;
+        let err = verify_registration(
+            &e,
+            &bytes(c, "client_data_json"),
+            &bytes(c, "attestation_object"),
+        )
+        .expect_err(name);
+        let ok = match name {
+            "leaf-without-ou" | "leaf-wrong-ou" | "leaf-is-ca" | "aaguid-extension-critical" => {
+                matches!(err, Error::LeafRequirements(_))
+            }
+            "aaguid-extension-mismatch" => err == Error::AaguidMismatch,
+            "intermediate-missing-from-x5c" => err == Error::UntrustedChain,
+            "signature-hash-not-alg" => err == Error::AttestationSignature,
+            "self-alg-not-key-alg" => err == Error::AttestationAlgMismatch { stmt: -35, key: -7 },
+            other => panic!("unknown case {other}"),
+        };
+        assert!(
+            ok,
+            "{name}: got {err:?}; python-fido2 said {}",
+            s(c, "python_error")
+        );
+    }
+}
