@@ -130,7 +130,15 @@ pub fn make_credential<K: KeyProgrammer + ?Sized>(
         cred_protect,
         hmac_secret,
     };
-    let pin = if uv_pref == "discouraged" { None } else { pin };
+    // A browser skips the PIN prompt for "discouraged", except where the key needs it
+    // anyway: a discoverable credential on a PIN-protected key.
+    let pin = if uv_pref == "discouraged"
+        && !(resident_key && info.options.get("clientPin") == Some(&true))
+    {
+        None
+    } else {
+        pin
+    };
     let made = key.make_credential(&request, pin)?;
     // As browsers do: attestation "none" (also the default) strips the statement and
     // the AAGUID; "direct", "indirect" and "enterprise" pass the key's attestation on.
