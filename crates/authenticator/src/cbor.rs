@@ -72,7 +72,7 @@ pub struct AttestedCredential<'a> {
     pub cose_key: &'a [u8],
 }
 
-/// authenticatorData: rpIdHash | flags | signCount | [attestedCredentialData] | [extensions].
+/// authenticatorData: `rpIdHash | flags | signCount | [attestedCredentialData] | [extensions]`.
 pub fn auth_data(
     rp_id: &str,
     mut flags: u8,

@@ -479,9 +479,9 @@ impl VirtualYubiKey {
             .map_err(|e| Error::State(e.to_string()))
     }
 
-    /// A key from [`to_json`](Self::to_json) output. Freshly loaded = just inserted? No:
-    /// loading keeps the saved per-insertion counters; call
-    /// [`power_cycle`](Self::power_cycle) to simulate a reinsert.
+    /// A key from [`to_json`](Self::to_json) output. Loading is not a reinsert: the
+    /// saved per-insertion PIN counter stays; call [`power_cycle`](Self::power_cycle)
+    /// for that.
     pub fn from_json(json: &str) -> Result<Self> {
         let state: KeyFile = serde_json::from_str(json)
             .map_err(|e| Error::State(format!("not a virtual key file: {e}")))?;
