@@ -87,7 +87,9 @@ impl CoseKey {
                 }
                 Ok(CoseKey::Rsa { alg, n, e })
             }
-            other => Err(Error::CoseKey(format!("unsupported kty {other}"))),
+            // OKP (EdDSA) and anything else: report the algorithm, which is what a
+            // registration policy names.
+            _ => Err(Error::UnsupportedAlgorithm(alg)),
         }
     }
 
