@@ -18,9 +18,13 @@ pub enum Error {
         expected: &'static str,
         found: String,
     },
-    #[error("clientData challenge does not match the challenge issued")]
+    #[error(
+        "clientData challenge is not the challenge that was issued (stale, replayed, or made for another request)"
+    )]
     ChallengeMismatch,
-    #[error("clientData origin {found:?} is not an allowed origin")]
+    #[error(
+        "clientData origin {found:?} is not an allowed origin; pass the origin the client used (default https://<rp-id>)"
+    )]
     OriginMismatch { found: String },
     #[error("clientData crossOrigin is true; cross-origin ceremonies are not allowed")]
     CrossOrigin,
@@ -30,7 +34,9 @@ pub enum Error {
     Truncated { what: &'static str },
     #[error("{what} has {count} unexpected trailing bytes")]
     TrailingBytes { what: &'static str, count: usize },
-    #[error("authenticator data rpIdHash is not SHA-256 of the RP id")]
+    #[error(
+        "authenticator data rpIdHash is not SHA-256 of the RP id: the credential was made for another RP id"
+    )]
     RpIdHashMismatch,
     #[error("the user-present (UP) flag is clear")]
     UserPresenceRequired,
@@ -66,9 +72,13 @@ pub enum Error {
     ChainSignature { index: usize, issuer: String },
     #[error("certificate {index} in x5c is outside its validity period at the given time")]
     CertificateExpired { index: usize },
-    #[error("the x5c chain does not end at a configured trust root")]
+    #[error(
+        "the attestation chain does not reach a configured trust root; add the vendor's attestation root (e.g. from FIDO MDS) or check that the key is genuine"
+    )]
     UntrustedChain,
-    #[error("attestation is required but the authenticator sent {0:?}")]
+    #[error(
+        "attestation is required but the authenticator sent {0}; use a key that returns packed attestation with a certificate chain, or relax the attestation policy"
+    )]
     AttestationRequired(String),
     #[error("AAGUID in the attestation certificate does not match authenticator data")]
     AaguidMismatch,

@@ -52,6 +52,26 @@ impl RegistrationExpectations {
     }
 }
 
+impl RegistrationExpectations {
+    /// Expectations matching creation options the RP issued: `rp.id`, `challenge`,
+    /// UV required when `userVerification` is `required`, and the algorithms of
+    /// `pubKeyCredParams` (when non-empty). Origin defaults to `https://<rp.id>`.
+    pub fn from_options(
+        options: &crate::options::PublicKeyCredentialCreationOptions,
+        policy: AttestationPolicy,
+    ) -> Result<Self, Error> {
+        let rp_id = options
+            .rp_id()
+            .ok_or_else(|| Error::OptionsJson("creation options have no rp.id".into()))?;
+        let mut exp = Self::new(rp_id, options.challenge.clone(), policy);
+        exp.require_uv = options.requires_uv();
+        if !options.pub_key_cred_params.is_empty() {
+            exp.allowed_algorithms = options.pub_key_cred_params.iter().map(|p| p.alg).collect();
+        }
+        Ok(exp)
+    }
+}
+
 /// A verified registration: what an RP stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredCredential {

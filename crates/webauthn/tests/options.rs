@@ -63,3 +63,16 @@ fn dsi_style_registration_without_type_or_raw_id_parses() {
     assert_eq!(r.id, vec![1, 2, 3]);
     assert!(r.raw_id.is_none() && r.typ.is_none());
 }
+
+#[test]
+fn expectations_follow_the_creation_options() {
+    let bytes = include_bytes!("fixtures/entra_creation_options.json");
+    let o = PublicKeyCredentialCreationOptions::from_json(bytes).unwrap();
+    let e = webauthn::RegistrationExpectations::from_options(&o, webauthn::AttestationPolicy::None)
+        .unwrap();
+    assert_eq!(e.rp_id, "login.microsoft.com");
+    assert_eq!(e.origins, vec!["https://login.microsoft.com".to_owned()]);
+    assert_eq!(e.challenge, o.challenge);
+    assert!(e.require_uv);
+    assert_eq!(e.allowed_algorithms, vec![-7, -257]);
+}
