@@ -3,9 +3,10 @@ with Yubico's python-fido2 (pinned in requirements.txt) and pyca/cryptography.
 
 Reads JSON on stdin, one of:
   {"mode": "make", "rp_id": "...", "origin": "..."}
-      Builds registrations with software keys: packed self attestation (ES256, ES384),
-      fmt none (ES256), and packed with an x5c chain under a throwaway root; plus
-      assertions for two of the credentials. Every item is first verified here with
+      Builds registrations with software keys: packed self attestation (ES256, ES384,
+      RS256), fmt none (ES256), and packed with an x5c chain under a throwaway EC root
+      and under an RSA root (the shape of Yubico's chains); plus assertions for three
+      of the credentials. Every item is first verified here with
       fido2.server.Fido2Server (and fido2.attestation.PackedAttestation for packed),
       so a failure on the Rust side is a disagreement, not a bad fixture.
       Prints {"registrations": [...], "assertions": [...]}; bytes are base64url.
@@ -30,12 +31,12 @@ import sys
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from fido2 import cbor
 from fido2.attestation import AttestationVerifier, PackedAttestation, verify_x509_chain
-from fido2.cose import CoseKey, ES256, ES384
+from fido2.cose import ES256, ES384, RS256
 from fido2.server import Fido2Server
 from fido2.utils import sha256, websafe_decode, websafe_encode
 from fido2.webauthn import (
@@ -65,13 +66,18 @@ def make_chain(
     ext_aaguid=None,
     ext_critical=False,
     via_intermediate=False,
+    root_rsa=False,
 ):
     """A root CA and a packed-attestation leaf per WebAuthn §8.2.1 (or breaking it, as
     the keyword arguments say). With via_intermediate, the leaf is issued by an
     intermediate CA; returns (root, leaf, leaf_key, intermediate)."""
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
     later = now + datetime.timedelta(days=3650)
-    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if root_rsa
+        else ec.generate_private_key(ec.SECP256R1())
+    )
     root_name = x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "SE"),
@@ -142,11 +148,28 @@ def make_chain(
     return root, leaf, leaf_key
 
 
-def registration(name, rp_id, origin, curve, fmt, with_chain=False):
-    key = ec.generate_private_key(curve)
-    cose_cls = ES256 if isinstance(curve, ec.SECP256R1) else ES384
-    hash_alg = hashes.SHA256() if cose_cls is ES256 else hashes.SHA384()
-    public_key = cose_cls.from_cryptography_key(key.public_key())
+class Signer:
+    """A credential private key (EC or RSA) and how it signs."""
+
+    def __init__(self, curve):
+        if curve == "rsa":
+            self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            self.cose_cls = RS256
+        else:
+            self.key = ec.generate_private_key(curve)
+            self.cose_cls = ES256 if isinstance(curve, ec.SECP256R1) else ES384
+
+    def sign(self, data):
+        if self.cose_cls is RS256:
+            return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        h = hashes.SHA256() if self.cose_cls is ES256 else hashes.SHA384()
+        return self.key.sign(data, ec.ECDSA(h))
+
+
+def registration(name, rp_id, origin, curve, fmt, with_chain=False, root_rsa=False):
+    signer = Signer(curve)
+    cose_cls = signer.cose_cls
+    public_key = cose_cls.from_cryptography_key(signer.key.public_key())
     aaguid = Aaguid(os.urandom(16))
     cred_id = os.urandom(32)
     challenge = websafe_encode(os.urandom(32))
@@ -164,12 +187,12 @@ def registration(name, rp_id, origin, curve, fmt, with_chain=False):
     if fmt == "none":
         att_stmt = {}
     elif with_chain:
-        root, leaf, leaf_key = make_chain(aaguid)
+        root, leaf, leaf_key = make_chain(aaguid, root_rsa=root_rsa)
         sig = leaf_key.sign(signed, ec.ECDSA(hashes.SHA256()))
         att_stmt = {"alg": -7, "sig": sig, "x5c": [leaf.public_bytes(Encoding.DER)]}
         root_pem = root.public_bytes(Encoding.PEM).decode()
     else:
-        sig = key.sign(signed, ec.ECDSA(hash_alg))
+        sig = signer.sign(signed)
         att_stmt = {"alg": cose_cls.ALGORITHM, "sig": sig}
     att_obj = AttestationObject.create(fmt, auth_data, att_stmt)
 
@@ -200,7 +223,7 @@ def registration(name, rp_id, origin, curve, fmt, with_chain=False):
     server.register_complete(
         {"challenge": challenge, "user_verification": "required"}, response
     )
-    return key, hash_alg, {
+    return signer, {
         "name": name,
         "challenge": challenge,
         "client_data_json": websafe_encode(client_data),
@@ -218,13 +241,13 @@ def registration(name, rp_id, origin, curve, fmt, with_chain=False):
     }
 
 
-def assertion(rp_id, origin, key, hash_alg, reg, counter):
+def assertion(rp_id, origin, signer, reg, counter):
     challenge = websafe_encode(os.urandom(32))
     client_data = CollectedClientData.create("webauthn.get", challenge, origin)
     auth_data = AuthenticatorData.create(
         sha256(rp_id.encode()), FLAG.UP | FLAG.UV, counter
     )
-    sig = key.sign(bytes(auth_data) + client_data.hash, ec.ECDSA(hash_alg))
+    sig = signer.sign(bytes(auth_data) + client_data.hash)
     cred_id = websafe_decode(reg["expect"]["credential_id"])
     server = Fido2Server({"id": rp_id, "name": "interop"}, verify_origin=lambda o: o == origin)
     att = AttestationObject(websafe_decode(reg["attestation_object"]))
@@ -256,16 +279,27 @@ def assertion(rp_id, origin, key, hash_alg, reg, counter):
 def make(req):
     rp_id, origin = req["rp_id"], req["origin"]
     regs, asserts = [], []
-    k1, h1, r1 = registration("packed-self-es256", rp_id, origin, ec.SECP256R1(), "packed")
-    k2, h2, r2 = registration("packed-self-es384", rp_id, origin, ec.SECP384R1(), "packed")
-    _, _, r3 = registration("none-es256", rp_id, origin, ec.SECP256R1(), "none")
-    _, _, r4 = registration(
+    k1, r1 = registration("packed-self-es256", rp_id, origin, ec.SECP256R1(), "packed")
+    k2, r2 = registration("packed-self-es384", rp_id, origin, ec.SECP384R1(), "packed")
+    _, r3 = registration("none-es256", rp_id, origin, ec.SECP256R1(), "none")
+    _, r4 = registration(
         "packed-x5c-es256", rp_id, origin, ec.SECP256R1(), "packed", with_chain=True
     )
-    regs += [r1, r2, r3, r4]
-    asserts.append(assertion(rp_id, origin, k1, h1, r1, 1))
-    asserts.append(assertion(rp_id, origin, k1, h1, r1, 2))
-    asserts.append(assertion(rp_id, origin, k2, h2, r2, 7))
+    k5, r5 = registration("packed-self-rs256", rp_id, origin, "rsa", "packed")
+    _, r6 = registration(
+        "packed-x5c-rsa-root",
+        rp_id,
+        origin,
+        ec.SECP256R1(),
+        "packed",
+        with_chain=True,
+        root_rsa=True,
+    )
+    regs += [r1, r2, r3, r4, r5, r6]
+    asserts.append(assertion(rp_id, origin, k1, r1, 1))
+    asserts.append(assertion(rp_id, origin, k1, r1, 2))
+    asserts.append(assertion(rp_id, origin, k2, r2, 7))
+    asserts.append(assertion(rp_id, origin, k5, r5, 3))
     return {"registrations": regs, "assertions": asserts}
 
 

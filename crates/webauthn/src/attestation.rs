@@ -5,7 +5,7 @@ use ciborium::Value;
 
 use crate::auth_data::AuthenticatorData;
 use crate::cbor;
-use crate::options::{ALG_ES256, ALG_ES384};
+use crate::options::{ALG_ES256, ALG_ES384, ALG_RS256};
 use crate::x509::{Cert, Hash};
 use crate::{Error, MAX_INPUT};
 
@@ -74,7 +74,7 @@ impl AttestationObject {
     }
 }
 
-/// Trust anchors for attestation chains (ECDSA P-256/P-384 roots).
+/// Trust anchors for attestation chains (ECDSA P-256/P-384 or RSA roots).
 #[derive(Debug, Clone, Default)]
 pub struct TrustRoots {
     certs: Vec<Cert>,
@@ -270,13 +270,19 @@ fn verify_packed(
         return Ok(AttestationType::SelfAttestation);
     };
 
-    let hash = match alg {
-        ALG_ES256 => Hash::Sha256,
-        ALG_ES384 => Hash::Sha384,
-        other => return Err(Error::UnsupportedAlgorithm(other)),
-    };
     let Some(leaf) = certs.first() else {
         return Err(stmt_err("x5c is empty"));
+    };
+    let hash = match alg {
+        ALG_ES256 if !leaf.key().is_rsa() => Hash::Sha256,
+        ALG_ES384 if !leaf.key().is_rsa() => Hash::Sha384,
+        ALG_RS256 if leaf.key().is_rsa() => Hash::Sha256,
+        ALG_ES256 | ALG_ES384 | ALG_RS256 => {
+            return Err(stmt_err(
+                "alg does not fit the attestation certificate's key type",
+            ));
+        }
+        other => return Err(Error::UnsupportedAlgorithm(other)),
     };
     if !leaf.key().verify(hash, &signed, sig) {
         return Err(Error::AttestationSignature);

@@ -1,12 +1,13 @@
 //! COSE_Key (RFC 9052 §7, RFC 9053) as WebAuthn credential public keys use it:
-//! EC2 on P-256 (ES256) and P-384 (ES384), and RSA (RS256; parsed, not verified).
+//! EC2 on P-256 (ES256) and P-384 (ES384), and RSA (RS256).
 
 use ciborium::Value;
 use p256::ecdsa::signature::Verifier as _;
 
 use crate::Error;
 use crate::cbor;
-use crate::options::{ALG_ES256, ALG_ES384};
+use crate::options::{ALG_ES256, ALG_ES384, ALG_RS256};
+use sha2::Digest as _;
 
 const KTY: i64 = 1;
 const ALG: i64 = 3;
@@ -27,7 +28,8 @@ pub enum CoseKey {
     P256(p256::ecdsa::VerifyingKey),
     /// ES384: ECDSA P-384 with SHA-384 (alg -35).
     P384(p384::ecdsa::VerifyingKey),
-    /// RSA key with its COSE alg (e.g. -257 RS256). Signatures are not verified.
+    /// RSA key with its COSE alg; RS256 (-257) signatures verify, other RSA algs
+    /// (e.g. PS256) parse but do not verify.
     Rsa { alg: i64, n: Vec<u8>, e: Vec<u8> },
 }
 
@@ -82,9 +84,7 @@ impl CoseKey {
             }
             KTY_RSA => {
                 let (n, e) = (bytes(RSA_N, "n")?, bytes(RSA_E, "e")?);
-                if n.is_empty() || e.is_empty() {
-                    return Err(Error::CoseKey("empty RSA modulus or exponent".into()));
-                }
+                rsa_key(&n, &e)?;
                 Ok(CoseKey::Rsa { alg, n, e })
             }
             // OKP (EdDSA) and anything else: report the algorithm, which is what a
@@ -102,8 +102,9 @@ impl CoseKey {
         }
     }
 
-    /// Verify a DER-encoded ECDSA signature over `message` (hashed per the key's alg).
-    /// RSA keys return [`Error::UnsupportedAlgorithm`].
+    /// Verify a signature over `message` (hashed per the key's alg): DER ECDSA for
+    /// ES256/ES384, PKCS#1 v1.5 for RS256. Other RSA algs return
+    /// [`Error::UnsupportedAlgorithm`]; a bad signature is [`Error::AssertionSignature`].
     pub fn verify(&self, message: &[u8], der_signature: &[u8]) -> Result<(), Error> {
         let ok = match self {
             CoseKey::P256(key) => p256::ecdsa::DerSignature::from_bytes(der_signature)
@@ -112,7 +113,18 @@ impl CoseKey {
             CoseKey::P384(key) => p384::ecdsa::DerSignature::from_bytes(der_signature)
                 .ok()
                 .is_some_and(|sig| key.verify(message, &sig).is_ok()),
-            CoseKey::Rsa { alg, .. } => return Err(Error::UnsupportedAlgorithm(*alg)),
+            CoseKey::Rsa { alg, n, e } => {
+                if *alg != ALG_RS256 {
+                    return Err(Error::UnsupportedAlgorithm(*alg));
+                }
+                let digest = sha2::Sha256::digest(message);
+                crate::x509::rsa_verify(
+                    &rsa_key(n, e)?,
+                    crate::x509::Hash::Sha256,
+                    &digest,
+                    der_signature,
+                )
+            }
         };
         if ok {
             Ok(())
@@ -120,6 +132,14 @@ impl CoseKey {
             Err(Error::AssertionSignature)
         }
     }
+}
+
+fn rsa_key(n: &[u8], e: &[u8]) -> Result<rsa::PublicKey, Error> {
+    rsa::PublicKey::new(
+        rsa::BoxedUint::from_be_slice_vartime(n),
+        rsa::BoxedUint::from_be_slice_vartime(e),
+    )
+    .map_err(|err| Error::CoseKey(format!("RSA key: {err}")))
 }
 
 fn sec1_uncompressed(x: &[u8], y: &[u8], len: usize) -> Result<Vec<u8>, Error> {

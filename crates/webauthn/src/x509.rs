@@ -1,8 +1,10 @@
-//! The few X.509 checks packed attestation needs: ECDSA (P-256/P-384, SHA-256/384)
-//! certificate signatures, names, validity and the FIDO extensions.
+//! The few X.509 checks packed attestation needs: ECDSA (P-256/P-384) and RSA
+//! PKCS#1 v1.5 certificate signatures with SHA-256/384/512, names, validity and the
+//! FIDO extensions. (Vendor roots such as Yubico's are RSA; leaves are usually EC.)
 
 use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-use sha2::{Digest, Sha256, Sha384};
+use rsa::pkcs8::DecodePublicKey as _;
+use sha2::{Digest, Sha256, Sha384, Sha512};
 use x509_cert::Certificate;
 use x509_cert::der::asn1::ObjectIdentifier as Oid;
 use x509_cert::der::{Decode, Encode};
@@ -10,6 +12,11 @@ use x509_cert::der::{Decode, Encode};
 use crate::Error;
 
 const OID_EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
+const OID_RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
+const OID_RSA_SHA256: Oid = Oid::new_unwrap("1.2.840.113549.1.1.11");
+const OID_RSA_SHA384: Oid = Oid::new_unwrap("1.2.840.113549.1.1.12");
+const OID_RSA_SHA512: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
+const OID_ECDSA_SHA512: Oid = Oid::new_unwrap("1.2.840.10045.4.3.4");
 const OID_P256: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
 const OID_P384: Oid = Oid::new_unwrap("1.3.132.0.34");
 const OID_ECDSA_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
@@ -28,21 +35,23 @@ pub(crate) struct Cert {
     pub der: Vec<u8>,
     pub cert: Certificate,
     tbs: Vec<u8>,
-    key: EcKey,
+    key: SigKey,
 }
 
-/// An ECDSA public key from a certificate.
+/// A certificate's public key, for verifying signatures.
 #[derive(Debug, Clone)]
-pub(crate) enum EcKey {
+pub(crate) enum SigKey {
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
+    Rsa(rsa::PublicKey),
 }
 
-/// The hash an ECDSA signature is over.
+/// The hash a signature is over.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Hash {
     Sha256,
     Sha384,
+    Sha512,
 }
 
 impl Hash {
@@ -50,23 +59,40 @@ impl Hash {
         match self {
             Hash::Sha256 => Sha256::digest(message).to_vec(),
             Hash::Sha384 => Sha384::digest(message).to_vec(),
+            Hash::Sha512 => Sha512::digest(message).to_vec(),
         }
     }
 }
 
-impl EcKey {
-    /// Verify a DER ECDSA signature over `message` hashed with `hash`.
-    pub fn verify(&self, hash: Hash, message: &[u8], der_sig: &[u8]) -> bool {
+impl SigKey {
+    /// Verify `sig` over `message` hashed with `hash`: a DER ECDSA signature for EC
+    /// keys, an RSASSA-PKCS1-v1_5 signature for RSA keys.
+    pub fn verify(&self, hash: Hash, message: &[u8], sig: &[u8]) -> bool {
         let digest = hash.digest(message);
         match self {
-            EcKey::P256(k) => p256::ecdsa::DerSignature::from_bytes(der_sig)
+            SigKey::P256(k) => p256::ecdsa::DerSignature::from_bytes(sig)
                 .ok()
                 .is_some_and(|s| k.verify_prehash(&digest, &s).is_ok()),
-            EcKey::P384(k) => p384::ecdsa::DerSignature::from_bytes(der_sig)
+            SigKey::P384(k) => p384::ecdsa::DerSignature::from_bytes(sig)
                 .ok()
                 .is_some_and(|s| k.verify_prehash(&digest, &s).is_ok()),
+            SigKey::Rsa(k) => rsa_verify(k, hash, &digest, sig),
         }
     }
+
+    pub fn is_rsa(&self) -> bool {
+        matches!(self, SigKey::Rsa(_))
+    }
+}
+
+/// RSASSA-PKCS1-v1_5 verification of a precomputed digest.
+pub(crate) fn rsa_verify(key: &rsa::PublicKey, hash: Hash, digest: &[u8], sig: &[u8]) -> bool {
+    let scheme = match hash {
+        Hash::Sha256 => rsa::Pkcs1v15Sign::new::<Sha256>(),
+        Hash::Sha384 => rsa::Pkcs1v15Sign::new::<Sha384>(),
+        Hash::Sha512 => rsa::Pkcs1v15Sign::new::<Sha512>(),
+    };
+    key.verify(scheme, digest, sig).is_ok()
 }
 
 impl Cert {
@@ -74,9 +100,22 @@ impl Cert {
         let cert = Certificate::from_der(der).map_err(|e| Error::Certificate(e.to_string()))?;
         let tbs = first_element(der).ok_or_else(|| Error::Certificate("bad DER framing".into()))?;
         let spki = cert.tbs_certificate().subject_public_key_info();
+        if spki.algorithm.oid == OID_RSA_ENCRYPTION {
+            let spki_der = spki
+                .to_der()
+                .map_err(|e| Error::Certificate(e.to_string()))?;
+            let key = rsa::PublicKey::from_public_key_der(&spki_der)
+                .map_err(|e| Error::Certificate(format!("RSA public key: {e}")))?;
+            return Ok(Self {
+                der: der.to_vec(),
+                cert,
+                tbs: tbs.to_vec(),
+                key: SigKey::Rsa(key),
+            });
+        }
         if spki.algorithm.oid != OID_EC_PUBLIC_KEY {
             return Err(Error::Certificate(format!(
-                "public key algorithm {} is not EC",
+                "public key algorithm {} is neither EC nor RSA",
                 spki.algorithm.oid
             )));
         }
@@ -91,9 +130,9 @@ impl Cert {
             .as_bytes()
             .ok_or_else(|| Error::Certificate("public key bit string is not whole bytes".into()))?;
         let key = if curve == OID_P256 {
-            p256::ecdsa::VerifyingKey::from_sec1_bytes(point).map(EcKey::P256)
+            p256::ecdsa::VerifyingKey::from_sec1_bytes(point).map(SigKey::P256)
         } else if curve == OID_P384 {
-            p384::ecdsa::VerifyingKey::from_sec1_bytes(point).map(EcKey::P384)
+            p384::ecdsa::VerifyingKey::from_sec1_bytes(point).map(SigKey::P384)
         } else {
             return Err(Error::Certificate(format!(
                 "curve {curve} is not supported"
@@ -108,7 +147,7 @@ impl Cert {
         })
     }
 
-    pub fn key(&self) -> &EcKey {
+    pub fn key(&self) -> &SigKey {
         &self.key
     }
 
@@ -122,11 +161,19 @@ impl Cert {
         if self.cert.tbs_certificate().issuer() != issuer.cert.tbs_certificate().subject() {
             return false;
         }
-        let hash = match self.cert.signature_algorithm().oid {
-            oid if oid == OID_ECDSA_SHA256 => Hash::Sha256,
-            oid if oid == OID_ECDSA_SHA384 => Hash::Sha384,
+        let oid = self.cert.signature_algorithm().oid;
+        let (hash, rsa) = match oid {
+            o if o == OID_ECDSA_SHA256 => (Hash::Sha256, false),
+            o if o == OID_ECDSA_SHA384 => (Hash::Sha384, false),
+            o if o == OID_ECDSA_SHA512 => (Hash::Sha512, false),
+            o if o == OID_RSA_SHA256 => (Hash::Sha256, true),
+            o if o == OID_RSA_SHA384 => (Hash::Sha384, true),
+            o if o == OID_RSA_SHA512 => (Hash::Sha512, true),
             _ => return false,
         };
+        if rsa != issuer.key.is_rsa() {
+            return false;
+        }
         let Some(sig) = self.cert.signature().as_bytes() else {
             return false;
         };

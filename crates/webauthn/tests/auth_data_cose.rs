@@ -172,9 +172,17 @@ fn p384_and_rsa_keys_parse() {
     let key = CoseKey::parse(&rsa).unwrap();
     assert_eq!(key.alg(), -257);
     assert!(matches!(key, CoseKey::Rsa { ref e, .. } if e == &[1, 0, 1]));
+    // RS256 verification is exercised with real keys in interop_fido2.rs.
+    assert_eq!(key.verify(b"m", &[0; 256]), Err(Error::AssertionSignature));
+    let ps256 = cbor(&Value::Map(vec![
+        (int(1), int(3)),
+        (int(3), int(-37)),
+        (int(-1), Value::Bytes(vec![0xc5; 256])),
+        (int(-2), Value::Bytes(vec![1, 0, 1])),
+    ]));
     assert_eq!(
-        key.verify(b"m", b"s"),
-        Err(Error::UnsupportedAlgorithm(-257))
+        CoseKey::parse(&ps256).unwrap().verify(b"m", &[0; 256]),
+        Err(Error::UnsupportedAlgorithm(-37))
     );
 }
 

@@ -67,7 +67,7 @@ fn ours_json(c: &RegisteredCredential) -> Value {
 fn python_fido2_registrations_and_assertions_verify_here_and_parsing_agrees() {
     let m = made();
     let regs = m["registrations"].as_array().unwrap();
-    assert_eq!(regs.len(), 4);
+    assert_eq!(regs.len(), 6);
     let mut stored = std::collections::HashMap::new();
     let mut check_items = Vec::new();
     for r in regs {
@@ -88,7 +88,7 @@ fn python_fido2_registrations_and_assertions_verify_here_and_parsing_agrees() {
         );
         assert_eq!(c.attested, want["attested"].as_bool().unwrap(), "{name}");
         let expected_type = match name {
-            "packed-x5c-es256" => AttestationType::Trusted,
+            "packed-x5c-es256" | "packed-x5c-rsa-root" => AttestationType::Trusted,
             "none-es256" => AttestationType::None,
             _ => AttestationType::SelfAttestation,
         };
@@ -179,6 +179,7 @@ fn python_fido2_registrations_and_assertions_verify_here_and_parsing_agrees() {
     }
     assert_eq!(counters["packed-self-es256"], 2);
     assert_eq!(counters["packed-self-es384"], 7);
+    assert_eq!(counters["packed-self-rs256"], 3);
 }
 
 #[test]
