@@ -81,18 +81,34 @@ pub struct TrustRoots {
 }
 
 impl TrustRoots {
-    /// One or more PEM `CERTIFICATE` blocks.
+    /// Every PEM `CERTIFICATE` block in `pem`; text around the blocks (as in vendor
+    /// bundles such as Yubico's `yubico-ca-certs.txt`) is ignored.
     pub fn from_pem(pem: &str) -> Result<Self, Error> {
-        let certs = x509_cert::Certificate::load_pem_chain(pem.as_bytes())
-            .map_err(|e| Error::TrustRoot(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(Error::TrustRoot("no CERTIFICATE block found".into()));
+        const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+        const END: &str = "-----END CERTIFICATE-----";
+        let mut out = Vec::new();
+        let mut rest = pem;
+        while let Some(start) = rest.find(BEGIN) {
+            let after = rest.get(start..).unwrap_or_default();
+            let Some(end) = after.find(END) else {
+                return Err(Error::TrustRoot(format!(
+                    "certificate {} has no END line",
+                    out.len() + 1
+                )));
+            };
+            let block = after.get(..end + END.len()).unwrap_or_default();
+            let cert = <x509_cert::Certificate as x509_cert::der::DecodePem>::from_pem(block)
+                .map_err(|e| Error::TrustRoot(format!("certificate {}: {e}", out.len() + 1)))?;
+            let der = x509_cert::der::Encode::to_der(&cert)
+                .map_err(|e| Error::TrustRoot(e.to_string()))?;
+            out.push(
+                Cert::parse(&der)
+                    .map_err(|e| Error::TrustRoot(format!("certificate {}: {e}", out.len() + 1)))?,
+            );
+            rest = after.get(end + END.len()..).unwrap_or_default();
         }
-        let mut out = Vec::with_capacity(certs.len());
-        for c in certs {
-            let der =
-                x509_cert::der::Encode::to_der(&c).map_err(|e| Error::TrustRoot(e.to_string()))?;
-            out.push(Cert::parse(&der).map_err(|e| Error::TrustRoot(e.to_string()))?);
+        if out.is_empty() {
+            return Err(Error::TrustRoot("no CERTIFICATE block found".into()));
         }
         Ok(Self { certs: out })
     }

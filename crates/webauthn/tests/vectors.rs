@@ -236,3 +236,31 @@ mod envelope_credential {
         ));
     }
 }
+
+#[test]
+fn trust_root_bundles_may_carry_text_and_several_roots() {
+    let all = testkit::vectors("attestation-v1.json");
+    let good = s(&all["valid"][0], "trust_root_pem");
+    let other = s(&all["invalid"][4], "trust_root_pem");
+    let bundle = format!(
+        "Yubico-style bundle\r\nOther root:\r\n{}\r\n\r\nThe right root:\n{good}\ntrailing notes\n",
+        other.replace('\n', "\r\n")
+    );
+    let roots = TrustRoots::from_pem(&bundle).unwrap();
+    assert_eq!(roots.len(), 2);
+    let v = &all["valid"][0];
+    let cd = b64::decode("cd", s(v, "client_data_json")).unwrap();
+    let ao = b64::decode("ao", s(v, "attestation_object")).unwrap();
+    let e = expectations(v, AttestationPolicy::Required(roots));
+    assert!(verify_registration(&e, &cd, &ao).unwrap().attested);
+
+    assert!(matches!(
+        TrustRoots::from_pem("no certificates here"),
+        Err(Error::TrustRoot(_))
+    ));
+    let truncated = &good[..good.len() / 2];
+    assert!(matches!(
+        TrustRoots::from_pem(truncated),
+        Err(Error::TrustRoot(_))
+    ));
+}
