@@ -325,8 +325,8 @@ fn verify_packed(
     }
 }
 
-/// Each certificate signed by the next, intermediates are CAs, and the last is a
-/// configured root or signed by one.
+/// Each certificate signed by the next, intermediates are CAs, and some certificate
+/// in the chain is a configured root or signed by one.
 fn verify_chain(certs: &[Cert], roots: &TrustRoots, opts: ChainOptions) -> Result<(), Error> {
     if let Some(now) = opts.now {
         for (index, c) in certs.iter().enumerate() {
@@ -351,12 +351,13 @@ fn verify_chain(certs: &[Cert], roots: &TrustRoots, opts: ChainOptions) -> Resul
             });
         }
     }
-    let Some(last) = certs.last() else {
-        return Err(Error::UntrustedChain);
-    };
-    let trusted = roots.certs.iter().any(|root| {
-        let time_ok = opts.now.is_none_or(|now| root.valid_at(now));
-        time_ok && (last.same_as(root) || last.is_signed_by(root))
+    // Trusted when some certificate in the chain is a configured anchor or is
+    // issued by one (so an intermediate can be configured as the anchor too).
+    let trusted = certs.iter().any(|c| {
+        roots.certs.iter().any(|root| {
+            let time_ok = opts.now.is_none_or(|now| root.valid_at(now));
+            time_ok && (c.same_as(root) || c.is_signed_by(root))
+        })
     });
     if trusted {
         Ok(())

@@ -218,6 +218,15 @@ mod envelope_credential {
     }
 
     #[test]
+    fn an_anchor_below_the_end_of_x5c_is_trusted() {
+        // Pinning the leaf itself: the anchor is x5c[0], not the last certificate.
+        let (r, _) = credential();
+        let obj = webauthn::AttestationObject::parse(&r.response.attestation_object).unwrap();
+        let leaf = TrustRoots::from_der([obj.x5c()[0].as_slice()]).unwrap();
+        assert!(verify(AttestationPolicy::Required(leaf)).unwrap().attested);
+    }
+
+    #[test]
     fn wrong_origin_is_refused() {
         let (r, challenge) = credential();
         let mut e = RegistrationExpectations::new(
