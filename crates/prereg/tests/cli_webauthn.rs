@@ -89,3 +89,22 @@ fn wrong_challenge_or_origin_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("origin"));
 }
+
+#[test]
+fn fmt_none_is_refused_unless_unattested_is_allowed() {
+    let v = vector("invalid", "fmt-none-when-attestation-enforced");
+    let out = run(&v, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("attestation is required"));
+
+    let out = run(&v, &["--allow-unattested", "--require-uv"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["fmt"], "none");
+    assert_eq!(got["attested"], false);
+    assert_eq!(got["credential_id"], v["credential_id"]);
+}

@@ -13,7 +13,9 @@ pub enum Command {
     /// (bytes as base64url).
     ///
     /// Attestation is required: the object must be `packed` with an x5c chain that
-    /// reaches one of the `--trust-root` certificates.
+    /// reaches one of the `--trust-root` certificates. With `--allow-unattested`,
+    /// `none`, self attestation and untrusted chains are accepted (statement
+    /// signatures must still verify) and `attested` says which it was.
     ///
     /// Without `--origin` the expected origin is `https://<rp-id>`. Without
     /// `--challenge` the challenge is taken from the clientData itself, so the
@@ -41,6 +43,10 @@ pub enum Command {
         /// The challenge as issued (default: the one in the clientData, unchecked).
         #[arg(long, value_name = "CHALLENGE")]
         challenge: Option<String>,
+        /// Accept registrations without trusted attestation (reported as
+        /// `"attested": false`) instead of refusing them.
+        #[arg(long)]
+        allow_unattested: bool,
     },
 }
 
@@ -54,6 +60,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             require_uv,
             origin,
             challenge,
+            allow_unattested,
         } => verify_attestation(VerifyArgs {
             rp_id,
             client_data,
@@ -62,6 +69,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             require_uv,
             origin,
             challenge,
+            allow_unattested,
         }),
     }
 }
@@ -74,6 +82,7 @@ struct VerifyArgs {
     require_uv: bool,
     origin: Vec<String>,
     challenge: Option<String>,
+    allow_unattested: bool,
 }
 
 fn verify_attestation(a: VerifyArgs) -> anyhow::Result<()> {
@@ -97,11 +106,12 @@ fn verify_attestation(a: VerifyArgs) -> anyhow::Result<()> {
                 .challenge
         }
     };
-    let mut exp = RegistrationExpectations::new(
-        a.rp_id.clone(),
-        challenge,
-        AttestationPolicy::Required(roots),
-    );
+    let policy = if a.allow_unattested {
+        AttestationPolicy::Optional(roots)
+    } else {
+        AttestationPolicy::Required(roots)
+    };
+    let mut exp = RegistrationExpectations::new(a.rp_id.clone(), challenge, policy);
     exp.require_uv = a.require_uv;
     if !a.origin.is_empty() {
         exp.origins = a.origin;
