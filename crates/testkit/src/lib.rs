@@ -60,7 +60,9 @@ pub fn run_python(script: &str, input: &serde_json::Value) -> serde_json::Value 
         .expect("stdin is piped")
         .write_all(input.to_string().as_bytes())
         .expect("writing to the interop script");
-    let out = child.wait_with_output().expect("waiting for the interop script");
+    let out = child
+        .wait_with_output()
+        .expect("waiting for the interop script");
     assert!(
         out.status.success(),
         "{script} failed ({}):\n{}",
