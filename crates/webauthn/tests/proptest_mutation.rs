@@ -229,3 +229,44 @@ fn huge_declared_lengths_are_errors_not_allocations() {
         assert!(AuthenticatorData::parse(&ad).is_err());
     }
 }
+
+/// Where the attStmt `sig` bytes sit inside the raw attestation object.
+fn sig_window(attestation_object: &[u8]) -> std::ops::Range<usize> {
+    let obj = AttestationObject::parse(attestation_object).unwrap();
+    let Value::Map(entries) = &obj.att_stmt else {
+        panic!("attStmt is a map")
+    };
+    let sig = entries
+        .iter()
+        .find_map(|(k, v)| match (k, v) {
+            (Value::Text(t), Value::Bytes(b)) if t == "sig" => Some(b.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let start = attestation_object
+        .windows(sig.len())
+        .position(|w| w == sig.as_slice())
+        .unwrap();
+    start..start + sig.len()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Even the lenient policy, which accepts untrusted chains, never accepts an
+    /// attestation signature that was changed.
+    #[test]
+    fn mutated_attestation_signature_is_refused_even_when_attestation_is_optional(
+        at in any::<usize>(),
+        mask in 1u8..=255,
+    ) {
+        let v = vector();
+        let mut exp = v.exp.clone();
+        exp.policy = AttestationPolicy::Optional(TrustRoots::default());
+        verify_registration(&exp, &v.client_data, &v.attestation_object).unwrap();
+        let window = sig_window(&v.attestation_object);
+        let mut mutated = v.attestation_object.clone();
+        mutated[window.start + at % window.len()] ^= mask;
+        prop_assert!(verify_registration(&exp, &v.client_data, &mutated).is_err());
+    }
+}
