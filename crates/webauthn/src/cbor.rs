@@ -34,11 +34,18 @@ pub(crate) fn decode_exact(what: &'static str, bytes: &[u8]) -> Result<Value, Er
     Ok(value)
 }
 
-/// A CBOR map's entries, refusing duplicate keys.
+/// More entries than any WebAuthn map has (COSE keys, attStmt, extensions);
+/// bounds the duplicate-key check.
+const MAX_MAP_ENTRIES: usize = 64;
+
+/// A CBOR map's entries, refusing duplicate keys and oversized maps.
 pub(crate) fn map<'a>(what: &'static str, value: &'a Value) -> Result<&'a [(Value, Value)], Error> {
     let Value::Map(entries) = value else {
         return Err(cbor_err(what, "expected a map"));
     };
+    if entries.len() > MAX_MAP_ENTRIES {
+        return Err(cbor_err(what, "map has too many entries"));
+    }
     for (i, (k, _)) in entries.iter().enumerate() {
         if entries.iter().skip(i + 1).any(|(other, _)| other == k) {
             return Err(cbor_err(what, "duplicate map key"));

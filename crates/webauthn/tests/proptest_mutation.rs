@@ -270,3 +270,18 @@ proptest! {
         prop_assert!(verify_registration(&exp, &v.client_data, &mutated).is_err());
     }
 }
+
+#[test]
+fn maps_with_thousands_of_entries_are_refused_quickly() {
+    // {0: 0, 1: 0, ..., 9999: 0} as a COSE key and as extensions.
+    let map = Value::Map(
+        (0..10_000)
+            .map(|i| (Value::from(i), Value::from(0)))
+            .collect(),
+    );
+    let mut bytes = Vec::new();
+    ciborium::ser::into_writer(&map, &mut bytes).unwrap();
+    let started = std::time::Instant::now();
+    assert!(CoseKey::parse(&bytes).is_err());
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+}
