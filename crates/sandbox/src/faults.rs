@@ -83,8 +83,43 @@ fn hit(rate: f64) -> bool {
     rate > 0.0 && crate::rng::unit() < rate
 }
 
-/// The middleware (`axum::middleware::from_fn_with_state(faults, inject)`).
+/// How a sandbox words the errors it injects: its own error body for 500 and 429.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultBodies {
+    /// The 500 answer.
+    pub internal_error: fn() -> Response,
+    /// The 429 answer for a `Retry-After` of this many seconds (the header is added).
+    pub too_many_requests: fn(u64) -> Response,
+}
+
+/// The fulfiller's wording (`yubienterprise::ApiError`).
+pub const YUBIENTERPRISE_BODIES: FaultBodies = FaultBodies {
+    internal_error: || {
+        let e = ApiError::new(ErrorCode::InternalError, "injected fault: internal error");
+        (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(e)).into_response()
+    },
+    too_many_requests: |secs| {
+        let e = ApiError::new(
+            ErrorCode::RateLimited,
+            format!("injected fault: too many requests; retry after {secs} s"),
+        );
+        (StatusCode::TOO_MANY_REQUESTS, axum::Json(e)).into_response()
+    },
+};
+
+/// The middleware (`axum::middleware::from_fn_with_state(faults, inject)`), with the
+/// fulfiller's error bodies.
 pub async fn inject(State(faults): State<Faults>, req: Request, next: Next) -> Response {
+    inject_with(&faults, YUBIENTERPRISE_BODIES, req, next).await
+}
+
+/// The fault layer with a sandbox's own error bodies.
+pub async fn inject_with(
+    faults: &Faults,
+    bodies: FaultBodies,
+    req: Request,
+    next: Next,
+) -> Response {
     let f = faults.get();
     if f.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
@@ -95,17 +130,13 @@ pub async fn inject(State(faults): State<Faults>, req: Request, next: Next) -> R
     }
     if hit(f.error_rate) {
         tracing::debug!("fault: 500");
-        let e = ApiError::new(ErrorCode::InternalError, "injected fault: internal error");
-        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(e)).into_response();
+        return (bodies.internal_error)();
     }
     if hit(f.rate_limit_rate) {
         tracing::debug!("fault: 429");
         let secs = f.retry_after_secs.unwrap_or(1);
-        let e = ApiError::new(
-            ErrorCode::RateLimited,
-            format!("injected fault: too many requests; retry after {secs} s"),
-        );
-        let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(e)).into_response();
+        let mut resp = (bodies.too_many_requests)(secs);
+        *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return resp;
