@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod app;
+pub mod entra;
 pub mod faults;
 pub mod fulfiller;
 mod rng;
