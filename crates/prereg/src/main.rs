@@ -26,7 +26,7 @@ enum Command {
     /// The virtual YubiKey: the key in your hand, kept in a JSON state file.
     #[command(subcommand)]
     Key(cmd::key::Command),
-    /// Run the local sandboxes (the YubiEnterprise fulfiller) on loopback.
+    /// Run the local sandboxes (the YubiEnterprise fulfiller, Microsoft Entra) on loopback.
     Sandbox(cmd::sandbox::Args),
 }
 

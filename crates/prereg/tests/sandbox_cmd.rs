@@ -25,7 +25,13 @@ fn get(base: &str, path: &str, token: Option<&str>) -> String {
 
 fn run_and_stop(signal: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
-        .args(["sandbox", "--fulfiller-listen", "127.0.0.1:0"])
+        .args([
+            "sandbox",
+            "--fulfiller-listen",
+            "127.0.0.1:0",
+            "--entra-listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -112,7 +118,14 @@ fn a_seed_file_sets_the_tokens_and_organisation() {
     seed["tokens"] = serde_json::json!(["my-own-token"]);
     std::fs::write(&seed_path, seed.to_string()).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
-        .args(["sandbox", "--fulfiller-listen", "127.0.0.1:0", "--seed"])
+        .args([
+            "sandbox",
+            "--fulfiller-listen",
+            "127.0.0.1:0",
+            "--entra-listen",
+            "127.0.0.1:0",
+            "--seed",
+        ])
         .arg(&seed_path)
         .stdout(Stdio::piped())
         .spawn()
@@ -159,7 +172,13 @@ fn prereg_key(args: &[&str]) -> std::process::Output {
 #[test]
 fn end_to_end_through_prereg_sandbox_and_prereg_key() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
-        .args(["sandbox", "--fulfiller-listen", "127.0.0.1:0"])
+        .args([
+            "sandbox",
+            "--fulfiller-listen",
+            "127.0.0.1:0",
+            "--entra-listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

@@ -2,9 +2,10 @@
 //! chosen port back; `prereg sandbox` binds the configured address and prints
 //! [`App::ready_info`] once.
 
+use crate::entra::{self, Entra, TenantSeed};
 use crate::faults::{FaultConfig, Faults};
 use crate::fulfiller::{self, EnvelopeProgrammer, Fulfiller, Programmer, Seed, Store, VirtualKeys};
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,10 @@ pub struct Config {
     pub auto_fulfil: Option<Duration>,
     /// Programs FIDO Pre-reg keys (default: the envelope with virtual YubiKeys).
     pub programmer: Arc<dyn Programmer>,
+    /// Where the Entra sandbox listens (default 127.0.0.1:8701; port 0 for tests).
+    pub entra_addr: SocketAddr,
+    /// The Entra tenant.
+    pub entra_seed: TenantSeed,
 }
 
 /// The programmer the sandbox ships with: requests opened and responses sealed with the
@@ -40,6 +45,8 @@ impl Config {
             faults: FaultConfig::none(),
             auto_fulfil: None,
             programmer: default_programmer(),
+            entra_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            entra_seed: TenantSeed::default(),
         }
     }
 }
@@ -53,6 +60,18 @@ pub enum StartError {
     /// Key generation failed.
     #[error(transparent)]
     Keys(#[from] fulfiller::keys::KeyError),
+    /// The Entra tenant or keys.
+    #[error(transparent)]
+    Entra(#[from] entra::EntraError),
+    /// The Entra sandbox's address is taken or not allowed.
+    #[error("binding the Entra sandbox to {addr}: {source}")]
+    BindEntra {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The address is taken or not allowed.
     #[error("binding the fulfiller sandbox to {addr}: {source}")]
     Bind {
@@ -70,6 +89,8 @@ pub struct App {
     listener: TcpListener,
     addr: SocketAddr,
     auto_fulfil: Option<Duration>,
+    entra: Entra,
+    entra_listener: TcpListener,
 }
 
 impl App {
@@ -79,7 +100,7 @@ impl App {
         let store = Arc::new(Store::new(config.seed, config.programmer)?);
         let fulfiller = Fulfiller {
             store,
-            faults: Faults::new(config.faults),
+            faults: Faults::new(config.faults.clone()),
         };
         let listener = TcpListener::bind(config.fulfiller_addr)
             .await
@@ -91,11 +112,30 @@ impl App {
             addr: config.fulfiller_addr,
             source,
         })?;
+        let entra_listener = TcpListener::bind(config.entra_addr)
+            .await
+            .map_err(|source| StartError::BindEntra {
+                addr: config.entra_addr,
+                source,
+            })?;
+        let entra_addr = entra_listener
+            .local_addr()
+            .map_err(|source| StartError::BindEntra {
+                addr: config.entra_addr,
+                source,
+            })?;
+        let entra = Entra::new(
+            config.entra_seed,
+            &format!("http://{entra_addr}"),
+            Faults::new(config.faults),
+        )?;
         Ok(Self {
             fulfiller,
             listener,
             addr,
             auto_fulfil: config.auto_fulfil,
+            entra,
+            entra_listener,
         })
     }
 
@@ -112,6 +152,17 @@ impl App {
     /// The fulfiller's state (tests read it directly).
     pub fn fulfiller_store(&self) -> Arc<Store> {
         self.fulfiller.store.clone()
+    }
+
+    /// The Entra sandbox's base URL, `http://127.0.0.1:PORT`: the token service (the
+    /// authority host), Graph (`/v1.0`, `/beta`) and `/sandbox/v1/...`.
+    pub fn entra_url(&self) -> String {
+        self.entra.base_url()
+    }
+
+    /// The Entra sandbox's state (tests read and steer it directly).
+    pub fn entra(&self) -> Entra {
+        self.entra.clone()
     }
 
     /// The one JSON line `prereg sandbox` prints when ready: base URLs, seeded tokens,
@@ -137,7 +188,8 @@ impl App {
                 "inventory": self.fulfiller.store.inventory().organization_product_inventory,
                 "customizations": seed.customizations.iter().map(|c| &c.customization_id).collect::<Vec<_>>(),
                 "auto_fulfil_secs": self.auto_fulfil.map(|d| d.as_secs_f64()),
-            }
+            },
+            "entra": entra::ready_info(&self.entra),
         })
     }
 
@@ -168,10 +220,14 @@ impl App {
                 }
             })
         });
+        use futures_util::FutureExt as _;
+        let shutdown = shutdown.boxed().shared();
         let router = fulfiller::router(self.fulfiller);
-        let result = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let fulfiller = axum::serve(self.listener, router).with_graceful_shutdown(shutdown.clone());
+        let entra = axum::serve(self.entra_listener, entra::router(self.entra))
+            .with_graceful_shutdown(shutdown);
+        let (a, b) = tokio::join!(fulfiller.into_future(), entra.into_future());
+        let result = a.and(b);
         if let Some(t) = ticker {
             t.abort();
         }

@@ -3,9 +3,10 @@
 //! faults. They are product (an admin can point any orchestration at them) as much as
 //! test doubles.
 //!
-//! Lives here: [`fulfiller`] (YubiEnterprise Delivery with FIDO Pre-reg), the shared
-//! [`faults`] layer, and [`App`], which binds and runs the servers (port 0 in tests).
-//! The Entra and Okta sandboxes join later as sibling modules.
+//! Lives here: [`fulfiller`] (YubiEnterprise Delivery with FIDO Pre-reg), [`entra`]
+//! (Microsoft Entra ID: token service, Graph, passkey sign-in), the shared [`faults`]
+//! layer, and [`App`], which binds and runs the servers (port 0 in tests).
+//! The Okta sandbox joins later as a sibling module.
 //! Does not live here: wire types (crate `yubienterprise`), envelope cryptography (crate
 //! `envelope`), the virtual key (crate `authenticator`), the command line (`prereg
 //! sandbox`).

@@ -1,7 +1,7 @@
-//! `prereg sandbox`: runs the local sandboxes (today the YubiEnterprise Delivery fulfiller
-//! with FIDO Pre-reg; the Entra and Okta sandboxes join as they land) on loopback, prints
-//! one JSON line when ready (base URLs, seeded tokens, the seeded organisation), and stops
-//! cleanly on SIGINT or SIGTERM.
+//! `prereg sandbox`: runs the local sandboxes (the YubiEnterprise Delivery fulfiller with
+//! FIDO Pre-reg and the Microsoft Entra sandbox; Okta joins as it lands) on loopback,
+//! prints one JSON line when ready (base URLs, seeded tokens, the seeded organisation,
+//! the Entra tenant and its app registrations), and stops cleanly on SIGINT or SIGTERM.
 
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
@@ -19,6 +19,14 @@ pub struct Args {
     /// Where the fulfiller sandbox listens (loopback only; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8700", value_name = "ADDR")]
     pub fulfiller_listen: SocketAddr,
+    /// Where the Microsoft Entra sandbox (token service, Graph, sign-in) listens
+    /// (loopback only; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8701", value_name = "ADDR")]
+    pub entra_listen: SocketAddr,
+    /// A JSON Entra tenant (users, groups, app registrations, FIDO2 policy) instead of
+    /// the built-in Contoso tenant.
+    #[arg(long, value_name = "FILE")]
+    pub entra_seed: Option<PathBuf>,
     /// A JSON seed (tokens, products, inventory, customizations, undeliverable
     /// addresses, denied parties) instead of the built-in one.
     #[arg(long, value_name = "FILE")]
@@ -48,11 +56,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if !args.fulfiller_listen.ip().is_loopback() {
-        bail!(
-            "the sandbox listens on loopback only; {} is not a loopback address (use 127.0.0.1 or [::1])",
-            args.fulfiller_listen
-        );
+    for addr in [args.fulfiller_listen, args.entra_listen] {
+        if !addr.ip().is_loopback() {
+            bail!(
+                "the sandbox listens on loopback only; {addr} is not a loopback address (use 127.0.0.1 or [::1])"
+            );
+        }
     }
     for (name, rate) in [
         ("--error-rate", args.error_rate),
@@ -77,6 +86,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut config = Config::for_tests();
     config.fulfiller_addr = args.fulfiller_listen;
+    config.entra_addr = args.entra_listen;
+    if let Some(p) = &args.entra_seed {
+        config.entra_seed = sandbox::entra::TenantSeed::load(p)?;
+    }
     config.seed = seed;
     config.auto_fulfil = auto_fulfil;
     config.faults = FaultConfig {

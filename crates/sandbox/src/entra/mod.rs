@@ -481,3 +481,44 @@ pub(crate) fn model_for(aaguid: &Uuid) -> Option<&'static str> {
     let text = aaguid.to_string();
     TABLE.iter().find(|(a, _)| *a == text).map(|(_, m)| *m)
 }
+
+/// The `entra` member of `prereg sandbox`'s ready line: where everything is, and the two
+/// app registrations from the guide with their (sandbox-only) secrets.
+pub fn ready_info(entra: &Entra) -> serde_json::Value {
+    let base = entra.base_url();
+    let seed = entra.seed();
+    let tid = &seed.tenant_id;
+    let app = |a: Option<&seed::SeedApp>| {
+        a.map(|a| {
+            serde_json::json!({
+                "display_name": a.display_name,
+                "client_id": a.client_id,
+                "client_secret": a.client_secret,
+                "object_id": a.object_id,
+                "graph_permissions": a.graph_permissions,
+                "identifier_uri": a.identifier_uri,
+                "app_roles": a.app_roles,
+                "scopes": a.scopes,
+            })
+        })
+    };
+    let connector = seed.connector_app();
+    serde_json::json!({
+        "base_url": base,
+        "tenant_id": tid,
+        "domain": seed.domain,
+        "authority_host": base,
+        "authority_url": format!("{base}/{tid}"),
+        "token_url": format!("{base}/{tid}/oauth2/v2.0/token"),
+        "issuer": entra.issuer(),
+        "openid_configuration_url": format!("{base}/{tid}/v2.0/.well-known/openid-configuration"),
+        "jwks_url": format!("{base}/{tid}/discovery/v2.0/keys"),
+        "graph_url": base,
+        "graph_scope": format!("{}/.default", graph::GRAPH_RESOURCE),
+        "sandbox_url": format!("{base}/sandbox/v1"),
+        "connector_app": app(connector),
+        "connector_api_scope": connector.and_then(|c| c.identifier_uri.as_ref()).map(|u| format!("{u}/.default")),
+        "test_client_app": app(seed.test_client_app()),
+        "fido2_policy": seed.fido2_policy,
+    })
+}
