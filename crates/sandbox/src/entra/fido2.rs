@@ -214,7 +214,7 @@ fn creation_options(
     key: &str,
     function: &str,
     q: &HashMap<String, String>,
-) -> Result<Json<graph::CreationOptions>, GraphFailure> {
+) -> Result<Json<Value>, GraphFailure> {
     if q.contains_key("challengeTimeoutInMinutes") {
         // The undocumented query form got 405 in the wild (entra.md §1, DSI #13/#33).
         return Err(GraphFailure::new(
@@ -271,19 +271,24 @@ fn creation_options(
         .challenges
         .issue(Purpose::Register, oid, expires)
         .map_err(|e| GraphFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "generalException", e))?;
-    let exclude: Vec<CredentialDescriptor> = entra
+    let (exclude, transports): (Vec<CredentialDescriptor>, Vec<Vec<String>>) = entra
         .methods()
         .list
         .iter()
         .filter(|m| m.user_id == u.user.id)
-        .map(|m| CredentialDescriptor {
-            typ: "public-key".into(),
-            id: exclude_id(v, &m.credential_id),
-            transports: vec![],
+        .map(|m| {
+            (
+                CredentialDescriptor {
+                    typ: "public-key".into(),
+                    id: exclude_id(v, &m.credential_id),
+                    transports: vec![],
+                },
+                m.transports.clone(),
+            )
         })
-        .collect();
+        .unzip();
     let upn = u.user.user_principal_name.clone().unwrap_or_default();
-    Ok(Json(graph::CreationOptions {
+    let options = graph::CreationOptions {
         odata_context: Some(format!(
             "{}/{}/$metadata#microsoft.graph.webauthnCredentialCreationOptions",
             entra.base_url(),
@@ -328,7 +333,15 @@ fn creation_options(
                 other: Map::new(),
             }),
         },
-    }))
+    };
+    // Graph writes `transports` on every descriptor, `[]` when unknown.
+    let mut body = serde_json::to_value(options).unwrap_or(Value::Null);
+    if let Some(list) = body["publicKey"]["excludeCredentials"].as_array_mut() {
+        for (d, t) in list.iter_mut().zip(transports) {
+            d["transports"] = json!(t);
+        }
+    }
+    Ok(Json(body))
 }
 
 /// Credential ids as Graph writes them in `excludeCredentials`: beta in the .NET
@@ -548,6 +561,19 @@ pub(crate) async fn register(
         credential_id: verified.credential_id.clone(),
         public_key_cose: verified.public_key_cose.clone(),
         sign_count: verified.sign_count,
+        transports: req
+            .public_key_credential
+            .response
+            .other
+            .get("transports")
+            .and_then(Value::as_array)
+            .map(|t| {
+                t.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     {
         let mut methods = entra.methods();

@@ -72,6 +72,8 @@ pub struct StoredMethod {
     pub credential_id: Vec<u8>,
     pub public_key_cose: Vec<u8>,
     pub sign_count: u32,
+    /// Transports the client reported at registration (`response.transports`).
+    pub transports: Vec<String>,
 }
 
 #[derive(Default)]
@@ -244,6 +246,7 @@ pub(crate) fn graph_error_body(code: &str, message: &str, reason: Option<&str>) 
     let mut body = GraphErrorBody::new(code, message);
     body.error.inner_error = Some(InnerError {
         code: reason.map(str::to_owned),
+        message: Some(message.to_owned()),
         date: Some(
             crate::time::rfc3339(crate::time::now())
                 .trim_end_matches('Z')
