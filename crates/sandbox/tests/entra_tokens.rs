@@ -148,7 +148,9 @@ async fn the_test_client_gets_a_token_for_the_connector_api_with_its_role() {
 async fn token_errors_have_the_aadsts_shape() {
     let sb = start().await;
     let fixture = graph_fixture("token_error_invalid_scope.json");
-    let cases: Vec<(&str, Vec<(&str, String)>, u16, &str, u64)> = vec![
+    /// (case, form members replaced, status, error, AADSTS code).
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, u16, &'a str, u64);
+    let cases: Vec<Case> = vec![
         (
             "wrong secret",
             vec![("client_secret", "nope".into())],
