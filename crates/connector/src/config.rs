@@ -1,0 +1,417 @@
+//! Configuration: a TOML file plus environment variables with the guide's names.
+//!
+//! Every key has one name: lowercase in the TOML file (`ye_api_base_url = "..."`),
+//! uppercase as an environment variable (`YE_API_BASE_URL`), which wins over the file.
+//! Unknown keys in the file are refused, and every invalid value fails at start with a
+//! message naming the key.
+
+use crate::secrets::MasterKey;
+use secrecy::SecretString;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+
+/// Every key the connector reads.
+pub const KEYS: &[&str] = &[
+    "listen_addr",
+    "database_url",
+    "master_key",
+    "master_key_file",
+    "log_format",
+    "max_body_bytes",
+    "ye_api_base_url",
+    "yed_api_token",
+    "ye_jwks_transport_endpoint",
+    "ye_jwks_sign_endpoint",
+    "azure_tenant_id",
+    "entra_fido_api_client_id",
+    "entra_fido_api_client_secret",
+    "entra_fido_api_version",
+    "entra_fido_api_challenge_timeout_minutes",
+    "entra_authority_url",
+    "graph_api_base_url",
+    "auth_issuer",
+    "auth_jwks_url",
+    "allowed_audiences",
+    "allowed_client_apps",
+    "cron_process_shipment_schedule",
+    "cron_data_cleanup_schedule",
+    "cron_data_cleanup_completed_days",
+    "email_api_send_endpoint",
+    "send_pin_url",
+];
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration key {key} (env {env}): {problem}")]
+pub struct ConfigError {
+    /// The key, lowercase.
+    pub key: String,
+    /// Its environment variable name.
+    pub env: String,
+    /// What is wrong and what to do.
+    pub problem: String,
+}
+
+fn err(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_owned(),
+        env: key.to_ascii_uppercase(),
+        problem: problem.into(),
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Graph API version.
+pub use graph::ApiVersion;
+
+/// The parsed configuration. `Debug` never prints secrets.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the API listens (port 0 picks one).
+    pub listen_addr: SocketAddr,
+    /// `sqlite://path` (default `sqlite://prereg-connector.db`) or `postgres://...`.
+    pub database_url: String,
+    /// Encrypts secrets at rest.
+    pub master_key: MasterKey,
+    /// Text or JSON logs.
+    pub log_format: LogFormat,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Fulfiller API base, e.g. `https://api.console.yubico.com/v1`.
+    pub ye_api_base_url: String,
+    /// Fulfiller API token.
+    pub yed_api_token: SecretString,
+    /// Fulfiller transport keys JWKS URL.
+    pub ye_jwks_transport_endpoint: String,
+    /// Fulfiller signing keys JWKS URL.
+    pub ye_jwks_sign_endpoint: String,
+    /// Entra tenant id.
+    pub azure_tenant_id: String,
+    /// The connector app's client id.
+    pub entra_fido_api_client_id: String,
+    /// The connector app's client secret.
+    pub entra_fido_api_client_secret: SecretString,
+    /// Graph version for fido2Methods (beta by default).
+    pub entra_fido_api_version: ApiVersion,
+    /// `challengeTimeoutInMinutes`, 5..=43200.
+    pub entra_fido_api_challenge_timeout_minutes: u32,
+    /// Token service host.
+    pub entra_authority_url: String,
+    /// Graph host.
+    pub graph_api_base_url: String,
+    /// Expected `iss` of API callers' tokens.
+    pub auth_issuer: String,
+    /// JWKS for API callers' tokens.
+    pub auth_jwks_url: String,
+    /// Accepted `aud` values.
+    pub allowed_audiences: Vec<String>,
+    /// Accepted `azp`/`appid` values.
+    pub allowed_client_apps: Vec<String>,
+    /// 6-field cron (seconds first) for processing.
+    pub cron_process_shipment_schedule: String,
+    /// 6-field cron for cleanup.
+    pub cron_data_cleanup_schedule: String,
+    /// Days a completed request is kept.
+    pub cron_data_cleanup_completed_days: u32,
+    /// HTTP webhook that receives PINs (the guide's `SEND_PIN_URL`), if any.
+    pub send_pin_url: Option<String>,
+}
+
+/// Source of raw values: the file's table and the environment.
+struct Raw {
+    file: toml::Table,
+    env: BTreeMap<String, String>,
+}
+
+impl Raw {
+    fn get(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        if let Some(v) = self.env.get(&key.to_ascii_uppercase()) {
+            return Ok(Some(v.clone()));
+        }
+        match self.file.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(toml::Value::Integer(i)) => Ok(Some(i.to_string())),
+            Some(toml::Value::Array(a)) => {
+                let mut out = Vec::new();
+                for v in a {
+                    match v {
+                        toml::Value::String(s) => out.push(s.clone()),
+                        _ => return Err(err(key, "list items must be strings")),
+                    }
+                }
+                Ok(Some(serde_json::Value::from(out).to_string()))
+            }
+            Some(_) => Err(err(key, "must be a string, integer or list of strings")),
+        }
+    }
+
+    fn required(&self, key: &str) -> Result<String, ConfigError> {
+        match self.get(key)? {
+            Some(v) if !v.trim().is_empty() => Ok(v),
+            _ => Err(err(key, "is required")),
+        }
+    }
+
+    fn or(&self, key: &str, default: &str) -> Result<String, ConfigError> {
+        Ok(self.get(key)?.unwrap_or_else(|| default.to_owned()))
+    }
+
+    fn parsed<T: FromStr>(&self, key: &str, default: T) -> Result<T, ConfigError> {
+        match self.get(key)? {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| err(key, format!("{v:?} is not a valid value"))),
+        }
+    }
+
+    fn url(&self, key: &str, default: Option<&str>) -> Result<String, ConfigError> {
+        let v = match default {
+            Some(d) => self.or(key, d)?,
+            None => self.required(key)?,
+        };
+        let parsed = reqwest::Url::parse(&v).map_err(|e| err(key, format!("not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(err(key, "must be an http or https URL"));
+        }
+        Ok(v.trim_end_matches('/').to_owned())
+    }
+
+    fn list(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        let v = self.required(key)?;
+        let t = v.trim();
+        let items: Vec<String> = if t.starts_with('[') {
+            serde_json::from_str(t)
+                .map_err(|_| err(key, "must be a JSON array of strings, e.g. [\"a\",\"b\"]"))?
+        } else {
+            t.split(',').map(|s| s.trim().to_owned()).collect()
+        };
+        let items: Vec<String> = items.into_iter().filter(|s| !s.is_empty()).collect();
+        if items.is_empty() {
+            return Err(err(key, "needs at least one value"));
+        }
+        Ok(items)
+    }
+
+    fn cron(&self, key: &str, default: &str) -> Result<String, ConfigError> {
+        let v = self.or(key, default)?;
+        parse_cron(&v).map_err(|p| err(key, p))?;
+        Ok(v)
+    }
+}
+
+/// Parses a 6-field cron expression (seconds first).
+pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
+    let fields = expr.split_whitespace().count();
+    if fields != 6 {
+        return Err(format!(
+            "{expr:?} has {fields} fields; expected 6 (seconds minutes hours day month weekday)"
+        ));
+    }
+    cron::Schedule::from_str(expr).map_err(|e| format!("{expr:?} is not a valid cron: {e}"))
+}
+
+impl Config {
+    /// Reads `path` (if given) and the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| err("config", format!("cannot read {}: {e}", p.display())))?,
+            None => String::new(),
+        };
+        let env = KEYS
+            .iter()
+            .filter_map(|k| {
+                let name = k.to_ascii_uppercase();
+                std::env::var(&name).ok().map(|v| (name, v))
+            })
+            .collect();
+        Self::from_parts(&text, env)
+    }
+
+    /// Parses TOML text and explicit environment values (tests use this directly).
+    pub fn from_parts(toml_text: &str, env: BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let file: toml::Table = toml_text.parse().map_err(|e: toml::de::Error| {
+            err("config", format!("not valid TOML: {}", e.message()))
+        })?;
+        for key in file.keys() {
+            if !KEYS.contains(&key.as_str()) {
+                return Err(err(
+                    key,
+                    "unknown key (keys are lowercase, e.g. ye_api_base_url)",
+                ));
+            }
+        }
+        let raw = Raw { file, env };
+
+        let listen_addr = raw.parsed("listen_addr", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+        let database_url = raw.or("database_url", "sqlite://prereg-connector.db")?;
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(err(
+                "database_url",
+                "must start with sqlite: or postgres://",
+            ));
+        }
+        let master_key = match (raw.get("master_key")?, raw.get("master_key_file")?) {
+            (Some(k), _) => {
+                MasterKey::from_base64(&k).map_err(|e| err("master_key", e.to_string()))?
+            }
+            (None, Some(f)) => MasterKey::from_file(Path::new(&f))
+                .map_err(|e| err("master_key_file", e.to_string()))?,
+            (None, None) => {
+                return Err(err(
+                    "master_key_file",
+                    "is required (or master_key): 32 random bytes, base64; keep it out of the database's backups",
+                ));
+            }
+        };
+        let log_format = match raw.or("log_format", "text")?.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(err("log_format", format!("{other:?}: use text or json"))),
+        };
+        let max_body_bytes = raw.parsed("max_body_bytes", 64 * 1024usize)?;
+        if !(1024..=10 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err(err("max_body_bytes", "must be between 1024 and 10485760"));
+        }
+        let azure_tenant_id = raw.required("azure_tenant_id")?;
+        let entra_authority_url =
+            raw.url("entra_authority_url", Some(graph::DEFAULT_AUTHORITY_URL))?;
+        let version = match raw.or("entra_fido_api_version", "beta")?.as_str() {
+            "beta" => ApiVersion::Beta,
+            "v1.0" => ApiVersion::V1,
+            other => {
+                return Err(err(
+                    "entra_fido_api_version",
+                    format!("{other:?}: use beta or v1.0"),
+                ));
+            }
+        };
+        let timeout = raw.parsed("entra_fido_api_challenge_timeout_minutes", 20160u32)?;
+        if !(5..=43200).contains(&timeout) {
+            return Err(err(
+                "entra_fido_api_challenge_timeout_minutes",
+                "must be between 5 and 43200",
+            ));
+        }
+        let default_issuer = format!("{entra_authority_url}/{azure_tenant_id}/v2.0");
+        let default_jwks = format!("{entra_authority_url}/{azure_tenant_id}/discovery/v2.0/keys");
+        Ok(Self {
+            listen_addr,
+            database_url,
+            master_key,
+            log_format,
+            max_body_bytes,
+            ye_api_base_url: raw.url("ye_api_base_url", None)?,
+            yed_api_token: SecretString::from(raw.required("yed_api_token")?),
+            ye_jwks_transport_endpoint: raw.url("ye_jwks_transport_endpoint", None)?,
+            ye_jwks_sign_endpoint: raw.url("ye_jwks_sign_endpoint", None)?,
+            entra_fido_api_client_id: raw.required("entra_fido_api_client_id")?,
+            entra_fido_api_client_secret: SecretString::from(
+                raw.required("entra_fido_api_client_secret")?,
+            ),
+            entra_fido_api_version: version,
+            entra_fido_api_challenge_timeout_minutes: timeout,
+            graph_api_base_url: raw.url("graph_api_base_url", Some(graph::DEFAULT_GRAPH_URL))?,
+            auth_issuer: raw.or("auth_issuer", &default_issuer)?,
+            auth_jwks_url: raw.url("auth_jwks_url", Some(&default_jwks))?,
+            allowed_audiences: raw.list("allowed_audiences")?,
+            allowed_client_apps: raw.list("allowed_client_apps")?,
+            cron_process_shipment_schedule: raw
+                .cron("cron_process_shipment_schedule", "0 */5 * * * *")?,
+            cron_data_cleanup_schedule: raw.cron("cron_data_cleanup_schedule", "0 0 3 * * *")?,
+            cron_data_cleanup_completed_days: raw
+                .parsed("cron_data_cleanup_completed_days", 30u32)?,
+            send_pin_url: match raw
+                .get("send_pin_url")?
+                .or(raw.get("email_api_send_endpoint")?)
+            {
+                Some(_) => Some(match raw.get("send_pin_url")? {
+                    Some(_) => raw.url("send_pin_url", None)?,
+                    None => raw.url("email_api_send_endpoint", None)?,
+                }),
+                None => None,
+            },
+            azure_tenant_id,
+            entra_authority_url,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> String {
+        let key = MasterKey::generate().unwrap().to_base64();
+        format!(
+            r#"
+master_key = "{}"
+ye_api_base_url = "http://127.0.0.1:9/v1"
+yed_api_token = "tok"
+ye_jwks_transport_endpoint = "http://127.0.0.1:9/.well-known/yubico-transport-keys.jwks"
+ye_jwks_sign_endpoint = "http://127.0.0.1:9/.well-known/yubico-sign.jwks"
+azure_tenant_id = "t1"
+entra_fido_api_client_id = "c1"
+entra_fido_api_client_secret = "s1"
+allowed_audiences = ["api://fido-connector-api.contoso"]
+allowed_client_apps = ["app1"]
+"#,
+            key.as_str()
+        )
+    }
+
+    #[test]
+    fn defaults_follow_the_guide() {
+        let c = Config::from_parts(&minimal(), BTreeMap::new()).unwrap();
+        assert_eq!(c.entra_fido_api_version, ApiVersion::Beta);
+        assert_eq!(c.entra_fido_api_challenge_timeout_minutes, 20160);
+        assert_eq!(c.auth_issuer, "https://login.microsoftonline.com/t1/v2.0");
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("\"tok\"") && !dbg.contains("\"s1\""), "{dbg}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file_with_the_guides_names() {
+        let env = BTreeMap::from([
+            ("ENTRA_FIDO_API_VERSION".to_owned(), "v1.0".to_owned()),
+            ("ALLOWED_CLIENT_APPS".to_owned(), "[\"x\",\"y\"]".to_owned()),
+        ]);
+        let c = Config::from_parts(&minimal(), env).unwrap();
+        assert_eq!(c.entra_fido_api_version, ApiVersion::V1);
+        assert_eq!(c.allowed_client_apps, ["x", "y"]);
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        for (key, value) in [
+            ("CRON_PROCESS_SHIPMENT_SCHEDULE", "*/5 * * * *"),
+            ("ENTRA_FIDO_API_CHALLENGE_TIMEOUT_MINUTES", "2"),
+            ("YE_API_BASE_URL", "not a url"),
+            ("ENTRA_FIDO_API_VERSION", "v2"),
+            ("MASTER_KEY", "short"),
+            ("ALLOWED_AUDIENCES", "[]"),
+        ] {
+            let env = BTreeMap::from([(key.to_owned(), value.to_owned())]);
+            let e = Config::from_parts(&minimal(), env).unwrap_err();
+            assert_eq!(e.env, key, "{e}");
+        }
+        let e = Config::from_parts(&format!("{}\nbogus = 1\n", minimal()), BTreeMap::new())
+            .unwrap_err();
+        assert_eq!(e.key, "bogus");
+        let e = Config::from_parts("", BTreeMap::new()).unwrap_err();
+        assert_eq!(e.key, "master_key_file");
+    }
+}

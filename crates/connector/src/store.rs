@@ -1,0 +1,653 @@
+//! Durable state: requests, their state history (audit trail), jobs, sealed secrets and
+//! idempotency keys, in SQLite (default) or PostgreSQL.
+//!
+//! One [`Store`] trait; [`SqlStore`] implements it for both backends through sqlx's
+//! `Any` driver with runtime-checked queries (no `DATABASE_URL` at build time). The SQL
+//! is shared except for the schema's types and the job claim: PostgreSQL claims with
+//! `FOR UPDATE SKIP LOCKED`, SQLite with one `UPDATE ... RETURNING` (SQLite serializes
+//! writers). A claimed job carries a lease: a worker that dies leaves the lease to
+//! expire, and the job is claimed again.
+
+use crate::secrets::Purpose;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+use std::time::Duration;
+
+/// SQL built only from this module's constants (table names, column lists, the lock
+/// clause), never from input: values are always bound parameters.
+macro_rules! sql {
+    ($($t:tt)*) => {
+        sqlx::AssertSqlSafe(format!($($t)*))
+    };
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A store error. The message never carries secrets (secrets are bound as parameters).
+#[derive(Debug, thiserror::Error)]
+#[error("database: {0}")]
+pub struct StoreError(String);
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Which database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file (WAL).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// One tracked request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRow {
+    /// The connector's id (UUID).
+    pub id: String,
+    /// Our state: creating, open, pin_pending, complete, error, deleted.
+    pub state: String,
+    /// Entra object id.
+    pub user_id: String,
+    /// The user's UPN or display name, for messages.
+    pub user_label: String,
+    /// JSON array of e-mail addresses that receive the PIN.
+    pub pin_contacts: String,
+    /// The fulfiller create body (JSON; holds only sealed requests).
+    pub create_body: String,
+    /// The fulfiller's shipment id once known.
+    pub shipment_id: Option<String>,
+    /// The fulfiller's last state id.
+    pub fulfiller_state: Option<i64>,
+    /// Its text.
+    pub fulfiller_message: Option<String>,
+    /// The key's serial once shipped.
+    pub serial: Option<String>,
+    /// Its firmware.
+    pub firmware: Option<String>,
+    /// Carrier tracking link.
+    pub tracking: Option<String>,
+    /// What went wrong last, for the admin.
+    pub last_error: Option<String>,
+    /// Created, seconds.
+    pub created_at: i64,
+    /// Updated, seconds.
+    pub updated_at: i64,
+}
+
+/// One entry of a request's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryRow {
+    /// When, seconds.
+    pub at: i64,
+    /// The state entered.
+    pub state: String,
+    /// Why.
+    pub note: String,
+}
+
+/// A claimed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Job id.
+    pub id: String,
+    /// The request it processes.
+    pub request_id: String,
+    /// How many times it was claimed.
+    pub attempts: i64,
+}
+
+/// A page of requests.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only this user.
+    pub user_id: Option<String>,
+    /// Page size (1..=100).
+    pub limit: i64,
+    /// Skip.
+    pub offset: i64,
+}
+
+/// What the connector keeps, whatever the database.
+#[allow(async_fn_in_trait)]
+pub trait Store: Send + Sync {
+    /// Records a new request in state `creating` with its sealed response key and a
+    /// due job, all in one transaction; with an idempotency key, refuses a duplicate.
+    async fn insert_request(
+        &self,
+        row: &RequestRow,
+        sealed_response_key: &[u8],
+        idempotency: Option<(&str, &str)>,
+    ) -> Result<(), StoreError>;
+    /// The request a client's idempotency key already created, if any.
+    async fn idempotent_request(
+        &self,
+        client: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// Reads one request.
+    async fn get_request(&self, id: &str) -> Result<Option<RequestRow>, StoreError>;
+    /// Finds the request that owns a fulfiller shipment id.
+    async fn by_shipment(&self, shipment_id: &str) -> Result<Option<RequestRow>, StoreError>;
+    /// Lists requests, newest first.
+    async fn list_requests(&self, f: &ListFilter) -> Result<(Vec<RequestRow>, i64), StoreError>;
+    /// Writes a request's mutable fields and appends a history entry when the state
+    /// changes.
+    async fn update_request(&self, row: &RequestRow, note: &str) -> Result<(), StoreError>;
+    /// Removes a request that the fulfiller refused at creation (nothing stays written).
+    async fn forget_request(&self, id: &str) -> Result<(), StoreError>;
+    /// The audit trail, oldest first.
+    async fn history(&self, id: &str) -> Result<Vec<HistoryRow>, StoreError>;
+    /// Stores (or replaces) a sealed secret.
+    async fn put_secret(&self, id: &str, purpose: Purpose, sealed: &[u8])
+    -> Result<(), StoreError>;
+    /// Reads a sealed secret.
+    async fn get_secret(&self, id: &str, purpose: Purpose) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Destroys a sealed secret.
+    async fn delete_secret(&self, id: &str, purpose: Purpose) -> Result<(), StoreError>;
+    /// Ensures a request has a job, due at `run_at`.
+    async fn schedule(&self, request_id: &str, run_at: i64) -> Result<(), StoreError>;
+    /// Makes every job due now (the cron tick and `POST /v1/fpr/shipments/process`).
+    async fn make_all_due(&self) -> Result<u64, StoreError>;
+    /// Claims one due job whose lease is free, leasing it for `lease`.
+    async fn claim(&self, lease: Duration) -> Result<Option<Job>, StoreError> {
+        self.claim_as_of(now(), lease).await
+    }
+    /// [`Store::claim`] as if the clock read `at` (tests of lease expiry).
+    async fn claim_as_of(&self, at: i64, lease: Duration) -> Result<Option<Job>, StoreError>;
+    /// Releases a job to run again at `run_at`.
+    async fn release(&self, job: &Job, run_at: i64, error: Option<&str>) -> Result<(), StoreError>;
+    /// Deletes a finished job.
+    async fn finish(&self, job: &Job) -> Result<(), StoreError>;
+    /// Deletes every secret of requests completed (or deleted) before `before`.
+    async fn purge_completed(&self, before: i64) -> Result<u64, StoreError>;
+}
+
+/// The SQL store for both backends.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+const SQLITE_SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS requests (
+        id TEXT PRIMARY KEY, state TEXT NOT NULL, user_id TEXT NOT NULL, user_label TEXT NOT NULL,
+        pin_contacts TEXT NOT NULL, create_body TEXT NOT NULL, shipment_id TEXT UNIQUE,
+        fulfiller_state INTEGER, fulfiller_message TEXT, serial TEXT, firmware TEXT,
+        tracking TEXT, last_error TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS requests_state ON requests (state)",
+    "CREATE TABLE IF NOT EXISTS request_history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, at INTEGER NOT NULL,
+        state TEXT NOT NULL, note TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS jobs (
+        id TEXT PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, run_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, locked_until INTEGER, last_error TEXT)",
+    "CREATE TABLE IF NOT EXISTS sealed_secrets (
+        request_id TEXT NOT NULL, purpose TEXT NOT NULL, sealed BLOB NOT NULL,
+        PRIMARY KEY (request_id, purpose))",
+    "CREATE TABLE IF NOT EXISTS idempotency_keys (
+        client TEXT NOT NULL, key TEXT NOT NULL, request_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+        PRIMARY KEY (client, key))",
+];
+
+const PG_SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS requests (
+        id TEXT PRIMARY KEY, state TEXT NOT NULL, user_id TEXT NOT NULL, user_label TEXT NOT NULL,
+        pin_contacts TEXT NOT NULL, create_body TEXT NOT NULL, shipment_id TEXT UNIQUE,
+        fulfiller_state BIGINT, fulfiller_message TEXT, serial TEXT, firmware TEXT,
+        tracking TEXT, last_error TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS requests_state ON requests (state)",
+    "CREATE TABLE IF NOT EXISTS request_history (
+        seq BIGSERIAL PRIMARY KEY, request_id TEXT NOT NULL, at BIGINT NOT NULL,
+        state TEXT NOT NULL, note TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS jobs (
+        id TEXT PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, run_at BIGINT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0, locked_until BIGINT, last_error TEXT)",
+    "CREATE TABLE IF NOT EXISTS sealed_secrets (
+        request_id TEXT NOT NULL, purpose TEXT NOT NULL, sealed BYTEA NOT NULL,
+        PRIMARY KEY (request_id, purpose))",
+    "CREATE TABLE IF NOT EXISTS idempotency_keys (
+        client TEXT NOT NULL, key TEXT NOT NULL, request_id TEXT NOT NULL, created_at BIGINT NOT NULL,
+        PRIMARY KEY (client, key))",
+];
+
+const COLUMNS: &str = "id, state, user_id, user_label, pin_contacts, create_body, shipment_id, \
+    fulfiller_state, fulfiller_message, serial, firmware, tracking, last_error, created_at, updated_at";
+
+impl SqlStore {
+    /// Connects and runs the migrations. `sqlite://path` creates the file (WAL mode).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_owned(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&self.pool)
+                .await?;
+        }
+        let schema = match self.backend {
+            Backend::Sqlite => SQLITE_SCHEMA,
+            Backend::Postgres => PG_SCHEMA,
+        };
+        for stmt in schema {
+            sqlx::query(*stmt).execute(&self.pool).await?;
+        }
+        let v: Option<i64> =
+            sqlx::query("SELECT CAST(MAX(version) AS BIGINT) AS v FROM schema_version")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("v")?;
+        if v.is_none() {
+            sqlx::query("INSERT INTO schema_version (version) VALUES (1)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn row_to_request(r: &sqlx::any::AnyRow) -> Result<RequestRow, StoreError> {
+    Ok(RequestRow {
+        id: r.try_get("id")?,
+        state: r.try_get("state")?,
+        user_id: r.try_get("user_id")?,
+        user_label: r.try_get("user_label")?,
+        pin_contacts: r.try_get("pin_contacts")?,
+        create_body: r.try_get("create_body")?,
+        shipment_id: r.try_get("shipment_id")?,
+        fulfiller_state: r.try_get("fulfiller_state")?,
+        fulfiller_message: r.try_get("fulfiller_message")?,
+        serial: r.try_get("serial")?,
+        firmware: r.try_get("firmware")?,
+        tracking: r.try_get("tracking")?,
+        last_error: r.try_get("last_error")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+impl Store for SqlStore {
+    async fn insert_request(
+        &self,
+        row: &RequestRow,
+        sealed_response_key: &[u8],
+        idempotency: Option<(&str, &str)>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some((client, key)) = idempotency {
+            sqlx::query("INSERT INTO idempotency_keys (client, key, request_id, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(client)
+                .bind(key)
+                .bind(&row.id)
+                .bind(row.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(sql!(
+            "INSERT INTO requests ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
+        ))
+        .bind(&row.id)
+        .bind(&row.state)
+        .bind(&row.user_id)
+        .bind(&row.user_label)
+        .bind(&row.pin_contacts)
+        .bind(&row.create_body)
+        .bind(&row.shipment_id)
+        .bind(row.fulfiller_state)
+        .bind(&row.fulfiller_message)
+        .bind(&row.serial)
+        .bind(&row.firmware)
+        .bind(&row.tracking)
+        .bind(&row.last_error)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO sealed_secrets (request_id, purpose, sealed) VALUES ($1, $2, $3)")
+            .bind(&row.id)
+            .bind(Purpose::ResponseKey.as_str())
+            .bind(sealed_response_key.to_vec())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&row.id)
+        .bind(row.created_at)
+        .bind(&row.state)
+        .bind("request accepted; shipment about to be created at the fulfiller")
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO jobs (id, request_id, run_at, attempts) VALUES ($1, $2, $3, 0)")
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&row.id)
+            .bind(row.created_at + 60)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn idempotent_request(
+        &self,
+        client: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let r =
+            sqlx::query("SELECT request_id FROM idempotency_keys WHERE client = $1 AND key = $2")
+                .bind(client)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match r {
+            Some(r) => Some(r.try_get("request_id")?),
+            None => None,
+        })
+    }
+
+    async fn get_request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
+        let r = sqlx::query(sql!("SELECT {COLUMNS} FROM requests WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        r.as_ref().map(row_to_request).transpose()
+    }
+
+    async fn by_shipment(&self, shipment_id: &str) -> Result<Option<RequestRow>, StoreError> {
+        let r = sqlx::query(sql!(
+            "SELECT {COLUMNS} FROM requests WHERE shipment_id = $1"
+        ))
+        .bind(shipment_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.as_ref().map(row_to_request).transpose()
+    }
+
+    async fn list_requests(&self, f: &ListFilter) -> Result<(Vec<RequestRow>, i64), StoreError> {
+        let state = f.state.clone().unwrap_or_default();
+        let user = f.user_id.clone().unwrap_or_default();
+        let filter = "($1 = '' OR state = $1) AND ($2 = '' OR user_id = $2)";
+        let total: i64 = sqlx::query(sql!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM requests WHERE {filter}"
+        ))
+        .bind(&state)
+        .bind(&user)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        let rows = sqlx::query(sql!(
+            "SELECT {COLUMNS} FROM requests WHERE {filter} ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
+        ))
+        .bind(&state)
+        .bind(&user)
+        .bind(f.limit.clamp(1, 100))
+        .bind(f.offset.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        let rows = rows.iter().map(row_to_request).collect::<Result<_, _>>()?;
+        Ok((rows, total))
+    }
+
+    async fn update_request(&self, row: &RequestRow, note: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let old: Option<String> = sqlx::query("SELECT state FROM requests WHERE id = $1")
+            .bind(&row.id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("state"))
+            .transpose()?;
+        let t = now();
+        sqlx::query(
+            "UPDATE requests SET state=$2, shipment_id=$3, fulfiller_state=$4, fulfiller_message=$5, \
+             serial=$6, firmware=$7, tracking=$8, last_error=$9, updated_at=$10, user_label=$11 WHERE id=$1",
+        )
+        .bind(&row.id)
+        .bind(&row.state)
+        .bind(&row.shipment_id)
+        .bind(row.fulfiller_state)
+        .bind(&row.fulfiller_message)
+        .bind(&row.serial)
+        .bind(&row.firmware)
+        .bind(&row.tracking)
+        .bind(&row.last_error)
+        .bind(t)
+        .bind(&row.user_label)
+        .execute(&mut *tx)
+        .await?;
+        if old.as_deref() != Some(row.state.as_str()) || !note.is_empty() {
+            sqlx::query(
+                "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&row.id)
+            .bind(t)
+            .bind(&row.state)
+            .bind(note)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn forget_request(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for table in [
+            "requests",
+            "request_history",
+            "jobs",
+            "sealed_secrets",
+            "idempotency_keys",
+        ] {
+            let col = if table == "requests" {
+                "id"
+            } else {
+                "request_id"
+            };
+            sqlx::query(sql!("DELETE FROM {table} WHERE {col} = $1"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn history(&self, id: &str) -> Result<Vec<HistoryRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, state, note FROM request_history WHERE request_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryRow {
+                    at: r.try_get("at")?,
+                    state: r.try_get("state")?,
+                    note: r.try_get("note")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_secret(
+        &self,
+        id: &str,
+        purpose: Purpose,
+        sealed: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM sealed_secrets WHERE request_id = $1 AND purpose = $2")
+            .bind(id)
+            .bind(purpose.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO sealed_secrets (request_id, purpose, sealed) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(purpose.as_str())
+            .bind(sealed.to_vec())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_secret(&self, id: &str, purpose: Purpose) -> Result<Option<Vec<u8>>, StoreError> {
+        let r =
+            sqlx::query("SELECT sealed FROM sealed_secrets WHERE request_id = $1 AND purpose = $2")
+                .bind(id)
+                .bind(purpose.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match r {
+            Some(r) => Some(r.try_get("sealed")?),
+            None => None,
+        })
+    }
+
+    async fn delete_secret(&self, id: &str, purpose: Purpose) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sealed_secrets WHERE request_id = $1 AND purpose = $2")
+            .bind(id)
+            .bind(purpose.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn schedule(&self, request_id: &str, run_at: i64) -> Result<(), StoreError> {
+        let updated = sqlx::query("UPDATE jobs SET run_at = $2 WHERE request_id = $1")
+            .bind(request_id)
+            .bind(run_at)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            sqlx::query(
+                "INSERT INTO jobs (id, request_id, run_at, attempts) VALUES ($1, $2, $3, 0)",
+            )
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(request_id)
+            .bind(run_at)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn make_all_due(&self) -> Result<u64, StoreError> {
+        Ok(sqlx::query("UPDATE jobs SET run_at = $1 WHERE run_at > $1")
+            .bind(now())
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    async fn claim_as_of(&self, t: i64, lease: Duration) -> Result<Option<Job>, StoreError> {
+        let until = t + i64::try_from(lease.as_secs()).unwrap_or(i64::MAX / 2);
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE jobs SET locked_until = $1, attempts = attempts + 1 WHERE id = (\
+               SELECT id FROM jobs WHERE run_at <= $2 AND (locked_until IS NULL OR locked_until < $2) \
+               ORDER BY run_at, id LIMIT 1{lock}) \
+             RETURNING id, request_id, CAST(attempts AS BIGINT) AS attempts"
+        );
+        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(until)
+            .bind(t)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match r {
+            Some(r) => Some(Job {
+                id: r.try_get("id")?,
+                request_id: r.try_get("request_id")?,
+                attempts: r.try_get("attempts")?,
+            }),
+            None => None,
+        })
+    }
+
+    async fn release(&self, job: &Job, run_at: i64, error: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET locked_until = NULL, run_at = $2, last_error = $3 WHERE id = $1",
+        )
+        .bind(&job.id)
+        .bind(run_at)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish(&self, job: &Job) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM jobs WHERE id = $1")
+            .bind(&job.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn purge_completed(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM sealed_secrets WHERE request_id IN (\
+               SELECT id FROM requests WHERE state IN ('complete', 'deleted') AND updated_at < $1)",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+}

@@ -1,0 +1,239 @@
+//! The store's behaviour, run against both SQLite and PostgreSQL (a fresh database per
+//! run on 127.0.0.1:5432, dropped afterwards).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use connector::secrets::Purpose;
+use connector::store::{ListFilter, RequestRow, SqlStore, Store, now};
+use std::time::Duration;
+
+struct Pg {
+    admin: sqlx::AnyPool,
+    name: String,
+}
+
+impl Pg {
+    async fn create() -> (Self, String) {
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432 (scripts/test starts it)");
+        let name = format!("prereg_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        (Self { admin, name }, url)
+    }
+
+    async fn drop_db(self) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&self.admin)
+        .await
+        .unwrap();
+    }
+}
+
+fn sqlite_url() -> (tempdir::Dir, String) {
+    let dir = tempdir::Dir::new();
+    let url = format!("sqlite://{}", dir.0.join("connector.db").display());
+    (dir, url)
+}
+
+mod tempdir {
+    pub struct Dir(pub std::path::PathBuf);
+    impl Dir {
+        pub fn new() -> Self {
+            let p = std::env::temp_dir().join(format!("prereg-store-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&p).unwrap();
+            Self(p)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn request(id: &str, user: &str) -> RequestRow {
+    let t = now();
+    RequestRow {
+        id: id.to_owned(),
+        state: "creating".into(),
+        user_id: user.into(),
+        user_label: format!("{user}@contoso"),
+        pin_contacts: "[\"boss@contoso\"]".into(),
+        create_body: "{}".into(),
+        shipment_id: None,
+        fulfiller_state: None,
+        fulfiller_message: None,
+        serial: None,
+        firmware: None,
+        tracking: None,
+        last_error: None,
+        created_at: t,
+        updated_at: t,
+    }
+}
+
+async fn both(test: impl AsyncFn(SqlStore)) {
+    let (_dir, url) = sqlite_url();
+    let s = SqlStore::connect(&url).await.unwrap();
+    test(s.clone()).await;
+    s.close().await;
+    let (pg, url) = Pg::create().await;
+    let s = SqlStore::connect(&url).await.unwrap();
+    test(s.clone()).await;
+    s.close().await;
+    pg.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_request_keeps_its_audit_trail_and_secrets() {
+    both(async |s: SqlStore| {
+        let mut r = request("r1", "u1");
+        s.insert_request(&r, b"sealed-key", Some(("app", "idem-1")))
+            .await
+            .unwrap();
+        assert_eq!(s.get_request("r1").await.unwrap().unwrap(), r);
+        assert_eq!(
+            s.idempotent_request("app", "idem-1")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("r1")
+        );
+        assert!(
+            s.insert_request(&request("r2", "u1"), b"k", Some(("app", "idem-1")))
+                .await
+                .is_err()
+        );
+        assert!(
+            s.get_request("r2").await.unwrap().is_none(),
+            "a refused insert writes nothing"
+        );
+
+        r.state = "open".into();
+        r.shipment_id = Some("S1".into());
+        s.update_request(&r, "shipment created").await.unwrap();
+        assert_eq!(s.by_shipment("S1").await.unwrap().unwrap().state, "open");
+        let h = s.history("r1").await.unwrap();
+        assert_eq!(
+            h.iter().map(|h| h.state.as_str()).collect::<Vec<_>>(),
+            ["creating", "open"]
+        );
+
+        assert_eq!(
+            s.get_secret("r1", Purpose::ResponseKey)
+                .await
+                .unwrap()
+                .unwrap(),
+            b"sealed-key"
+        );
+        s.put_secret("r1", Purpose::Pin, b"sealed-pin")
+            .await
+            .unwrap();
+        s.put_secret("r1", Purpose::Pin, b"sealed-pin-2")
+            .await
+            .unwrap();
+        assert_eq!(
+            s.get_secret("r1", Purpose::Pin).await.unwrap().unwrap(),
+            b"sealed-pin-2"
+        );
+        s.delete_secret("r1", Purpose::Pin).await.unwrap();
+        assert!(s.get_secret("r1", Purpose::Pin).await.unwrap().is_none());
+
+        r.state = "complete".into();
+        s.update_request(&r, "").await.unwrap();
+        assert_eq!(s.purge_completed(now() + 10).await.unwrap(), 1);
+        assert!(
+            s.get_secret("r1", Purpose::ResponseKey)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        s.insert_request(&request("r3", "u2"), b"k", None)
+            .await
+            .unwrap();
+        let (page, total) = s
+            .list_requests(&ListFilter {
+                user_id: Some("u2".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((page.len(), total), (1, 1));
+        let (page, total) = s
+            .list_requests(&ListFilter {
+                limit: 1,
+                offset: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((page.len(), total), (1, 2));
+        s.forget_request("r3").await.unwrap();
+        assert!(s.get_request("r3").await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_job_is_claimed_by_one_worker_and_comes_back_after_a_crash() {
+    both(async |s: SqlStore| {
+        for i in 0..4 {
+            s.insert_request(&request(&format!("j{i}"), "u"), b"k", None)
+                .await
+                .unwrap();
+        }
+        assert!(
+            s.claim(Duration::from_secs(60)).await.unwrap().is_none(),
+            "not due yet"
+        );
+        assert_eq!(s.make_all_due().await.unwrap(), 4);
+        // Eight concurrent workers: each job claimed exactly once.
+        let claims = futures_like_join(&s).await;
+        let mut ids: Vec<_> = claims
+            .iter()
+            .flatten()
+            .map(|j| j.request_id.clone())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["j0", "j1", "j2", "j3"]);
+        // A worker died holding j0's lease: once the lease expires, j0 comes back.
+        let later = now() + 120;
+        let again = s
+            .claim_as_of(later, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.attempts, 2);
+        let job = claims.into_iter().flatten().next().unwrap();
+        s.release(&job, now() + 3600, Some("transient"))
+            .await
+            .unwrap();
+        s.finish(&again).await.unwrap();
+    })
+    .await;
+}
+
+async fn futures_like_join(s: &SqlStore) -> Vec<Option<connector::store::Job>> {
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move {
+            s.claim(Duration::from_secs(60)).await.unwrap()
+        }));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
