@@ -126,6 +126,22 @@ pub enum Command {
         #[arg(long)]
         credential_id: Option<String>,
     },
+    /// Sign in to the Entra sandbox as a user, with the key and its PIN (signin/begin,
+    /// an assertion, signin/finish), and print who signed in.
+    SignIn {
+        /// The key file.
+        key: PathBuf,
+        /// The key's PIN (user verification).
+        #[arg(long, env = PIN_ENV, hide_env_values = true)]
+        pin: String,
+        /// The Entra sandbox's base URL (`entra.base_url` in the `prereg sandbox` ready
+        /// line), e.g. http://127.0.0.1:8701.
+        #[arg(long, value_name = "URL")]
+        entra: String,
+        /// The user's UPN or object id.
+        #[arg(long, value_name = "UPN")]
+        user: String,
+    },
 }
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
@@ -212,7 +228,74 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 print_json(&a)
             })
         }
+        Command::SignIn {
+            key,
+            pin,
+            entra,
+            user,
+        } => sign_in(&key, &Pin::new(pin), &entra, &user),
     }
+}
+
+/// The end user's sign-in against the Entra sandbox (`/sandbox/v1/signin/...`).
+fn sign_in(path: &Path, pin: &Pin, entra: &str, user: &str) -> anyhow::Result<()> {
+    use sandbox::entra::signin::{BeginRequest, BeginResponse, FinishRequest};
+    let base = entra.trim_end_matches('/');
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let http = reqwest::Client::new();
+    let post = |route: &'static str, body: serde_json::Value| {
+        let req = http
+            .post(format!("{base}/sandbox/v1/signin/{route}"))
+            .json(&body);
+        async move {
+            let resp = req
+                .send()
+                .await
+                .with_context(|| format!("calling the Entra sandbox at {base}"))?;
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            if !status.is_success() {
+                bail!(
+                    "sign-in {route} refused ({status}): {}",
+                    body["error"]["message"]
+                        .as_str()
+                        .unwrap_or("no error message")
+                );
+            }
+            anyhow::Ok(body)
+        }
+    };
+    let begun = runtime.block_on(post(
+        "begin",
+        serde_json::to_value(BeginRequest {
+            upn: user.to_owned(),
+        })?,
+    ))?;
+    let begun: BeginResponse =
+        serde_json::from_value(begun).context("signin/begin answered an unexpected body")?;
+    let options = &begun.public_key;
+    let rp_id = options
+        .rp_id
+        .clone()
+        .unwrap_or_else(|| "login.microsoft.com".into());
+    let allow: Vec<Vec<u8>> = options
+        .allow_credentials
+        .iter()
+        .flat_map(|d| d.id_candidates())
+        .collect();
+    with_key(path, |k| {
+        let origin = format!("https://{rp_id}");
+        let assertion =
+            client::get_assertion(k, &rp_id, &options.challenge, &origin, &allow, Some(pin))?;
+        let body = serde_json::to_value(FinishRequest {
+            credential: assertion,
+        })?;
+        let who = runtime.block_on(post("finish", body))?;
+        print_json(&who)
+    })
 }
 
 fn create(
