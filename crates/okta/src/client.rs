@@ -1,0 +1,322 @@
+//! A small async client for the calls prereg makes in Okta mode.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::Mutex;
+
+use crate::error::ErrorBody;
+use crate::oauth::{ASSERTION_TYPE, AssertionClaims, TOKEN_PATH, TokenResponse};
+use crate::prereg::*;
+use crate::users::User;
+
+/// How the client authenticates.
+pub enum Auth {
+    /// `Authorization: SSWS <token>`.
+    Ssws(SecretString),
+    /// OAuth client credentials with a signed client assertion (ES256 or RS256 key).
+    PrivateKeyJwt {
+        client_id: String,
+        /// PKCS#8 PEM of the app's private key.
+        private_key_pem: SecretString,
+        /// The `kid` registered with the app.
+        kid: String,
+        /// Space-separated, default [`crate::SCOPES`].
+        scopes: String,
+    },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Ssws(_) => f.write_str("Ssws([redacted])"),
+            Auth::PrivateKeyJwt {
+                client_id,
+                kid,
+                scopes,
+                ..
+            } => f
+                .debug_struct("PrivateKeyJwt")
+                .field("client_id", client_id)
+                .field("kid", kid)
+                .field("scopes", scopes)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Okta answered with its error body.
+    #[error("Okta answered {status}: {body}")]
+    Okta { status: u16, body: ErrorBody },
+    /// Another non-success answer.
+    #[error("Okta answered {status} without its error body")]
+    Status { status: u16 },
+    /// The token service refused the assertion.
+    #[error("the token service refused: {0}")]
+    Token(String),
+    /// The network or TLS.
+    #[error("calling Okta: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The answer did not parse.
+    #[error("reading Okta's answer: {0}")]
+    Decode(String),
+    /// The key or configuration.
+    #[error("client configuration: {0}")]
+    Config(String),
+}
+
+/// An Okta org client.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    auth: Arc<Auth>,
+    token: Arc<Mutex<Option<(SecretString, u64)>>>,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Client {
+    /// A client for the org at `base_url` (`https://example.okta.com`, no trailing path).
+    pub fn new(base_url: &str, auth: Auth) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            base: base_url.trim_end_matches('/').to_owned(),
+            http,
+            auth: Arc::new(auth),
+            token: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    async fn authorization(&self) -> Result<String, ClientError> {
+        match &*self.auth {
+            Auth::Ssws(t) => Ok(format!("SSWS {}", t.expose_secret())),
+            Auth::PrivateKeyJwt {
+                client_id,
+                private_key_pem,
+                kid,
+                scopes,
+            } => {
+                let mut cached = self.token.lock().await;
+                if let Some((tok, until)) = &*cached
+                    && *until > now() + 60
+                {
+                    return Ok(format!("Bearer {}", tok.expose_secret()));
+                }
+                let aud = format!("{}{TOKEN_PATH}", self.base);
+                let iat = now();
+                let claims = AssertionClaims {
+                    iss: client_id.clone(),
+                    sub: client_id.clone(),
+                    aud: aud.clone(),
+                    iat,
+                    exp: iat + 300,
+                    jti: uuid::Uuid::new_v4().to_string(),
+                };
+                let der = pem_der(private_key_pem.expose_secret())?;
+                // ES256 with a P-256 PKCS#8 key (what the sandbox's service app uses).
+                let key = jsonwebtoken::EncodingKey::from_ec_der(&der);
+                let alg = jsonwebtoken::Algorithm::ES256;
+                let mut header = jsonwebtoken::Header::new(alg);
+                header.kid = Some(kid.clone());
+                let assertion = jsonwebtoken::encode(&header, &claims, &key)
+                    .map_err(|e| ClientError::Config(format!("signing the assertion: {e}")))?;
+                let resp = self
+                    .http
+                    .post(&aud)
+                    .form(&[
+                        ("grant_type", "client_credentials"),
+                        ("scope", scopes.as_str()),
+                        ("client_assertion_type", ASSERTION_TYPE),
+                        ("client_assertion", assertion.as_str()),
+                    ])
+                    .send()
+                    .await?;
+                let status = resp.status();
+                let text = resp.text().await?;
+                if !status.is_success() {
+                    let why = serde_json::from_str::<crate::oauth::OAuthError>(&text)
+                        .map(|e| format!("{}: {}", e.error, e.error_description))
+                        .unwrap_or_else(|_| format!("status {status}"));
+                    return Err(ClientError::Token(why));
+                }
+                let t: TokenResponse = serde_json::from_str(&text)
+                    .map_err(|e| ClientError::Decode(format!("token answer: {e}")))?;
+                let header = format!("Bearer {}", t.access_token);
+                *cached = Some((SecretString::from(t.access_token), iat + t.expires_in));
+                Ok(header)
+            }
+        }
+    }
+
+    async fn call<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, String), ClientError> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("Authorization", self.authorization().await?)
+            .header("Accept", "application/json");
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if status.is_success() {
+            Ok((status, text))
+        } else {
+            match serde_json::from_str::<ErrorBody>(&text) {
+                Ok(body) => Err(ClientError::Okta {
+                    status: status.as_u16(),
+                    body,
+                }),
+                Err(_) => Err(ClientError::Status {
+                    status: status.as_u16(),
+                }),
+            }
+        }
+    }
+
+    async fn json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let (_, text) = self.call(method, path, body).await?;
+        serde_json::from_str(&text).map_err(|e| ClientError::Decode(format!("{path}: {e}")))
+    }
+
+    /// `GET /api/v1/users/{id or login}`.
+    pub async fn get_user(&self, id_or_login: &str) -> Result<User, ClientError> {
+        self.json::<(), _>(
+            Method::GET,
+            &format!("/api/v1/users/{}", enc(id_or_login)),
+            None,
+        )
+        .await
+    }
+
+    /// `POST .../initiate-fulfillment-request` (204).
+    pub async fn initiate_fulfillment(&self, req: &FulfillmentRequest) -> Result<(), ClientError> {
+        self.call(
+            Method::POST,
+            &prereg_path("initiate-fulfillment-request"),
+            Some(req),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `POST .../enroll`.
+    pub async fn enroll(
+        &self,
+        req: &EnrollmentInitializationRequest,
+    ) -> Result<EnrollmentInitializationResponse, ClientError> {
+        self.json(Method::POST, &prereg_path("enroll"), Some(req))
+            .await
+    }
+
+    /// `POST .../activate`.
+    pub async fn activate(
+        &self,
+        req: &EnrollmentActivationRequest,
+    ) -> Result<EnrollmentActivationResponse, ClientError> {
+        self.json(Method::POST, &prereg_path("activate"), Some(req))
+            .await
+    }
+
+    /// `POST .../send-pin` (204).
+    pub async fn send_pin(&self, req: &PinRequest) -> Result<(), ClientError> {
+        self.call(Method::POST, &prereg_path("send-pin"), Some(req))
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET .../users/{userId}/enrollments`.
+    pub async fn list_enrollments(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<WebAuthnPreregistrationFactor>, ClientError> {
+        self.json::<(), _>(
+            Method::GET,
+            &prereg_path(&format!("users/{}/enrollments", enc(user_id))),
+            None,
+        )
+        .await
+    }
+
+    /// `DELETE .../users/{userId}/enrollments/{id}` (204).
+    pub async fn delete_enrollment(&self, user_id: &str, id: &str) -> Result<(), ClientError> {
+        self.call::<()>(
+            Method::DELETE,
+            &prereg_path(&format!("users/{}/enrollments/{}", enc(user_id), enc(id))),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `POST .../users/{userId}/enrollments/{id}/mark-error` (204).
+    pub async fn mark_error(&self, user_id: &str, id: &str) -> Result<(), ClientError> {
+        self.call::<()>(
+            Method::POST,
+            &prereg_path(&format!(
+                "users/{}/enrollments/{}/mark-error",
+                enc(user_id),
+                enc(id)
+            )),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+/// The DER inside a `-----BEGIN PRIVATE KEY-----` PEM.
+fn pem_der(pem: &str) -> Result<Vec<u8>, ClientError> {
+    use base64::Engine as _;
+    let body: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::trim)
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|_| ClientError::Config("the service app key is not a PKCS#8 PEM".into()))
+}
+
+fn prereg_path(rest: &str) -> String {
+    format!("/webauthn-registration/api/v1/{rest}")
+}
+
+/// Percent-encodes a path segment (logins contain `@`, `+`).
+fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
