@@ -1,8 +1,10 @@
 //! Fault injection, shared by every sandbox: a fraction of requests answered 500, a
 //! fraction answered 429 with `Retry-After`, added latency, and a fraction of dropped
 //! connections (the status line goes out, then the body breaks off and the connection
-//! closes). Set per run (`Config`) and changed live with `PUT /sandbox/v1/faults`.
-//! Applies to the service routes, never to `/sandbox/` (so a test can always turn it off).
+//! closes). Set per run (`Config`, copied to each server) and changed live with
+//! `PUT /sandbox/v1/faults` on the server concerned. Applies to the service routes (on
+//! the Entra sandbox: Graph), never to `/sandbox/` (so a test can always turn it off).
+//! Each sandbox words the 500 and 429 bodies its own way ([`FaultBodies`]).
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -52,7 +54,7 @@ impl FaultConfig {
     }
 }
 
-/// The live setting, shared by the servers of one run.
+/// The live setting of one server (clones share it).
 #[derive(Debug, Clone, Default)]
 pub struct Faults(Arc<RwLock<FaultConfig>>);
 
