@@ -357,6 +357,8 @@ async fn the_rp_id_hash_must_be_login_microsoft_com() {
     let reg = register_raw(&mut key, &opts, "login.microsoftonline.com", &cd, true);
     let (s, v) = sb.post_method(ADELE, &body_for(&reg)).await;
     assert_eq!((s, reason(&v)), (400, "rpIdHashMismatch"), "{v}");
+    let reg = register_raw(&mut key, &opts, "login.microsoft.com", &cd, true);
+    assert_eq!(sb.post_method(ADELE, &body_for(&reg)).await.0, 201);
 }
 
 #[tokio::test]
@@ -375,6 +377,11 @@ async fn user_verification_is_required() {
     let reg = register_raw(&mut key, &opts, "login.microsoft.com", &cd, false);
     let (s, v) = sb.post_method(ADELE, &body_for(&reg)).await;
     assert_eq!((s, reason(&v)), (400, "userVerificationRequired"), "{v}");
+    // With a PIN set and given, the same key verifies the user.
+    key.set_pin(&authenticator::Pin::new(PIN)).unwrap();
+    let reg = register_raw(&mut key, &opts, "login.microsoft.com", &cd, true);
+    let (s, v) = sb.post_method(ADELE, &body_for(&reg)).await;
+    assert_eq!(s, 201, "{v}");
 }
 
 /// Flips one bit of the packed statement's signature, in place: after the CBOR text key
