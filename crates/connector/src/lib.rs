@@ -7,6 +7,14 @@
 //! `graph`), the envelope (crate `envelope`).
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod app;
 pub mod config;
+pub mod pin;
+pub mod process;
+pub mod sandbox_config;
 pub mod secrets;
 pub mod store;
+
+pub use app::{AppState, Application};
+pub use config::Config;

@@ -1,0 +1,516 @@
+//! `POST /v1/fprRequest` (the guide's body) and `POST /v1/fpr/shipments` (the newer
+//! form: `user_id` as object id or UPN, PIN length 4-63, `enrollment_contacts`).
+//!
+//! Order: parse and validate everything we can (nothing written), resolve the user and
+//! get creation options from Graph, seal the requests, record the intent with the sealed
+//! response key, then create the shipment at the fulfiller. A fulfiller refusal forgets
+//! the intent (nothing stays written); a fulfiller that does not answer leaves the
+//! intent to the processor, which looks the shipment up before creating it again.
+
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::secrets::Purpose;
+use crate::store::{RequestRow, Store, now};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use envelope::{CredentialRequest, KeyUse, PinChoice, PinRequest, PrivateJwk, Request};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use yubienterprise::fpr::{
+    CreateFprShipment, MailingAddress, ProductCustomization, Recipient, ShipmentItemRequest,
+};
+
+/// Which create endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// `/v1/fprRequest`: PIN 4-8.
+    Guide,
+    /// `/v1/fpr/shipments`: PIN 4-63, `enrollment_contacts`.
+    Newer,
+}
+
+/// The request body (closed schema: unknown members are refused).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    /// Entra object id (or UPN in the newer form).
+    pub user_id: String,
+    /// How the PIN is chosen.
+    pub pin_request: PinBody,
+    /// The shipment.
+    pub yubico_shipment_request: ShipmentBody,
+    /// Newer form: who receives the PIN.
+    #[serde(default)]
+    pub enrollment_contacts: Option<Contacts>,
+}
+
+/// `enrollment_contacts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contacts {
+    /// Addresses that receive the PIN instead of the manager.
+    #[serde(default)]
+    pub emails_to: Vec<String>,
+}
+
+/// `pin_request`. `Debug` never prints the value.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinBody {
+    /// generate, static or none.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// For generate.
+    #[serde(default)]
+    pub length: Option<u32>,
+    /// For static.
+    #[serde(default)]
+    pub value: Option<envelope::Pin>,
+}
+
+impl std::fmt::Debug for PinBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinBody")
+            .field("kind", &self.kind)
+            .field("length", &self.length)
+            .field("value", &self.value.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// `yubico_shipment_request`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentBody {
+    /// 1 standard, 2 expedited.
+    #[serde(default)]
+    pub delivery_type: Option<u8>,
+    /// Recipient.
+    pub recipient: RecipientBody,
+    /// Address.
+    pub mailing_address: AddressBody,
+    /// Exactly one item.
+    pub shipment_items: Vec<ItemBody>,
+}
+
+/// `recipient` (closed).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientBody {
+    #[serde(default)]
+    recipient_company: String,
+    #[serde(default)]
+    recipient_email: String,
+    #[serde(default)]
+    recipient_firstname: String,
+    #[serde(default)]
+    recipient_lastname: String,
+    #[serde(default)]
+    recipient_telephone: String,
+}
+
+/// `mailing_address` (closed).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressBody {
+    #[serde(default)]
+    street_line1: String,
+    #[serde(default)]
+    street_line2: String,
+    #[serde(default)]
+    city: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    postal_code: String,
+    #[serde(default)]
+    country_code_2: String,
+}
+
+/// One `shipment_items[]` entry (closed).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemBody {
+    product_id: u32,
+    inventory_product_id: u32,
+    product_quantity: u32,
+    customization_id: String,
+}
+
+/// A validated request, ready to seal.
+pub struct Parsed {
+    user_id: String,
+    pin: PinChoice,
+    min_pin_length: u8,
+    recipient: Recipient,
+    address: MailingAddress,
+    delivery_type: Option<u8>,
+    item: ItemBody,
+    emails_to: Vec<String>,
+}
+
+/// Parses and validates a body: every error names the field.
+pub fn parse(form: Form, bytes: &[u8]) -> Result<Parsed, ApiError> {
+    let body: CreateBody = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::Validation(format!("invalid request body: {e}")))?;
+    let user_id = body.user_id.trim().to_owned();
+    let id_ok = !user_id.is_empty()
+        && user_id.len() <= 256
+        && user_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@'".contains(c));
+    if !id_ok || (form == Form::Guide && user_id.contains('@')) {
+        return Err(ApiError::Validation(match form {
+            Form::Guide => "`user_id` must be the user's Entra object id".into(),
+            Form::Newer => "`user_id` must be the user's Entra object id or UPN".into(),
+        }));
+    }
+    let max = match form {
+        Form::Guide => 8,
+        Form::Newer => 63,
+    };
+    let p = &body.pin_request;
+    let (pin, min_pin_length) = match (p.kind.as_str(), p.length, &p.value) {
+        ("generate", Some(n), None) => {
+            if !(4..=max).contains(&n) {
+                return Err(ApiError::Validation(format!(
+                    "PIN `length` must be between 4 and {max}"
+                )));
+            }
+            let n = u8::try_from(n).unwrap_or(8);
+            (PinChoice::Generate { length: n }, n)
+        }
+        ("generate", None, _) => {
+            return Err(ApiError::Validation(
+                "PIN `length` is required when `type` is generate".into(),
+            ));
+        }
+        ("static", None, Some(v)) => {
+            let n = v.expose().chars().count();
+            let alnum = v.expose().chars().all(|c| c.is_ascii_alphanumeric());
+            if !(4..=max as usize).contains(&n) || (form == Form::Guide && !alnum) {
+                return Err(ApiError::Validation(format!(
+                    "PIN `value` must be 4 to {max} alphanumeric characters"
+                )));
+            }
+            (
+                PinChoice::Static { value: v.clone() },
+                u8::try_from(n).unwrap_or(4),
+            )
+        }
+        ("static", _, None) => {
+            return Err(ApiError::Validation(
+                "PIN `value` is required when `type` is static".into(),
+            ));
+        }
+        ("none", None, None) => (PinChoice::None, 4),
+        ("generate" | "static" | "none", _, _) => {
+            return Err(ApiError::Validation(
+                "`pin_request`: generate takes only `length`, static only `value`, none nothing"
+                    .into(),
+            ));
+        }
+        _ => {
+            return Err(ApiError::Validation(
+                "PIN `type` must be generate, static or none".into(),
+            ));
+        }
+    };
+    let s = body.yubico_shipment_request;
+    let [item] = <[ItemBody; 1]>::try_from(s.shipment_items)
+        .map_err(|_| ApiError::Validation("`shipment_items` must hold exactly one item".into()))?;
+    if item.product_quantity != 1 {
+        return Err(ApiError::Validation(
+            "`product_quantity` must be 1 (one key per shipment)".into(),
+        ));
+    }
+    if item.customization_id.trim().is_empty() {
+        return Err(ApiError::Validation(
+            "`customization_id` is required".into(),
+        ));
+    }
+    let recipient = Recipient {
+        recipient_company: s.recipient.recipient_company,
+        recipient_email: s.recipient.recipient_email,
+        recipient_firstname: s.recipient.recipient_firstname,
+        recipient_lastname: s.recipient.recipient_lastname,
+        recipient_telephone: s.recipient.recipient_telephone,
+    };
+    let address = MailingAddress {
+        street_line1: s.mailing_address.street_line1,
+        street_line2: s.mailing_address.street_line2,
+        street_line3: String::new(),
+        city: s.mailing_address.city,
+        region: s.mailing_address.region,
+        postal_code: s.mailing_address.postal_code,
+        country_code_2: s.mailing_address.country_code_2,
+    };
+    // The fulfiller's own rules, checked before anything is written; answered in the
+    // fulfiller's shape so a caller sees the same error either way.
+    yubienterprise::validate::contact(&recipient, &address, s.delivery_type).map_err(|e| {
+        ApiError::Fulfiller {
+            code: "validation_error".into(),
+            message: e.to_string(),
+        }
+    })?;
+    let emails_to = body
+        .enrollment_contacts
+        .map(|c| c.emails_to)
+        .unwrap_or_default();
+    for e in &emails_to {
+        yubienterprise::validate::email(e).map_err(|_| {
+            ApiError::Validation(format!(
+                "`enrollment_contacts.emails_to` holds an invalid address: {e:?}"
+            ))
+        })?;
+    }
+    Ok(Parsed {
+        user_id,
+        pin,
+        min_pin_length,
+        recipient,
+        address,
+        delivery_type: s.delivery_type,
+        item,
+        emails_to,
+    })
+}
+
+/// `POST /v1/fprRequest`.
+pub async fn fpr_request(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    create(state, caller, headers, body, Form::Guide).await
+}
+
+/// `POST /v1/fpr/shipments`.
+pub async fn fpr_shipments(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    create(state, caller, headers, body, Form::Newer).await
+}
+
+fn created(request_id: &str, shipment_id: &str) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::CREATED,
+        Json(json!({"data": {"shipment_id": shipment_id, "request_id": request_id}})),
+    )
+}
+
+#[tracing::instrument(skip_all, fields(client_app = %caller.client_app, form = ?form))]
+async fn create(
+    state: Arc<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+    form: Form,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let idem = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v
+                .to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| {
+                    ApiError::Validation(
+                        "`Idempotency-Key` must be 1 to 255 visible characters".into(),
+                    )
+                })?;
+            Some(k.to_owned())
+        }
+    };
+    if let Some(k) = &idem
+        && let Some(existing) = state
+            .store
+            .idempotent_request(&caller.client_app, k)
+            .await?
+    {
+        let row = state
+            .store
+            .get_request(&existing)
+            .await?
+            .ok_or_else(|| ApiError::internal("idempotency key names a missing request"))?;
+        return match row.shipment_id {
+            Some(sid) => Ok(created(&row.id, &sid)),
+            None => Err(ApiError::FulfillerUnavailable {
+                message:
+                    "this request is kept and the shipment is still being created; ask again later"
+                        .into(),
+                request_id: row.id,
+            }),
+        };
+    }
+    let p = parse(form, &body)?;
+
+    // The user, their manager and creation options from Graph.
+    let version = state.config.entra_fido_api_version;
+    let user = match state
+        .graph
+        .get_user(
+            version,
+            &p.user_id,
+            &["id", "userPrincipalName", "displayName", "mail"],
+        )
+        .await
+    {
+        Ok(u) => u,
+        Err(e) if e.status() == Some(404) => {
+            return Err(ApiError::Idp(format!("Could not find user: {}", p.user_id)));
+        }
+        Err(e) => return Err(ApiError::IdpUnavailable(format!("Microsoft Graph: {e}"))),
+    };
+    let label = user
+        .user_principal_name
+        .clone()
+        .or(user.display_name.clone())
+        .unwrap_or_else(|| user.id.clone());
+    let contacts = if !p.emails_to.is_empty() {
+        p.emails_to.clone()
+    } else {
+        let manager = state
+            .graph
+            .get_manager(version, &user.id, &["id", "mail", "userPrincipalName"])
+            .await
+            .map_err(|e| ApiError::IdpUnavailable(format!("Microsoft Graph: {e}")))?;
+        let m = manager.and_then(|m| m.mail);
+        match (m, p.recipient.recipient_email.is_empty()) {
+            (Some(m), _) => vec![m],
+            (None, false) => vec![p.recipient.recipient_email.clone()],
+            (None, true) => {
+                return Err(ApiError::Validation(format!(
+                    "user {label} has no manager with a mail address in Entra and no PIN contact was given; \
+                     set a manager, or pass `recipient.recipient_email` (or `enrollment_contacts.emails_to`)"
+                )));
+            }
+        }
+    };
+    let options = state
+        .graph
+        .creation_options(
+            version,
+            &user.id,
+            match version {
+                graph::ApiVersion::Beta => {
+                    Some(state.config.entra_fido_api_challenge_timeout_minutes)
+                }
+                graph::ApiVersion::V1 => None,
+            },
+        )
+        .await
+        .map_err(|e| ApiError::IdpUnavailable(format!("getting FIDO2 creation options: {e}")))?;
+
+    // Seal the requests to a fulfiller transport key.
+    let id = uuid::Uuid::new_v4().to_string();
+    let response_key =
+        PrivateJwk::generate(format!("resp-{id}"), KeyUse::Enc).map_err(ApiError::internal)?;
+    let transport =
+        state
+            .fulfiller
+            .transport_keys()
+            .await
+            .map_err(|e| ApiError::FulfillerUnavailable {
+                message: format!("cannot read the fulfiller's transport keys: {e}"),
+                request_id: String::new(),
+            })?;
+    let transport = transport
+        .keys()
+        .first()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("the fulfiller publishes no transport key"))?;
+    let public_key = serde_json::to_value(&options.public_key).map_err(ApiError::internal)?;
+    let cred_jwe = envelope::seal_request(
+        &Request::Credential(CredentialRequest {
+            response_key: response_key.public().clone(),
+            origin: graph::ENTRA_ORIGIN.to_owned(),
+            public_key,
+        }),
+        &transport,
+    )
+    .map_err(ApiError::internal)?;
+    let pin_jwe = envelope::seal_request(
+        &Request::Pin(PinRequest {
+            response_key: response_key.public().clone(),
+            pin: p.pin,
+            min_pin_length: p.min_pin_length,
+            force_pin_change: false,
+        }),
+        &transport,
+    )
+    .map_err(ApiError::internal)?;
+    let create_body = CreateFprShipment {
+        delivery_type: p.delivery_type,
+        recipient: p.recipient,
+        mailing_address: p.address,
+        shipment_items: vec![ShipmentItemRequest {
+            product_id: p.item.product_id,
+            inventory_product_id: p.item.inventory_product_id,
+            product_quantity: 1,
+            customization_id: p.item.customization_id,
+            product_customizations: vec![ProductCustomization {
+                fido_pin_request: pin_jwe,
+                fido_credential_requests: vec![cred_jwe],
+            }],
+        }],
+        reseller_organization_id: None,
+        address_validation_bypass: None,
+    };
+    let sealed_key = state
+        .master_key
+        .seal(&id, Purpose::ResponseKey, response_key.to_json().as_bytes())
+        .map_err(ApiError::internal)?;
+    let t = now();
+    let row = RequestRow {
+        id: id.clone(),
+        state: "creating".into(),
+        user_id: user.id.clone(),
+        user_label: label,
+        pin_contacts: serde_json::to_string(&contacts).map_err(ApiError::internal)?,
+        create_body: serde_json::to_string(&create_body).map_err(ApiError::internal)?,
+        shipment_id: None,
+        fulfiller_state: None,
+        fulfiller_message: None,
+        serial: None,
+        firmware: None,
+        tracking: None,
+        last_error: None,
+        created_at: t,
+        updated_at: t,
+    };
+    state
+        .store
+        .insert_request(
+            &row,
+            &sealed_key,
+            idem.as_deref().map(|k| (caller.client_app.as_str(), k)),
+        )
+        .await?;
+    tracing::info!(request_id = %id, "request recorded; creating the shipment");
+    match crate::process::create_shipment(&state, row).await {
+        Ok(row) => Ok(created(
+            &row.id,
+            row.shipment_id.as_deref().unwrap_or_default(),
+        )),
+        Err(crate::process::CreateError::Refused { code, message }) => {
+            state.store.forget_request(&id).await?;
+            Err(ApiError::Fulfiller { code, message })
+        }
+        Err(crate::process::CreateError::Unavailable(m)) => Err(ApiError::FulfillerUnavailable {
+            message: format!(
+                "the fulfiller did not answer ({m}); the request is kept and the shipment will be created by the next processing run"
+            ),
+            request_id: id,
+        }),
+        Err(crate::process::CreateError::Internal(m)) => Err(ApiError::Internal(m)),
+    }
+}

@@ -1,0 +1,129 @@
+//! The error bodies of the guide's API reference: `api_error` (our validation and our
+//! own failures), `ye_error` (the fulfiller refused, with its `error_data`) and
+//! `idp_error` (the identity provider).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Everything an endpoint can answer with instead of success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Bad input: 400 `api_error`, `error_type: validation`.
+    #[error("{0}")]
+    Validation(String),
+    /// The fulfiller refused the shipment: 400 `ye_error`.
+    #[error("fulfiller refused: {code}: {message}")]
+    Fulfiller {
+        /// The fulfiller's error code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// The identity provider does not know the user (or refuses): 400 `idp_error`.
+    #[error("{0}")]
+    Idp(String),
+    /// The identity provider could not be reached: 502 `idp_error`.
+    #[error("{0}")]
+    IdpUnavailable(String),
+    /// The fulfiller could not be reached; the request is kept and retried: 503.
+    #[error("{message}")]
+    FulfillerUnavailable {
+        /// What happened.
+        message: String,
+        /// The connector's id for the kept request.
+        request_id: String,
+    },
+    /// Missing or bad bearer token: 401.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// No such request: 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is not in a state that allows this: 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// Our own failure (database, crypto). Logged; the body says only that.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// An internal error from anything displayable (already free of secrets).
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+fn api_error(status: StatusCode, message: &str, error_type: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({
+            "error_code": "api_error",
+            "error_message": message,
+            "error_data": {"error_type": error_type},
+        })),
+    )
+        .into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Validation(m) => api_error(StatusCode::BAD_REQUEST, m, "validation"),
+            Self::Fulfiller { code, message } => (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({
+                    "error_code": "ye_error",
+                    "error_message": "Validation error when creating YED shipment",
+                    "error_data": {"code": code, "message": message},
+                })),
+            )
+                .into_response(),
+            Self::Idp(m) => (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error_code": "idp_error", "error_message": m})),
+            )
+                .into_response(),
+            Self::IdpUnavailable(m) => (
+                StatusCode::BAD_GATEWAY,
+                axum::Json(json!({"error_code": "idp_error", "error_message": m})),
+            )
+                .into_response(),
+            Self::FulfillerUnavailable {
+                message,
+                request_id,
+            } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({
+                    "error_code": "api_error",
+                    "error_message": message,
+                    "error_data": {"error_type": "fulfiller_unavailable", "request_id": request_id},
+                })),
+            )
+                .into_response(),
+            Self::Unauthorized(m) => {
+                let mut r = api_error(StatusCode::UNAUTHORIZED, m, "unauthorized");
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                r
+            }
+            Self::NotFound(m) => api_error(StatusCode::NOT_FOUND, m, "not_found"),
+            Self::Conflict(m) => api_error(StatusCode::CONFLICT, m, "conflict"),
+            Self::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                api_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see the connector's log",
+                    "internal",
+                )
+            }
+        }
+    }
+}

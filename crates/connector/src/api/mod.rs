@@ -1,0 +1,40 @@
+//! The HTTP API: one module per endpoint group, each returning [`error::ApiError`].
+
+pub mod auth;
+pub mod create;
+pub mod error;
+pub mod shipments;
+pub mod status;
+
+use crate::app::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// The router with every route, the body limit and request tracing.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(status::healthz))
+        .route("/readyz", get(status::readyz))
+        .route("/openapi.json", get(status::openapi))
+        .route("/v1/status", get(status::status))
+        .route("/v1/fprRequest", post(create::fpr_request))
+        .route(
+            "/v1/fpr/shipments",
+            post(create::fpr_shipments).get(shipments::list),
+        )
+        .route("/v1/fpr/shipments/process", post(shipments::process))
+        .route(
+            "/v1/fpr/shipments/{id}",
+            get(shipments::get_one).delete(shipments::delete),
+        )
+        .route("/v1/fpr/shipments/{id}/retry", post(shipments::retry))
+        .route(
+            "/v1/fpr/shipments/{id}/resend-pin",
+            post(shipments::resend_pin),
+        )
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

@@ -1,0 +1,183 @@
+//! Reading and managing tracked requests: get (never the PIN), list, process now,
+//! retry, resend PIN, delete.
+
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::secrets::Purpose;
+use crate::store::{ListFilter, RequestRow, Store, now};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn view(r: &RequestRow) -> Value {
+    json!({
+        "request_id": r.id,
+        "shipment_id": r.shipment_id,
+        "state": r.state,
+        "user_id": r.user_id,
+        "user": r.user_label,
+        "fulfiller_state": r.fulfiller_state,
+        "fulfiller_state_message": r.fulfiller_message,
+        "serial_number": r.serial,
+        "firmware_version": r.firmware,
+        "tracking_link": r.tracking,
+        "last_error": r.last_error,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    })
+}
+
+/// Finds by the connector's request id or the fulfiller's shipment id.
+async fn find(s: &AppState, id: &str) -> Result<RequestRow, ApiError> {
+    if let Some(r) = s.store.get_request(id).await? {
+        return Ok(r);
+    }
+    s.store
+        .by_shipment(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no request or shipment {id:?}")))
+}
+
+/// `GET /v1/fpr/shipments/{id}`.
+pub async fn get_one(
+    State(s): State<Arc<AppState>>,
+    _c: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = find(&s, &id).await?;
+    let mut v = view(&r);
+    v["timeline"] =
+        serde_json::to_value(s.store.history(&r.id).await?).map_err(ApiError::internal)?;
+    Ok(Json(json!({"data": v})))
+}
+
+/// List query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    state: Option<String>,
+    user_id: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// `GET /v1/fpr/shipments`.
+pub async fn list(
+    State(s): State<Arc<AppState>>,
+    _c: Caller,
+    q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::Validation(format!("query: {e}")))?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) || q.offset.is_some_and(|o| o < 0) {
+        return Err(ApiError::Validation(
+            "`limit` must be 1-100 and `offset` ≥ 0".into(),
+        ));
+    }
+    let (rows, total) = s
+        .store
+        .list_requests(&ListFilter {
+            state: q.state,
+            user_id: q.user_id,
+            limit,
+            offset: q.offset.unwrap_or(0),
+        })
+        .await?;
+    Ok(Json(json!({
+        "data": rows.iter().map(view).collect::<Vec<_>>(),
+        "total_count": total, "limit": limit, "offset": q.offset.unwrap_or(0),
+    })))
+}
+
+/// `POST /v1/fpr/shipments/process`.
+pub async fn process(State(s): State<Arc<AppState>>, _c: Caller) -> Result<Json<Value>, ApiError> {
+    let sum = crate::process::run_now(&s).await?;
+    Ok(Json(json!({"data": sum})))
+}
+
+/// `POST /v1/fpr/shipments/{id}/retry`.
+pub async fn retry(
+    State(s): State<Arc<AppState>>,
+    _c: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mut r = find(&s, &id).await?;
+    if r.state != "error" {
+        return Err(ApiError::Conflict(format!(
+            "request is {}, not error",
+            r.state
+        )));
+    }
+    let pin_held = s.store.get_secret(&r.id, Purpose::Pin).await?.is_some();
+    r.state = match (&r.shipment_id, pin_held) {
+        (None, _) => "creating",
+        (Some(_), true) => "pin_pending",
+        (Some(_), false) => "open",
+    }
+    .into();
+    s.store.update_request(&r, "retried by an admin").await?;
+    s.store.schedule(&r.id, now()).await?;
+    Ok(Json(json!({"data": view(&r)})))
+}
+
+/// `POST /v1/fpr/shipments/{id}/resend-pin`.
+pub async fn resend_pin(
+    State(s): State<Arc<AppState>>,
+    _c: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut r = find(&s, &id).await?;
+    if s.store.get_secret(&r.id, Purpose::Pin).await?.is_none() {
+        return Err(ApiError::Conflict(
+            "the PIN is no longer held (destroyed after delivery, or not yet received)".into(),
+        ));
+    }
+    r.state = "pin_pending".into();
+    s.store
+        .update_request(&r, "PIN resend requested by an admin")
+        .await?;
+    s.store.schedule(&r.id, now()).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"data": view(&r)}))))
+}
+
+/// `DELETE /v1/fpr/shipments/{id}`: cancels at the fulfiller while editable.
+pub async fn delete(
+    State(s): State<Arc<AppState>>,
+    _c: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mut r = find(&s, &id).await?;
+    if let Some(sid) = &r.shipment_id {
+        match s.fulfiller.delete_fpr_shipment(sid).await {
+            Ok(()) | Err(yubienterprise::ClientError::Api { status: 404, .. }) => {}
+            Err(yubienterprise::ClientError::Api {
+                status: 409, body, ..
+            }) => {
+                return Err(ApiError::Conflict(format!(
+                    "the fulfiller can no longer cancel shipment {sid}: {}",
+                    body.message
+                )));
+            }
+            Err(e) => {
+                return Err(ApiError::FulfillerUnavailable {
+                    message: e.to_string(),
+                    request_id: r.id,
+                });
+            }
+        }
+    } else if r.state == "creating" {
+        return Err(ApiError::Conflict(
+            "the shipment is still being created; process first, then delete".into(),
+        ));
+    }
+    r.state = "deleted".into();
+    s.store.update_request(&r, "deleted by an admin").await?;
+    for p in [Purpose::Pin, Purpose::ResponseKey] {
+        s.store.delete_secret(&r.id, p).await?;
+    }
+    Ok(Json(json!({"data": view(&r)})))
+}

@@ -1,0 +1,192 @@
+//! The application: state shared by the API and the workers, the router, the
+//! schedulers, and [`Application`], which binds (port 0 in tests) and runs.
+
+use crate::api;
+use crate::config::Config;
+use crate::secrets::MasterKey;
+use crate::store::SqlStore;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// What every handler and worker shares.
+pub struct AppState {
+    /// The configuration.
+    pub config: Config,
+    /// The database.
+    pub store: SqlStore,
+    /// The fulfiller.
+    pub fulfiller: yubienterprise::Client,
+    /// Microsoft Graph.
+    pub graph: graph::GraphClient,
+    /// Encrypts secrets at rest.
+    pub master_key: MasterKey,
+    /// Plain HTTP (JWKS of the token issuer, the PIN webhook).
+    pub http: reqwest::Client,
+    /// The API token issuer's keys.
+    pub keys: api::auth::KeyCache,
+}
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Database.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A client could not be built.
+    #[error("{0}")]
+    Client(String),
+    /// Binding the listener.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A built, bound application.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: Arc<AppState>,
+}
+
+impl Application {
+    /// Connects the store (running migrations), builds the clients, binds.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let store = SqlStore::connect(&config.database_url).await?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| StartError::Client(e.to_string()))?;
+        let keys_base = config
+            .ye_jwks_transport_endpoint
+            .split("/.well-known/")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let fulfiller = yubienterprise::Client::with_http(
+            http.clone(),
+            &config.ye_api_base_url,
+            &keys_base,
+            config.yed_api_token.clone(),
+        );
+        let mut gc = graph::GraphConfig::new(
+            &config.azure_tenant_id,
+            &config.entra_fido_api_client_id,
+            config.entra_fido_api_client_secret.clone(),
+        );
+        gc.authority_url = config.entra_authority_url.clone();
+        gc.graph_url = config.graph_api_base_url.clone();
+        let graph = graph::GraphClient::new(gc).map_err(|e| StartError::Client(e.to_string()))?;
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.listen_addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen_addr,
+            source,
+        })?;
+        let state = Arc::new(AppState {
+            master_key: config.master_key.clone(),
+            config,
+            store,
+            fulfiller,
+            graph,
+            http,
+            keys: api::auth::KeyCache::default(),
+        });
+        Ok(Self {
+            listener,
+            addr,
+            state,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://addr`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The shared state (tests and the admin commands use it).
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves the API and runs the schedulers until `shutdown` resolves.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let sched = tokio::spawn(schedulers(state.clone()));
+        let router = api::router(state);
+        let r = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        sched.abort();
+        r
+    }
+}
+
+async fn schedulers(state: Arc<AppState>) {
+    let process = crate::config::parse_cron(&state.config.cron_process_shipment_schedule).ok();
+    let cleanup = crate::config::parse_cron(&state.config.cron_data_cleanup_schedule).ok();
+    let (Some(process), Some(cleanup)) = (process, cleanup) else {
+        return;
+    };
+    loop {
+        let now = chrono::Utc::now();
+        let next_p = process.after(&now).next();
+        let next_c = cleanup.after(&now).next();
+        let next = match (next_p, next_c) {
+            (Some(p), Some(c)) => p.min(c),
+            (Some(p), None) => p,
+            (None, Some(c)) => c,
+            (None, None) => return,
+        };
+        let wait = (next - now).to_std().unwrap_or(Duration::from_secs(1));
+        // Between ticks, run jobs whose retry backoff has come due.
+        tokio::time::sleep(wait.min(Duration::from_secs(15))).await;
+        let now = chrono::Utc::now();
+        if now < next {
+            if let Err(e) = crate::process::drain(&state).await {
+                tracing::warn!(error = %e, "processing run failed");
+            }
+            continue;
+        }
+        if next_p == Some(next) {
+            match crate::process::run_now(&state).await {
+                Ok(s) => tracing::info!(
+                    processed = s.processed,
+                    completed = s.completed,
+                    errors = s.errors,
+                    "scheduled processing run"
+                ),
+                Err(e) => tracing::warn!(error = %e, "processing run failed"),
+            }
+        }
+        if next_c == Some(next) {
+            let days = i64::from(state.config.cron_data_cleanup_completed_days);
+            use crate::store::Store;
+            match state
+                .store
+                .purge_completed(crate::store::now() - days * 86400)
+                .await
+            {
+                Ok(n) => tracing::info!(purged_secrets = n, "cleanup run"),
+                Err(e) => tracing::warn!(error = %e, "cleanup run failed"),
+            }
+        }
+    }
+}

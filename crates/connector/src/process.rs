@@ -1,0 +1,557 @@
+//! Processing: create shipments exactly once, poll them, open and verify the responses,
+//! register the credential with Graph, deliver the PIN, complete.
+//!
+//! Each request has one job; a worker claims it with a lease (so two workers never
+//! process one request at once, and a crashed worker's job comes back), runs the next
+//! step for the request's state, and releases the job. Every step is idempotent:
+//!
+//! - `creating`: the intent is recorded, the shipment may or may not exist. Look it up
+//!   at the fulfiller first (same recipient, address and CID, created after the intent,
+//!   not owned by another request); adopt it, or create it.
+//! - `open`: poll. 103/104 → open both responses with the response key, verify the
+//!   signatures against the fulfiller's signing JWKS and the request hashes, check the
+//!   serials agree; any failure → `error` naming the step, nothing registered. Then
+//!   register with Graph, seal the PIN, → `pin_pending`. Errors 1-9/99/105/106 →
+//!   `error` with the fulfiller's text; 404 → `deleted`; other codes stay `open`.
+//! - `pin_pending`: deliver the PIN; on success destroy it → `complete`.
+
+use crate::app::AppState;
+use crate::secrets::Purpose;
+use crate::store::{RequestRow, Store, now};
+use envelope::PrivateJwk;
+use std::time::Duration;
+use yubienterprise::fpr::{CreateFprShipment, FprShipment};
+use yubienterprise::{ClientError, ListQuery, ShipmentState, ShipmentType};
+
+/// How long a claimed job is leased to its worker.
+pub const LEASE: Duration = Duration::from_secs(300);
+/// A transient failure is retried in the same run this many times.
+const INLINE_ATTEMPTS: u32 = 4;
+
+/// Why a shipment could not be created.
+#[derive(Debug)]
+pub enum CreateError {
+    /// The fulfiller refused it (4xx): nothing to retry.
+    Refused {
+        /// The fulfiller's code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// The fulfiller did not answer; the intent stays and is reconciled later.
+    Unavailable(String),
+    /// Our own failure.
+    Internal(String),
+}
+
+/// What one processing run did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct RunSummary {
+    /// Jobs run.
+    pub processed: u64,
+    /// Requests that completed.
+    pub completed: u64,
+    /// Requests that entered the error state.
+    pub errors: u64,
+}
+
+fn backoff(attempt: u32, retry_after: Option<u64>) -> Duration {
+    match retry_after {
+        Some(s) => Duration::from_secs(s.min(30)),
+        None => Duration::from_millis(100u64 << attempt.min(6)),
+    }
+}
+
+fn code_of(e: &yubienterprise::ApiError) -> String {
+    serde_json::to_value(e.code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "error".into())
+}
+
+/// Looks for a shipment this request already created (a crash or a lost answer after
+/// `POST /v1/fpr/shipments`). The fulfiller has no customer-reference field, so the
+/// match is: an FPR shipment with the same recipient, address and customization,
+/// requested at or after the intent was recorded, not owned by another request.
+async fn find_existing(
+    state: &AppState,
+    row: &RequestRow,
+    body: &CreateFprShipment,
+) -> Result<Option<String>, ClientError> {
+    let mut offset = 0u64;
+    let mut best: Option<(i64, String)> = None;
+    for _ in 0..50 {
+        let page = state
+            .fulfiller
+            .list_shipments_exact(&ListQuery {
+                limit: Some(100),
+                offset: Some(offset),
+                search: Some(body.mailing_address.postal_code.clone()),
+                search_field: Some("postal_code".into()),
+                shipment_type: Some(ShipmentType::AutoFidoPreReg),
+                shipment_state_id: None,
+            })
+            .await?;
+        let n = page.shipments.len() as u64;
+        for s in page.shipments {
+            let a = &body.mailing_address;
+            let r = &body.recipient;
+            let same = s.street_line1 == a.street_line1
+                && s.street_line2 == a.street_line2
+                && s.city == a.city
+                && s.postal_code == a.postal_code
+                && s.country_code_2 == a.country_code_2
+                && s.recipient_email == r.recipient_email
+                && s.recipient_lastname == r.recipient_lastname
+                && s.recipient_firstname == r.recipient_firstname
+                && s.recipient_telephone == r.recipient_telephone
+                && s.shipment_items.iter().any(|i| {
+                    body.shipment_items.first().is_some_and(|b| {
+                        b.product_id == i.product_id
+                            && b.inventory_product_id == i.inventory_product_id
+                    })
+                });
+            let at = s
+                .shipment_request_date
+                .as_deref()
+                .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+                .map(|d| d.timestamp())
+                .unwrap_or(0);
+            if !same || at + 120 < row.created_at {
+                continue;
+            }
+            let id = s.shipment_id.as_str().to_owned();
+            if matches!(state.store.by_shipment(&id).await, Ok(Some(_))) {
+                continue;
+            }
+            if best.as_ref().is_none_or(|(t, _)| at < *t) {
+                best = Some((at, id));
+            }
+        }
+        if n < 100 {
+            break;
+        }
+        offset += n;
+    }
+    Ok(best.map(|(_, id)| id))
+}
+
+async fn adopt(
+    state: &AppState,
+    mut row: RequestRow,
+    shipment_id: String,
+    note: &str,
+) -> Result<RequestRow, CreateError> {
+    row.shipment_id = Some(shipment_id);
+    row.state = "open".into();
+    row.last_error = None;
+    state
+        .store
+        .update_request(&row, note)
+        .await
+        .map_err(|e| CreateError::Internal(e.to_string()))?;
+    Ok(row)
+}
+
+/// Creates the shipment for a request in state `creating`, exactly once: before every
+/// (re)try it looks for one created by an earlier attempt.
+pub async fn create_shipment(state: &AppState, row: RequestRow) -> Result<RequestRow, CreateError> {
+    let body: CreateFprShipment = serde_json::from_str(&row.create_body)
+        .map_err(|e| CreateError::Internal(format!("stored create body: {e}")))?;
+    let mut last = String::new();
+    let mut first = true;
+    for attempt in 0..INLINE_ATTEMPTS {
+        // The very first attempt of a fresh intent cannot have a predecessor.
+        let fresh = first && row.updated_at == row.created_at && row.last_error.is_none();
+        first = false;
+        if !fresh {
+            match find_existing(state, &row, &body).await {
+                Ok(Some(id)) => {
+                    tracing::info!(request_id = %row.id, shipment_id = %id, "adopted the shipment an earlier attempt created");
+                    return adopt(
+                        state,
+                        row,
+                        id,
+                        "found the shipment an earlier attempt created",
+                    )
+                    .await;
+                }
+                Ok(None) => {}
+                Err(e) if e.is_transient() => {
+                    last = e.to_string();
+                    tokio::time::sleep(backoff(attempt, e.retry_after())).await;
+                    continue;
+                }
+                Err(e) => return Err(CreateError::Unavailable(e.to_string())),
+            }
+        }
+        match state.fulfiller.create_fpr_shipment(&body).await {
+            Ok(s) => {
+                let id = s.shipment_id.as_str().to_owned();
+                tracing::info!(request_id = %row.id, shipment_id = %id, "shipment created");
+                let mut row = adopt(state, row, id, "shipment created at the fulfiller").await?;
+                row.fulfiller_state = Some(i64::from(s.shipment_state.shipment_state_id.id()));
+                row.fulfiller_message = Some(s.shipment_state.shipment_state_message);
+                state
+                    .store
+                    .update_request(&row, "")
+                    .await
+                    .map_err(|e| CreateError::Internal(e.to_string()))?;
+                return Ok(row);
+            }
+            Err(ClientError::Api { status, body, .. })
+                if (400..500).contains(&status) && status != 429 =>
+            {
+                return Err(CreateError::Refused {
+                    code: code_of(&body),
+                    message: body.message,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(request_id = %row.id, error = %e, attempt, "creating the shipment failed; will look it up and retry");
+                last = e.to_string();
+                tokio::time::sleep(backoff(attempt, e.retry_after())).await;
+            }
+        }
+    }
+    let mut row = row;
+    row.last_error = Some(format!("the fulfiller did not answer: {last}"));
+    let _ = state
+        .store
+        .update_request(&row, "shipment creation deferred")
+        .await;
+    Err(CreateError::Unavailable(last))
+}
+
+/// Runs every due job until none is left.
+pub async fn drain(state: &AppState) -> Result<RunSummary, crate::store::StoreError> {
+    let mut sum = RunSummary::default();
+    while let Some(job) = state.store.claim(LEASE).await? {
+        sum.processed += 1;
+        let Some(row) = state.store.get_request(&job.request_id).await? else {
+            state.store.finish(&job).await?;
+            continue;
+        };
+        let outcome = step(state, row).await;
+        match outcome {
+            Step::Done(final_state) => {
+                if final_state == "complete" {
+                    sum.completed += 1;
+                } else if final_state == "error" {
+                    sum.errors += 1;
+                }
+                state.store.finish(&job).await?;
+            }
+            Step::Again => {
+                // Next cron tick (or `process`) makes it due again.
+                state.store.release(&job, now() + 24 * 3600, None).await?;
+            }
+            Step::Retry(why) => {
+                let delay = 30i64 << job.attempts.clamp(0, 8);
+                state.store.release(&job, now() + delay, Some(&why)).await?;
+            }
+        }
+    }
+    Ok(sum)
+}
+
+/// Makes every job due and drains.
+pub async fn run_now(state: &AppState) -> Result<RunSummary, crate::store::StoreError> {
+    state.store.make_all_due().await?;
+    drain(state).await
+}
+
+enum Step {
+    /// Terminal state reached: the job is finished.
+    Done(&'static str),
+    /// Still open: poll again later.
+    Again,
+    /// A transient fault: retry with backoff.
+    Retry(String),
+}
+
+async fn fail(state: &AppState, mut row: RequestRow, message: String) -> Step {
+    tracing::warn!(request_id = %row.id, error = %message, "request entered the error state");
+    row.state = "error".into();
+    row.last_error = Some(message.clone());
+    match state.store.update_request(&row, &message).await {
+        Ok(()) => Step::Done("error"),
+        Err(e) => Step::Retry(e.to_string()),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(request_id = %row.id, state = %row.state))]
+async fn step(state: &AppState, row: RequestRow) -> Step {
+    let mut row = row;
+    // Each state moves the request on as far as it can in one run.
+    for _ in 0..4 {
+        let next = match row.state.as_str() {
+            "creating" => match create_shipment(state, row.clone()).await {
+                Ok(r) => r,
+                Err(CreateError::Refused { code, message }) => {
+                    return fail(state, row, format!("the fulfiller refused the shipment ({code}): {message}; fix the request and create it again")).await;
+                }
+                Err(CreateError::Unavailable(m)) => return Step::Retry(m),
+                Err(CreateError::Internal(m)) => return Step::Retry(m),
+            },
+            "open" => match poll(state, row.clone()).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return Step::Again,
+                Err(StepError::Transient(m)) => return Step::Retry(m),
+                Err(StepError::Permanent(m)) => return fail(state, row, m).await,
+            },
+            "pin_pending" => match deliver(state, row.clone()).await {
+                Ok(r) => r,
+                Err(StepError::Transient(m)) => {
+                    let mut r = row.clone();
+                    r.last_error = Some(format!("PIN delivery failed, will retry: {m}"));
+                    let _ = state.store.update_request(&r, "").await;
+                    return Step::Retry(m);
+                }
+                Err(StepError::Permanent(m)) => return fail(state, row, m).await,
+            },
+            "complete" => return Step::Done("complete"),
+            "deleted" => return Step::Done("deleted"),
+            _ => return Step::Done("error"),
+        };
+        row = next;
+    }
+    Step::Again
+}
+
+enum StepError {
+    Transient(String),
+    Permanent(String),
+}
+
+fn client_err(e: ClientError) -> StepError {
+    if e.is_transient() {
+        StepError::Transient(e.to_string())
+    } else {
+        StepError::Permanent(format!("the fulfiller answered {e}"))
+    }
+}
+
+async fn poll(state: &AppState, mut row: RequestRow) -> Result<Option<RequestRow>, StepError> {
+    let sid = row.shipment_id.clone().unwrap_or_default();
+    let s = match state.fulfiller.get_fpr_shipment(&sid).await {
+        Ok(s) => s,
+        Err(ClientError::Api { status: 404, .. }) => {
+            row.state = "deleted".into();
+            row.last_error = Some(format!(
+                "shipment {sid} no longer exists at the fulfiller (deleted there)"
+            ));
+            state
+                .store
+                .update_request(&row, "deleted at the fulfiller")
+                .await
+                .map_err(|e| StepError::Transient(e.to_string()))?;
+            return Ok(Some(row));
+        }
+        Err(e) => return Err(client_err(e)),
+    };
+    let st = s.shipment_state.shipment_state_id;
+    let changed = row.fulfiller_state != Some(i64::from(st.id()));
+    row.fulfiller_state = Some(i64::from(st.id()));
+    row.fulfiller_message = Some(s.shipment_state.shipment_state_message.clone());
+    row.tracking = s.tracking_link.clone();
+    if st.is_error() {
+        return Err(StepError::Permanent(format!(
+            "the fulfiller put shipment {sid} in error state {}: {}; correct it in the YubiEnterprise Console (or edit the shipment) and retry",
+            st.id(),
+            s.shipment_state.shipment_state_message
+        )));
+    }
+    if !st.has_responses() {
+        if let ShipmentState::Other(code) = st {
+            tracing::warn!(shipment_id = %sid, code, "unknown fulfiller state; treating as open");
+        }
+        if changed {
+            let note = format!("fulfiller state {}", st.id());
+            state
+                .store
+                .update_request(&row, &note)
+                .await
+                .map_err(|e| StepError::Transient(e.to_string()))?;
+        }
+        return Ok(None);
+    }
+    register(state, row, &s).await.map(Some)
+}
+
+/// Opens both responses, registers the credential, keeps the PIN sealed.
+async fn register(
+    state: &AppState,
+    mut row: RequestRow,
+    s: &FprShipment,
+) -> Result<RequestRow, StepError> {
+    let body: CreateFprShipment = serde_json::from_str(&row.create_body)
+        .map_err(|e| StepError::Permanent(format!("stored create body unreadable: {e}")))?;
+    let Some(pd) = s.product_data() else {
+        return Err(StepError::Permanent(
+            "the shipment is shipped but carries no product_data".into(),
+        ));
+    };
+    let Some(custom) = body
+        .shipment_items
+        .first()
+        .and_then(|i| i.product_customizations.first())
+    else {
+        return Err(StepError::Permanent(
+            "stored create body has no sealed requests".into(),
+        ));
+    };
+    let sealed = state
+        .store
+        .get_secret(&row.id, Purpose::ResponseKey)
+        .await
+        .map_err(|e| StepError::Transient(e.to_string()))?
+        .ok_or_else(|| {
+            StepError::Permanent(
+                "the response key was purged; this request cannot be completed".into(),
+            )
+        })?;
+    let key_json = state
+        .master_key
+        .open(&row.id, Purpose::ResponseKey, &sealed)
+        .map_err(|e| StepError::Permanent(format!("opening the stored response key: {e}")))?;
+    let key_text = std::str::from_utf8(&key_json)
+        .map_err(|_| StepError::Permanent("stored response key is not UTF-8".into()))?;
+    let response_key = PrivateJwk::parse(key_text)
+        .map_err(|e| StepError::Permanent(format!("stored response key: {e}")))?;
+    let signing = state.fulfiller.signing_keys().await.map_err(client_err)?;
+    let keys = [response_key];
+    let Some(cred_req) = custom.fido_credential_requests.first() else {
+        return Err(StepError::Permanent(
+            "stored create body has no credential request".into(),
+        ));
+    };
+    let Some(cred_resp) = pd.fido_credential_responses.first() else {
+        return Err(StepError::Permanent("step open credential response: the shipment carries no credential response; nothing was registered".into()));
+    };
+    let cred =
+        envelope::open_credential_response(cred_resp, &keys, &signing, cred_req).map_err(|e| {
+            StepError::Permanent(format!(
+                "step open credential response: {e}; nothing was registered — contact the fulfiller"
+            ))
+        })?;
+    let pin = if pd.fido_pin_response.is_empty() {
+        None
+    } else {
+        let p = envelope::open_pin_response(
+            &pd.fido_pin_response,
+            &keys,
+            &signing,
+            &custom.fido_pin_request,
+        )
+        .map_err(|e| {
+            StepError::Permanent(format!(
+                "step open PIN response: {e}; nothing was registered — contact the fulfiller"
+            ))
+        })?;
+        envelope::check_same_serial(&cred, &p).map_err(|e| {
+            StepError::Permanent(format!("step compare serials: {e}; nothing was registered"))
+        })?;
+        Some(p)
+    };
+    if cred.serial != pd.serial_number {
+        return Err(StepError::Permanent(format!(
+            "step compare serials: the credential response names serial {} but the shipment {}; nothing was registered",
+            cred.serial, pd.serial_number
+        )));
+    }
+    let reg: webauthn::options::RegistrationResponse =
+        serde_json::from_value(cred.credential.clone()).map_err(|e| {
+            StepError::Permanent(format!("step read credential: {e}; nothing was registered"))
+        })?;
+    let display = format!("YubiKey {} (pre-registered)", pd.serial_number);
+    let method = graph::NewFido2Method::from_registration(Some(display), &reg);
+    match state
+        .graph
+        .register_fido2_method(state.config.entra_fido_api_version, &row.user_id, &method)
+        .await
+    {
+        Ok(m) => {
+            tracing::info!(method_id = ?m.id, serial = %pd.serial_number, "credential registered in Entra")
+        }
+        Err(e) if e.is_transient() => {
+            return Err(StepError::Transient(format!("registering with Graph: {e}")));
+        }
+        Err(e) => {
+            return Err(StepError::Permanent(format!(
+                "step register with Entra: Graph refused the credential: {e}; check the Passkey (FIDO2) policy"
+            )));
+        }
+    }
+    row.serial = Some(pd.serial_number.clone());
+    row.firmware = Some(pd.firmware_version.clone());
+    match pin {
+        Some(p) => {
+            let sealed = state
+                .master_key
+                .seal(&row.id, Purpose::Pin, p.pin.expose().as_bytes())
+                .map_err(|e| StepError::Transient(e.to_string()))?;
+            state
+                .store
+                .put_secret(&row.id, Purpose::Pin, &sealed)
+                .await
+                .map_err(|e| StepError::Transient(e.to_string()))?;
+            row.state = "pin_pending".into();
+            state
+                .store
+                .update_request(
+                    &row,
+                    "credential registered in Entra; PIN sealed for delivery",
+                )
+                .await
+        }
+        None => {
+            row.state = "complete".into();
+            state
+                .store
+                .update_request(&row, "credential registered in Entra; no PIN requested")
+                .await
+        }
+    }
+    .map_err(|e| StepError::Transient(e.to_string()))?;
+    Ok(row)
+}
+
+async fn deliver(state: &AppState, mut row: RequestRow) -> Result<RequestRow, StepError> {
+    let Some(sealed) = state
+        .store
+        .get_secret(&row.id, Purpose::Pin)
+        .await
+        .map_err(|e| StepError::Transient(e.to_string()))?
+    else {
+        row.state = "complete".into();
+        state
+            .store
+            .update_request(&row, "PIN already delivered")
+            .await
+            .map_err(|e| StepError::Transient(e.to_string()))?;
+        return Ok(row);
+    };
+    let pin = state
+        .master_key
+        .open(&row.id, Purpose::Pin, &sealed)
+        .map_err(|e| StepError::Permanent(format!("opening the stored PIN: {e}")))?;
+    let pin = std::str::from_utf8(&pin)
+        .map_err(|_| StepError::Permanent("stored PIN is not UTF-8".into()))?;
+    crate::pin::deliver(state, &row, pin)
+        .await
+        .map_err(StepError::Transient)?;
+    state
+        .store
+        .delete_secret(&row.id, Purpose::Pin)
+        .await
+        .map_err(|e| StepError::Transient(e.to_string()))?;
+    row.state = "complete".into();
+    row.last_error = None;
+    state
+        .store
+        .update_request(&row, "PIN delivered and destroyed")
+        .await
+        .map_err(|e| StepError::Transient(e.to_string()))?;
+    Ok(row)
+}

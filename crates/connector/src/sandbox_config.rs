@@ -1,0 +1,76 @@
+//! A connector configuration that points at a running sandbox (`prereg sandbox
+//! --connector-config PATH`, and the integration tests): fulfiller URLs and token,
+//! tenant, the connector app's credentials, the token issuer and the allowed test
+//! client, so trying the connector needs no hand edits.
+
+use serde_json::Value;
+
+/// Where the connector itself should keep its state.
+pub struct Local<'a> {
+    /// `sqlite://...` or `postgres://...`.
+    pub database_url: &'a str,
+    /// The master key, base64.
+    pub master_key_b64: &'a str,
+    /// `127.0.0.1:0` in tests.
+    pub listen_addr: &'a str,
+    /// The PIN webhook, if any.
+    pub send_pin_url: Option<&'a str>,
+}
+
+fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[*p];
+    }
+    cur.as_str().unwrap_or_default()
+}
+
+fn q(v: &str) -> String {
+    Value::from(v).to_string()
+}
+
+/// TOML text for `prereg serve --config`, from the sandbox's ready line.
+pub fn from_ready(ready: &Value, local: &Local<'_>) -> String {
+    let f = &ready["fulfiller"];
+    let e = &ready["entra"];
+    let token = f["tokens"][0].as_str().unwrap_or_default();
+    let connector_id = s(e, &["connector_app", "client_id"]);
+    let audiences: Vec<&str> = [s(e, &["connector_app", "identifier_uri"]), connector_id]
+        .into_iter()
+        .filter(|a| !a.is_empty())
+        .collect();
+    let clients: Vec<&str> = [s(e, &["test_client_app", "client_id"])]
+        .into_iter()
+        .filter(|a| !a.is_empty())
+        .collect();
+    let mut out = String::from(
+        "# Written by `prereg sandbox --connector-config`: points at the local sandbox.\n",
+    );
+    let mut kv = |k: &str, v: String| out.push_str(&format!("{k} = {v}\n"));
+    kv("listen_addr", q(local.listen_addr));
+    kv("database_url", q(local.database_url));
+    kv("master_key", q(local.master_key_b64));
+    kv("ye_api_base_url", q(s(f, &["api_base_url"])));
+    kv("yed_api_token", q(token));
+    kv(
+        "ye_jwks_transport_endpoint",
+        q(s(f, &["transport_jwks_url"])),
+    );
+    kv("ye_jwks_sign_endpoint", q(s(f, &["signing_jwks_url"])));
+    kv("azure_tenant_id", q(s(e, &["tenant_id"])));
+    kv("entra_fido_api_client_id", q(connector_id));
+    kv(
+        "entra_fido_api_client_secret",
+        q(s(e, &["connector_app", "client_secret"])),
+    );
+    kv("entra_authority_url", q(s(e, &["authority_host"])));
+    kv("graph_api_base_url", q(s(e, &["graph_url"])));
+    kv("auth_issuer", q(s(e, &["issuer"])));
+    kv("auth_jwks_url", q(s(e, &["jwks_url"])));
+    kv("allowed_audiences", Value::from(audiences).to_string());
+    kv("allowed_client_apps", Value::from(clients).to_string());
+    if let Some(u) = local.send_pin_url {
+        kv("send_pin_url", q(u));
+    }
+    out
+}

@@ -1,0 +1,261 @@
+//! Starts the sandboxes (fulfiller + Entra), a PIN webhook receiver and the connector,
+//! all on 127.0.0.1 port 0.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use axum::routing::post;
+use connector::Application;
+use connector::secrets::MasterKey;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+
+pub const ALEX: &str = "72a3e904-0789-594c-8f2b-3fe9bedff6ac";
+
+pub struct World {
+    pub ready: Value,
+    pub fulfiller: String,
+    pub entra: sandbox::entra::Entra,
+    pub connector: String,
+    pub state: Arc<connector::AppState>,
+    pub pins: Arc<Mutex<Vec<Value>>>,
+    pub http: reqwest::Client,
+    pub db_path: std::path::PathBuf,
+    pub dir: std::path::PathBuf,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for s in self.stops.drain(..) {
+            let _ = s.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub async fn start() -> World {
+    start_with(sandbox::Config::for_tests(), None).await
+}
+
+pub async fn start_with(config: sandbox::Config, database_url: Option<String>) -> World {
+    let app = sandbox::App::build(config).await.unwrap();
+    let ready = app.ready_info();
+    let fulfiller = app.fulfiller_url();
+    let entra = app.entra();
+    let mut stops = Vec::new();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(async {
+        let _ = rx.await;
+    }));
+    stops.push(tx);
+
+    // The PIN channel: a real HTTP server that records what it receives.
+    let pins = Arc::new(Mutex::new(Vec::new()));
+    let p2 = pins.clone();
+    let hook = axum::Router::new().route(
+        "/pin",
+        post(move |axum::Json(v): axum::Json<Value>| {
+            let p = p2.clone();
+            async move {
+                p.lock().unwrap().push(v);
+                axum::Json(json!({"ok": true}))
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/pin", l.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(l, hook)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    stops.push(tx);
+
+    let dir = std::env::temp_dir().join(format!("prereg-connector-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db_path = dir.join("connector.db");
+    let db = database_url.unwrap_or_else(|| format!("sqlite://{}", db_path.display()));
+    let key = MasterKey::generate().unwrap().to_base64();
+    let toml = connector::sandbox_config::from_ready(
+        &ready,
+        &connector::sandbox_config::Local {
+            database_url: &db,
+            master_key_b64: &key,
+            listen_addr: "127.0.0.1:0",
+            send_pin_url: Some(&hook_url),
+        },
+    );
+    let config = connector::Config::from_parts(&toml, Default::default()).unwrap();
+    let app = Application::build(config).await.unwrap();
+    let connector = app.base_url();
+    let state = app.state();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(async {
+        let _ = rx.await;
+    }));
+    stops.push(tx);
+    World {
+        ready,
+        fulfiller,
+        entra,
+        connector,
+        state,
+        pins,
+        http: reqwest::Client::new(),
+        db_path,
+        dir,
+        stops,
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl World {
+    /// A token for the guide's test client, from the Entra sandbox.
+    pub async fn token(&self) -> String {
+        let e = &self.ready["entra"];
+        let form = [
+            ("grant_type", "client_credentials"),
+            (
+                "client_id",
+                e["test_client_app"]["client_id"].as_str().unwrap(),
+            ),
+            (
+                "client_secret",
+                e["test_client_app"]["client_secret"].as_str().unwrap(),
+            ),
+            ("scope", e["connector_api_scope"].as_str().unwrap()),
+        ];
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", enc(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let r = self
+            .http
+            .post(e["token_url"].as_str().unwrap())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        v["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{v}"))
+            .to_owned()
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let token = self.token().await;
+        self.call_as(&token, method, path, body, None).await
+    }
+
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        idem: Option<&str>,
+    ) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.connector))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        if let Some(k) = idem {
+            r = r.header("Idempotency-Key", k);
+        }
+        let r = r.send().await.unwrap();
+        let s = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            s,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// One sandbox round.
+    pub async fn advance(&self) {
+        let r = self
+            .http
+            .post(format!("{}/sandbox/v1/advance", self.fulfiller))
+            .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    pub async fn process(&self) -> Value {
+        let (s, v) = self
+            .call(reqwest::Method::POST, "/v1/fpr/shipments/process", None)
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
+    pub async fn shipment(&self, id: &str) -> Value {
+        let (s, v) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/fpr/shipments/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v["data"].clone()
+    }
+}
+
+/// The guide's example request, filled with sandbox values.
+pub fn guide_request(user_id: &str) -> Value {
+    json!({
+        "user_id": user_id,
+        "pin_request": {"type": "generate", "length": 8},
+        "yubico_shipment_request": {
+            "delivery_type": 1,
+            "recipient": {
+                "recipient_company": "Contoso",
+                "recipient_email": "alexw@contoso.example",
+                "recipient_firstname": "Alex",
+                "recipient_lastname": "Wilber",
+                "recipient_telephone": "5555555555"
+            },
+            "mailing_address": {
+                "street_line1": "7788 Foxrun Street",
+                "street_line2": "Apt 2",
+                "city": "Dedham",
+                "region": "MA",
+                "postal_code": "02026",
+                "country_code_2": "US"
+            },
+            "shipment_items": [{
+                "product_id": 1,
+                "inventory_product_id": 1,
+                "product_quantity": 1,
+                "customization_id": sandbox::fulfiller::seed::DEFAULT_CUSTOMIZATION
+            }]
+        }
+    })
+}
