@@ -15,6 +15,7 @@ use crate::store::{RequestRow, Store, now};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use envelope::{CredentialRequest, KeyUse, PinChoice, PinRequest, PrivateJwk, Request};
 use serde::Deserialize;
@@ -285,9 +286,9 @@ pub async fn fpr_request(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    create(state, caller, headers, body, Form::Guide).await
+    create(state, caller, headers, body_bytes(body)?, Form::Guide).await
 }
 
 /// `POST /v1/fpr/shipments`.
@@ -295,9 +296,18 @@ pub async fn fpr_shipments(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    create(state, caller, headers, body, Form::Newer).await
+    create(state, caller, headers, body_bytes(body)?, Form::Newer).await
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => {
+            ApiError::Validation("request body is too large or could not be read".into())
+        }
+        other => ApiError::Validation(format!("request body: {other}")),
+    })
 }
 
 fn created(request_id: &str, shipment_id: &str) -> (StatusCode, Json<Value>) {

@@ -1,0 +1,233 @@
+//! Every error shape of the guide, 401s, and nothing written for a rejected request.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::{ALEX, guide_request, start};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn fulfiller_total(w: &common::World) -> u64 {
+    let r: Value = w
+        .http
+        .get(format!("{}/v1/shipments_exact", w.fulfiller))
+        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["total_count"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_guides_error_shapes_and_writes_nothing() {
+    let w = start().await;
+    let post = |b: Value| {
+        let w = &w;
+        async move { w.call(Method::POST, "/v1/fprRequest", Some(b)).await }
+    };
+
+    // api_error: our validation, naming the field.
+    let mut b = guide_request(ALEX);
+    b["pin_request"] = json!({"type": "generate", "length": 9});
+    let (s, v) = post(b).await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        v,
+        json!({"error_code":"api_error","error_message":"PIN `length` must be between 4 and 8","error_data":{"error_type":"validation"}})
+    );
+    let mut b = guide_request(ALEX);
+    b["pin_request"] = json!({"type": "static", "value": "12-4"});
+    let (s, v) = post(b).await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (400, Some("api_error")),
+        "{v}"
+    );
+    let mut b = guide_request(ALEX);
+    b["yubico_shipment_request"]["recipient"]["favourite_colour"] = json!("blue");
+    let (s, v) = post(b).await;
+    assert_eq!((s, v["error_code"].as_str()), (400, Some("api_error")));
+    assert!(
+        v["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("favourite_colour"),
+        "{v}"
+    );
+    let mut b = guide_request(ALEX);
+    b["yubico_shipment_request"]["shipment_items"][0]["product_id"] = json!("one");
+    let (s, v) = post(b).await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (400, Some("api_error")),
+        "{v}"
+    );
+    let (s, v) = post(json!("not an object")).await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (400, Some("api_error")),
+        "{v}"
+    );
+    let mut b = guide_request(ALEX);
+    b["yubico_shipment_request"]["mailing_address"]["street_line2"] = json!("x".repeat(100_000));
+    let (s, v) = post(b).await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (400, Some("api_error")),
+        "oversized: {v}"
+    );
+
+    // ye_error: the fulfiller's rules, in the fulfiller's words.
+    let mut b = guide_request(ALEX);
+    b["yubico_shipment_request"]["recipient"]["recipient_lastname"] =
+        json!("Wilber-Wilberforce-Smythe");
+    let (s, v) = post(b).await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        v,
+        json!({"error_code":"ye_error","error_message":"Validation error when creating YED shipment","error_data":{"code":"validation_error","message":"Input for Last Name exceeded limit of 20 characters"}})
+    );
+    let mut b = guide_request(ALEX);
+    b["yubico_shipment_request"]["mailing_address"]["country_code_2"] = json!("USA");
+    let (s, v) = post(b).await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (400, Some("ye_error")),
+        "{v}"
+    );
+    // ... and the fulfiller's own refusal (an unknown customization) passes through.
+    let mut b = guide_request(ALEX);
+    b["yubico_shipment_request"]["shipment_items"][0]["customization_id"] = json!("NOPE42");
+    let (s, v) = post(b).await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (400, Some("ye_error")),
+        "{v}"
+    );
+    assert_eq!(v["error_data"]["code"], "unknown_customization", "{v}");
+
+    // idp_error: an unknown user.
+    let ghost = "7dc95e2f-5300-4000-8000-000000000000";
+    let (s, v) = post(guide_request(ghost)).await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        v,
+        json!({"error_code":"idp_error","error_message":format!("Could not find user: {ghost}")})
+    );
+
+    // Nothing was written, here or at the fulfiller.
+    let (_, list) = w.call(Method::GET, "/v1/fpr/shipments", None).await;
+    assert_eq!(list["total_count"], 0, "{list}");
+    assert_eq!(fulfiller_total(&w).await, 0);
+}
+
+#[tokio::test]
+async fn a_missing_or_bad_token_is_401() {
+    let w = start().await;
+    for token in ["", "garbage", "eyJhbGciOiJub25lIn0.e30."] {
+        let (s, v) = w
+            .call_as(
+                token,
+                Method::POST,
+                "/v1/fprRequest",
+                Some(guide_request(ALEX)),
+                None,
+            )
+            .await;
+        assert_eq!(s, 401, "{token}: {v}");
+        assert_eq!(v["error_code"], "api_error");
+    }
+    let r = w
+        .http
+        .get(format!("{}/v1/status", w.connector))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    // A token with a tampered payload does not verify.
+    let good = w.token().await;
+    let mut parts: Vec<String> = good.split('.').map(str::to_owned).collect();
+    parts[1] = format!("{}A", &parts[1][..parts[1].len() - 1]);
+    let (s, _) = w
+        .call_as(&parts.join("."), Method::GET, "/v1/status", None, None)
+        .await;
+    assert_eq!(s, 401);
+}
+
+#[tokio::test]
+async fn status_shows_the_configuration_and_no_secret() {
+    let w = start().await;
+    let (s, v) = w.call(Method::GET, "/v1/status", None).await;
+    assert_eq!(s, 200, "{v}");
+    for key in [
+        "AZURE_TENANT_ID",
+        "CRON_PROCESS_SHIPMENT_SCHEDULE",
+        "ENTRA_FIDO_API_CLIENT_ID",
+        "ENTRA_FIDO_API_VERSION",
+        "YE_API_BASE_URL",
+        "YE_JWKS_SIGN_ENDPOINT",
+        "YE_JWKS_TRANSPORT_ENDPOINT",
+    ] {
+        assert!(v[key].is_string(), "{key} in {v}");
+    }
+    assert_eq!(v["ENTRA_FIDO_API_VERSION"], "beta");
+    let text = v.to_string();
+    let secret = w.ready["entra"]["connector_app"]["client_secret"]
+        .as_str()
+        .unwrap();
+    assert!(!text.contains(secret));
+    assert!(!text.contains(sandbox::fulfiller::seed::DEFAULT_TOKEN));
+    let r = w
+        .http
+        .get(format!("{}/healthz", w.connector))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = w
+        .http
+        .get(format!("{}/readyz", w.connector))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r: Value = w
+        .http
+        .get(format!("{}/openapi.json", w.connector))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(r["paths"]["/v1/fprRequest"].is_object());
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_creates_one_shipment() {
+    let w = start().await;
+    let token = w.token().await;
+    let (s1, v1) = w
+        .call_as(
+            &token,
+            Method::POST,
+            "/v1/fprRequest",
+            Some(guide_request(ALEX)),
+            Some("order-1"),
+        )
+        .await;
+    let (s2, v2) = w
+        .call_as(
+            &token,
+            Method::POST,
+            "/v1/fprRequest",
+            Some(guide_request(ALEX)),
+            Some("order-1"),
+        )
+        .await;
+    assert_eq!((s1, s2), (201, 201), "{v1} {v2}");
+    assert_eq!(v1["data"]["shipment_id"], v2["data"]["shipment_id"]);
+    assert_eq!(fulfiller_total(&w).await, 1);
+}
