@@ -26,6 +26,39 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// The API token issuer's keys.
     pub keys: api::auth::KeyCache,
+    /// The fulfiller's transport keys, cached for 10 minutes.
+    pub transport: tokio::sync::Mutex<Option<(std::time::Instant, envelope::Jwks)>>,
+}
+
+impl AppState {
+    /// A fulfiller transport key to seal requests to (cached; fetched with retries).
+    pub async fn transport_key(&self) -> Result<envelope::PublicJwk, String> {
+        let mut g = self.transport.lock().await;
+        if let Some((at, jwks)) = g.as_ref()
+            && at.elapsed() < Duration::from_secs(600)
+            && let Some(k) = jwks.keys().first()
+        {
+            return Ok(k.clone());
+        }
+        let mut last = String::new();
+        for attempt in 0..4u32 {
+            match self.fulfiller.transport_keys().await {
+                Ok(jwks) => {
+                    let k = jwks.keys().first().cloned();
+                    *g = Some((std::time::Instant::now(), jwks));
+                    return k.ok_or_else(|| "the fulfiller publishes no transport key".to_owned());
+                }
+                Err(e) => {
+                    last = e.to_string();
+                    let wait = e
+                        .retry_after()
+                        .map_or(100u64 << attempt, |s| s.min(30) * 1000);
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+            }
+        }
+        Err(last)
+    }
 }
 
 /// Why the application could not start.
@@ -100,6 +133,7 @@ impl Application {
             graph,
             http,
             keys: api::auth::KeyCache::default(),
+            transport: tokio::sync::Mutex::new(None),
         });
         Ok(Self {
             listener,

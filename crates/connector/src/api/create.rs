@@ -424,20 +424,12 @@ async fn create(
     let id = uuid::Uuid::new_v4().to_string();
     let response_key =
         PrivateJwk::generate(format!("resp-{id}"), KeyUse::Enc).map_err(ApiError::internal)?;
-    let transport =
-        state
-            .fulfiller
-            .transport_keys()
-            .await
-            .map_err(|e| ApiError::FulfillerUnavailable {
-                message: format!("cannot read the fulfiller's transport keys: {e}"),
-                request_id: String::new(),
-            })?;
-    let transport = transport
-        .keys()
-        .first()
-        .cloned()
-        .ok_or_else(|| ApiError::internal("the fulfiller publishes no transport key"))?;
+    let transport = state.transport_key().await.map_err(|e| ApiError::FulfillerUnavailable {
+        message: format!(
+            "cannot read the fulfiller's transport keys ({e}); nothing was recorded, send the request again"
+        ),
+        request_id: String::new(),
+    })?;
     let public_key = serde_json::to_value(&options.public_key).map_err(ApiError::internal)?;
     let cred_jwe = envelope::seal_request(
         &Request::Credential(CredentialRequest {

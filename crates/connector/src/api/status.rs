@@ -49,9 +49,15 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the database answers.
+/// `GET /readyz`: the database answers and the fulfiller's transport keys are known.
 pub async fn readyz(State(s): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     s.store.get_request("readyz-probe").await?;
+    s.transport_key()
+        .await
+        .map_err(|e| ApiError::FulfillerUnavailable {
+            message: format!("fulfiller transport keys: {e}"),
+            request_id: String::new(),
+        })?;
     Ok(Json(json!({"status": "ready"})))
 }
 

@@ -1,0 +1,245 @@
+//! Processing against the fulfiller sandbox: tampered responses, injected faults, and
+//! exactly one shipment per request across a lost answer.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::{ALEX, World, guide_request, start, start_with};
+use connector::store::Store;
+use reqwest::Method;
+use sandbox::fulfiller::program::{Order, ProgramError, Programmed, Programmer};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+async fn fulfiller_total(w: &World) -> u64 {
+    let r: Value = w
+        .http
+        .get(format!("{}/v1/shipments_exact", w.fulfiller))
+        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["total_count"].as_u64().unwrap()
+}
+
+async fn set_faults(w: &World, f: Value) {
+    let r = w
+        .http
+        .put(format!("{}/sandbox/v1/faults", w.fulfiller))
+        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+        .json(&f)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+/// Programs keys like the sandbox, then flips one character of the credential
+/// response's ciphertext: the connector must refuse it.
+struct Tampering(Arc<dyn Programmer>);
+
+impl Programmer for Tampering {
+    fn program(&self, order: &Order<'_>) -> Result<Programmed, ProgramError> {
+        let mut p = self.0.program(order)?;
+        let jwe = &mut p.product_data.fido_credential_responses[0];
+        let mut parts: Vec<String> = jwe.split('.').map(str::to_owned).collect();
+        let ct = &mut parts[3];
+        let mid = ct.len() / 2;
+        let c = if &ct[mid..=mid] == "A" { "B" } else { "A" };
+        ct.replace_range(mid..=mid, c);
+        *jwe = parts.join(".");
+        Ok(p)
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_fulfiller_response_ends_in_error_and_nothing_is_registered() {
+    let mut config = sandbox::Config::for_tests();
+    config.programmer = Arc::new(Tampering(sandbox::default_programmer()));
+    let w = start_with(config, None).await;
+    let (s, v) = w
+        .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let sid = v["data"]["shipment_id"].as_str().unwrap().to_owned();
+    w.advance().await;
+    w.advance().await;
+    let sum = w.process().await;
+    assert_eq!(sum["data"]["errors"], 1, "{sum}");
+    let got = w.shipment(&sid).await;
+    assert_eq!(got["state"], "error");
+    let msg = got["last_error"].as_str().unwrap();
+    assert!(
+        msg.contains("step open credential response") && msg.contains("nothing was registered"),
+        "{msg}"
+    );
+    assert!(w.entra.registered_methods().is_empty());
+    assert!(w.pins.lock().unwrap().is_empty());
+}
+
+fn request_for(i: usize) -> Value {
+    let mut b = guide_request(ALEX);
+    b["yubico_shipment_request"]["recipient"]["recipient_lastname"] = json!(format!("Wilber{i}"));
+    b["yubico_shipment_request"]["mailing_address"]["postal_code"] = json!(format!("0202{i}"));
+    b
+}
+
+#[tokio::test]
+async fn with_500s_429s_and_dropped_connections_every_request_still_completes_once() {
+    let w = start().await;
+    set_faults(&w, json!({"error_rate": 0.25, "rate_limit_rate": 0.15, "retry_after_secs": 0, "latency_ms": 0, "drop_rate": 0.15})).await;
+    let token = w.token().await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        // A client retries a 503 with the same Idempotency-Key until the request is kept.
+        for _ in 0..20 {
+            let (s, v) = w
+                .call_as(
+                    &token,
+                    Method::POST,
+                    "/v1/fprRequest",
+                    Some(request_for(i)),
+                    Some(&format!("k{i}")),
+                )
+                .await;
+            let id = match s {
+                201 => v["data"]["request_id"].as_str(),
+                503 => v["error_data"]["request_id"]
+                    .as_str()
+                    .filter(|s| !s.is_empty()),
+                _ => panic!("{s} {v}"),
+            };
+            if let Some(id) = id {
+                ids.push(id.to_owned());
+                break;
+            }
+        }
+    }
+    assert_eq!(ids.len(), 4);
+    for _ in 0..60 {
+        w.advance().await;
+        let (s, _) = w
+            .call_as(
+                &token,
+                Method::POST,
+                "/v1/fpr/shipments/process",
+                None,
+                None,
+            )
+            .await;
+        if s != 200 {
+            continue;
+        }
+        let mut done = 0;
+        for id in &ids {
+            if w.state.store.get_request(id).await.unwrap().unwrap().state == "complete" {
+                done += 1;
+            }
+        }
+        if done == ids.len() {
+            break;
+        }
+    }
+    for id in &ids {
+        let r = w.state.store.get_request(id).await.unwrap().unwrap();
+        assert_eq!(r.state, "complete", "{r:?}");
+    }
+    set_faults(
+        &w,
+        json!({"error_rate": 0.0, "rate_limit_rate": 0.0, "latency_ms": 0, "drop_rate": 0.0}),
+    )
+    .await;
+    assert_eq!(
+        fulfiller_total(&w).await,
+        4,
+        "exactly one shipment per request"
+    );
+    assert_eq!(w.entra.registered_methods().len(), 4);
+    assert_eq!(w.pins.lock().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_shipment_created_but_not_recorded_is_found_not_ordered_again() {
+    let w = start().await;
+    let r = w
+        .http
+        .get(format!("{}/readyz", w.connector))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "ready: transport keys known");
+    // The fulfiller stops answering: the request is kept in "creating".
+    set_faults(
+        &w,
+        json!({"error_rate": 0.0, "rate_limit_rate": 0.0, "latency_ms": 0, "drop_rate": 1.0}),
+    )
+    .await;
+    let (s, v) = w
+        .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
+        .await;
+    assert_eq!(s, 503, "{v}");
+    let id = v["error_data"]["request_id"].as_str().unwrap().to_owned();
+    let row = w.state.store.get_request(&id).await.unwrap().unwrap();
+    assert_eq!(row.state, "creating");
+    set_faults(
+        &w,
+        json!({"error_rate": 0.0, "rate_limit_rate": 0.0, "latency_ms": 0, "drop_rate": 0.0}),
+    )
+    .await;
+    // As if the lost call had reached the fulfiller: the shipment exists, unrecorded.
+    let body: yubienterprise::fpr::CreateFprShipment =
+        serde_json::from_str(&row.create_body).unwrap();
+    let made = w.state.fulfiller.create_fpr_shipment(&body).await.unwrap();
+    // The next run finds it instead of ordering a second key.
+    w.process().await;
+    let got = w.state.store.get_request(&id).await.unwrap().unwrap();
+    assert_eq!(got.state, "open");
+    assert_eq!(got.shipment_id.as_deref(), Some(made.shipment_id.as_str()));
+    assert_eq!(fulfiller_total(&w).await, 1);
+    w.advance().await;
+    w.advance().await;
+    w.process().await;
+    assert_eq!(
+        w.state.store.get_request(&id).await.unwrap().unwrap().state,
+        "complete"
+    );
+    assert_eq!(fulfiller_total(&w).await, 1);
+}
+
+#[tokio::test]
+async fn the_flow_runs_on_postgresql_too() {
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .unwrap();
+    let name = format!("prereg_flow_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    {
+        let w = start_with(
+            sandbox::Config::for_tests(),
+            Some(format!("postgres://postgres@127.0.0.1:5432/{name}")),
+        )
+        .await;
+        let (s, v) = w
+            .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let sid = v["data"]["shipment_id"].as_str().unwrap().to_owned();
+        w.advance().await;
+        w.advance().await;
+        w.process().await;
+        assert_eq!(w.shipment(&sid).await["state"], "complete");
+        w.state.store.close().await;
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+}
