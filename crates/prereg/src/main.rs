@@ -28,6 +28,8 @@ enum Command {
     Key(cmd::key::Command),
     /// Run the local sandboxes (the YubiEnterprise fulfiller, Microsoft Entra) on loopback.
     Sandbox(cmd::sandbox::Args),
+    /// Run the connector (Entra mode): the API, processing and PIN delivery.
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Command::Webauthn(c) => cmd::webauthn::run(c),
         Command::Key(c) => cmd::key::run(c),
         Command::Sandbox(a) => cmd::sandbox::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

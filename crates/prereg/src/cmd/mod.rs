@@ -3,6 +3,7 @@
 pub mod envelope;
 pub mod key;
 pub mod sandbox;
+pub mod serve;
 pub mod webauthn;
 
 use anyhow::Context;
