@@ -155,16 +155,19 @@ async fn adopt(
 
 /// Creates the shipment for a request in state `creating`, exactly once: before every
 /// (re)try it looks for one created by an earlier attempt.
-pub async fn create_shipment(state: &AppState, row: RequestRow) -> Result<RequestRow, CreateError> {
+///
+/// `fresh` is true only for the API's own first call right after recording the intent
+/// (no earlier attempt can exist); the processor always looks first.
+pub async fn create_shipment(
+    state: &AppState,
+    row: RequestRow,
+    fresh: bool,
+) -> Result<RequestRow, CreateError> {
     let body: CreateFprShipment = serde_json::from_str(&row.create_body)
         .map_err(|e| CreateError::Internal(format!("stored create body: {e}")))?;
     let mut last = String::new();
-    let mut first = true;
     for attempt in 0..INLINE_ATTEMPTS {
-        // The very first attempt of a fresh intent cannot have a predecessor.
-        let fresh = first && row.updated_at == row.created_at && row.last_error.is_none();
-        first = false;
-        if !fresh {
+        if !(fresh && attempt == 0) {
             match find_existing(state, &row, &body).await {
                 Ok(Some(id)) => {
                     tracing::info!(request_id = %row.id, shipment_id = %id, "adopted the shipment an earlier attempt created");
@@ -187,6 +190,7 @@ pub async fn create_shipment(state: &AppState, row: RequestRow) -> Result<Reques
         }
         match state.fulfiller.create_fpr_shipment(&body).await {
             Ok(s) => {
+                crash_point();
                 let id = s.shipment_id.as_str().to_owned();
                 tracing::info!(request_id = %row.id, shipment_id = %id, "shipment created");
                 let mut row = adopt(state, row, id, "shipment created at the fulfiller").await?;
@@ -286,7 +290,7 @@ async fn step(state: &AppState, row: RequestRow) -> Step {
     // Each state moves the request on as far as it can in one run.
     for _ in 0..4 {
         let next = match row.state.as_str() {
-            "creating" => match create_shipment(state, row.clone()).await {
+            "creating" => match create_shipment(state, row.clone(), false).await {
                 Ok(r) => r,
                 Err(CreateError::Refused { code, message }) => {
                     return fail(state, row, format!("the fulfiller refused the shipment ({code}): {message}; fix the request and create it again")).await;
@@ -554,4 +558,13 @@ async fn deliver(state: &AppState, mut row: RequestRow) -> Result<RequestRow, St
         .await
         .map_err(|e| StepError::Transient(e.to_string()))?;
     Ok(row)
+}
+
+/// Fault injection for the exactly-once test: with `PREREG_FAULT_ABORT_AFTER_CREATE=1`
+/// the process aborts (no cleanup, like `kill -9`) after the fulfiller created a
+/// shipment and before the connector recorded it.
+fn crash_point() {
+    if std::env::var_os("PREREG_FAULT_ABORT_AFTER_CREATE").is_some_and(|v| v == "1") {
+        std::process::abort();
+    }
 }

@@ -15,9 +15,14 @@ impl Drop for Serve {
 }
 
 fn serve(config: &std::path::Path) -> Serve {
+    serve_with(config, &[])
+}
+
+fn serve_with(config: &std::path::Path, env: &[(&str, &str)]) -> Serve {
     let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
         .args(["serve", "--config"])
         .arg(config)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -96,5 +101,150 @@ fn a_bad_config_fails_at_start_naming_the_key() {
         err.contains("master_key_file") || err.contains("ye_api_base_url"),
         "{err}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn token(http: &reqwest::Client, ready: &serde_json::Value) -> String {
+    let e = &ready["entra"];
+    let form = [
+        ("grant_type", "client_credentials"),
+        (
+            "client_id",
+            e["test_client_app"]["client_id"].as_str().unwrap(),
+        ),
+        (
+            "client_secret",
+            e["test_client_app"]["client_secret"].as_str().unwrap(),
+        ),
+        ("scope", e["connector_api_scope"].as_str().unwrap()),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{k}={}", enc(v)))
+    .collect::<Vec<_>>()
+    .join("&");
+    let t: serde_json::Value = http
+        .post(e["token_url"].as_str().unwrap())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    t["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_between_shipment_created_and_recorded_then_restarted_orders_one_key() {
+    let app = sandbox::App::build(sandbox::Config::for_tests())
+        .await
+        .unwrap();
+    let ready = app.ready_info();
+    let fulfiller = app.fulfiller_url();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(async {
+        let _ = rx.await;
+    }));
+    let dir = std::env::temp_dir().join(format!("prereg-serve-kill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = connector::secrets::MasterKey::generate()
+        .unwrap()
+        .to_base64();
+    let db = format!("sqlite://{}", dir.join("c.db").display());
+    let toml = connector::sandbox_config::from_ready(
+        &ready,
+        &connector::sandbox_config::Local {
+            database_url: &db,
+            master_key_b64: &key,
+            listen_addr: "127.0.0.1:0",
+            send_pin_url: None,
+        },
+    );
+    let path = dir.join("connector.toml");
+    std::fs::write(&path, toml).unwrap();
+    let http = reqwest::Client::new();
+    let token = token(&http, &ready).await;
+    let body = serde_json::json!({
+        "user_id": "72a3e904-0789-594c-8f2b-3fe9bedff6ac",
+        "pin_request": {"type": "none"},
+        "yubico_shipment_request": {
+            "delivery_type": 1,
+            "recipient": {"recipient_company": "Contoso", "recipient_email": "alexw@contoso.example",
+                "recipient_firstname": "Alex", "recipient_lastname": "Wilber", "recipient_telephone": "5555555555"},
+            "mailing_address": {"street_line1": "7788 Foxrun Street", "street_line2": "", "city": "Dedham",
+                "region": "MA", "postal_code": "02026", "country_code_2": "US"},
+            "shipment_items": [{"product_id": 1, "inventory_product_id": 1, "product_quantity": 1,
+                "customization_id": sandbox::fulfiller::seed::DEFAULT_CUSTOMIZATION}]
+        }
+    });
+
+    // The connector dies (abort, like kill -9) right after the fulfiller created the
+    // shipment and before it recorded the shipment id.
+    let mut s = serve_with(&path, &[("PREREG_FAULT_ABORT_AFTER_CREATE", "1")]);
+    let r = http
+        .post(format!("{}/v1/fprRequest", s.1))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await;
+    assert!(r.is_err(), "the connector died mid-request");
+    let status = s.0.wait().unwrap();
+    assert!(!status.success());
+    let count = || async {
+        let v: serde_json::Value = http
+            .get(format!("{fulfiller}/v1/shipments_exact"))
+            .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["total_count"].as_u64().unwrap()
+    };
+    assert_eq!(
+        count().await,
+        1,
+        "the shipment was created before the crash"
+    );
+
+    // Restarted, it finds that shipment instead of ordering a second key.
+    let s = serve(&path);
+    let v: serde_json::Value = http
+        .post(format!("{}/v1/fpr/shipments/process", s.1))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["data"]["processed"], 1, "{v}");
+    let list: serde_json::Value = http
+        .get(format!("{}/v1/fpr/shipments", s.1))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total_count"], 1, "{list}");
+    assert_eq!(list["data"][0]["state"], "open", "{list}");
+    assert_eq!(count().await, 1, "exactly one shipment at the fulfiller");
+    drop(s);
+    let _ = tx.send(());
     let _ = std::fs::remove_dir_all(&dir);
 }

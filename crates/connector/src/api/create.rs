@@ -498,7 +498,7 @@ async fn create(
         )
         .await?;
     tracing::info!(request_id = %id, "request recorded; creating the shipment");
-    match crate::process::create_shipment(&state, row).await {
+    match crate::process::create_shipment(&state, row, true).await {
         Ok(row) => Ok(created(
             &row.id,
             row.shipment_id.as_deref().unwrap_or_default(),
