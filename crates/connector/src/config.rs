@@ -40,6 +40,12 @@ pub const KEYS: &[&str] = &[
     "cron_data_cleanup_completed_days",
     "email_api_send_endpoint",
     "send_pin_url",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "smtp_username",
+    "smtp_password",
+    "smtp_from",
 ];
 
 /// A configuration problem, naming the key.
@@ -73,6 +79,34 @@ pub enum LogFormat {
 
 /// Graph API version.
 pub use graph::ApiVersion;
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain SMTP upgraded with STARTTLS (port 587).
+    StartTls,
+    /// Implicit TLS (port 465).
+    Tls,
+    /// No TLS: allowed only to a loopback host.
+    Plain,
+}
+
+/// SMTP delivery of PINs.
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    /// Server host name.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Transport security.
+    pub security: SmtpSecurity,
+    /// Optional login.
+    pub username: Option<String>,
+    /// Its password.
+    pub password: Option<SecretString>,
+    /// The sender address.
+    pub from: String,
+}
 
 /// The parsed configuration. `Debug` never prints secrets.
 #[derive(Debug, Clone)]
@@ -125,6 +159,8 @@ pub struct Config {
     pub cron_data_cleanup_completed_days: u32,
     /// HTTP webhook that receives PINs (the guide's `SEND_PIN_URL`), if any.
     pub send_pin_url: Option<String>,
+    /// SMTP delivery of PINs (preferred over the webhook when both are set).
+    pub smtp: Option<Smtp>,
 }
 
 /// Source of raw values: the file's table and the environment.
@@ -344,10 +380,58 @@ impl Config {
                 }),
                 None => None,
             },
+            smtp: smtp(&raw)?,
             azure_tenant_id,
             entra_authority_url,
         })
     }
+}
+
+fn smtp(raw: &Raw) -> Result<Option<Smtp>, ConfigError> {
+    let Some(host) = raw.get("smtp_host")?.filter(|h| !h.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let security = match raw.or("smtp_security", "starttls")?.as_str() {
+        "starttls" => SmtpSecurity::StartTls,
+        "tls" => SmtpSecurity::Tls,
+        "plain" => SmtpSecurity::Plain,
+        other => {
+            return Err(err(
+                "smtp_security",
+                format!("{other:?}: use starttls, tls or plain"),
+            ));
+        }
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if security == SmtpSecurity::Plain && !loopback {
+        return Err(err(
+            "smtp_security",
+            "plain (no TLS) is allowed only to a loopback host; use starttls or tls",
+        ));
+    }
+    let default_port = match security {
+        SmtpSecurity::StartTls => 587,
+        SmtpSecurity::Tls => 465,
+        SmtpSecurity::Plain => 25,
+    };
+    let from = raw.required("smtp_from")?;
+    if from.parse::<lettre::message::Mailbox>().is_err() {
+        return Err(err(
+            "smtp_from",
+            format!("{from:?} is not an e-mail address"),
+        ));
+    }
+    Ok(Some(Smtp {
+        host,
+        port: raw.parsed("smtp_port", default_port)?,
+        security,
+        username: raw.get("smtp_username")?,
+        password: raw.get("smtp_password")?.map(SecretString::from),
+        from,
+    }))
 }
 
 #[cfg(test)]
@@ -413,5 +497,30 @@ allowed_client_apps = ["app1"]
         assert_eq!(e.key, "bogus");
         let e = Config::from_parts("", BTreeMap::new()).unwrap_err();
         assert_eq!(e.key, "master_key_file");
+        let smtp = |pairs: &[(&str, &str)]| {
+            let env = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Config::from_parts(&minimal(), env)
+        };
+        let e = smtp(&[
+            ("SMTP_HOST", "mail.example.com"),
+            ("SMTP_SECURITY", "plain"),
+            ("SMTP_FROM", "a@b.c"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "smtp_security", "plain SMTP only to loopback");
+        let e = smtp(&[("SMTP_HOST", "mail.example.com")]).unwrap_err();
+        assert_eq!(e.key, "smtp_from");
+        let c = smtp(&[
+            ("SMTP_HOST", "127.0.0.1"),
+            ("SMTP_SECURITY", "plain"),
+            ("SMTP_FROM", "pins@contoso.com"),
+            ("SMTP_PASSWORD", "hunter2"),
+        ])
+        .unwrap();
+        assert_eq!(c.smtp.as_ref().unwrap().port, 25);
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

@@ -37,6 +37,15 @@ pub async fn start() -> World {
 }
 
 pub async fn start_with(config: sandbox::Config, database_url: Option<String>) -> World {
+    start_full(config, database_url, "").await
+}
+
+/// Like [`start_with`], with extra TOML lines for the connector's config.
+pub async fn start_full(
+    config: sandbox::Config,
+    database_url: Option<String>,
+    extra_toml: &str,
+) -> World {
     let app = sandbox::App::build(config).await.unwrap();
     let ready = app.ready_info();
     let fulfiller = app.fulfiller_url();
@@ -87,7 +96,8 @@ pub async fn start_with(config: sandbox::Config, database_url: Option<String>) -
             send_pin_url: Some(&hook_url),
         },
     );
-    let config = connector::Config::from_parts(&toml, Default::default()).unwrap();
+    let config =
+        connector::Config::from_parts(&format!("{toml}{extra_toml}"), Default::default()).unwrap();
     let app = Application::build(config).await.unwrap();
     let connector = app.base_url();
     let state = app.state();

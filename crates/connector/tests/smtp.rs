@@ -1,0 +1,84 @@
+//! PIN mail through a real, independent SMTP server (Python aiosmtpd).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::{ALEX, guide_request, start_full};
+use reqwest::Method;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+struct Sink(Child);
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pin_is_mailed_to_the_manager_through_an_independent_smtp_server() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = std::env::var_os("PREREG_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv/bin/python"));
+    let mut child = Command::new(python)
+        .arg(root.join("interop/smtp_sink.py"))
+        .arg(port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let sink = Sink(child);
+    assert_eq!(lines.next().unwrap().unwrap(), "READY");
+
+    let extra = format!(
+        "smtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsmtp_security = \"plain\"\nsmtp_from = \"pins@contoso.example\"\n"
+    );
+    let w = start_full(sandbox::Config::for_tests(), None, &extra).await;
+    let (s, v) = w
+        .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let sid = v["data"]["shipment_id"].as_str().unwrap().to_owned();
+    w.advance().await;
+    w.advance().await;
+    w.process().await;
+    let got = w.shipment(&sid).await;
+    assert_eq!(got["state"], "complete", "{got}");
+    let serial = got["serial_number"].as_str().unwrap().to_owned();
+
+    let mail: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    drop(sink);
+    assert_eq!(mail["mail_from"], "pins@contoso.example");
+    assert_eq!(
+        mail["rcpt_tos"][0], "AdeleV@contoso.onmicrosoft.com",
+        "the manager"
+    );
+    let data = mail["data"].as_str().unwrap();
+    assert!(data.contains(&serial), "names the key serial: {data}");
+    assert!(
+        data.contains("AlexW@contoso.onmicrosoft.com"),
+        "names the user"
+    );
+    let pin: String = data
+        .split("Its PIN is: ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    assert_eq!(pin.len(), 8, "{data}");
+    assert!(
+        w.pins.lock().unwrap().is_empty(),
+        "SMTP wins over the webhook"
+    );
+    assert!(!got.to_string().contains(&pin));
+}
