@@ -231,3 +231,85 @@ async fn the_same_idempotency_key_creates_one_shipment() {
     assert_eq!(v1["data"]["shipment_id"], v2["data"]["shipment_id"]);
     assert_eq!(fulfiller_total(&w).await, 1);
 }
+
+#[tokio::test]
+async fn the_newer_form_fills_recipient_and_address_from_entra_and_names_what_is_missing() {
+    let w = start().await;
+    let body = json!({
+        "user_id": "AlexW@contoso.onmicrosoft.com",
+        "pin_request": {"type": "generate", "length": 12},
+        "enrollment_contacts": {"emails_to": ["it-desk@contoso.example"]},
+        "yubico_shipment_request": {
+            "delivery_type": 1,
+            "shipment_items": [{"product_id": 1, "inventory_product_id": 1, "product_quantity": 1,
+                "customization_id": sandbox::fulfiller::seed::DEFAULT_CUSTOMIZATION}]
+        }
+    });
+    let (s, v) = w
+        .call(Method::POST, "/v1/fpr/shipments", Some(body.clone()))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let sid = v["data"]["shipment_id"].as_str().unwrap();
+    let at_fulfiller = w.state.fulfiller.get_fpr_shipment(sid).await.unwrap();
+    assert!(!at_fulfiller.mailing_address.street_line1.is_empty());
+    assert_eq!(at_fulfiller.mailing_address.country_code_2, "US");
+    assert_eq!(at_fulfiller.recipient.recipient_company, "Contoso");
+    use connector::store::Store;
+    let row = w
+        .state
+        .store
+        .get_request(v["data"]["request_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.pin_contacts, "[\"it-desk@contoso.example\"]");
+
+    // Enrico has no address, phone or company in Entra: one error names each.
+    let mut b = body.clone();
+    b["user_id"] = json!("EnricoC@contoso.onmicrosoft.com");
+    let (s, v) = w.call(Method::POST, "/v1/fpr/shipments", Some(b)).await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (400, Some("api_error")),
+        "{v}"
+    );
+    let m = v["error_message"].as_str().unwrap();
+    for field in [
+        "companyName",
+        "mobilePhone",
+        "streetAddress",
+        "city",
+        "postalCode",
+        "country",
+    ] {
+        assert!(m.contains(field), "{field} in {m}");
+    }
+
+    // Raul has no manager: without a PIN contact the request is refused.
+    let mut b = guide_request("b21eea82-781f-5190-867f-c1f0357034f7");
+    b["yubico_shipment_request"]["recipient"]["recipient_email"] = json!("");
+    let (s, v) = w.call(Method::POST, "/v1/fprRequest", Some(b)).await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (400, Some("api_error")),
+        "{v}"
+    );
+    assert!(
+        v["error_message"].as_str().unwrap().contains("no manager"),
+        "{v}"
+    );
+
+    // The guide's form still requires the recipient and address.
+    let mut b = guide_request(ALEX);
+    b["yubico_shipment_request"]
+        .as_object_mut()
+        .unwrap()
+        .remove("mailing_address");
+    let (s, v) = w.call(Method::POST, "/v1/fprRequest", Some(b)).await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (400, Some("api_error")),
+        "{v}"
+    );
+    assert_eq!(fulfiller_total(&w).await, 1);
+}

@@ -90,10 +90,12 @@ pub struct ShipmentBody {
     /// 1 standard, 2 expedited.
     #[serde(default)]
     pub delivery_type: Option<u8>,
-    /// Recipient.
-    pub recipient: RecipientBody,
-    /// Address.
-    pub mailing_address: AddressBody,
+    /// Recipient (newer form: optional, filled from Entra when absent).
+    #[serde(default)]
+    pub recipient: Option<RecipientBody>,
+    /// Address (newer form: optional, filled from Entra when absent).
+    #[serde(default)]
+    pub mailing_address: Option<AddressBody>,
     /// Exactly one item.
     pub shipment_items: Vec<ItemBody>,
 }
@@ -147,8 +149,8 @@ pub struct Parsed {
     user_id: String,
     pin: PinChoice,
     min_pin_length: u8,
-    recipient: Recipient,
-    address: MailingAddress,
+    recipient: Option<Recipient>,
+    address: Option<MailingAddress>,
     delivery_type: Option<u8>,
     item: ItemBody,
     emails_to: Vec<String>,
@@ -234,30 +236,32 @@ pub fn parse(form: Form, bytes: &[u8]) -> Result<Parsed, ApiError> {
             "`customization_id` is required".into(),
         ));
     }
-    let recipient = Recipient {
-        recipient_company: s.recipient.recipient_company,
-        recipient_email: s.recipient.recipient_email,
-        recipient_firstname: s.recipient.recipient_firstname,
-        recipient_lastname: s.recipient.recipient_lastname,
-        recipient_telephone: s.recipient.recipient_telephone,
-    };
-    let address = MailingAddress {
-        street_line1: s.mailing_address.street_line1,
-        street_line2: s.mailing_address.street_line2,
+    if form == Form::Guide && (s.recipient.is_none() || s.mailing_address.is_none()) {
+        return Err(ApiError::Validation(
+            "`recipient` and `mailing_address` are required".into(),
+        ));
+    }
+    let recipient = s.recipient.map(|r| Recipient {
+        recipient_company: r.recipient_company,
+        recipient_email: r.recipient_email,
+        recipient_firstname: r.recipient_firstname,
+        recipient_lastname: r.recipient_lastname,
+        recipient_telephone: r.recipient_telephone,
+    });
+    let address = s.mailing_address.map(|a| MailingAddress {
+        street_line1: a.street_line1,
+        street_line2: a.street_line2,
         street_line3: String::new(),
-        city: s.mailing_address.city,
-        region: s.mailing_address.region,
-        postal_code: s.mailing_address.postal_code,
-        country_code_2: s.mailing_address.country_code_2,
-    };
+        city: a.city,
+        region: a.region,
+        postal_code: a.postal_code,
+        country_code_2: a.country_code_2,
+    });
     // The fulfiller's own rules, checked before anything is written; answered in the
     // fulfiller's shape so a caller sees the same error either way.
-    yubienterprise::validate::contact(&recipient, &address, s.delivery_type).map_err(|e| {
-        ApiError::Fulfiller {
-            code: "validation_error".into(),
-            message: e.to_string(),
-        }
-    })?;
+    if let (Some(r), Some(a)) = (&recipient, &address) {
+        check_contact(r, a, s.delivery_type)?;
+    }
     let emails_to = body
         .enrollment_contacts
         .map(|c| c.emails_to)
@@ -279,6 +283,98 @@ pub fn parse(form: Form, bytes: &[u8]) -> Result<Parsed, ApiError> {
         item,
         emails_to,
     })
+}
+
+fn check_contact(r: &Recipient, a: &MailingAddress, delivery: Option<u8>) -> Result<(), ApiError> {
+    yubienterprise::validate::contact(r, a, delivery).map_err(|e| ApiError::Fulfiller {
+        code: "validation_error".into(),
+        message: e.to_string(),
+    })
+}
+
+/// Entra's `country` is free text: a 2-letter code, or a few common names.
+fn country_code(text: &str) -> Option<String> {
+    let t = text.trim();
+    if t.len() == 2 && t.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Some(t.to_ascii_uppercase());
+    }
+    const NAMES: &[(&str, &str)] = &[
+        ("united states", "US"),
+        ("united states of america", "US"),
+        ("usa", "US"),
+        ("canada", "CA"),
+        ("united kingdom", "GB"),
+        ("germany", "DE"),
+        ("france", "FR"),
+        ("sweden", "SE"),
+        ("netherlands", "NL"),
+        ("india", "IN"),
+        ("australia", "AU"),
+        ("japan", "JP"),
+    ];
+    let lower = t.to_ascii_lowercase();
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == lower)
+        .map(|(_, c)| (*c).to_owned())
+}
+
+/// Fills an absent recipient or address from the user's Entra profile; an error names
+/// every field Entra lacks.
+fn fill_from_entra(
+    user: &graph::User,
+    label: &str,
+    recipient: Option<Recipient>,
+    address: Option<MailingAddress>,
+) -> Result<(Recipient, MailingAddress), ApiError> {
+    let mut missing = Vec::new();
+    let mut take = |v: &Option<String>, name: &'static str| match v.as_deref().map(str::trim) {
+        Some(x) if !x.is_empty() => x.to_owned(),
+        _ => {
+            missing.push(name);
+            String::new()
+        }
+    };
+    let recipient = match recipient {
+        Some(r) => r,
+        None => {
+            let phone = user.mobile_phone.clone().or_else(|| {
+                user.business_phones
+                    .as_ref()
+                    .and_then(|p| p.first().cloned())
+            });
+            Recipient {
+                recipient_company: take(&user.company_name, "companyName"),
+                recipient_email: user.mail.clone().unwrap_or_default(),
+                recipient_firstname: user.given_name.clone().unwrap_or_default(),
+                recipient_lastname: user.surname.clone().unwrap_or_default(),
+                recipient_telephone: take(&phone, "mobilePhone or businessPhones"),
+            }
+        }
+    };
+    let address = match address {
+        Some(a) => a,
+        None => {
+            let country = user.country.as_deref().and_then(country_code);
+            MailingAddress {
+                street_line1: take(&user.street_address, "streetAddress"),
+                street_line2: String::new(),
+                street_line3: String::new(),
+                city: take(&user.city, "city"),
+                region: user.state.clone().unwrap_or_default(),
+                postal_code: take(&user.postal_code, "postalCode"),
+                country_code_2: take(&country, "country (a 2-letter code)"),
+            }
+        }
+    };
+    if !missing.is_empty() {
+        return Err(ApiError::Validation(format!(
+            "user {label} has no {} in Entra; set {} or pass `recipient`/`mailing_address` in the request",
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" },
+        )));
+    }
+    Ok((recipient, address))
 }
 
 /// `POST /v1/fprRequest`.
@@ -370,7 +466,22 @@ async fn create(
         .get_user(
             version,
             &p.user_id,
-            &["id", "userPrincipalName", "displayName", "mail"],
+            &[
+                "id",
+                "userPrincipalName",
+                "displayName",
+                "mail",
+                "givenName",
+                "surname",
+                "companyName",
+                "mobilePhone",
+                "businessPhones",
+                "streetAddress",
+                "city",
+                "state",
+                "postalCode",
+                "country",
+            ],
         )
         .await
     {
@@ -385,6 +496,14 @@ async fn create(
         .clone()
         .or(user.display_name.clone())
         .unwrap_or_else(|| user.id.clone());
+    let (recipient, address) = match (p.recipient, p.address) {
+        (Some(r), Some(a)) => (r, a),
+        (r, a) => {
+            let (r, a) = fill_from_entra(&user, &label, r, a)?;
+            check_contact(&r, &a, p.delivery_type)?;
+            (r, a)
+        }
+    };
     let contacts = if !p.emails_to.is_empty() {
         p.emails_to.clone()
     } else {
@@ -394,9 +513,9 @@ async fn create(
             .await
             .map_err(|e| ApiError::IdpUnavailable(format!("Microsoft Graph: {e}")))?;
         let m = manager.and_then(|m| m.mail);
-        match (m, p.recipient.recipient_email.is_empty()) {
+        match (m, recipient.recipient_email.is_empty()) {
             (Some(m), _) => vec![m],
-            (None, false) => vec![p.recipient.recipient_email.clone()],
+            (None, false) => vec![recipient.recipient_email.clone()],
             (None, true) => {
                 return Err(ApiError::Validation(format!(
                     "user {label} has no manager with a mail address in Entra and no PIN contact was given; \
@@ -452,8 +571,8 @@ async fn create(
     .map_err(ApiError::internal)?;
     let create_body = CreateFprShipment {
         delivery_type: p.delivery_type,
-        recipient: p.recipient,
-        mailing_address: p.address,
+        recipient,
+        mailing_address: address,
         shipment_items: vec![ShipmentItemRequest {
             product_id: p.item.product_id,
             inventory_product_id: p.item.inventory_product_id,
