@@ -31,6 +31,10 @@ fn run_and_stop(signal: &str) {
             "127.0.0.1:0",
             "--entra-listen",
             "127.0.0.1:0",
+            "--okta-listen",
+            "127.0.0.1:0",
+            "--smtp-listen",
+            "127.0.0.1:0",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -124,6 +128,10 @@ fn a_seed_file_sets_the_tokens_and_organisation() {
             "127.0.0.1:0",
             "--entra-listen",
             "127.0.0.1:0",
+            "--okta-listen",
+            "127.0.0.1:0",
+            "--smtp-listen",
+            "127.0.0.1:0",
             "--seed",
         ])
         .arg(&seed_path)
@@ -177,6 +185,10 @@ fn end_to_end_through_prereg_sandbox_and_prereg_key() {
             "--fulfiller-listen",
             "127.0.0.1:0",
             "--entra-listen",
+            "127.0.0.1:0",
+            "--okta-listen",
+            "127.0.0.1:0",
+            "--smtp-listen",
             "127.0.0.1:0",
         ])
         .stdout(Stdio::piped())

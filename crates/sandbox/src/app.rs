@@ -5,6 +5,8 @@
 use crate::entra::{self, Entra, TenantSeed};
 use crate::faults::{FaultConfig, Faults};
 use crate::fulfiller::{self, EnvelopeProgrammer, Fulfiller, Programmer, Seed, Store, VirtualKeys};
+use crate::mail::{MailCatcher, SmtpTarget};
+use crate::okta::{self, Okta, OrgSeed};
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +30,16 @@ pub struct Config {
     pub entra_addr: SocketAddr,
     /// The Entra tenant.
     pub entra_seed: TenantSeed,
+    /// Where the Okta sandbox listens (default 127.0.0.1:8702; port 0 for tests).
+    pub okta_addr: SocketAddr,
+    /// The Okta org.
+    pub okta_seed: OrgSeed,
+    /// Fulfiller signing keys the Okta org trusts (default: the fulfiller sandbox's).
+    pub okta_trusted_signing: Option<envelope::Jwks>,
+    /// Where the mail catcher listens (default 127.0.0.1:8725; port 0 for tests).
+    pub smtp_addr: SocketAddr,
+    /// Where the Okta sandbox sends mail (default: the catcher).
+    pub smtp_target: Option<SmtpTarget>,
 }
 
 /// The programmer the sandbox ships with: requests opened and responses sealed with the
@@ -47,6 +59,11 @@ impl Config {
             programmer: default_programmer(),
             entra_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             entra_seed: TenantSeed::default(),
+            okta_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            okta_seed: OrgSeed::default(),
+            okta_trusted_signing: None,
+            smtp_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            smtp_target: None,
         }
     }
 }
@@ -72,6 +89,20 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The Okta org.
+    #[error(transparent)]
+    Okta(#[from] okta::SeedError),
+    /// The Okta sandbox's or mail catcher's address is taken or not allowed.
+    #[error("binding the {what} to {addr}: {source}")]
+    BindOther {
+        /// Which server.
+        what: &'static str,
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The address is taken or not allowed.
     #[error("binding the fulfiller sandbox to {addr}: {source}")]
     Bind {
@@ -91,6 +122,9 @@ pub struct App {
     auto_fulfil: Option<Duration>,
     entra: Entra,
     entra_listener: TcpListener,
+    okta: Okta,
+    okta_listener: TcpListener,
+    catcher: MailCatcher,
 }
 
 impl App {
@@ -127,7 +161,36 @@ impl App {
         let entra = Entra::new(
             config.entra_seed,
             &format!("http://{entra_addr}"),
-            Faults::new(config.faults),
+            Faults::new(config.faults.clone()),
+        )?;
+        let bind_other = |what: &'static str, addr: SocketAddr| {
+            move |source| StartError::BindOther { what, addr, source }
+        };
+        let catcher = MailCatcher::start(config.smtp_addr)
+            .await
+            .map_err(bind_other("mail catcher", config.smtp_addr))?;
+        let okta_listener = TcpListener::bind(config.okta_addr)
+            .await
+            .map_err(bind_other("Okta sandbox", config.okta_addr))?;
+        let okta_addr = okta_listener
+            .local_addr()
+            .map_err(bind_other("Okta sandbox", config.okta_addr))?;
+        let smtp = config.smtp_target.unwrap_or_else(|| SmtpTarget {
+            host: catcher.addr().ip().to_string(),
+            port: catcher.addr().port(),
+            from: config.okta_seed.mail_from.clone(),
+        });
+        let okta = Okta::new(
+            config.okta_seed,
+            &format!("http://{okta_addr}"),
+            okta::OktaOptions {
+                trusted_signing: config
+                    .okta_trusted_signing
+                    .unwrap_or_else(|| fulfiller.store.signing_jwks()),
+                smtp,
+                catcher: Some(catcher.clone()),
+                faults: config.faults,
+            },
         )?;
         Ok(Self {
             fulfiller,
@@ -136,6 +199,9 @@ impl App {
             auto_fulfil: config.auto_fulfil,
             entra,
             entra_listener,
+            okta,
+            okta_listener,
+            catcher,
         })
     }
 
@@ -165,6 +231,22 @@ impl App {
         self.entra.clone()
     }
 
+    /// The Okta sandbox's base URL, `http://127.0.0.1:PORT`: `/api/v1`,
+    /// `/oauth2/v1/token`, `/webauthn-registration/api/v1` and `/sandbox/v1/...`.
+    pub fn okta_url(&self) -> String {
+        self.okta.base_url()
+    }
+
+    /// The Okta sandbox's state (tests read and steer it directly).
+    pub fn okta(&self) -> Okta {
+        self.okta.clone()
+    }
+
+    /// The mail catcher (SMTP).
+    pub fn mail_catcher(&self) -> MailCatcher {
+        self.catcher.clone()
+    }
+
     /// The one JSON line `prereg sandbox` prints when ready: base URLs, seeded tokens,
     /// the seeded organisation.
     pub fn ready_info(&self) -> serde_json::Value {
@@ -190,6 +272,11 @@ impl App {
                 "auto_fulfil_secs": self.auto_fulfil.map(|d| d.as_secs_f64()),
             },
             "entra": entra::ready_info(&self.entra),
+            "okta": okta::ready_info(&self.okta),
+            "mail": {
+                "smtp": self.catcher.addr().to_string(),
+                "messages_url": format!("{}/sandbox/v1/mail", self.okta.base_url()),
+            },
         })
     }
 
@@ -225,9 +312,15 @@ impl App {
         let router = fulfiller::router(self.fulfiller);
         let fulfiller = axum::serve(self.listener, router).with_graceful_shutdown(shutdown.clone());
         let entra = axum::serve(self.entra_listener, entra::router(self.entra))
+            .with_graceful_shutdown(shutdown.clone());
+        let okta = axum::serve(self.okta_listener, okta::router(self.okta))
             .with_graceful_shutdown(shutdown);
-        let (a, b) = tokio::join!(fulfiller.into_future(), entra.into_future());
-        let result = a.and(b);
+        let (a, b, c) = tokio::join!(
+            fulfiller.into_future(),
+            entra.into_future(),
+            okta.into_future()
+        );
+        let result = a.and(b).and(c);
         if let Some(t) = ticker {
             t.abort();
         }

@@ -16,6 +16,8 @@ mod app;
 pub mod entra;
 pub mod faults;
 pub mod fulfiller;
+pub mod mail;
+pub mod okta;
 mod rng;
 mod time;
 
