@@ -58,6 +58,10 @@ async fn provision_through_graph_and_sign_in_with_prereg_key() {
             "127.0.0.1:0",
             "--entra-listen",
             "127.0.0.1:0",
+            "--okta-listen",
+            "127.0.0.1:0",
+            "--smtp-listen",
+            "127.0.0.1:0",
         ])
         .stdout(Stdio::piped())
         .spawn()

@@ -126,8 +126,8 @@ pub enum Command {
         #[arg(long)]
         credential_id: Option<String>,
     },
-    /// Sign in to the Entra sandbox as a user, with the key and its PIN (signin/begin,
-    /// an assertion, signin/finish), and print who signed in.
+    /// Sign in to the Entra or Okta sandbox as a user, with the key and its PIN
+    /// (signin/begin, an assertion, signin/finish), and print who signed in.
     SignIn {
         /// The key file.
         key: PathBuf,
@@ -136,9 +136,18 @@ pub enum Command {
         pin: String,
         /// The Entra sandbox's base URL (`entra.base_url` in the `prereg sandbox` ready
         /// line), e.g. http://127.0.0.1:8701.
+        #[arg(
+            long,
+            value_name = "URL",
+            required_unless_present = "okta",
+            conflicts_with = "okta"
+        )]
+        entra: Option<String>,
+        /// The Okta sandbox's base URL (`okta.base_url` in the ready line), e.g.
+        /// http://127.0.0.1:8702. The first sign-in closes the org's send-pin.
         #[arg(long, value_name = "URL")]
-        entra: String,
-        /// The user's UPN or object id.
+        okta: Option<String>,
+        /// The user's UPN or object id (Entra), login or id (Okta).
         #[arg(long, value_name = "UPN")]
         user: String,
     },
@@ -232,13 +241,22 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             key,
             pin,
             entra,
+            okta,
             user,
-        } => sign_in(&key, &Pin::new(pin), &entra, &user),
+        } => {
+            let (base, idp) = match (entra, okta) {
+                (Some(url), _) => (url, "Entra"),
+                (None, Some(url)) => (url, "Okta"),
+                (None, None) => bail!("give --entra URL or --okta URL"),
+            };
+            sign_in(&key, &Pin::new(pin), &base, idp, &user)
+        }
     }
 }
 
-/// The end user's sign-in against the Entra sandbox (`/sandbox/v1/signin/...`).
-fn sign_in(path: &Path, pin: &Pin, entra: &str, user: &str) -> anyhow::Result<()> {
+/// The end user's sign-in against the Entra or Okta sandbox (`/sandbox/v1/signin/...`;
+/// both speak the same shape).
+fn sign_in(path: &Path, pin: &Pin, entra: &str, idp: &str, user: &str) -> anyhow::Result<()> {
     use sandbox::entra::signin::{BeginRequest, BeginResponse, FinishRequest};
     let base = entra.trim_end_matches('/');
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -254,7 +272,7 @@ fn sign_in(path: &Path, pin: &Pin, entra: &str, user: &str) -> anyhow::Result<()
             let resp = req
                 .send()
                 .await
-                .with_context(|| format!("calling the Entra sandbox at {base}"))?;
+                .with_context(|| format!("calling the {idp} sandbox at {base}"))?;
             let status = resp.status();
             let body: serde_json::Value = resp.json().await.unwrap_or_default();
             if !status.is_success() {
@@ -262,6 +280,8 @@ fn sign_in(path: &Path, pin: &Pin, entra: &str, user: &str) -> anyhow::Result<()
                     "sign-in {route} refused ({status}): {}",
                     body["error"]["message"]
                         .as_str()
+                        .or(body["errorCauses"][0]["errorSummary"].as_str())
+                        .or(body["errorSummary"].as_str())
                         .unwrap_or("no error message")
                 );
             }
