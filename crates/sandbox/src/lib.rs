@@ -6,7 +6,8 @@
 //! Lives here: [`fulfiller`] (YubiEnterprise Delivery with FIDO Pre-reg), [`entra`]
 //! (Microsoft Entra ID: token service, Graph, passkey sign-in), the shared [`faults`]
 //! layer, and [`App`], which binds and runs the servers (port 0 in tests).
-//! The Okta sandbox joins later as a sibling module.
+//! [`okta`] (an Okta org: management API, OAuth, event hooks, the WebAuthn
+//! Preregistration API, sign-in) and [`mail`] (the SMTP mail catcher and sender).
 //! Does not live here: wire types (crate `yubienterprise`), envelope cryptography (crate
 //! `envelope`), the virtual key (crate `authenticator`), the command line (`prereg
 //! sandbox`).
