@@ -304,3 +304,11 @@ async fn the_token_service_refuses_an_assertion_signed_by_another_key() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_org_seed_debug_output_hides_the_api_tokens() {
+    let seed = sandbox::okta::OrgSeed::default();
+    let shown = format!("{seed:?}");
+    assert!(!shown.contains(SSWS), "{shown}");
+    assert!(shown.contains("[redacted]"));
+}

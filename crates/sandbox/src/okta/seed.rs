@@ -43,8 +43,8 @@ pub struct ServiceApp {
     pub scopes: Vec<String>,
 }
 
-/// The org.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The org. `Debug` leaves out the API tokens.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct OrgSeed {
     /// The org host (no scheme), e.g. `prereg-sandbox.okta.com`.
     pub domain: String,
@@ -55,6 +55,19 @@ pub struct OrgSeed {
     pub service_apps: Vec<ServiceApp>,
     /// The `From` of PIN mail.
     pub mail_from: String,
+}
+
+impl std::fmt::Debug for OrgSeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrgSeed")
+            .field("domain", &self.domain)
+            .field("users", &self.users.len())
+            .field("groups", &self.groups.len())
+            .field("api_tokens", &"[redacted]")
+            .field("service_apps", &self.service_apps)
+            .field("mail_from", &self.mail_from)
+            .finish()
+    }
 }
 
 /// Why a seed is refused.
