@@ -169,17 +169,36 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<(StatusCode, String), ClientError> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("Authorization", self.authorization().await?)
-            .header("Accept", "application/json");
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await?;
-        let status = resp.status();
-        let text = resp.text().await?;
+        // A 429 means the call was not processed: wait as told (at most MAX_WAIT) and
+        // try again, up to RATE_LIMIT_TRIES in all; then report Okta's 429.
+        const RATE_LIMIT_TRIES: u32 = 3;
+        const MAX_WAIT: u64 = 30;
+        let mut tries = 0;
+        let (status, text) = loop {
+            tries += 1;
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .header("Authorization", self.authorization().await?)
+                .header("Accept", "application/json");
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let resp = req.send().await?;
+            let status = resp.status();
+            if status == StatusCode::TOO_MANY_REQUESTS && tries < RATE_LIMIT_TRIES {
+                let wait = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(1)
+                    .min(MAX_WAIT);
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                continue;
+            }
+            break (status, resp.text().await?);
+        };
         if status.is_success() {
             Ok((status, text))
         } else {

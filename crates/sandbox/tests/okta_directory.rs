@@ -312,3 +312,24 @@ fn the_org_seed_debug_output_hides_the_api_tokens() {
     assert!(!shown.contains(SSWS), "{shown}");
     assert!(shown.contains("[redacted]"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_okta_client_retries_rate_limits_then_reports_oktas_429() {
+    let sb = start().await;
+    sb.okta.faults().set(sandbox::faults::FaultConfig {
+        rate_limit_rate: 1.0,
+        retry_after_secs: Some(0),
+        ..Default::default()
+    });
+    let ssws = Client::new(
+        &sb.okta_url,
+        Auth::Ssws(SecretString::from(SSWS.to_owned())),
+    )
+    .unwrap();
+    match ssws.get_user(ALICE).await {
+        Err(ClientError::Okta { status: 429, body }) => assert_eq!(body.error_code, "E0000047"),
+        other => panic!("{other:?}"),
+    }
+    sb.okta.faults().set(sandbox::faults::FaultConfig::none());
+    assert_eq!(ssws.get_user(ALICE).await.unwrap().id, ALICE);
+}
