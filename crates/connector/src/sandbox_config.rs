@@ -69,8 +69,54 @@ pub fn from_ready(ready: &Value, local: &Local<'_>) -> String {
     kv("auth_jwks_url", q(s(e, &["jwks_url"])));
     kv("allowed_audiences", Value::from(audiences).to_string());
     kv("allowed_client_apps", Value::from(clients).to_string());
-    if let Some(u) = local.send_pin_url {
-        kv("send_pin_url", q(u));
+    match (local.send_pin_url, ready["mail"]["smtp"].as_str()) {
+        (Some(u), _) => kv("send_pin_url", q(u)),
+        // The sandbox's mail catcher (plain SMTP on loopback).
+        (None, Some(smtp)) => {
+            if let Some((host, port)) = smtp.rsplit_once(':') {
+                kv("smtp_host", q(host));
+                kv("smtp_port", port.to_owned());
+                kv("smtp_security", q("plain"));
+                let domain = s(e, &["domain"]);
+                let domain = if domain.is_empty() {
+                    "prereg.invalid"
+                } else {
+                    domain
+                };
+                kv("smtp_from", q(&format!("fido-connector@{domain}")));
+            }
+        }
+        (None, None) => {}
     }
     out
+}
+
+/// Writes a `prereg serve` config pointing at a running sandbox (for `prereg sandbox
+/// --connector-config PATH`): a fresh master key, a SQLite database beside the file,
+/// the API on 127.0.0.1:8080, PIN mail to the sandbox's mail catcher when it runs one.
+/// The file is readable by its owner only (it holds the master key).
+pub fn write_file(path: &std::path::Path, ready: &Value) -> Result<(), String> {
+    let key = crate::secrets::MasterKey::generate().map_err(|e| e.to_string())?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let db = format!("sqlite://{}", dir.join("prereg-connector.db").display());
+    let text = from_ready(
+        ready,
+        &Local {
+            database_url: &db,
+            master_key_b64: &key.to_base64(),
+            listen_addr: "127.0.0.1:8080",
+            send_pin_url: None,
+        },
+    );
+    std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("restricting {}: {e}", path.display()))?;
+    }
+    Ok(())
 }

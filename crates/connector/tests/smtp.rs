@@ -42,7 +42,7 @@ async fn the_pin_is_mailed_to_the_manager_through_an_independent_smtp_server() {
     let extra = format!(
         "smtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsmtp_security = \"plain\"\nsmtp_from = \"pins@contoso.example\"\n"
     );
-    let w = start_full(sandbox::Config::for_tests(), None, &extra).await;
+    let w = start_full(sandbox::Config::for_tests(), None, &extra, true).await;
     let (s, v) = w
         .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
         .await;
@@ -81,4 +81,49 @@ async fn the_pin_is_mailed_to_the_manager_through_an_independent_smtp_server() {
         "SMTP wins over the webhook"
     );
     assert!(!got.to_string().contains(&pin));
+}
+
+#[tokio::test]
+async fn the_pin_is_mailed_to_the_sandbox_mail_catcher_with_the_generated_config() {
+    // No webhook: the config from the sandbox's ready line points PIN mail at its catcher.
+    let w = start_full(sandbox::Config::for_tests(), None, "", false).await;
+    let (s, v) = w.call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX))).await;
+    assert_eq!(s, 201, "{v}");
+    let sid = v["data"]["shipment_id"].as_str().unwrap().to_owned();
+    w.advance().await;
+    w.advance().await;
+    w.process().await;
+    let got = w.shipment(&sid).await;
+    assert_eq!(got["state"], "complete", "{got}");
+    let mails = w.mail.messages();
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
+    assert_eq!(m.to, ["AdeleV@contoso.onmicrosoft.com"]);
+    assert!(m.subject.contains(got["serial_number"].as_str().unwrap()), "{}", m.subject);
+    assert!(m.body.contains("Its PIN is: "));
+}
+
+#[test]
+fn the_written_sandbox_config_parses_and_mails_pins_to_the_catcher() {
+    let ready = serde_json::json!({
+        "fulfiller": {"api_base_url": "http://127.0.0.1:8700/v1", "tokens": ["t"],
+            "transport_jwks_url": "http://127.0.0.1:8700/.well-known/yubico-transport-keys.jwks",
+            "signing_jwks_url": "http://127.0.0.1:8700/.well-known/yubico-sign.jwks"},
+        "entra": {"tenant_id": "tid", "domain": "contoso.example", "authority_host": "http://127.0.0.1:8701",
+            "graph_url": "http://127.0.0.1:8701", "issuer": "http://127.0.0.1:8701/tid/v2.0",
+            "jwks_url": "http://127.0.0.1:8701/tid/discovery/v2.0/keys",
+            "connector_app": {"client_id": "c", "client_secret": "s", "identifier_uri": "api://x"},
+            "test_client_app": {"client_id": "tc"}},
+        "mail": {"smtp": "127.0.0.1:8725"}
+    });
+    let dir = std::env::temp_dir().join(format!("prereg-wsc-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("connector.toml");
+    connector::sandbox_config::write_file(&path, &ready).unwrap();
+    let c = connector::Config::load(Some(&path)).unwrap();
+    let smtp = c.smtp.unwrap();
+    assert_eq!((smtp.host.as_str(), smtp.port), ("127.0.0.1", 8725));
+    assert_eq!(smtp.from, "fido-connector@contoso.example");
+    assert_eq!(c.allowed_client_apps, ["tc"]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -17,6 +17,7 @@ pub struct World {
     pub connector: String,
     pub state: Arc<connector::AppState>,
     pub pins: Arc<Mutex<Vec<Value>>>,
+    pub mail: sandbox::mail::MailCatcher,
     pub http: reqwest::Client,
     pub db_path: std::path::PathBuf,
     pub dir: std::path::PathBuf,
@@ -37,7 +38,7 @@ pub async fn start() -> World {
 }
 
 pub async fn start_with(config: sandbox::Config, database_url: Option<String>) -> World {
-    start_full(config, database_url, "").await
+    start_full(config, database_url, "", true).await
 }
 
 /// Like [`start_with`], with extra TOML lines for the connector's config.
@@ -45,11 +46,13 @@ pub async fn start_full(
     config: sandbox::Config,
     database_url: Option<String>,
     extra_toml: &str,
+    webhook: bool,
 ) -> World {
     let app = sandbox::App::build(config).await.unwrap();
     let ready = app.ready_info();
     let fulfiller = app.fulfiller_url();
     let entra = app.entra();
+    let mail = app.mail_catcher();
     let mut stops = Vec::new();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run(async {
@@ -93,7 +96,7 @@ pub async fn start_full(
             database_url: &db,
             master_key_b64: &key,
             listen_addr: "127.0.0.1:0",
-            send_pin_url: Some(&hook_url),
+            send_pin_url: webhook.then_some(hook_url.as_str()),
         },
     );
     let config =
@@ -113,6 +116,7 @@ pub async fn start_full(
         connector,
         state,
         pins,
+        mail,
         http: reqwest::Client::new(),
         db_path,
         dir,
