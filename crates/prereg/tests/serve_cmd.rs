@@ -248,3 +248,48 @@ async fn killed_between_shipment_created_and_recorded_then_restarted_orders_one_
     let _ = tx.send(());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sandbox_writes_a_connector_config_that_serve_runs_with_no_edits() {
+    let dir = std::env::temp_dir().join(format!("prereg-sbcfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("connector.toml");
+    let mut sb = Command::new(env!("CARGO_BIN_EXE_prereg"))
+        .args([
+            "sandbox",
+            "--fulfiller-listen",
+            "127.0.0.1:0",
+            "--entra-listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--okta-listen",
+            "127.0.0.1:0",
+            "--smtp-listen",
+            "127.0.0.1:0",
+            "--connector-config",
+        ])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(sb.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let sb = Serve(sb, String::new());
+    assert!(line.contains("\"ready\":true"), "{line}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("smtp_host"),
+        "PIN mail goes to the catcher: {text}"
+    );
+    // Only the listen address is overridden, to keep the test off fixed ports.
+    let s = serve_with(&path, &[("LISTEN_ADDR", "127.0.0.1:0")]);
+    let r = reqwest::get(format!("{}/readyz", s.1)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    drop(s);
+    drop(sb);
+    let _ = std::fs::remove_dir_all(&dir);
+}

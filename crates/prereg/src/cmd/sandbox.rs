@@ -38,6 +38,10 @@ pub struct Args {
     /// Where the SMTP mail catcher listens (loopback only; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8725", value_name = "ADDR")]
     pub smtp_listen: SocketAddr,
+    /// Also write a `prereg serve --config` file pointing at this sandbox
+    /// (docs/connector.md): fulfiller token, tenant, app credentials, issuer, mail catcher.
+    #[arg(long, value_name = "PATH")]
+    pub connector_config: Option<PathBuf>,
     /// A JSON seed (tokens, products, inventory, customizations, undeliverable
     /// addresses, denied parties) instead of the built-in one.
     #[arg(long, value_name = "FILE")]
@@ -120,6 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         latency_ms: args.latency_ms,
         drop_rate: args.drop_rate,
     };
+    let connector_config = args.connector_config.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -127,7 +132,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let app = App::build(config).await?;
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", app.ready_info()).context("writing the ready line")?;
+        let ready = app.ready_info();
+        if let Some(path) = &connector_config {
+            connector::sandbox_config::write_file(path, &ready).map_err(anyhow::Error::msg)?;
+        }
+        writeln!(out, "{ready}").context("writing the ready line")?;
         out.flush().context("writing the ready line")?;
         drop(out);
         app.run(shutdown_signal())
