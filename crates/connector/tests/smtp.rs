@@ -87,7 +87,9 @@ async fn the_pin_is_mailed_to_the_manager_through_an_independent_smtp_server() {
 async fn the_pin_is_mailed_to_the_sandbox_mail_catcher_with_the_generated_config() {
     // No webhook: the config from the sandbox's ready line points PIN mail at its catcher.
     let w = start_full(sandbox::Config::for_tests(), None, "", false).await;
-    let (s, v) = w.call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX))).await;
+    let (s, v) = w
+        .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
+        .await;
     assert_eq!(s, 201, "{v}");
     let sid = v["data"]["shipment_id"].as_str().unwrap().to_owned();
     w.advance().await;
@@ -99,7 +101,11 @@ async fn the_pin_is_mailed_to_the_sandbox_mail_catcher_with_the_generated_config
     assert_eq!(mails.len(), 1);
     let m = &mails[0];
     assert_eq!(m.to, ["AdeleV@contoso.onmicrosoft.com"]);
-    assert!(m.subject.contains(got["serial_number"].as_str().unwrap()), "{}", m.subject);
+    assert!(
+        m.subject.contains(got["serial_number"].as_str().unwrap()),
+        "{}",
+        m.subject
+    );
     assert!(m.body.contains("Its PIN is: "));
 }
 
