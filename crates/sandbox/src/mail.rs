@@ -252,8 +252,10 @@ fn parse(from: String, to: Vec<String>, data: &str) -> Mail {
     let mut qp = false;
     for l in head.lines() {
         if l.starts_with([' ', '\t']) {
+            // RFC 5322 §2.2.3: unfolding removes the line break only; the folding
+            // whitespace is part of the value.
             if in_subject {
-                subject.push_str(l.trim_start());
+                subject.push_str(l);
             }
             continue;
         }

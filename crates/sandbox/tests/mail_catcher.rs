@@ -127,3 +127,19 @@ async fn lettre_mail_arrives_with_subject_and_body() {
         m[0].body
     );
 }
+
+#[tokio::test]
+async fn a_long_folded_subject_reads_back_with_its_spaces() {
+    let c = catcher().await;
+    let target = SmtpTarget {
+        host: "127.0.0.1".into(),
+        port: c.addr().port(),
+        from: "noreply@example.com".into(),
+    };
+    let subject =
+        "PIN for the security key of AdeleV@contoso.onmicrosoft.com (serial 31636842) sent today";
+    send(&target, &["u@example.com".to_owned()], subject, "x".into())
+        .await
+        .unwrap();
+    assert_eq!(c.messages()[0].subject, subject);
+}
