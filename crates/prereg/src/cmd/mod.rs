@@ -33,3 +33,38 @@ pub fn read_input(arg: &str) -> anyhow::Result<String> {
     }
     Ok(buf.trim_end().to_owned())
 }
+
+/// Prints a server's one JSON ready line on stdout and flushes it, so a script reading
+/// the first line knows the server listens.
+pub fn print_ready_line(line: &serde_json::Value) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").context("writing the ready line")?;
+    out.flush().context("writing the ready line")
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM: the clean stop of the servers
+/// `prereg sandbox` and `prereg serve` run.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        // If the handler cannot be installed, wait for SIGTERM only.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

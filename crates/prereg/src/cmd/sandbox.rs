@@ -9,7 +9,6 @@ use clap::Args as ClapArgs;
 use sandbox::faults::FaultConfig;
 use sandbox::fulfiller::Seed;
 use sandbox::{App, Config};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -131,42 +130,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let app = App::build(config).await?;
-        let mut out = std::io::stdout().lock();
         let ready = app.ready_info();
         if let Some(path) = &connector_config {
             connector::sandbox_config::write_file(path, &ready).map_err(anyhow::Error::msg)?;
         }
-        writeln!(out, "{ready}").context("writing the ready line")?;
-        out.flush().context("writing the ready line")?;
-        drop(out);
-        app.run(shutdown_signal())
+        super::print_ready_line(&ready)?;
+        app.run(super::shutdown_signal())
             .await
             .context("serving the sandbox")?;
         anyhow::Ok(())
     })
-}
-
-/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        // If the handler cannot be installed, wait for SIGTERM only.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }

@@ -4,7 +4,6 @@
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use std::io::Write;
 use std::path::PathBuf;
 
 /// Arguments of `prereg serve`.
@@ -36,37 +35,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .await
             .context("starting the connector")?;
         let line = serde_json::json!({"ready": true, "connector": {"base_url": app.base_url()}});
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{line}").context("writing the ready line")?;
-        out.flush().context("writing the ready line")?;
-        drop(out);
-        app.run(shutdown_signal())
+        super::print_ready_line(&line)?;
+        app.run(super::shutdown_signal())
             .await
             .context("serving the connector")?;
         anyhow::Ok(())
     })
-}
-
-/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }
