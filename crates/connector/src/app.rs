@@ -26,6 +26,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// The API token issuer's keys.
     pub keys: api::auth::KeyCache,
+    /// Okta mode's runtime, when `[okta]` is configured.
+    pub okta: Option<crate::okta::OktaState>,
     /// The fulfiller's transport keys, cached for 10 minutes.
     pub transport: tokio::sync::Mutex<Option<(std::time::Instant, envelope::Jwks)>>,
 }
@@ -125,7 +127,12 @@ impl Application {
             addr: config.listen_addr,
             source,
         })?;
+        let okta = match &config.okta {
+            Some(c) => Some(crate::okta::OktaState::build(c, &http).map_err(StartError::Client)?),
+            None => None,
+        };
         let state = Arc::new(AppState {
+            okta,
             master_key: config.master_key.clone(),
             config,
             store,
@@ -164,11 +171,18 @@ impl Application {
     ) -> std::io::Result<()> {
         let state = self.state.clone();
         let sched = tokio::spawn(schedulers(state.clone()));
+        let okta = state
+            .okta
+            .is_some()
+            .then(|| tokio::spawn(crate::okta::background(state.clone())));
         let router = api::router(state);
         let r = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         sched.abort();
+        if let Some(t) = okta {
+            t.abort();
+        }
         r
     }
 }

@@ -46,7 +46,13 @@ pub const KEYS: &[&str] = &[
     "smtp_username",
     "smtp_password",
     "smtp_from",
+    "tls_cert_file",
+    "tls_key_file",
 ];
+
+/// Sections of the file (TOML tables) owned by a module; their environment variables
+/// are `<SECTION>_<KEY>`, e.g. `OKTA_ORG_URL` for `[okta] org_url`.
+pub const SECTIONS: &[&str] = &["okta", "console"];
 
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
@@ -161,17 +167,77 @@ pub struct Config {
     pub send_pin_url: Option<String>,
     /// SMTP delivery of PINs (preferred over the webhook when both are set).
     pub smtp: Option<Smtp>,
+    /// Serve HTTPS from these files instead of plain HTTP.
+    pub tls: Option<Tls>,
+    /// Okta mode (`[okta]`), off when absent.
+    pub okta: Option<crate::okta::OktaConfig>,
+    /// The admin console (`[console]`), off when absent.
+    pub console: Option<crate::console::ConsoleConfig>,
 }
 
-/// Source of raw values: the file's table and the environment.
-struct Raw {
+/// The listener's certificate and key (PEM files).
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// Certificate chain, PEM.
+    pub cert_file: std::path::PathBuf,
+    /// Private key, PEM.
+    pub key_file: std::path::PathBuf,
+}
+
+/// Raw values of one part of the configuration: a TOML table (the top level or a
+/// section such as `[okta]`) and the environment. Modules parse their section with it.
+#[derive(Debug, Clone, Default)]
+pub struct Section {
+    /// `""` for the top level, else the section's name.
+    prefix: String,
     file: toml::Table,
     env: BTreeMap<String, String>,
 }
 
-impl Raw {
-    fn get(&self, key: &str) -> Result<Option<String>, ConfigError> {
-        if let Some(v) = self.env.get(&key.to_ascii_uppercase()) {
+impl Section {
+    /// The environment variable name of `key`.
+    pub fn env_name(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_ascii_uppercase()
+        } else {
+            format!("{}_{}", self.prefix, key).to_ascii_uppercase()
+        }
+    }
+
+    /// An error naming `key` (as `section.key` and its environment variable).
+    pub fn err(&self, key: &str, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: if self.prefix.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{}.{key}", self.prefix)
+            },
+            env: self.env_name(key),
+            problem: problem.into(),
+        }
+    }
+
+    /// The section's TOML table as written in the file (for nested values such as
+    /// per-group mappings).
+    pub fn table(&self) -> &toml::Table {
+        &self.file
+    }
+
+    /// Refuses keys of the file's table that are not in `known`.
+    pub fn only(&self, known: &[&str]) -> Result<(), ConfigError> {
+        for key in self.file.keys() {
+            if !known.contains(&key.as_str()) {
+                return Err(self.err(key, "unknown key"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A value as a string (environment first, then the file); lists come back as a
+    /// JSON array.
+    pub fn get(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        let err = |key: &str, p: &str| self.err(key, p);
+        if let Some(v) = self.env.get(&self.env_name(key)) {
             return Ok(Some(v.clone()));
         }
         match self.file.get(key) {
@@ -188,62 +254,73 @@ impl Raw {
                 }
                 Ok(Some(serde_json::Value::from(out).to_string()))
             }
-            Some(_) => Err(err(key, "must be a string, integer or list of strings")),
+            Some(toml::Value::Boolean(b)) => Ok(Some(b.to_string())),
+            Some(_) => Err(err(
+                key,
+                "must be a string, integer, boolean or list of strings",
+            )),
         }
     }
 
-    fn required(&self, key: &str) -> Result<String, ConfigError> {
+    /// A required, non-empty value.
+    pub fn required(&self, key: &str) -> Result<String, ConfigError> {
         match self.get(key)? {
             Some(v) if !v.trim().is_empty() => Ok(v),
-            _ => Err(err(key, "is required")),
+            _ => Err(self.err(key, "is required")),
         }
     }
 
-    fn or(&self, key: &str, default: &str) -> Result<String, ConfigError> {
+    /// A value or its default.
+    pub fn or(&self, key: &str, default: &str) -> Result<String, ConfigError> {
         Ok(self.get(key)?.unwrap_or_else(|| default.to_owned()))
     }
 
-    fn parsed<T: FromStr>(&self, key: &str, default: T) -> Result<T, ConfigError> {
+    /// A value parsed with `FromStr`, or its default.
+    pub fn parsed<T: FromStr>(&self, key: &str, default: T) -> Result<T, ConfigError> {
         match self.get(key)? {
             None => Ok(default),
             Some(v) => v
                 .trim()
                 .parse()
-                .map_err(|_| err(key, format!("{v:?} is not a valid value"))),
+                .map_err(|_| self.err(key, format!("{v:?} is not a valid value"))),
         }
     }
 
-    fn url(&self, key: &str, default: Option<&str>) -> Result<String, ConfigError> {
+    /// An http(s) URL without a trailing slash; required when `default` is `None`.
+    pub fn url(&self, key: &str, default: Option<&str>) -> Result<String, ConfigError> {
         let v = match default {
             Some(d) => self.or(key, d)?,
             None => self.required(key)?,
         };
-        let parsed = reqwest::Url::parse(&v).map_err(|e| err(key, format!("not a URL: {e}")))?;
+        let parsed =
+            reqwest::Url::parse(&v).map_err(|e| self.err(key, format!("not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(err(key, "must be an http or https URL"));
+            return Err(self.err(key, "must be an http or https URL"));
         }
         Ok(v.trim_end_matches('/').to_owned())
     }
 
-    fn list(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+    /// A required list: a TOML array, a JSON array or comma-separated.
+    pub fn list(&self, key: &str) -> Result<Vec<String>, ConfigError> {
         let v = self.required(key)?;
         let t = v.trim();
         let items: Vec<String> = if t.starts_with('[') {
             serde_json::from_str(t)
-                .map_err(|_| err(key, "must be a JSON array of strings, e.g. [\"a\",\"b\"]"))?
+                .map_err(|_| self.err(key, "must be a JSON array of strings, e.g. [\"a\",\"b\"]"))?
         } else {
             t.split(',').map(|s| s.trim().to_owned()).collect()
         };
         let items: Vec<String> = items.into_iter().filter(|s| !s.is_empty()).collect();
         if items.is_empty() {
-            return Err(err(key, "needs at least one value"));
+            return Err(self.err(key, "needs at least one value"));
         }
         Ok(items)
     }
 
-    fn cron(&self, key: &str, default: &str) -> Result<String, ConfigError> {
+    /// A 6-field cron expression or its default.
+    pub fn cron(&self, key: &str, default: &str) -> Result<String, ConfigError> {
         let v = self.or(key, default)?;
-        parse_cron(&v).map_err(|p| err(key, p))?;
+        parse_cron(&v).map_err(|p| self.err(key, p))?;
         Ok(v)
     }
 }
@@ -267,13 +344,21 @@ impl Config {
                 .map_err(|e| err("config", format!("cannot read {}: {e}", p.display())))?,
             None => String::new(),
         };
-        let env = KEYS
+        let mut env: BTreeMap<String, String> = KEYS
             .iter()
             .filter_map(|k| {
                 let name = k.to_ascii_uppercase();
                 std::env::var(&name).ok().map(|v| (name, v))
             })
             .collect();
+        for (name, v) in std::env::vars() {
+            if SECTIONS
+                .iter()
+                .any(|s| name.starts_with(&format!("{}_", s.to_ascii_uppercase())))
+            {
+                env.insert(name, v);
+            }
+        }
         Self::from_parts(&text, env)
     }
 
@@ -283,6 +368,12 @@ impl Config {
             err("config", format!("not valid TOML: {}", e.message()))
         })?;
         for key in file.keys() {
+            if SECTIONS.contains(&key.as_str()) {
+                if !file.get(key).is_some_and(toml::Value::is_table) {
+                    return Err(err(key, "must be a table, e.g. [okta]"));
+                }
+                continue;
+            }
             if !KEYS.contains(&key.as_str()) {
                 return Err(err(
                     key,
@@ -290,7 +381,41 @@ impl Config {
                 ));
             }
         }
-        let raw = Raw { file, env };
+        let section = |name: &str| -> Option<Section> {
+            let has_env = env
+                .keys()
+                .any(|k| k.starts_with(&format!("{}_", name.to_ascii_uppercase())));
+            match file.get(name) {
+                Some(toml::Value::Table(t)) => Some(t.clone()),
+                _ if has_env => Some(toml::Table::new()),
+                _ => None,
+            }
+            .map(|t| Section {
+                prefix: name.to_owned(),
+                file: t,
+                env: env.clone(),
+            })
+        };
+        let okta = section("okta")
+            .map(|s| crate::okta::OktaConfig::parse(&s))
+            .transpose()?;
+        let console = section("console")
+            .map(|s| crate::console::ConsoleConfig::parse(&s))
+            .transpose()?;
+        let raw = Section {
+            prefix: String::new(),
+            file,
+            env,
+        };
+        let tls = match (raw.get("tls_cert_file")?, raw.get("tls_key_file")?) {
+            (Some(c), Some(k)) => Some(Tls {
+                cert_file: c.into(),
+                key_file: k.into(),
+            }),
+            (None, None) => None,
+            (Some(_), None) => return Err(err("tls_key_file", "is required with tls_cert_file")),
+            (None, Some(_)) => return Err(err("tls_cert_file", "is required with tls_key_file")),
+        };
 
         let listen_addr = raw.parsed("listen_addr", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
         let database_url = raw.or("database_url", "sqlite://prereg-connector.db")?;
@@ -381,13 +506,16 @@ impl Config {
                 None => None,
             },
             smtp: smtp(&raw)?,
+            tls,
+            okta,
+            console,
             azure_tenant_id,
             entra_authority_url,
         })
     }
 }
 
-fn smtp(raw: &Raw) -> Result<Option<Smtp>, ConfigError> {
+fn smtp(raw: &Section) -> Result<Option<Smtp>, ConfigError> {
     let Some(host) = raw.get("smtp_host")?.filter(|h| !h.trim().is_empty()) else {
         return Ok(None);
     };

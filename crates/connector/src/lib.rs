@@ -10,6 +10,8 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod console;
+pub mod okta;
 pub mod pin;
 pub mod process;
 pub mod sandbox_config;

@@ -265,7 +265,8 @@ pub async fn run_now(state: &AppState) -> Result<RunSummary, crate::store::Store
     drain(state).await
 }
 
-enum Step {
+/// The outcome of one step of a request (shared with Okta mode).
+pub(crate) enum Step {
     /// Terminal state reached: the job is finished.
     Done(&'static str),
     /// Still open: poll again later.
@@ -274,7 +275,8 @@ enum Step {
     Retry(String),
 }
 
-async fn fail(state: &AppState, mut row: RequestRow, message: String) -> Step {
+/// Puts a request in the error state with `message` (what an admin reads).
+pub(crate) async fn fail(state: &AppState, mut row: RequestRow, message: String) -> Step {
     tracing::warn!(request_id = %row.id, error = %message, "request entered the error state");
     row.state = "error".into();
     row.last_error = Some(message.clone());
@@ -286,6 +288,9 @@ async fn fail(state: &AppState, mut row: RequestRow, message: String) -> Step {
 
 #[tracing::instrument(skip_all, fields(request_id = %row.id, state = %row.state))]
 async fn step(state: &AppState, row: RequestRow) -> Step {
+    if row.idp == "okta" {
+        return crate::okta::step(state, row).await;
+    }
     let mut row = row;
     // Each state moves the request on as far as it can in one run.
     for _ in 0..4 {

@@ -51,6 +51,8 @@ pub enum Backend {
 pub struct RequestRow {
     /// The connector's id (UUID).
     pub id: String,
+    /// Which identity provider the request belongs to: `entra` or `okta`.
+    pub idp: String,
     /// Our state: creating, open, pin_pending, complete, error, deleted.
     pub state: String,
     /// Entra object id.
@@ -110,6 +112,8 @@ pub struct ListFilter {
     pub state: Option<String>,
     /// Only this user.
     pub user_id: Option<String>,
+    /// Only this identity provider (`entra`, `okta`).
+    pub idp: Option<String>,
     /// Page size (1..=100).
     pub limit: i64,
     /// Skip.
@@ -181,11 +185,12 @@ pub struct SqlStore {
 const SQLITE_SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS requests (
-        id TEXT PRIMARY KEY, state TEXT NOT NULL, user_id TEXT NOT NULL, user_label TEXT NOT NULL,
+        id TEXT PRIMARY KEY, idp TEXT NOT NULL DEFAULT 'entra', state TEXT NOT NULL, user_id TEXT NOT NULL, user_label TEXT NOT NULL,
         pin_contacts TEXT NOT NULL, create_body TEXT NOT NULL, shipment_id TEXT UNIQUE,
         fulfiller_state INTEGER, fulfiller_message TEXT, serial TEXT, firmware TEXT,
         tracking TEXT, last_error TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS requests_state ON requests (state)",
+    "CREATE INDEX IF NOT EXISTS requests_idp ON requests (idp)",
     "CREATE TABLE IF NOT EXISTS request_history (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, at INTEGER NOT NULL,
         state TEXT NOT NULL, note TEXT NOT NULL)",
@@ -203,11 +208,12 @@ const SQLITE_SCHEMA: &[&str] = &[
 const PG_SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS requests (
-        id TEXT PRIMARY KEY, state TEXT NOT NULL, user_id TEXT NOT NULL, user_label TEXT NOT NULL,
+        id TEXT PRIMARY KEY, idp TEXT NOT NULL DEFAULT 'entra', state TEXT NOT NULL, user_id TEXT NOT NULL, user_label TEXT NOT NULL,
         pin_contacts TEXT NOT NULL, create_body TEXT NOT NULL, shipment_id TEXT UNIQUE,
         fulfiller_state BIGINT, fulfiller_message TEXT, serial TEXT, firmware TEXT,
         tracking TEXT, last_error TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS requests_state ON requests (state)",
+    "CREATE INDEX IF NOT EXISTS requests_idp ON requests (idp)",
     "CREATE TABLE IF NOT EXISTS request_history (
         seq BIGSERIAL PRIMARY KEY, request_id TEXT NOT NULL, at BIGINT NOT NULL,
         state TEXT NOT NULL, note TEXT NOT NULL)",
@@ -222,7 +228,7 @@ const PG_SCHEMA: &[&str] = &[
         PRIMARY KEY (client, key))",
 ];
 
-const COLUMNS: &str = "id, state, user_id, user_label, pin_contacts, create_body, shipment_id, \
+const COLUMNS: &str = "id, idp, state, user_id, user_label, pin_contacts, create_body, shipment_id, \
     fulfiller_state, fulfiller_message, serial, firmware, tracking, last_error, created_at, updated_at";
 
 impl SqlStore {
@@ -275,20 +281,43 @@ impl SqlStore {
             Backend::Sqlite => SQLITE_SCHEMA,
             Backend::Postgres => PG_SCHEMA,
         };
-        for stmt in schema {
+        let v: Option<i64> =
+            match sqlx::query("SELECT CAST(MAX(version) AS BIGINT) AS v FROM schema_version")
+                .fetch_one(&self.pool)
+                .await
+            {
+                Ok(r) => r.try_get("v")?,
+                Err(_) => None,
+            };
+        // Version 1 databases lack `requests.idp`: add it before the statements below
+        // (which create only what is missing) run.
+        if v == Some(1) {
+            sqlx::query("ALTER TABLE requests ADD COLUMN idp TEXT NOT NULL DEFAULT 'entra'")
+                .execute(&self.pool)
+                .await?;
+            sqlx::query("UPDATE schema_version SET version = 2")
+                .execute(&self.pool)
+                .await?;
+        }
+        for stmt in schema
+            .iter()
+            .chain(crate::okta::store::schema(self.backend))
+            .chain(crate::console::schema(self.backend))
+        {
             sqlx::query(*stmt).execute(&self.pool).await?;
         }
-        let v: Option<i64> =
-            sqlx::query("SELECT CAST(MAX(version) AS BIGINT) AS v FROM schema_version")
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("v")?;
         if v.is_none() {
-            sqlx::query("INSERT INTO schema_version (version) VALUES (1)")
+            sqlx::query("INSERT INTO schema_version (version) VALUES (2)")
                 .execute(&self.pool)
                 .await?;
         }
         Ok(())
+    }
+
+    /// The connection pool, for modules that keep their own tables (Okta mode, the
+    /// console). Queries bind every value as a parameter.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// Closes the pool.
@@ -300,6 +329,7 @@ impl SqlStore {
 fn row_to_request(r: &sqlx::any::AnyRow) -> Result<RequestRow, StoreError> {
     Ok(RequestRow {
         id: r.try_get("id")?,
+        idp: r.try_get("idp")?,
         state: r.try_get("state")?,
         user_id: r.try_get("user_id")?,
         user_label: r.try_get("user_label")?,
@@ -335,9 +365,10 @@ impl Store for SqlStore {
                 .await?;
         }
         sqlx::query(sql!(
-            "INSERT INTO requests ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
+            "INSERT INTO requests ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
         ))
         .bind(&row.id)
+        .bind(&row.idp)
         .bind(&row.state)
         .bind(&row.user_id)
         .bind(&row.user_label)
@@ -417,20 +448,24 @@ impl Store for SqlStore {
     async fn list_requests(&self, f: &ListFilter) -> Result<(Vec<RequestRow>, i64), StoreError> {
         let state = f.state.clone().unwrap_or_default();
         let user = f.user_id.clone().unwrap_or_default();
-        let filter = "($1 = '' OR state = $1) AND ($2 = '' OR user_id = $2)";
+        let idp = f.idp.clone().unwrap_or_default();
+        let filter =
+            "($1 = '' OR state = $1) AND ($2 = '' OR user_id = $2) AND ($3 = '' OR idp = $3)";
         let total: i64 = sqlx::query(sql!(
             "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM requests WHERE {filter}"
         ))
         .bind(&state)
         .bind(&user)
+        .bind(&idp)
         .fetch_one(&self.pool)
         .await?
         .try_get("n")?;
         let rows = sqlx::query(sql!(
-            "SELECT {COLUMNS} FROM requests WHERE {filter} ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
+            "SELECT {COLUMNS} FROM requests WHERE {filter} ORDER BY created_at DESC, id LIMIT $4 OFFSET $5"
         ))
         .bind(&state)
         .bind(&user)
+        .bind(&idp)
         .bind(f.limit.clamp(1, 100))
         .bind(f.offset.max(0))
         .fetch_all(&self.pool)

@@ -62,6 +62,7 @@ mod tempdir {
 fn request(id: &str, user: &str) -> RequestRow {
     let t = now();
     RequestRow {
+        idp: "entra".into(),
         id: id.to_owned(),
         state: "creating".into(),
         user_id: user.into(),
@@ -236,4 +237,44 @@ async fn futures_like_join(s: &SqlStore) -> Vec<Option<connector::store::Job>> {
         out.push(h.await.unwrap());
     }
     out
+}
+
+/// A database written by the first release (schema version 1, no `requests.idp`) is
+/// upgraded at start: its requests read back as Entra-mode requests, nothing lost.
+#[tokio::test]
+async fn a_version_1_database_is_upgraded_in_place() {
+    let (_dir, url) = sqlite_url();
+    sqlx::any::install_default_drivers();
+    let old = sqlx::AnyPool::connect(&format!("{url}?mode=rwc"))
+        .await
+        .unwrap();
+    for stmt in [
+        "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+        "INSERT INTO schema_version (version) VALUES (1)",
+        "CREATE TABLE requests (
+            id TEXT PRIMARY KEY, state TEXT NOT NULL, user_id TEXT NOT NULL, user_label TEXT NOT NULL,
+            pin_contacts TEXT NOT NULL, create_body TEXT NOT NULL, shipment_id TEXT UNIQUE,
+            fulfiller_state INTEGER, fulfiller_message TEXT, serial TEXT, firmware TEXT,
+            tracking TEXT, last_error TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
+        "INSERT INTO requests VALUES ('old1','open','u1','u1@contoso.com','[]','{}','s1',102,'x',NULL,NULL,NULL,NULL,1,1)",
+    ] {
+        sqlx::query(stmt).execute(&old).await.unwrap();
+    }
+    old.close().await;
+    let s = SqlStore::connect(&url).await.unwrap();
+    let r = s.get_request("old1").await.unwrap().unwrap();
+    assert_eq!((r.idp.as_str(), r.state.as_str()), ("entra", "open"));
+    let (page, total) = s
+        .list_requests(&ListFilter {
+            idp: Some("okta".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((page.len(), total), (0, 0));
+    s.close().await;
+    // Connecting again (now at version 2) changes nothing.
+    let s = SqlStore::connect(&url).await.unwrap();
+    assert_eq!(s.get_request("old1").await.unwrap().unwrap().idp, "entra");
 }

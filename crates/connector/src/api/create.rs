@@ -592,6 +592,7 @@ async fn create(
         .map_err(ApiError::internal)?;
     let t = now();
     let row = RequestRow {
+        idp: "entra".into(),
         id: id.clone(),
         state: "creating".into(),
         user_id: user.id.clone(),

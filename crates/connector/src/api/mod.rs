@@ -36,5 +36,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(shipments::resend_pin),
         )
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::okta::router(state.clone()))
+        .merge(crate::console::router(state))
 }

@@ -13,9 +13,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-fn view(r: &RequestRow) -> Value {
+/// The public view of a request (never a secret).
+pub(crate) fn view(r: &RequestRow) -> Value {
     json!({
         "request_id": r.id,
+        "idp": r.idp,
         "shipment_id": r.shipment_id,
         "state": r.state,
         "user_id": r.user_id,
@@ -32,7 +34,7 @@ fn view(r: &RequestRow) -> Value {
 }
 
 /// Finds by the connector's request id or the fulfiller's shipment id.
-async fn find(s: &AppState, id: &str) -> Result<RequestRow, ApiError> {
+pub(crate) async fn find(s: &AppState, id: &str) -> Result<RequestRow, ApiError> {
     if let Some(r) = s.store.get_request(id).await? {
         return Ok(r);
     }
@@ -61,6 +63,7 @@ pub async fn get_one(
 pub struct ListParams {
     state: Option<String>,
     user_id: Option<String>,
+    idp: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
 }
@@ -83,6 +86,7 @@ pub async fn list(
         .list_requests(&ListFilter {
             state: q.state,
             user_id: q.user_id,
+            idp: q.idp,
             limit,
             offset: q.offset.unwrap_or(0),
         })
@@ -106,6 +110,9 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let mut r = find(&s, &id).await?;
+    if r.idp == "okta" {
+        return crate::okta::api_retry(&s, r).await;
+    }
     if r.state != "error" {
         return Err(ApiError::Conflict(format!(
             "request is {}, not error",
@@ -131,6 +138,9 @@ pub async fn resend_pin(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut r = find(&s, &id).await?;
+    if r.idp == "okta" {
+        return crate::okta::api_resend_pin(&s, r).await;
+    }
     if s.store.get_secret(&r.id, Purpose::Pin).await?.is_none() {
         return Err(ApiError::Conflict(
             "the PIN is no longer held (destroyed after delivery, or not yet received)".into(),
@@ -151,6 +161,9 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let mut r = find(&s, &id).await?;
+    if r.idp == "okta" {
+        return crate::okta::api_delete(&s, r).await;
+    }
     if let Some(sid) = &r.shipment_id {
         match s.fulfiller.delete_fpr_shipment(sid).await {
             Ok(()) | Err(yubienterprise::ClientError::Api { status: 404, .. }) => {}
