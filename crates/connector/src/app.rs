@@ -225,14 +225,8 @@ async fn schedulers(state: Arc<AppState>) {
             }
         }
         if next_c == Some(next) {
-            let days = i64::from(state.config.cron_data_cleanup_completed_days);
-            use crate::store::Store;
-            match state
-                .store
-                .purge_completed(crate::store::now() - days * 86400)
-                .await
-            {
-                Ok(n) => tracing::info!(purged_secrets = n, "cleanup run"),
+            match crate::pin::cleanup(&state, crate::store::now()).await {
+                Ok(n) => tracing::info!(purged_pins = n, "cleanup run"),
                 Err(e) => tracing::warn!(error = %e, "cleanup run failed"),
             }
         }

@@ -48,6 +48,8 @@ pub const KEYS: &[&str] = &[
     "smtp_from",
     "tls_cert_file",
     "tls_key_file",
+    "pin_retention_days",
+    "smtp_ca_file",
 ];
 
 /// Sections of the file (TOML tables) owned by a module; their environment variables
@@ -112,6 +114,8 @@ pub struct Smtp {
     pub password: Option<SecretString>,
     /// The sender address.
     pub from: String,
+    /// Extra CA certificates (PEM) to trust for the SMTP server, for private CAs.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// The parsed configuration. `Debug` never prints secrets.
@@ -169,6 +173,8 @@ pub struct Config {
     pub smtp: Option<Smtp>,
     /// Serve HTTPS from these files instead of plain HTTP.
     pub tls: Option<Tls>,
+    /// Days a delivered PIN stays sealed for resends (0: destroyed right after delivery).
+    pub pin_retention_days: u32,
     /// Okta mode (`[okta]`), off when absent.
     pub okta: Option<crate::okta::OktaConfig>,
     /// The admin console (`[console]`), off when absent.
@@ -467,6 +473,13 @@ impl Config {
                 "must be between 5 and 43200",
             ));
         }
+        let pin_retention_days = raw.parsed("pin_retention_days", 14u32)?;
+        if pin_retention_days > 3650 {
+            return Err(err(
+                "pin_retention_days",
+                "must be between 0 (destroy right after delivery) and 3650",
+            ));
+        }
         let default_issuer = format!("{entra_authority_url}/{azure_tenant_id}/v2.0");
         let default_jwks = format!("{entra_authority_url}/{azure_tenant_id}/discovery/v2.0/keys");
         Ok(Self {
@@ -507,6 +520,7 @@ impl Config {
             },
             smtp: smtp(&raw)?,
             tls,
+            pin_retention_days,
             okta,
             console,
             azure_tenant_id,
@@ -552,6 +566,17 @@ fn smtp(raw: &Section) -> Result<Option<Smtp>, ConfigError> {
             format!("{from:?} is not an e-mail address"),
         ));
     }
+    let ca_pem = match raw.get("smtp_ca_file")? {
+        Some(f) => {
+            let pem = std::fs::read(&f)
+                .map_err(|e| err("smtp_ca_file", format!("cannot read {f}: {e}")))?;
+            if lettre::transport::smtp::client::Certificate::from_pem(&pem).is_err() {
+                return Err(err("smtp_ca_file", format!("{f} holds no PEM certificate")));
+            }
+            Some(pem)
+        }
+        None => None,
+    };
     Ok(Some(Smtp {
         host,
         port: raw.parsed("smtp_port", default_port)?,
@@ -559,6 +584,7 @@ fn smtp(raw: &Section) -> Result<Option<Smtp>, ConfigError> {
         username: raw.get("smtp_username")?,
         password: raw.get("smtp_password")?.map(SecretString::from),
         from,
+        ca_pem,
     }))
 }
 

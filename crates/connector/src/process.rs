@@ -13,7 +13,8 @@
 //!   serials agree; any failure → `error` naming the step, nothing registered. Then
 //!   register with Graph, seal the PIN, → `pin_pending`. Errors 1-9/99/105/106 →
 //!   `error` with the fulfiller's text; 404 → `deleted`; other codes stay `open`.
-//! - `pin_pending`: deliver the PIN; on success destroy it → `complete`.
+//! - `pin_pending`: deliver the PIN → `complete`; the PIN stays sealed for resends for
+//!   `pin_retention_days` (0: destroyed now), see [`crate::pin::cleanup`].
 
 use crate::app::AppState;
 use crate::secrets::Purpose;
@@ -550,16 +551,27 @@ async fn deliver(state: &AppState, mut row: RequestRow) -> Result<RequestRow, St
     crate::pin::deliver(state, &row, pin)
         .await
         .map_err(StepError::Transient)?;
-    state
-        .store
-        .delete_secret(&row.id, Purpose::Pin)
+    let at = now();
+    let until = crate::pin::record_delivery(state, &row.id, at)
         .await
         .map_err(|e| StepError::Transient(e.to_string()))?;
+    let note = match until {
+        Some(u) => format!(
+            "PIN delivered; held sealed for resends until {}",
+            crate::pin::date(u)
+        ),
+        None => {
+            crate::pin::purge(state, &row.id, at, "not_retained")
+                .await
+                .map_err(|e| StepError::Transient(e.to_string()))?;
+            "PIN delivered and destroyed".to_owned()
+        }
+    };
     row.state = "complete".into();
     row.last_error = None;
     state
         .store
-        .update_request(&row, "PIN delivered and destroyed")
+        .update_request(&row, &note)
         .await
         .map_err(|e| StepError::Transient(e.to_string()))?;
     Ok(row)

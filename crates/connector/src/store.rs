@@ -303,6 +303,7 @@ impl SqlStore {
             .iter()
             .chain(crate::okta::store::schema(self.backend))
             .chain(crate::console::schema(self.backend))
+            .chain(crate::pin::schema(self.backend))
         {
             sqlx::query(*stmt).execute(&self.pool).await?;
         }

@@ -43,6 +43,17 @@ pub enum ApiError {
     /// The request is not in a state that allows this: 409.
     #[error("{0}")]
     Conflict(String),
+    /// The PIN was purged (retention ended, acknowledged, request deleted): 409 with
+    /// `error_type: pin_purged`, the reason and the date.
+    #[error("{message}")]
+    PinPurged {
+        /// Why and what to do.
+        message: String,
+        /// `retention`, `acknowledged`, `deleted`, `not_retained` or `cleanup`.
+        reason: String,
+        /// When (RFC 3339).
+        purged_at: String,
+    },
     /// Our own failure (database, crypto). Logged; the body says only that.
     #[error("internal error: {0}")]
     Internal(String),
@@ -116,6 +127,19 @@ impl IntoResponse for ApiError {
             }
             Self::NotFound(m) => api_error(StatusCode::NOT_FOUND, m, "not_found"),
             Self::Conflict(m) => api_error(StatusCode::CONFLICT, m, "conflict"),
+            Self::PinPurged {
+                message,
+                reason,
+                purged_at,
+            } => (
+                StatusCode::CONFLICT,
+                axum::Json(json!({
+                    "error_code": "api_error",
+                    "error_message": message,
+                    "error_data": {"error_type": "pin_purged", "reason": reason, "purged_at": purged_at},
+                })),
+            )
+                .into_response(),
             Self::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 api_error(

@@ -35,6 +35,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/fpr/shipments/{id}/resend-pin",
             post(shipments::resend_pin),
         )
+        .route(
+            "/v1/fpr/shipments/{id}/pin-acknowledged",
+            post(shipments::pin_acknowledged),
+        )
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state.clone())
         .merge(crate::okta::router(state.clone()))

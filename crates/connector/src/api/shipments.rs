@@ -52,6 +52,7 @@ pub async fn get_one(
 ) -> Result<Json<Value>, ApiError> {
     let r = find(&s, &id).await?;
     let mut v = view(&r);
+    add_pin_hold(&s, &r, &mut v).await?;
     v["timeline"] =
         serde_json::to_value(s.store.history(&r.id).await?).map_err(ApiError::internal)?;
     Ok(Json(json!({"data": v})))
@@ -142,19 +143,76 @@ pub async fn resend_pin(
         return crate::okta::api_resend_pin(&s, r).await;
     }
     if s.store.get_secret(&r.id, Purpose::Pin).await?.is_none() {
-        return Err(ApiError::Conflict(
-            "the PIN is no longer held (destroyed after delivery, or not yet received)".into(),
-        ));
+        return Err(match crate::pin::hold(&s, &r.id).await? {
+            Some(h) if h.purged_at.is_some() => ApiError::PinPurged {
+                message: crate::pin::gone_message(&h),
+                reason: h.purge_reason.unwrap_or_default(),
+                purged_at: h.purged_at.map(crate::pin::date).unwrap_or_default(),
+            },
+            _ => ApiError::Conflict(format!(
+                "the request is {}: there is no PIN to resend yet (it is read from the key's shipment once the fulfiller ships it)",
+                r.state
+            )),
+        });
     }
     r.state = "pin_pending".into();
     s.store
         .update_request(&r, "PIN resend requested by an admin")
         .await?;
     s.store.schedule(&r.id, now()).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"data": view(&r)}))))
+    let mut v = view(&r);
+    add_pin_hold(&s, &r, &mut v).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"data": v}))))
 }
 
-/// `DELETE /v1/fpr/shipments/{id}`: cancels at the fulfiller while editable.
+/// Adds `pin_held_until` (and, once purged, `pin_purged_at` and `pin_purge_reason`) to
+/// a request's view. Never the PIN.
+async fn add_pin_hold(s: &AppState, r: &RequestRow, v: &mut Value) -> Result<(), ApiError> {
+    let h = crate::pin::hold(s, &r.id).await?;
+    let held = s.store.get_secret(&r.id, Purpose::Pin).await?.is_some();
+    v["pin_held_until"] = match &h {
+        Some(h) if held => json!(h.held_until.map(crate::pin::date)),
+        _ => Value::Null,
+    };
+    if let Some(h) = h.filter(|h| h.purged_at.is_some()) {
+        v["pin_purged_at"] = json!(h.purged_at.map(crate::pin::date));
+        v["pin_purge_reason"] = json!(h.purge_reason);
+    }
+    Ok(())
+}
+
+/// `POST /v1/fpr/shipments/{id}/pin-acknowledged`: an admin confirms the user has signed
+/// in with the key, so the held PIN is purged now (no more resends).
+pub async fn pin_acknowledged(
+    State(s): State<Arc<AppState>>,
+    _c: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = find(&s, &id).await?;
+    let h = crate::pin::hold(&s, &r.id).await?;
+    match &h {
+        None => {
+            return Err(ApiError::Conflict(format!(
+                "the request is {}: its PIN has not been delivered yet, so there is nothing to acknowledge",
+                r.state
+            )));
+        }
+        Some(h) if h.purged_at.is_none() => {
+            crate::pin::purge(&s, &r.id, now(), "acknowledged").await?;
+            s.store
+                .update_request(&r, "an admin acknowledged the user's sign-in; PIN purged")
+                .await?;
+        }
+        Some(_) => {}
+    }
+    let mut v = view(&r);
+    add_pin_hold(&s, &r, &mut v).await?;
+    Ok(Json(json!({"data": v})))
+}
+
+/// `DELETE /v1/fpr/shipments/{id}`: cancels at the fulfiller while editable. A
+/// complete request (key shipped and registered) is only removed from tracking, and its
+/// held PIN purged.
 pub async fn delete(
     State(s): State<Arc<AppState>>,
     _c: Caller,
@@ -164,7 +222,8 @@ pub async fn delete(
     if r.idp == "okta" {
         return crate::okta::api_delete(&s, r).await;
     }
-    if let Some(sid) = &r.shipment_id {
+    let shipped = r.state == "complete";
+    if let Some(sid) = r.shipment_id.as_ref().filter(|_| !shipped) {
         match s.fulfiller.delete_fpr_shipment(sid).await {
             Ok(()) | Err(yubienterprise::ClientError::Api { status: 404, .. }) => {}
             Err(yubienterprise::ClientError::Api {
@@ -188,9 +247,13 @@ pub async fn delete(
         ));
     }
     r.state = "deleted".into();
-    s.store.update_request(&r, "deleted by an admin").await?;
-    for p in [Purpose::Pin, Purpose::ResponseKey] {
-        s.store.delete_secret(&r.id, p).await?;
-    }
+    let note = if shipped {
+        "deleted by an admin (the key had shipped and was registered: nothing to cancel at the fulfiller)"
+    } else {
+        "deleted by an admin"
+    };
+    s.store.update_request(&r, note).await?;
+    crate::pin::purge(&s, &r.id, now(), "deleted").await?;
+    s.store.delete_secret(&r.id, Purpose::ResponseKey).await?;
     Ok(Json(json!({"data": view(&r)})))
 }
