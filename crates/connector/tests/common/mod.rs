@@ -273,3 +273,43 @@ pub fn guide_request(user_id: &str) -> Value {
         }
     })
 }
+
+/// A private CA and a server certificate for `localhost` and 127.0.0.1 signed by it,
+/// written as PEM files into `dir`.
+pub struct TestCerts {
+    /// The CA certificate (PEM), to trust.
+    pub ca_pem: String,
+    /// Its file.
+    pub ca_file: std::path::PathBuf,
+    /// The server certificate chain (leaf, then CA).
+    pub cert_file: std::path::PathBuf,
+    /// The server's private key.
+    pub key_file: std::path::PathBuf,
+}
+
+pub fn test_certs(dir: &std::path::Path) -> TestCerts {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    std::fs::create_dir_all(dir).unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "prereg test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let leaf = params.signed_by(&key, &issuer).unwrap();
+    let certs = TestCerts {
+        ca_pem: ca.pem(),
+        ca_file: dir.join("ca.pem"),
+        cert_file: dir.join("cert.pem"),
+        key_file: dir.join("key.pem"),
+    };
+    std::fs::write(&certs.ca_file, ca.pem()).unwrap();
+    std::fs::write(&certs.cert_file, format!("{}{}", leaf.pem(), ca.pem())).unwrap();
+    std::fs::write(&certs.key_file, key.serialize_pem()).unwrap();
+    certs
+}
