@@ -42,5 +42,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state.clone())
         .merge(crate::okta::router(state.clone()))
+        .merge(crate::okta::cards::router(state.clone()))
         .merge(crate::console::router(state))
 }

@@ -6,6 +6,7 @@
 //! the list API, the jobs, the audit trail and the console see them); what only Okta
 //! needs lives in this module's own tables ([`store::schema`]).
 
+pub mod cards;
 pub mod store;
 
 use crate::app::AppState;

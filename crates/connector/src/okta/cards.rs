@@ -1,0 +1,812 @@
+//! The guide's four Okta Workflows action cards of the Yubico connector, as pure,
+//! documented operations ("Create Shipment Request", "Get Shipment Details", "Build
+//! Shipment Item", "Get Public Transport Keys and Signing Certificate"), and their HTTP
+//! routes (`/v1/yubico/...`, see [`router`]). The `prereg yubico ...` commands and the
+//! Okta-mode flow call the same functions.
+//!
+//! Input and output field names are the guide's card fields in snake case ("Phone
+//! Number" is `phone_number`, "Apt or Unit Number" is `apt_or_unit_number`). Inputs
+//! are checked against the fulfiller's documented limits ([`yubienterprise::validate`])
+//! before anything is sent, and every failure names the field. The sealed JWE strings
+//! (PIN and credential requests and responses) are relayed byte for byte: never
+//! trimmed, re-encoded or logged.
+//!
+//! Errors ([`CardError`]) have one documented shape, the guide's API error bodies:
+//! - our validation: 400 `{"error_code":"api_error","error_message":"Input for Last
+//!   Name exceeded limit of 20 characters","error_data":{"error_type":"validation",
+//!   "field":"last_name"}}`;
+//! - the fulfiller refused: `{"error_code":"ye_error","error_message":"Validation
+//!   error when creating YED shipment","error_data":{"code":"...","message":"...",
+//!   "field":"..."}}` with the fulfiller's `error_data` relayed unchanged, status 400,
+//!   404, 409 or 429 as the fulfiller answered (any other status, e.g. a 401 for a bad
+//!   fulfiller token or a 5xx, is answered 502: it is not the caller's fault);
+//! - the fulfiller could not be reached: 502 `api_error` with `error_type`
+//!   `fulfiller_unavailable`.
+
+use crate::api::auth::Caller;
+use crate::api::error::ApiError;
+use crate::app::AppState;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use yubienterprise::fpr::{
+    CreateFprShipment, MailingAddress, ProductCustomization, Recipient, ShipmentItemRequest,
+};
+use yubienterprise::validate::{self, Problem, ValidationError};
+use yubienterprise::{Base58Id, ClientError};
+
+// ---------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------
+
+/// Why a card failed. See the module documentation for the JSON shapes
+/// ([`CardError::body`]) and statuses ([`CardError::status`]).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CardError {
+    /// The input breaks a documented rule; nothing was sent to the fulfiller.
+    #[error("{message}")]
+    Validation {
+        /// The input field, as this card names it (`last_name`,
+        /// `shipment_items[0].customization_id`).
+        field: String,
+        /// The guide's label of the field ("Last Name").
+        label: &'static str,
+        /// "Input for Last Name exceeded limit of 20 characters".
+        message: String,
+    },
+    /// The fulfiller answered with an error; its error body is relayed unchanged.
+    #[error("{context}: the fulfiller answered {status}: {}", .error.message)]
+    Refused {
+        /// What was being done ("creating YED shipment").
+        context: &'static str,
+        /// The fulfiller's HTTP status.
+        status: u16,
+        /// The fulfiller's error body (`code`, `message`, `field`).
+        error: yubienterprise::ApiError,
+        /// `Retry-After` seconds, when the fulfiller sent one.
+        retry_after: Option<u64>,
+    },
+    /// No usable answer: connection refused, timeout, or a body of the wrong shape.
+    #[error("{context}: {message}")]
+    Unavailable {
+        /// What was being done.
+        context: &'static str,
+        /// What happened (no secrets: URLs without query, transport errors).
+        message: String,
+    },
+}
+
+impl CardError {
+    fn invalid(field: impl Into<String>, label: &'static str, why: &str) -> Self {
+        Self::Validation {
+            field: field.into(),
+            label,
+            message: format!("Input for {label} {why}"),
+        }
+    }
+
+    fn from_client(context: &'static str, e: ClientError) -> Self {
+        match e {
+            ClientError::Api {
+                status,
+                body,
+                retry_after,
+            } => Self::Refused {
+                context,
+                status,
+                error: body,
+                retry_after,
+            },
+            other => Self::Unavailable {
+                context,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    /// The input field the error is about, when it is a validation error.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Validation { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// Worth trying again later with the same input: the fulfiller could not be
+    /// reached, rate-limited, or failed on its side (5xx). Note that "Create Shipment
+    /// Request" is not idempotent at the fulfiller: after a transport failure the
+    /// shipment may exist.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unavailable { .. } => true,
+            Self::Refused { status, .. } => *status == 429 || *status >= 500,
+            Self::Validation { .. } => false,
+        }
+    }
+
+    /// The HTTP status of the connector's answer.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation { .. } => StatusCode::BAD_REQUEST,
+            Self::Refused { status, .. } => match status {
+                400 | 404 | 409 | 429 => {
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+                }
+                _ => StatusCode::BAD_GATEWAY,
+            },
+            Self::Unavailable { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The JSON error body (the guide's `api_error` / `ye_error` shapes).
+    pub fn body(&self) -> Value {
+        match self {
+            Self::Validation { field, message, .. } => json!({
+                "error_code": "api_error",
+                "error_message": message,
+                "error_data": {"error_type": "validation", "field": field},
+            }),
+            Self::Refused {
+                context,
+                status,
+                error,
+                ..
+            } => {
+                let kind = if *status == 400 {
+                    "Validation error"
+                } else {
+                    "Error"
+                };
+                json!({
+                    "error_code": "ye_error",
+                    "error_message": format!("{kind} when {context}"),
+                    "error_data": error,
+                })
+            }
+            Self::Unavailable { message, .. } => json!({
+                "error_code": "api_error",
+                "error_message": message,
+                "error_data": {"error_type": "fulfiller_unavailable"},
+            }),
+        }
+    }
+}
+
+impl IntoResponse for CardError {
+    fn into_response(self) -> Response {
+        let mut r = (self.status(), axum::Json(self.body())).into_response();
+        if let Self::Refused {
+            retry_after: Some(s),
+            ..
+        } = &self
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Build Shipment Item
+// ---------------------------------------------------------------------------------
+
+/// Input of "Build Shipment Item". The JWEs are Okta's `/enroll` output
+/// (`pinRequestJwe`, `credRequests[].credRequestJwe`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildShipmentItem {
+    /// "Customization ID": the organisation's Yubico customization (CID). Required.
+    #[serde(default, alias = "customizationId")]
+    pub customization_id: String,
+    /// "Product ID": the YubiKey model. Required (a number, or a string of digits as
+    /// Okta's fulfilment data carries it).
+    #[serde(alias = "productId", deserialize_with = "u32_lenient")]
+    pub product_id: u32,
+    /// "Inventory Product ID": the inventory bucket. Required.
+    #[serde(alias = "inventoryProductId", deserialize_with = "u32_lenient")]
+    pub inventory_product_id: u32,
+    /// "Quantity": must be 1 (one key per FIDO Pre-reg shipment). Default 1.
+    #[serde(
+        default = "one",
+        alias = "product_quantity",
+        deserialize_with = "u32_lenient"
+    )]
+    pub quantity: u32,
+    /// "PIN Request - Encrypted": a compact JWE, relayed unchanged.
+    #[serde(default, alias = "fido_pin_request", alias = "pinRequestJwe")]
+    pub pin_request: String,
+    /// "Credential Requests - Encrypted": compact JWEs, relayed unchanged, in order.
+    #[serde(default, alias = "fido_credential_requests", alias = "credRequestJwes")]
+    pub credential_requests: Vec<String>,
+}
+
+/// Output of "Build Shipment Item": `{"shipment_item": {...}}`, the item exactly as
+/// the fulfiller's `POST /v1/fpr/shipments` takes it in `shipment_items[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuiltShipmentItem {
+    /// "Shipment Item".
+    pub shipment_item: ShipmentItemRequest,
+}
+
+/// "Build Shipment Item": checks the input and builds the fulfiller's item
+/// (`product_quantity`, `customization_id`, one `product_customizations` entry with
+/// `fido_pin_request` and `fido_credential_requests`). The JWEs are copied byte for
+/// byte. Errors name the input field (`customization_id`, `quantity`, `pin_request`,
+/// `credential_requests[1]`, ...).
+pub fn build_shipment_item(input: &BuildShipmentItem) -> Result<ShipmentItemRequest, CardError> {
+    let item = ShipmentItemRequest {
+        product_id: input.product_id,
+        inventory_product_id: input.inventory_product_id,
+        product_quantity: input.quantity,
+        customization_id: input.customization_id.clone(),
+        product_customizations: vec![ProductCustomization {
+            fido_pin_request: input.pin_request.clone(),
+            fido_credential_requests: input.credential_requests.clone(),
+        }],
+    };
+    check_item(&item, |f| {
+        match f {
+            ItemField::ProductId => "product_id",
+            ItemField::InventoryProductId => "inventory_product_id",
+            ItemField::Quantity => "quantity",
+            ItemField::CustomizationId => "customization_id",
+            ItemField::Customizations => "pin_request",
+            ItemField::PinRequest => "pin_request",
+            ItemField::CredentialRequests => "credential_requests",
+        }
+        .to_owned()
+    })?;
+    Ok(item)
+}
+
+#[derive(Clone, Copy)]
+enum ItemField {
+    ProductId,
+    InventoryProductId,
+    Quantity,
+    CustomizationId,
+    Customizations,
+    PinRequest,
+    CredentialRequests,
+}
+
+/// The checks of one item; `name` turns a field into the caller's name for it.
+fn check_item(
+    item: &ShipmentItemRequest,
+    name: impl Fn(ItemField) -> String,
+) -> Result<(), CardError> {
+    if item.customization_id.trim().is_empty() {
+        return Err(CardError::invalid(
+            name(ItemField::CustomizationId),
+            "Customization ID",
+            "is required",
+        ));
+    }
+    if item.product_id == 0 {
+        return Err(CardError::invalid(
+            name(ItemField::ProductId),
+            "Product ID",
+            "is required (a product id from GET /v1/products)",
+        ));
+    }
+    if item.inventory_product_id == 0 {
+        return Err(CardError::invalid(
+            name(ItemField::InventoryProductId),
+            "Inventory Product ID",
+            "is required (an inventory product id from GET /v1/inventory)",
+        ));
+    }
+    if item.product_quantity != validate::limits::FPR_KEYS {
+        return Err(CardError::invalid(
+            name(ItemField::Quantity),
+            "Quantity",
+            "must be 1: one YubiKey per FIDO Pre-reg shipment",
+        ));
+    }
+    let [custom] = item.product_customizations.as_slice() else {
+        return Err(CardError::invalid(
+            name(ItemField::Customizations),
+            "Product Customizations",
+            "must hold exactly one entry (one key)",
+        ));
+    };
+    if custom.fido_pin_request.is_empty() {
+        return Err(CardError::invalid(
+            name(ItemField::PinRequest),
+            "PIN Request - Encrypted",
+            "is required",
+        ));
+    }
+    if !is_compact_jwe(&custom.fido_pin_request) {
+        return Err(CardError::invalid(
+            name(ItemField::PinRequest),
+            "PIN Request - Encrypted",
+            NOT_JWE,
+        ));
+    }
+    if custom.fido_credential_requests.is_empty() {
+        return Err(CardError::invalid(
+            name(ItemField::CredentialRequests),
+            "Credential Requests - Encrypted",
+            "is required (at least one credential request JWE)",
+        ));
+    }
+    for (i, c) in custom.fido_credential_requests.iter().enumerate() {
+        if !is_compact_jwe(c) {
+            return Err(CardError::invalid(
+                format!("{}[{i}]", name(ItemField::CredentialRequests)),
+                "Credential Requests - Encrypted",
+                NOT_JWE,
+            ));
+        }
+    }
+    Ok(())
+}
+
+const NOT_JWE: &str = "must be a compact JWE as Okta's enroll endpoint returns it (five base64url parts separated by dots)";
+
+/// Five dot-separated parts of base64url characters, the first (header) non-empty.
+fn is_compact_jwe(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() == 5
+        && !parts[0].is_empty()
+        && parts.iter().all(|p| {
+            p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+// ---------------------------------------------------------------------------------
+// Create Shipment Request
+// ---------------------------------------------------------------------------------
+
+/// Input of "Create Shipment Request".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateShipmentRequest {
+    /// "Company": required, at most 20.
+    #[serde(default)]
+    pub company: String,
+    /// "Email": optional, at most 80; receives the tracking number.
+    #[serde(default)]
+    pub email: String,
+    /// "First Name": optional, at most 15.
+    #[serde(default)]
+    pub first_name: String,
+    /// "Last Name": optional, at most 20.
+    #[serde(default)]
+    pub last_name: String,
+    /// "Phone Number": required, at most 40 of `0-9+-( )` (255 when the country is IN).
+    #[serde(default, alias = "phone")]
+    pub phone_number: String,
+    /// "Address": required, at most 60 (may include the apartment or unit).
+    #[serde(default)]
+    pub address: String,
+    /// "Apt or Unit Number": optional, at most 60 (with the address at most 120).
+    #[serde(default, alias = "apartment")]
+    pub apt_or_unit_number: String,
+    /// "City": required, at most 60.
+    #[serde(default)]
+    pub city: String,
+    /// "Region": at most 50; a 2-letter code, required, for US and CA.
+    #[serde(default)]
+    pub region: String,
+    /// "Postal Code": required.
+    #[serde(default)]
+    pub postal_code: String,
+    /// "Country Code": required, 2-letter ISO code.
+    #[serde(default)]
+    pub country_code: String,
+    /// "List of Shipment Items": exactly one, as "Build Shipment Item" makes it.
+    #[serde(default)]
+    pub shipment_items: Vec<ShipmentItemRequest>,
+    /// "Delivery Type": 1 standard (the default), 2 expedited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_type: Option<u8>,
+}
+
+/// Output of "Create Shipment Request".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateShipmentResult {
+    /// "Shipment ID": the fulfiller's id of the new shipment (22-character base58).
+    pub shipment_id: String,
+    /// "Shipment State ID": its state code (2 = received for a new shipment).
+    pub shipment_state_id: u16,
+}
+
+impl CreateShipmentRequest {
+    /// The fulfiller's `POST /v1/fpr/shipments` body for this input.
+    pub fn to_fulfiller(&self) -> CreateFprShipment {
+        // Invariant: every field of `CreateFprShipment` has a serde default (the crate
+        // documents this so that a missing field reaches `validate`), so `{}` parses.
+        #[allow(clippy::expect_used)]
+        let mut body: CreateFprShipment =
+            serde_json::from_str("{}").expect("every CreateFprShipment field has a default");
+        body.delivery_type = self.delivery_type;
+        body.recipient = Recipient {
+            recipient_company: self.company.clone(),
+            recipient_email: self.email.clone(),
+            recipient_firstname: self.first_name.clone(),
+            recipient_lastname: self.last_name.clone(),
+            recipient_telephone: self.phone_number.clone(),
+        };
+        body.mailing_address = MailingAddress {
+            street_line1: self.address.clone(),
+            street_line2: self.apt_or_unit_number.clone(),
+            street_line3: String::new(),
+            city: self.city.clone(),
+            region: self.region.clone(),
+            postal_code: self.postal_code.clone(),
+            country_code_2: self.country_code.clone(),
+        };
+        body.shipment_items = self.shipment_items.clone();
+        body
+    }
+
+    /// Every check "Create Shipment Request" makes before calling the fulfiller: the
+    /// fulfiller's documented limits (the same functions the fulfiller sandbox
+    /// enforces), then each item as "Build Shipment Item" checks it. The first broken
+    /// rule is reported, naming this input's field.
+    pub fn validate(&self) -> Result<(), CardError> {
+        let body = self.to_fulfiller();
+        validate::fpr_shipment(&body).map_err(from_validation)?;
+        for (i, item) in body.shipment_items.iter().enumerate() {
+            check_item(item, |f| {
+                let leaf = match f {
+                    ItemField::ProductId => "product_id",
+                    ItemField::InventoryProductId => "inventory_product_id",
+                    ItemField::Quantity => "product_quantity",
+                    ItemField::CustomizationId => "customization_id",
+                    ItemField::Customizations => "product_customizations",
+                    ItemField::PinRequest => "product_customizations[0].fido_pin_request",
+                    ItemField::CredentialRequests => {
+                        "product_customizations[0].fido_credential_requests"
+                    }
+                };
+                format!("shipment_items[{i}].{leaf}")
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A fulfiller rule broken, named as this card's input names the field.
+fn from_validation(e: ValidationError) -> CardError {
+    let field = match e.field.wire_name() {
+        "recipient_company" => "company",
+        "recipient_firstname" => "first_name",
+        "recipient_lastname" => "last_name",
+        "recipient_email" => "email",
+        "recipient_telephone" => "phone_number",
+        "street_line1" if matches!(e.problem, Problem::CombinedTooLong(_)) => "apt_or_unit_number",
+        "street_line1" | "street_line3" => "address",
+        "street_line2" => "apt_or_unit_number",
+        "city" => "city",
+        "region" => "region",
+        "postal_code" => "postal_code",
+        "country_code_2" => "country_code",
+        "delivery_type" => "delivery_type",
+        "shipment_items" => "shipment_items",
+        "product_quantity" => "shipment_items[0].product_quantity",
+        "customization_id" => "shipment_items[0].customization_id",
+        "product_customizations" => "shipment_items[0].product_customizations",
+        "fido_pin_request" => "shipment_items[0].product_customizations[0].fido_pin_request",
+        "fido_credential_requests" => {
+            "shipment_items[0].product_customizations[0].fido_credential_requests"
+        }
+        other => other,
+    };
+    CardError::Validation {
+        field: field.to_owned(),
+        label: e.field.label(),
+        message: e.to_string(),
+    }
+}
+
+/// "Create Shipment Request": validates the input ([`CreateShipmentRequest::validate`])
+/// and, only if it passes, sends `POST /v1/fpr/shipments` once (no retry: the create is
+/// not idempotent at the fulfiller). Returns the new shipment's id and state id, or the
+/// fulfiller's refusal relayed ([`CardError::Refused`]).
+pub async fn create_shipment_request(
+    fulfiller: &yubienterprise::Client,
+    req: &CreateShipmentRequest,
+) -> Result<CreateShipmentResult, CardError> {
+    req.validate()?;
+    let created = fulfiller
+        .create_fpr_shipment(&req.to_fulfiller())
+        .await
+        .map_err(|e| CardError::from_client("creating YED shipment", e))?;
+    Ok(CreateShipmentResult {
+        shipment_id: created.shipment_id.as_str().to_owned(),
+        shipment_state_id: created.shipment_state.shipment_state_id.id(),
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Get Shipment Details
+// ---------------------------------------------------------------------------------
+
+/// One `product_data` entry of "Get Shipment Details" (present from state 103 on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemProductData {
+    /// "serial": the key's serial number.
+    pub serial: String,
+    /// "version": its firmware version.
+    pub version: String,
+    /// "fido_pin_response": the sealed PIN response JWE, for Okta's `/activate`
+    /// (`pinResponseJwe`), unchanged.
+    pub fido_pin_response: String,
+    /// "fido_credential_response": the sealed credential response JWEs, for Okta's
+    /// `/activate` (`credResponses[].credResponseJwe`), in request order, unchanged.
+    pub fido_credential_response: Vec<String>,
+}
+
+/// One shipment item of "Get Shipment Details".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetailsItem {
+    /// "product_data": empty until the key is programmed (state 103 or 104).
+    pub product_data: Vec<ItemProductData>,
+    /// "product_id".
+    pub product_id: u32,
+    /// "inventory_product_id".
+    pub inventory_product_id: u32,
+    /// "product_quantity" (1).
+    pub product_quantity: u32,
+    /// The customization id (CID).
+    pub customization_id: String,
+}
+
+/// Output of "Get Shipment Details".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentDetails {
+    /// The shipment asked about.
+    pub shipment_id: String,
+    /// "Shipment State ID".
+    pub shipment_state_id: u16,
+    /// The state's text ("Shipped").
+    pub shipment_state_message: String,
+    /// "Shipment Items".
+    pub shipment_items: Vec<DetailsItem>,
+}
+
+impl ShipmentDetails {
+    /// The first item's first `product_data`, as Yubico's reference flow reads it.
+    pub fn product_data(&self) -> Option<&ItemProductData> {
+        self.shipment_items.first()?.product_data.first()
+    }
+}
+
+/// "Get Shipment Details": `GET /v1/fpr/shipments/{id}` at the fulfiller. The id must
+/// be a 22-character base58 id (field `shipment_id`); a deleted or unknown shipment is
+/// the fulfiller's 404, relayed.
+pub async fn get_shipment_details(
+    fulfiller: &yubienterprise::Client,
+    shipment_id: &str,
+) -> Result<ShipmentDetails, CardError> {
+    let id = Base58Id::parse(shipment_id).map_err(|_| {
+        CardError::invalid(
+            "shipment_id",
+            "Shipment ID",
+            "must be a 22-character YubiEnterprise shipment id",
+        )
+    })?;
+    let s = fulfiller
+        .get_fpr_shipment(id.as_str())
+        .await
+        .map_err(|e| CardError::from_client("reading YED shipment", e))?;
+    Ok(ShipmentDetails {
+        shipment_id: s.shipment_id.as_str().to_owned(),
+        shipment_state_id: s.shipment_state.shipment_state_id.id(),
+        shipment_state_message: s.shipment_state.shipment_state_message.clone(),
+        shipment_items: s
+            .shipment_items
+            .iter()
+            .map(|i| DetailsItem {
+                product_data: i
+                    .product_data
+                    .iter()
+                    .flatten()
+                    .map(|p| ItemProductData {
+                        serial: p.serial_number.clone(),
+                        version: p.firmware_version.clone(),
+                        fido_pin_response: p.fido_pin_response.clone(),
+                        fido_credential_response: p.fido_credential_responses.clone(),
+                    })
+                    .collect(),
+                product_id: i.product_id,
+                inventory_product_id: i.inventory_product_id,
+                product_quantity: i.product_quantity,
+                customization_id: i.customization_id.clone(),
+            })
+            .collect(),
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// Get Public Transport Keys and Signing Certificate
+// ---------------------------------------------------------------------------------
+
+/// Output of "Get Public Transport Keys and Signing Certificate".
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct YubicoKeys {
+    /// "Transport Keys - JWKS": P-384 `use: enc` keys; Okta's `/enroll` takes one of
+    /// them as `yubicoTransportKeyJWK`.
+    pub transport_keys_jwks: envelope::Jwks,
+    /// "Signing Public Keys - JWKS": P-384 `use: sig` keys; Okta's `/activate` takes
+    /// their `keys` as `yubicoSigningJwks`.
+    pub signing_public_keys_jwks: envelope::Jwks,
+}
+
+/// "Get Public Transport Keys and Signing Certificate": both JWKS from the
+/// fulfiller's `/.well-known/` (no token needed), fetched together. A JWKS that is not
+/// valid public P-384 keys is refused ([`CardError::Unavailable`]).
+pub async fn get_keys(fulfiller: &yubienterprise::Client) -> Result<YubicoKeys, CardError> {
+    let (t, s) = tokio::join!(fulfiller.transport_keys(), fulfiller.signing_keys());
+    Ok(YubicoKeys {
+        transport_keys_jwks: t
+            .map_err(|e| CardError::from_client("fetching Yubico transport keys", e))?,
+        signing_public_keys_jwks: s
+            .map_err(|e| CardError::from_client("fetching Yubico signing keys", e))?,
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// HTTP routes
+// ---------------------------------------------------------------------------------
+
+/// The cards' routes, JWT-authenticated like the rest of the API; success bodies are
+/// `{"data": <card output>}`:
+/// - `POST /v1/yubico/shipments`: "Create Shipment Request" (201);
+/// - `GET /v1/yubico/shipments/{id}`: "Get Shipment Details";
+/// - `POST /v1/yubico/shipment-items`: "Build Shipment Item";
+/// - `GET /v1/yubico/keys`: "Get Public Transport Keys and Signing Certificate".
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/v1/yubico/shipments", post(api_create))
+        .route("/v1/yubico/shipments/{id}", get(api_details))
+        .route("/v1/yubico/shipment-items", post(api_build))
+        .route("/v1/yubico/keys", get(api_keys))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// An endpoint's failure: the caller's token ([`ApiError`]) or the card's.
+enum Failure {
+    Api(ApiError),
+    Card(CardError),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+impl From<CardError> for Failure {
+    fn from(e: CardError) -> Self {
+        Self::Card(e)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Api(e) => e.into_response(),
+            Self::Card(e) => e.into_response(),
+        }
+    }
+}
+
+/// Parses a JSON body; a body that is not the input's shape is a validation error
+/// whose message says which field (serde names it: "unknown field `phone_numbr`",
+/// "missing field `product_id`").
+pub fn parse_input<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CardError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let text = e.to_string();
+        let field = field_of_serde_error(&text).unwrap_or_else(|| "body".to_owned());
+        CardError::Validation {
+            field,
+            label: "Body",
+            message: format!("The body is not valid input: {text}"),
+        }
+    })
+}
+
+/// The field a serde_json message names (`unknown field `x``, `missing field `x``).
+fn field_of_serde_error(text: &str) -> Option<String> {
+    let start = text.find('`')? + 1;
+    let len = text[start..].find('`')?;
+    let name = &text[start..start + len];
+    (text.contains("field") && !name.is_empty()).then(|| name.to_owned())
+}
+
+async fn api_create(
+    State(s): State<Arc<AppState>>,
+    _c: Caller,
+    body: Bytes,
+) -> Result<(StatusCode, axum::Json<Value>), Failure> {
+    let req: CreateShipmentRequest = parse_input(&body)?;
+    let out = create_shipment_request(&s.fulfiller, &req).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"data": out}))))
+}
+
+async fn api_details(
+    State(s): State<Arc<AppState>>,
+    _c: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, Failure> {
+    let out = get_shipment_details(&s.fulfiller, &id).await?;
+    Ok(axum::Json(json!({"data": out})))
+}
+
+async fn api_build(_c: Caller, body: Bytes) -> Result<axum::Json<Value>, Failure> {
+    let input: BuildShipmentItem = parse_input(&body)?;
+    let item = build_shipment_item(&input)?;
+    Ok(axum::Json(
+        json!({"data": BuiltShipmentItem { shipment_item: item }}),
+    ))
+}
+
+async fn api_keys(
+    State(s): State<Arc<AppState>>,
+    _c: Caller,
+) -> Result<axum::Json<Value>, Failure> {
+    let out = get_keys(&s.fulfiller).await?;
+    Ok(axum::Json(json!({"data": out})))
+}
+
+// ---------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumOrString {
+    Num(u64),
+    Str(String),
+}
+
+/// A number, or a string of digits (Okta's fulfilment data carries ids as strings).
+fn u32_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    match NumOrString::deserialize(d)? {
+        NumOrString::Num(n) => u32::try_from(n).map_err(serde::de::Error::custom),
+        NumOrString::Str(s) => s
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| serde::de::Error::custom(format!("expected a number, got {s:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_jwe_shape() {
+        assert!(is_compact_jwe("eyJh.a.b.c.d"));
+        assert!(is_compact_jwe("eyJh..b.c.d"));
+        assert!(!is_compact_jwe("eyJh.a.b.c"));
+        assert!(!is_compact_jwe(" eyJh.a.b.c.d"));
+        assert!(!is_compact_jwe(".a.b.c.d"));
+    }
+
+    #[test]
+    fn serde_field_is_named() {
+        let e = parse_input::<BuildShipmentItem>(br#"{"product_id":1}"#).unwrap_err();
+        assert_eq!(e.field(), Some("inventory_product_id"));
+        let e = parse_input::<CreateShipmentRequest>(br#"{"phone_numbr":"1"}"#).unwrap_err();
+        assert_eq!(e.field(), Some("phone_numbr"));
+    }
+}
