@@ -234,6 +234,38 @@ impl Client {
         .await
     }
 
+    /// `GET /api/v1/groups/{id}/users`: every member, following the `after` cursor
+    /// (pages of 200) until a short or repeated page.
+    pub async fn list_group_members(&self, group_id: &str) -> Result<Vec<User>, ClientError> {
+        const PAGE: usize = 200;
+        let mut out: Vec<User> = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let path = match &after {
+                None => format!("/api/v1/groups/{}/users?limit={PAGE}", enc(group_id)),
+                Some(a) => format!(
+                    "/api/v1/groups/{}/users?limit={PAGE}&after={}",
+                    enc(group_id),
+                    enc(a)
+                ),
+            };
+            let page: Vec<User> = self.json::<(), _>(Method::GET, &path, None).await?;
+            let n = page.len();
+            let last = page.last().map(|u| u.id.clone());
+            let mut fresh = 0;
+            for u in page {
+                if !out.iter().any(|o| o.id == u.id) {
+                    out.push(u);
+                    fresh += 1;
+                }
+            }
+            if n < PAGE || fresh == 0 || last.is_none() || last == after {
+                return Ok(out);
+            }
+            after = last;
+        }
+    }
+
     /// `POST .../initiate-fulfillment-request` (204).
     pub async fn initiate_fulfillment(&self, req: &FulfillmentRequest) -> Result<(), ClientError> {
         self.call(

@@ -1,12 +1,265 @@
-//! Okta mode's own tables.
+//! Okta mode's own tables: what a request needs beyond the shared `requests` row, the
+//! one-open-request-per-user lock, and the event ids already handled.
+//!
+//! - `okta_requests`: per request, the Okta user, the order line (product, inventory,
+//!   customization), what started it, the enrollment ids Okta returned, whether the
+//!   factor was activated, and whether the next retry must start over.
+//! - `okta_open_users`: one row per user with a request that is not finished
+//!   (`complete` or `deleted`); its primary key makes "one pre-registered request at a
+//!   time per user" hold across workers and processes.
+//! - `okta_events`: event ids (the System Log `uuid`) already handled, so a redelivered
+//!   event is ignored.
 
-use crate::store::Backend;
+use crate::store::{Backend, StoreError};
+use sqlx::{AnyPool, Row};
 
 /// The statements that create Okta mode's tables (run by the store's migration, after
 /// the shared tables; each must be idempotent: `CREATE ... IF NOT EXISTS`).
 pub fn schema(backend: Backend) -> &'static [&'static str] {
     match backend {
-        Backend::Sqlite => &[],
-        Backend::Postgres => &[],
+        Backend::Sqlite => &[
+            "CREATE TABLE IF NOT EXISTS okta_requests (
+                request_id TEXT PRIMARY KEY, okta_user_id TEXT NOT NULL, login TEXT NOT NULL,
+                group_id TEXT, product_id INTEGER NOT NULL, inventory_product_id INTEGER NOT NULL,
+                customization_id TEXT NOT NULL, source TEXT NOT NULL, enrollment_ids TEXT,
+                activated INTEGER NOT NULL DEFAULT 0, restart INTEGER NOT NULL DEFAULT 0,
+                created_at INTEGER NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS okta_requests_user ON okta_requests (okta_user_id)",
+            "CREATE TABLE IF NOT EXISTS okta_open_users (
+                okta_user_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, locked_at BIGINT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS okta_events (
+                event_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL)",
+        ],
+        Backend::Postgres => &[
+            "CREATE TABLE IF NOT EXISTS okta_requests (
+                request_id TEXT PRIMARY KEY, okta_user_id TEXT NOT NULL, login TEXT NOT NULL,
+                group_id TEXT, product_id BIGINT NOT NULL, inventory_product_id BIGINT NOT NULL,
+                customization_id TEXT NOT NULL, source TEXT NOT NULL, enrollment_ids TEXT,
+                activated BIGINT NOT NULL DEFAULT 0, restart BIGINT NOT NULL DEFAULT 0,
+                created_at BIGINT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS okta_requests_user ON okta_requests (okta_user_id)",
+            "CREATE TABLE IF NOT EXISTS okta_open_users (
+                okta_user_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, locked_at BIGINT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS okta_events (
+                event_id TEXT PRIMARY KEY, received_at BIGINT NOT NULL)",
+        ],
     }
+}
+
+/// Okta mode's part of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OktaRequest {
+    /// The shared request's id.
+    pub request_id: String,
+    /// Okta user id (`00u...`).
+    pub okta_user_id: String,
+    /// The user's login.
+    pub login: String,
+    /// The mapped group that ordered it, if a group did.
+    pub group_id: Option<String>,
+    /// Fulfiller product id.
+    pub product_id: i64,
+    /// Fulfiller inventory product id.
+    pub inventory_product_id: i64,
+    /// Fulfiller customization id.
+    pub customization_id: String,
+    /// What started it: `group_add`, `mfa_initiated`, `batch`, `reconcile`.
+    pub source: String,
+    /// The enrollment (factor) ids Okta returned, once enrolled.
+    pub enrollment_ids: Vec<String>,
+    /// Okta activated the factor.
+    pub activated: bool,
+    /// The next retry starts over (new enrollment, new shipment).
+    pub restart: bool,
+}
+
+fn row(r: &sqlx::any::AnyRow) -> Result<OktaRequest, StoreError> {
+    let ids: Option<String> = r.try_get("enrollment_ids")?;
+    let activated: i64 = r.try_get("activated")?;
+    let restart: i64 = r.try_get("restart")?;
+    Ok(OktaRequest {
+        request_id: r.try_get("request_id")?,
+        okta_user_id: r.try_get("okta_user_id")?,
+        login: r.try_get("login")?,
+        group_id: r.try_get("group_id")?,
+        product_id: r.try_get("product_id")?,
+        inventory_product_id: r.try_get("inventory_product_id")?,
+        customization_id: r.try_get("customization_id")?,
+        source: r.try_get("source")?,
+        enrollment_ids: ids
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
+        activated: activated != 0,
+        restart: restart != 0,
+    })
+}
+
+const COLS: &str = "request_id, okta_user_id, login, group_id, CAST(product_id AS BIGINT) AS product_id, \
+    CAST(inventory_product_id AS BIGINT) AS inventory_product_id, customization_id, source, enrollment_ids, \
+    CAST(activated AS BIGINT) AS activated, CAST(restart AS BIGINT) AS restart";
+
+/// Reads Okta mode's part of a request.
+pub async fn get(pool: &AnyPool, request_id: &str) -> Result<Option<OktaRequest>, StoreError> {
+    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLS} FROM okta_requests WHERE request_id = $1"
+    )))
+    .bind(request_id)
+    .fetch_optional(pool)
+    .await?;
+    r.as_ref().map(row).transpose()
+}
+
+/// Writes the mutable parts (enrollment ids, activated, restart).
+pub async fn update(pool: &AnyPool, o: &OktaRequest) -> Result<(), StoreError> {
+    let ids = (!o.enrollment_ids.is_empty())
+        .then(|| serde_json::Value::from(o.enrollment_ids.clone()).to_string());
+    sqlx::query(
+        "UPDATE okta_requests SET enrollment_ids = $2, activated = $3, restart = $4 WHERE request_id = $1",
+    )
+    .bind(&o.request_id)
+    .bind(ids)
+    .bind(i64::from(o.activated))
+    .bind(i64::from(o.restart))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Sets the shared row's create body (the fulfiller order with the sealed requests).
+pub async fn set_create_body(
+    pool: &AnyPool,
+    request_id: &str,
+    body: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE requests SET create_body = $2 WHERE id = $1")
+        .bind(request_id)
+        .bind(body)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Takes the user's open-request lock for `request_id`. `Ok(None)`: taken; `Ok(Some(id))`:
+/// the user already has open request `id`.
+pub async fn lock_user(
+    pool: &AnyPool,
+    okta_user_id: &str,
+    request_id: &str,
+) -> Result<Option<String>, StoreError> {
+    for _ in 0..3 {
+        let inserted = sqlx::query(
+            "INSERT INTO okta_open_users (okta_user_id, request_id, locked_at) VALUES ($1, $2, $3) ON CONFLICT (okta_user_id) DO NOTHING",
+        )
+        .bind(okta_user_id)
+        .bind(request_id)
+        .bind(crate::store::now())
+        .execute(pool)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(None);
+        }
+        let held = sqlx::query(
+            "SELECT request_id, CAST(locked_at AS BIGINT) AS locked_at FROM okta_open_users WHERE okta_user_id = $1",
+        )
+        .bind(okta_user_id)
+        .fetch_optional(pool)
+        .await?;
+        let Some(held) = held else { continue };
+        let holder: String = held.try_get("request_id")?;
+        let locked_at: i64 = held.try_get("locked_at")?;
+        if holder == request_id {
+            return Ok(None);
+        }
+        // A lock whose request never got written (a crash between the two) is stale
+        // after two minutes; a finished request's lock is stale at once.
+        let exists: Option<String> = sqlx::query("SELECT state FROM requests WHERE id = $1")
+            .bind(&holder)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| r.try_get("state"))
+            .transpose()?;
+        let stale = match exists.as_deref() {
+            Some("complete") | Some("deleted") => true,
+            None => locked_at + 120 < crate::store::now(),
+            Some(_) => false,
+        };
+        if !stale {
+            return Ok(Some(holder));
+        }
+        sqlx::query("DELETE FROM okta_open_users WHERE okta_user_id = $1 AND request_id = $2")
+            .bind(okta_user_id)
+            .bind(&holder)
+            .execute(pool)
+            .await?;
+    }
+    Err(StoreError::from(sqlx::Error::Protocol(
+        "the user's open-request lock keeps changing".into(),
+    )))
+}
+
+/// Releases the user's lock if `request_id` holds it.
+pub async fn unlock_user(pool: &AnyPool, request_id: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM okta_open_users WHERE request_id = $1")
+        .bind(request_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Records Okta mode's part of a new request (the shared row is written by the caller).
+pub async fn insert(pool: &AnyPool, o: &OktaRequest, at: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO okta_requests (request_id, okta_user_id, login, group_id, product_id, \
+         inventory_product_id, customization_id, source, enrollment_ids, activated, restart, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, 0, $9)",
+    )
+    .bind(&o.request_id)
+    .bind(&o.okta_user_id)
+    .bind(&o.login)
+    .bind(&o.group_id)
+    .bind(o.product_id)
+    .bind(o.inventory_product_id)
+    .bind(&o.customization_id)
+    .bind(&o.source)
+    .bind(at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Whether the user has any Okta-mode request that was not deleted (reconciliation
+/// orders only for members who never had one).
+pub async fn user_has_request(pool: &AnyPool, okta_user_id: &str) -> Result<bool, StoreError> {
+    let n: i64 = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM okta_requests o JOIN requests r ON r.id = o.request_id \
+         WHERE o.okta_user_id = $1 AND r.state <> 'deleted'",
+    )
+    .bind(okta_user_id)
+    .fetch_one(pool)
+    .await?
+    .try_get("n")?;
+    Ok(n > 0)
+}
+
+/// Records an event id; `false` when it was seen before.
+pub async fn first_sight(pool: &AnyPool, event_id: &str, at: i64) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "INSERT INTO okta_events (event_id, received_at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(at)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Forgets an event id (its handling failed, so a redelivery should be handled).
+pub async fn forget_event(pool: &AnyPool, event_id: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM okta_events WHERE event_id = $1")
+        .bind(event_id)
+        .execute(pool)
+        .await?;
+    Ok(())
 }

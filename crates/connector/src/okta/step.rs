@@ -1,0 +1,401 @@
+//! The per-user flow: Okta `enroll` with a fulfiller transport key → fulfiller shipment
+//! with the returned JWEs (exactly once, as in Entra mode: the intent is recorded before
+//! the call and an earlier attempt's shipment is adopted) → poll → on 103/104 Okta
+//! `activate` with the responses, serial, firmware and the fulfiller's signing keys →
+//! approval gate → Okta `send-pin` → complete.
+//!
+//! Errors that end the enrollment (the fulfiller refused or deleted the shipment, Okta
+//! refused the activation) call `mark-error` on it and make the next retry start over.
+//! A fulfiller error state the admin can fix (address, phone) keeps the enrollment: the
+//! retry polls the same shipment again, as the guide's FAQ says.
+
+use super::OktaState;
+use super::store::{self as ostore, OktaRequest};
+use crate::app::AppState;
+use crate::process::{CreateError, Step, fail};
+use crate::store::{RequestRow, Store};
+use yubienterprise::ClientError;
+use yubienterprise::fpr::{CreateFprShipment, ProductCustomization, ShipmentItemRequest};
+
+/// How a phase failed.
+pub(crate) enum Fault {
+    /// Try again later.
+    Transient(String),
+    /// The enrollment cannot go on: mark it errored, start over on retry.
+    Fatal(String),
+    /// The admin can fix it where it is (the fulfiller's error states, the profile):
+    /// the retry continues from the same place.
+    Fixable(String),
+}
+
+fn db(e: impl std::fmt::Display) -> Fault {
+    Fault::Transient(e.to_string())
+}
+
+fn okta_fault(what: &str, e: okta::ClientError) -> Fault {
+    match e {
+        okta::ClientError::Okta { status, body }
+            if (400..500).contains(&status) && status != 429 =>
+        {
+            Fault::Fatal(format!("Okta refused {what} ({status}): {body}"))
+        }
+        e => Fault::Transient(format!("{what}: {e}")),
+    }
+}
+
+fn ye_fault(e: ClientError) -> Fault {
+    if e.is_transient() {
+        Fault::Transient(e.to_string())
+    } else {
+        Fault::Fatal(format!("the fulfiller answered {e}"))
+    }
+}
+
+/// Runs the next step of an Okta-mode request (called by the processor for rows with
+/// `idp = 'okta'`).
+pub(crate) async fn step(state: &AppState, row: RequestRow) -> Step {
+    let Some(okta) = state.okta.as_ref() else {
+        return match row.state.as_str() {
+            "complete" | "deleted" | "error" => Step::Done("error"),
+            _ => Step::Retry("Okta mode is off (no [okta] section); the request waits".into()),
+        };
+    };
+    let mut part = match ostore::get(state.store.pool(), &row.id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return fail(
+                state,
+                row,
+                "the request's Okta record is missing; delete it and start it again".into(),
+            )
+            .await;
+        }
+        Err(e) => return Step::Retry(e.to_string()),
+    };
+    let mut row = row;
+    for _ in 0..6 {
+        let res = match row.state.as_str() {
+            "creating" => create(state, okta, row.clone(), &mut part).await.map(Some),
+            "open" => poll(state, okta, row.clone(), &mut part).await,
+            "awaiting_approval" => return Step::Done("awaiting_approval"),
+            "pin_pending" => send_pin(state, okta, row.clone(), &part).await.map(Some),
+            "complete" => {
+                if let Err(e) = ostore::unlock_user(state.store.pool(), &row.id).await {
+                    return Step::Retry(e.to_string());
+                }
+                return Step::Done("complete");
+            }
+            "deleted" => return Step::Done("deleted"),
+            _ => return Step::Done("error"),
+        };
+        row = match res {
+            Ok(Some(r)) => r,
+            Ok(None) => return Step::Again,
+            Err(Fault::Transient(m)) => {
+                tracing::warn!(request_id = %row.id, error = %m, "Okta-mode step failed; will retry");
+                return Step::Retry(m);
+            }
+            Err(Fault::Fixable(m)) => return fail(state, row, m).await,
+            Err(Fault::Fatal(m)) => return fatal(state, okta, row, &mut part, m).await,
+        };
+    }
+    Step::Again
+}
+
+/// Marks the enrollment errored at Okta (unless it is active), flags the request to
+/// start over on retry, and puts it in `error`.
+async fn fatal(
+    state: &AppState,
+    okta: &OktaState,
+    row: RequestRow,
+    part: &mut OktaRequest,
+    message: String,
+) -> Step {
+    let mut message = message;
+    if !part.activated {
+        for id in &part.enrollment_ids {
+            match okta.client.mark_error(&part.okta_user_id, id).await {
+                Ok(()) => {}
+                Err(okta::ClientError::Okta { status: 404, .. }) => {}
+                Err(e) => {
+                    message.push_str(&format!(
+                        " (marking enrollment {id} errored at Okta failed too: {e})"
+                    ));
+                }
+            }
+        }
+        part.restart = true;
+        if let Err(e) = ostore::update(state.store.pool(), part).await {
+            return Step::Retry(e.to_string());
+        }
+    }
+    fail(state, row, message).await
+}
+
+/// `creating`: read the shipping data, enroll at Okta, record the order, create the
+/// shipment exactly once.
+async fn create(
+    state: &AppState,
+    okta: &OktaState,
+    mut row: RequestRow,
+    part: &mut OktaRequest,
+) -> Result<RequestRow, Fault> {
+    let mut fresh = false;
+    if part.enrollment_ids.is_empty() {
+        let user = match okta.client.get_user(&part.okta_user_id).await {
+            Ok(u) => u,
+            Err(okta::ClientError::Okta { status: 404, .. }) => {
+                return Err(Fault::Fixable(format!(
+                    "Okta no longer has user {} ({}); delete this request",
+                    part.login, part.okta_user_id
+                )));
+            }
+            Err(e) => return Err(Fault::Transient(format!("reading the user at Okta: {e}"))),
+        };
+        let (recipient, address) =
+            super::profile::shipping(&user.profile, okta.hr.as_ref()).map_err(Fault::Fixable)?;
+        let tk = state.transport_key().await.map_err(Fault::Transient)?;
+        let tk: okta::EcKeyJwk = serde_json::from_value(tk.to_value())
+            .map_err(|e| Fault::Transient(format!("the fulfiller's transport key: {e}")))?;
+        let enrolled = okta
+            .client
+            .enroll(&okta::EnrollmentInitializationRequest {
+                enrollment_rp_ids: okta.config.rp_ids.clone(),
+                fulfillment_provider: okta::FULFILLMENT_PROVIDER.into(),
+                user_id: part.okta_user_id.clone(),
+                yubico_transport_key_jwk: tk,
+            })
+            .await
+            .map_err(|e| okta_fault("the enrollment", e))?;
+        // Built through JSON so the order carries our request id as the customer
+        // reference where the fulfiller types know that field.
+        let body: CreateFprShipment = serde_json::from_value(serde_json::json!({
+            "delivery_type": okta.config.delivery_type,
+            "recipient": recipient,
+            "mailing_address": address,
+            "shipment_items": [ShipmentItemRequest {
+                product_id: u32::try_from(part.product_id).unwrap_or_default(),
+                inventory_product_id: u32::try_from(part.inventory_product_id).unwrap_or_default(),
+                product_quantity: 1,
+                customization_id: part.customization_id.clone(),
+                product_customizations: vec![ProductCustomization {
+                    fido_pin_request: enrolled.pin_request_jwe.clone(),
+                    fido_credential_requests: enrolled
+                        .cred_requests
+                        .iter()
+                        .map(|c| c.cred_request_jwe.clone())
+                        .collect(),
+                }],
+            }],
+            "customer_reference": row.id,
+        }))
+        .map_err(db)?;
+        let text = serde_json::to_string(&body).map_err(db)?;
+        // Record the order (the intent) before the fulfiller sees it.
+        ostore::set_create_body(state.store.pool(), &row.id, &text)
+            .await
+            .map_err(db)?;
+        part.enrollment_ids = enrolled
+            .cred_requests
+            .iter()
+            .map(|c| c.authenticator_enrollment_id.clone())
+            .collect();
+        ostore::update(state.store.pool(), part).await.map_err(db)?;
+        row.create_body = text;
+        row.last_error = None;
+        state
+            .store
+            .update_request(
+                &row,
+                &format!("enrolled at Okta ({})", part.enrollment_ids.join(", ")),
+            )
+            .await
+            .map_err(db)?;
+        // These JWEs are brand new: no earlier attempt can have ordered with them.
+        fresh = true;
+    }
+    match crate::process::create_shipment(state, row, fresh).await {
+        Ok(r) => Ok(r),
+        Err(CreateError::Refused { code, message }) => Err(Fault::Fatal(format!(
+            "the fulfiller refused the shipment ({code}): {message}; fix the cause (profile, product, customization) and set the request back to ongoing"
+        ))),
+        Err(CreateError::Unavailable(m)) | Err(CreateError::Internal(m)) => {
+            Err(Fault::Transient(m))
+        }
+    }
+}
+
+/// `open`: poll; on 103/104 activate at Okta.
+async fn poll(
+    state: &AppState,
+    okta: &OktaState,
+    mut row: RequestRow,
+    part: &mut OktaRequest,
+) -> Result<Option<RequestRow>, Fault> {
+    let sid = row.shipment_id.clone().unwrap_or_default();
+    let s = match state.fulfiller.get_fpr_shipment(&sid).await {
+        Ok(s) => s,
+        Err(ClientError::Api { status: 404, .. }) => {
+            return Err(Fault::Fatal(format!(
+                "shipment {sid} no longer exists at the fulfiller (404: deleted there); it is not polled again. Delete this request, or set it back to ongoing to order a new key"
+            )));
+        }
+        Err(e) => return Err(ye_fault(e)),
+    };
+    let st = s.shipment_state.shipment_state_id;
+    let changed = row.fulfiller_state != Some(i64::from(st.id()));
+    row.fulfiller_state = Some(i64::from(st.id()));
+    row.fulfiller_message = Some(s.shipment_state.shipment_state_message.clone());
+    row.tracking = s.tracking_link.clone();
+    if st.is_error() {
+        state.store.update_request(&row, "").await.map_err(db)?;
+        return Err(Fault::Fixable(format!(
+            "the fulfiller put shipment {sid} in error state {}: {}; correct it in the YubiEnterprise Console, then set this request back to ongoing",
+            st.id(),
+            s.shipment_state.shipment_state_message
+        )));
+    }
+    if !st.has_responses() {
+        if changed {
+            state
+                .store
+                .update_request(&row, &format!("fulfiller state {}", st.id()))
+                .await
+                .map_err(db)?;
+        }
+        return Ok(None);
+    }
+    let Some(pd) = s.product_data() else {
+        return Err(Fault::Fatal(
+            "the shipment is shipped but carries no product_data; contact the fulfiller".into(),
+        ));
+    };
+    if !already_active(okta, part).await? {
+        let signing = state.fulfiller.signing_keys().await.map_err(ye_fault)?;
+        let jwks = signing
+            .keys()
+            .iter()
+            .map(|k| serde_json::from_value::<okta::EcKeyJwk>(k.to_value()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Fault::Transient(format!("the fulfiller's signing keys: {e}")))?;
+        if pd.fido_credential_responses.len() != part.enrollment_ids.len() {
+            return Err(Fault::Fatal(format!(
+                "the shipment carries {} credential responses for {} enrollments; contact the fulfiller",
+                pd.fido_credential_responses.len(),
+                part.enrollment_ids.len()
+            )));
+        }
+        okta.client
+            .activate(&okta::EnrollmentActivationRequest {
+                cred_responses: part
+                    .enrollment_ids
+                    .iter()
+                    .zip(&pd.fido_credential_responses)
+                    .map(|(id, jwe)| okta::WebAuthnCredResponse {
+                        authenticator_enrollment_id: id.clone(),
+                        cred_response_jwe: jwe.clone(),
+                    })
+                    .collect(),
+                fulfillment_provider: okta::FULFILLMENT_PROVIDER.into(),
+                pin_response_jwe: pd.fido_pin_response.clone(),
+                serial: pd.serial_number.clone(),
+                user_id: part.okta_user_id.clone(),
+                version: pd.firmware_version.clone(),
+                yubico_signing_jwks: jwks,
+            })
+            .await
+            .map_err(|e| okta_fault("the activation", e))?;
+    }
+    part.activated = true;
+    ostore::update(state.store.pool(), part).await.map_err(db)?;
+    row.serial = Some(pd.serial_number.clone());
+    row.firmware = Some(pd.firmware_version.clone());
+    row.last_error = None;
+    let note = match okta.config.approval {
+        super::Approval::Admin => {
+            row.state = "awaiting_approval".into();
+            "key activated at Okta; waiting for an admin to approve that it arrived"
+        }
+        super::Approval::Auto => {
+            row.state = "pin_pending".into();
+            "key activated at Okta"
+        }
+    };
+    state.store.update_request(&row, note).await.map_err(db)?;
+    Ok(Some(row))
+}
+
+/// Whether Okta already shows every enrollment ACTIVE (an earlier run activated and
+/// then lost the answer).
+async fn already_active(okta: &OktaState, part: &OktaRequest) -> Result<bool, Fault> {
+    let list = okta
+        .client
+        .list_enrollments(&part.okta_user_id)
+        .await
+        .map_err(|e| okta_fault("listing the enrollments", e))?;
+    Ok(part.enrollment_ids.iter().all(|id| {
+        list.iter()
+            .any(|f| &f.id == id && f.status.eq_ignore_ascii_case("ACTIVE"))
+    }))
+}
+
+/// Okta `send-pin` for the request's enrollments. `Ok(false)`: Okta no longer holds
+/// the PIN (the user signed in with the key).
+pub(crate) async fn okta_send_pin(okta: &OktaState, part: &OktaRequest) -> Result<bool, Fault> {
+    let ids = match part.enrollment_ids.as_slice() {
+        [one] => okta::OneOrMany::One(one.clone()),
+        many => okta::OneOrMany::Many(many.to_vec()),
+    };
+    match okta
+        .client
+        .send_pin(&okta::PinRequest {
+            authenticator_enrollment_id: ids,
+            fulfillment_provider: okta::FULFILLMENT_PROVIDER.into(),
+            user_id: part.okta_user_id.clone(),
+        })
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(okta::ClientError::Okta { status: 403, .. }) => Ok(false),
+        Err(e) => Err(okta_fault("sending the PIN", e)),
+    }
+}
+
+/// `pin_pending`: Okta sends the PIN → `complete`.
+async fn send_pin(
+    state: &AppState,
+    okta: &OktaState,
+    mut row: RequestRow,
+    part: &OktaRequest,
+) -> Result<RequestRow, Fault> {
+    let sent = match okta_send_pin(okta, part).await {
+        Ok(s) => s,
+        // The key is active: nothing to mark errored; the retry sends again.
+        Err(Fault::Fatal(m)) => return Err(Fault::Fixable(m)),
+        Err(e) => return Err(e),
+    };
+    row.state = "complete".into();
+    row.last_error = None;
+    let note = if sent {
+        "Okta sent the PIN to the user"
+    } else {
+        "Okta no longer holds the PIN: the user already signed in with the key"
+    };
+    state.store.update_request(&row, note).await.map_err(db)?;
+    ostore::unlock_user(state.store.pool(), &row.id)
+        .await
+        .map_err(db)?;
+    Ok(row)
+}
+
+/// `pin_pending` run at once (approval): `Ok(row)` complete, or the error for the caller.
+pub(crate) async fn send_now(
+    state: &AppState,
+    okta: &OktaState,
+    row: RequestRow,
+    part: &OktaRequest,
+) -> Result<RequestRow, String> {
+    send_pin(state, okta, row, part).await.map_err(|f| match f {
+        Fault::Transient(m) | Fault::Fatal(m) | Fault::Fixable(m) => m,
+    })
+}

@@ -1,0 +1,228 @@
+//! What starts a request: the event hook (group add, the preregistration event), a
+//! batch call, and the reconciliation of mapped groups' members. Each start resolves the
+//! user at Okta, takes the user's open-request lock (one pre-registered request at a
+//! time per user) and records a `creating` request with a due job; the flow itself runs
+//! in [`super::step`].
+
+use super::store::{self as ostore, OktaRequest};
+use super::{GroupMapping, OktaState};
+use crate::app::AppState;
+use crate::store::{RequestRow, Store, now};
+
+/// The order line for one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// The mapped group that ordered it, if any.
+    pub group_id: Option<String>,
+    /// Fulfiller product id.
+    pub product_id: u32,
+    /// Fulfiller inventory product id.
+    pub inventory_product_id: u32,
+    /// Fulfiller customization id.
+    pub customization_id: String,
+}
+
+impl From<&GroupMapping> for Order {
+    fn from(g: &GroupMapping) -> Self {
+        Self {
+            group_id: Some(g.group_id.clone()),
+            product_id: g.product_id,
+            inventory_product_id: g.inventory_product_id,
+            customization_id: g.customization_id.clone(),
+        }
+    }
+}
+
+/// What a start did.
+#[derive(Debug, Clone)]
+pub enum Started {
+    /// A new request.
+    Created(Box<RequestRow>),
+    /// The user already has an open request (this id): nothing new.
+    Duplicate(String),
+}
+
+/// Why a start failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Okta does not know the user, or the input is wrong: nothing to retry.
+    #[error("{0}")]
+    Refused(String),
+    /// Okta or the database failed: try again.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+fn okta_state(state: &AppState) -> Result<&OktaState, StartError> {
+    state
+        .okta
+        .as_ref()
+        .ok_or_else(|| StartError::Refused("Okta mode is off (no [okta] section)".into()))
+}
+
+/// Starts a request for `user` (Okta id or login), unless the user has one open.
+pub async fn start_request(
+    state: &AppState,
+    user: &str,
+    order: Order,
+    source: &str,
+) -> Result<Started, StartError> {
+    let o = okta_state(state)?;
+    let u = match o.client.get_user(user).await {
+        Ok(u) => u,
+        Err(okta::ClientError::Okta { status: 404, .. }) => {
+            return Err(StartError::Refused(format!("Okta has no user {user:?}")));
+        }
+        Err(okta::ClientError::Okta { status, body })
+            if (400..500).contains(&status) && status != 429 =>
+        {
+            return Err(StartError::Refused(format!(
+                "Okta refused reading user {user:?}: {body}"
+            )));
+        }
+        Err(e) => {
+            return Err(StartError::Unavailable(format!(
+                "reading user {user:?} at Okta: {e}"
+            )));
+        }
+    };
+    let pool = state.store.pool();
+    let id = uuid::Uuid::new_v4().to_string();
+    if let Some(holder) = ostore::lock_user(pool, &u.id, &id)
+        .await
+        .map_err(|e| StartError::Unavailable(e.to_string()))?
+    {
+        tracing::info!(okta_user = %u.id, request_id = %holder, source, "the user already has an open request; not starting another");
+        return Ok(Started::Duplicate(holder));
+    }
+    let t = now();
+    let row = RequestRow {
+        id: id.clone(),
+        idp: "okta".into(),
+        state: "creating".into(),
+        user_id: u.id.clone(),
+        user_label: u.profile.login.clone(),
+        pin_contacts: "[]".into(),
+        create_body: "{}".into(),
+        shipment_id: None,
+        fulfiller_state: None,
+        fulfiller_message: None,
+        serial: None,
+        firmware: None,
+        tracking: None,
+        last_error: None,
+        created_at: t,
+        updated_at: t,
+    };
+    let part = OktaRequest {
+        request_id: id.clone(),
+        okta_user_id: u.id.clone(),
+        login: u.profile.login.clone(),
+        group_id: order.group_id.clone(),
+        product_id: i64::from(order.product_id),
+        inventory_product_id: i64::from(order.inventory_product_id),
+        customization_id: order.customization_id.clone(),
+        source: source.to_owned(),
+        enrollment_ids: Vec::new(),
+        activated: false,
+        restart: false,
+    };
+    let res = async {
+        // The Okta part first: the job the shared insert makes due needs it.
+        ostore::insert(pool, &part, t).await?;
+        // Okta mode seals nothing with a response key (Okta holds its own).
+        state.store.insert_request(&row, &[], None).await?;
+        state
+            .store
+            .delete_secret(&id, crate::secrets::Purpose::ResponseKey)
+            .await?;
+        state
+            .store
+            .update_request(&row, &format!("started by {source}"))
+            .await
+    }
+    .await;
+    if let Err(e) = res {
+        let _ = ostore::unlock_user(pool, &id).await;
+        return Err(StartError::Unavailable(e.to_string()));
+    }
+    tracing::info!(request_id = %id, okta_user = %u.id, source, "Okta-mode request started");
+    Ok(Started::Created(Box::new(row)))
+}
+
+/// What a reconciliation did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ReconcileSummary {
+    /// Members looked at.
+    pub checked: u64,
+    /// Requests started (ids).
+    pub started: Vec<String>,
+    /// Members that could not be started, with why.
+    pub failed: Vec<String>,
+}
+
+/// Starts a request for every member of a mapped group who never had one (not counting
+/// deleted requests): a group event Okta never delivered is not a missed key.
+pub async fn reconcile(state: &AppState) -> Result<ReconcileSummary, String> {
+    let o = okta_state(state).map_err(|e| e.to_string())?;
+    let mut sum = ReconcileSummary::default();
+    for g in &o.config.groups {
+        let members = o
+            .client
+            .list_group_members(&g.group_id)
+            .await
+            .map_err(|e| format!("listing the members of group {}: {e}", g.group_id))?;
+        for m in members {
+            sum.checked += 1;
+            match ostore::user_has_request(state.store.pool(), &m.id).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            match start_request(state, &m.id, Order::from(g), "reconcile").await {
+                Ok(Started::Created(r)) => sum.started.push(r.id),
+                Ok(Started::Duplicate(_)) => {}
+                Err(e) => sum.failed.push(format!("{}: {e}", m.profile.login)),
+            }
+        }
+    }
+    Ok(sum)
+}
+
+/// The order line of a preregistration event (`debugData.fulfillmentData`, an array or
+/// its JSON text), or the first group mapping when the event names none.
+pub(crate) fn order_of_event(o: &OktaState, debug: &serde_json::Value) -> Option<Order> {
+    let data = &debug["debugData"]["fulfillmentData"];
+    let parsed: Option<serde_json::Value> = match data {
+        serde_json::Value::String(s) => serde_json::from_str(s).ok(),
+        v if !v.is_null() => Some(v.clone()),
+        _ => None,
+    };
+    let first = parsed.and_then(|v| match v {
+        serde_json::Value::Array(a) => a.into_iter().next(),
+        v @ serde_json::Value::Object(_) => Some(v),
+        _ => None,
+    });
+    let num = |v: &serde_json::Value| -> Option<u32> {
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    };
+    let fallback = o.config.groups.first().map(Order::from);
+    match first {
+        Some(f) => {
+            let fb = fallback.clone();
+            Some(Order {
+                group_id: None,
+                product_id: num(&f["productId"]).or(fb.as_ref().map(|b| b.product_id))?,
+                inventory_product_id: num(&f["inventoryProductId"])
+                    .or(fb.as_ref().map(|b| b.inventory_product_id))?,
+                customization_id: f["customizationId"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .or(fb.map(|b| b.customization_id))?,
+            })
+        }
+        None => fallback,
+    }
+}
