@@ -534,6 +534,25 @@ async fn the_cards_answer_over_http_with_a_token() {
         .unwrap();
     assert_eq!(r.status(), 401);
 
+    // The routes are in the OpenAPI document.
+    let doc: Value = w
+        .http
+        .get(format!("{}/openapi.json", w.connector))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (path, method) in [
+        ("/v1/yubico/shipments", "post"),
+        ("/v1/yubico/shipments/{id}", "get"),
+        ("/v1/yubico/shipment-items", "post"),
+        ("/v1/yubico/keys", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{path}");
+    }
+
     let (s, keys) = w
         .call_as(&token, Method::GET, "/v1/yubico/keys", None, None)
         .await;

@@ -66,7 +66,7 @@ pub async fn openapi() -> Json<Value> {
     let err = json!({"$ref": "#/components/schemas/Error"});
     let resp =
         |d: &str| json!({"description": d, "content": {"application/json": {"schema": err}}});
-    Json(json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": "prereg connector (Entra mode)", "version": env!("CARGO_PKG_VERSION")},
         "components": {
@@ -111,5 +111,12 @@ pub async fn openapi() -> Json<Value> {
             "/v1/fpr/shipments/{id}/resend-pin": {"post": {"summary": "Deliver the PIN again while it is held", "responses": {"202": {"description": "queued"}, "409": resp("PIN purged (error_data.reason, purged_at) or not received yet")}}},
             "/v1/fpr/shipments/{id}/pin-acknowledged": {"post": {"summary": "The user has signed in: purge the held PIN now", "responses": {"200": {"description": "the request, pin_purge_reason acknowledged"}, "409": resp("PIN not delivered yet")}}}
         }
-    }))
+    });
+    if let (Some(paths), Value::Object(cards)) = (
+        doc["paths"].as_object_mut(),
+        crate::okta::cards::openapi_paths(),
+    ) {
+        paths.extend(cards);
+    }
+    Json(doc)
 }

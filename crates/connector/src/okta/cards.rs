@@ -763,6 +763,46 @@ async fn api_keys(
     Ok(axum::Json(json!({"data": out})))
 }
 
+/// The cards' routes for the connector's OpenAPI document (`GET /openapi.json`).
+pub fn openapi_paths() -> Value {
+    let resp = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let create_body = json!({"type": "object", "additionalProperties": false,
+        "required": ["company", "phone_number", "address", "city", "postal_code", "country_code", "shipment_items"],
+        "properties": {"company": {"type": "string", "maxLength": 20}, "email": {"type": "string", "maxLength": 80},
+            "first_name": {"type": "string", "maxLength": 15}, "last_name": {"type": "string", "maxLength": 20},
+            "phone_number": {"type": "string", "maxLength": 40}, "address": {"type": "string", "maxLength": 60},
+            "apt_or_unit_number": {"type": "string", "maxLength": 60}, "city": {"type": "string", "maxLength": 60},
+            "region": {"type": "string", "maxLength": 50}, "postal_code": {"type": "string"},
+            "country_code": {"type": "string", "minLength": 2, "maxLength": 2},
+            "shipment_items": {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "object"}},
+            "delivery_type": {"enum": [1, 2]}}});
+    let build_body = json!({"type": "object", "additionalProperties": false,
+        "required": ["customization_id", "product_id", "inventory_product_id", "pin_request", "credential_requests"],
+        "properties": {"customization_id": {"type": "string"}, "product_id": {"type": ["integer", "string"]},
+            "inventory_product_id": {"type": ["integer", "string"]}, "quantity": {"const": 1},
+            "pin_request": {"type": "string", "description": "compact JWE from Okta's enroll, relayed unchanged"},
+            "credential_requests": {"type": "array", "minItems": 1, "items": {"type": "string"}}}});
+    let details = r#"{"data":{"shipment_id","shipment_state_id","shipment_state_message","shipment_items":[{"product_data":[{"serial","version","fido_pin_response","fido_credential_response":[]}],"product_id","inventory_product_id","product_quantity","customization_id"}]}}"#;
+    let keys =
+        r#"{"data":{"transport_keys_jwks":{"keys":[]},"signing_public_keys_jwks":{"keys":[]}}}"#;
+    json!({
+        "/v1/yubico/shipments": {"post": {"summary": "Action card Create Shipment Request (docs/yubico-cards.md)",
+            "requestBody": {"content": {"application/json": {"schema": create_body}}},
+            "responses": {"201": {"description": r#"{"data":{"shipment_id":"...","shipment_state_id":2}}"#},
+                "400": resp("api_error (validation, error_data.field) or ye_error (the fulfiller refused)"),
+                "401": resp("bad token"), "502": resp("fulfiller unavailable")}}},
+        "/v1/yubico/shipments/{id}": {"get": {"summary": "Action card Get Shipment Details",
+            "responses": {"200": {"description": details}, "400": resp("malformed shipment id"),
+                "401": resp("bad token"), "404": resp("ye_error: no such shipment"), "502": resp("fulfiller unavailable")}}},
+        "/v1/yubico/shipment-items": {"post": {"summary": "Action card Build Shipment Item",
+            "requestBody": {"content": {"application/json": {"schema": build_body}}},
+            "responses": {"200": {"description": r#"{"data":{"shipment_item":{...}}}"#},
+                "400": resp("api_error (validation, error_data.field)"), "401": resp("bad token")}}},
+        "/v1/yubico/keys": {"get": {"summary": "Action card Get Public Transport Keys and Signing Certificate",
+            "responses": {"200": {"description": keys}, "401": resp("bad token"), "502": resp("fulfiller unavailable")}}}
+    })
+}
+
 // ---------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------
