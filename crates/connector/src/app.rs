@@ -121,7 +121,10 @@ pub fn tls_server_config(
         .map_err(|e| {
             tls_err(
                 "tls_cert_file",
-                format!("{} is not a PEM certificate chain: {e}", tls.cert_file.display()),
+                format!(
+                    "{} is not a PEM certificate chain: {e}",
+                    tls.cert_file.display()
+                ),
             )
         })?;
     if certs.is_empty() {
@@ -176,7 +179,9 @@ struct TlsListener {
 
 impl TlsListener {
     fn new(listener: TcpListener, config: Arc<tokio_rustls::rustls::ServerConfig>) -> Self {
-        let addr = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
         let acceptor = tokio::spawn(async move {

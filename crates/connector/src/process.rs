@@ -71,10 +71,65 @@ fn code_of(e: &yubienterprise::ApiError) -> String {
 }
 
 /// Looks for a shipment this request already created (a crash or a lost answer after
-/// `POST /v1/fpr/shipments`). The fulfiller has no customer-reference field, so the
-/// match is: an FPR shipment with the same recipient, address and customization,
-/// requested at or after the intent was recorded, not owned by another request.
+/// `POST /v1/fpr/shipments`) by its customer reference, which holds the request id:
+/// `GET /v1/shipments_exact?search_field=customer_reference&search=<id>`, keeping only
+/// shipments whose reference is exactly the id.
+///
+/// Fallback to [`find_by_contact`] (same recipient, address and customization, created
+/// after the intent) when the request carries no reference (recorded by an older
+/// version) or the fulfiller does not support the field: it refuses the search field
+/// (400), or answers with shipments that carry no reference at all.
 async fn find_existing(
+    state: &AppState,
+    row: &RequestRow,
+    body: &CreateFprShipment,
+) -> Result<Option<String>, ClientError> {
+    let Some(reference) = body.customer_reference.as_deref() else {
+        return find_by_contact(state, row, body).await;
+    };
+    let page = match state
+        .fulfiller
+        .list_shipments_exact(&ListQuery {
+            limit: Some(100),
+            offset: Some(0),
+            search: Some(reference.to_owned()),
+            search_field: Some("customer_reference".into()),
+            shipment_type: Some(ShipmentType::AutoFidoPreReg),
+            shipment_state_id: None,
+        })
+        .await
+    {
+        Ok(p) => p,
+        Err(ClientError::Api { status: 400, .. }) => {
+            tracing::warn!(request_id = %row.id, "the fulfiller cannot search by customer_reference; matching by recipient and address");
+            return find_by_contact(state, row, body).await;
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(s) = page
+        .shipments
+        .iter()
+        .find(|s| s.customer_reference.as_deref() == Some(reference))
+    {
+        return Ok(Some(s.shipment_id.as_str().to_owned()));
+    }
+    if !page.shipments.is_empty()
+        && page
+            .shipments
+            .iter()
+            .all(|s| s.customer_reference.is_none())
+    {
+        tracing::warn!(request_id = %row.id, "the fulfiller ignored the customer_reference search; matching by recipient and address");
+        return find_by_contact(state, row, body).await;
+    }
+    Ok(None)
+}
+
+/// The fallback match: an FPR shipment with the same recipient, address and
+/// customization, requested at or after the intent was recorded, not owned by another
+/// request. Two requests with the same recipient and address can swap shipments here,
+/// which is why the reference is preferred.
+async fn find_by_contact(
     state: &AppState,
     row: &RequestRow,
     body: &CreateFprShipment,

@@ -225,3 +225,62 @@ async fn searches_by_field() {
         .unwrap();
     assert_eq!(hit.shipments[0].shipment_id, one.shipment_id);
 }
+
+#[tokio::test]
+async fn an_fpr_shipment_keeps_its_customer_reference_and_is_found_by_it() {
+    let sb = seeded().await;
+    let reference = "3f0e7c1a-5b1d-4c52-9a8e-1d2b3c4d5e6f";
+    let mut b = fpr_body();
+    b.customer_reference = Some(reference.to_owned());
+    let made = sb.client.create_fpr_shipment(&b).await.unwrap();
+    assert_eq!(made.customer_reference.as_deref(), Some(reference));
+    let got = sb
+        .client
+        .get_fpr_shipment(made.shipment_id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(got.customer_reference.as_deref(), Some(reference));
+
+    let search = |v: &str| ListQuery {
+        search: Some(v.to_owned()),
+        search_field: Some("customer_reference".to_owned()),
+        ..Default::default()
+    };
+    let hit = sb
+        .client
+        .list_shipments_exact(&search(reference))
+        .await
+        .unwrap();
+    assert_eq!(hit.total_count, 1);
+    assert_eq!(hit.shipments[0].shipment_id, made.shipment_id);
+    assert_eq!(
+        hit.shipments[0].customer_reference.as_deref(),
+        Some(reference)
+    );
+    // The whole reference, not a part of it.
+    let miss = sb
+        .client
+        .list_shipments_exact(&search("3f0e7c1a"))
+        .await
+        .unwrap();
+    assert_eq!(miss.total_count, 0);
+    let (_, v) = sb
+        .call(Method::GET, "/v1/shipments_exact/search-description", None)
+        .await;
+    assert!(
+        v["searchable_fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "customer_reference")
+    );
+
+    // At most 50 characters, refused naming the field.
+    b.customer_reference = Some("r".repeat(51));
+    let e = sb.client.create_fpr_shipment(&b).await.unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("Customer Reference") && text.contains("50"),
+        "{text}"
+    );
+}

@@ -205,6 +205,9 @@ pub struct ShipmentExact {
     /// Once delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_date: Option<String>,
+    /// The customer reference (our name for the Console's field), when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_reference: Option<String>,
 }
 
 /// `GET /v1/shipments_exact`: one page. `total_count` is the number of matches before

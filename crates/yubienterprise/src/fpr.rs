@@ -112,6 +112,12 @@ pub struct CreateFprShipment {
     /// Entra connector extension: skip address validation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address_validation_bypass: Option<bool>,
+    /// The Console's "Customer reference" (at most 50 characters), free text the buyer
+    /// attaches to the shipment. The JSON name is not published: `customer_reference`
+    /// is this project's choice (docs/fulfiller-sandbox.md). The connector puts its
+    /// request id here and finds the shipment by it after a crash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_reference: Option<String>,
 }
 
 /// `PUT /v1/fpr/shipments/{id}` body: what may change while the shipment is editable.
@@ -204,6 +210,9 @@ pub struct FprShipment {
     /// RFC 3339 UTC once delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_date: Option<String>,
+    /// The customer reference given at creation (our name for the Console's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_reference: Option<String>,
 }
 
 /// `shipment_state{}`: `{"shipment_state_id": 103, "shipment_state_message": "Shipped"}`.

@@ -61,6 +61,8 @@ pub enum Field {
     PinRequest,
     /// `fido_credential_requests`.
     CredentialRequests,
+    /// `customer_reference` (the Console's "Customer reference").
+    CustomerReference,
 }
 
 impl Field {
@@ -87,6 +89,7 @@ impl Field {
             Self::ProductCustomizations => "Product Customizations",
             Self::PinRequest => "PIN Request",
             Self::CredentialRequests => "Credential Requests",
+            Self::CustomerReference => "Customer Reference",
         }
     }
 
@@ -113,6 +116,7 @@ impl Field {
             Self::ProductCustomizations => "product_customizations",
             Self::PinRequest => "fido_pin_request",
             Self::CredentialRequests => "fido_credential_requests",
+            Self::CustomerReference => "customer_reference",
         }
     }
 }
@@ -178,6 +182,8 @@ pub mod limits {
     pub const TELEPHONE_IN: usize = 255;
     /// Keys per FIDO Pre-reg shipment.
     pub const FPR_KEYS: u32 = 1;
+    /// `customer_reference` (the Console's "Customer reference", 50 characters).
+    pub const CUSTOMER_REFERENCE: usize = 50;
 }
 
 type Result<T = ()> = std::result::Result<T, ValidationError>;
@@ -369,6 +375,9 @@ pub fn fpr_shipment(req: &CreateFprShipment) -> Result {
         || custom.fido_credential_requests.iter().any(|c| blank(c))
     {
         return Err(err(Field::CredentialRequests, Problem::Required));
+    }
+    if let Some(r) = &req.customer_reference {
+        max_len(Field::CustomerReference, r, limits::CUSTOMER_REFERENCE)?;
     }
     Ok(())
 }

@@ -39,6 +39,7 @@ fn good() -> CreateFprShipment {
         }],
         reseller_organization_id: None,
         address_validation_bypass: None,
+        customer_reference: None,
     }
 }
 

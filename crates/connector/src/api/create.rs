@@ -585,6 +585,9 @@ async fn create(
         }],
         reseller_organization_id: None,
         address_validation_bypass: None,
+        // Our request id: after a crash or a lost answer the processor finds the
+        // shipment by it instead of ordering a second key.
+        customer_reference: Some(id.clone()),
     };
     let sealed_key = state
         .master_key

@@ -23,7 +23,7 @@ use yubienterprise::{ApiError, Base58Id, ErrorCode, ShipmentState, ShipmentType,
 pub const MAX_PAGE: u32 = 100;
 
 /// Fields `search_field` accepts.
-pub const SEARCHABLE: [&str; 14] = [
+pub const SEARCHABLE: [&str; 15] = [
     "shipment_id",
     "shipment_state_id",
     "shipment_type",
@@ -38,6 +38,7 @@ pub const SEARCHABLE: [&str; 14] = [
     "region",
     "postal_code",
     "country_code_2",
+    "customer_reference",
 ];
 
 /// One shipment, as the sandbox keeps it.
@@ -63,6 +64,8 @@ struct Shipment {
     /// The shipped key's state file. Never part of a dump.
     #[serde(skip)]
     parcel: Option<String>,
+    /// The buyer's reference (FPR create only), at most 50 characters.
+    customer_reference: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -320,6 +323,10 @@ impl Store {
             product_data: None,
             serial: None,
             parcel: None,
+            customer_reference: req
+                .customer_reference
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty()),
         };
         let mut inner = self.lock();
         reserve(&mut inner.inventory, &shipment.items, |id| {
@@ -398,6 +405,7 @@ impl Store {
             product_data: None,
             serial: None,
             parcel: None,
+            customer_reference: None,
         };
         let mut inner = self.lock();
         reserve(&mut inner.inventory, &shipment.items, |id| {
@@ -789,6 +797,7 @@ impl Store {
             shipment_request_date: Some(crate::time::rfc3339(s.requested_at)),
             tracking_link: tracking(s),
             delivered_date: s.delivered_at.map(crate::time::rfc3339),
+            customer_reference: s.customer_reference.clone(),
         }
     }
 
@@ -839,6 +848,7 @@ impl Store {
             shipment_request_date: Some(crate::time::rfc3339(s.requested_at)),
             tracking_link: tracking(s),
             delivered_date: s.delivered_at.map(crate::time::rfc3339),
+            customer_reference: s.customer_reference.clone(),
         }
     }
 }
@@ -972,6 +982,7 @@ fn search_matches(s: &Shipment, field: &str, value: &str) -> bool {
         "region" => contains(&s.address.region),
         "postal_code" => contains(&s.address.postal_code),
         "country_code_2" => s.address.country_code_2.eq_ignore_ascii_case(v),
+        "customer_reference" => s.customer_reference.as_deref() == Some(v),
         _ => false,
     }
 }

@@ -141,6 +141,7 @@ pub fn fpr_body() -> CreateFprShipment {
         }],
         reseller_organization_id: None,
         address_validation_bypass: None,
+        customer_reference: None,
     }
 }
 

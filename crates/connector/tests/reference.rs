@@ -1,0 +1,160 @@
+//! Exactly once by reference: the connector's request id travels as the shipment's
+//! `customer_reference`, and after a lost answer the processor finds the shipment by it,
+//! even when two requests share recipient and address.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::{ALEX, World, guide_request, start};
+use connector::store::Store;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn set_drop(w: &World, rate: f64) {
+    let r = w
+        .http
+        .put(format!("{}/sandbox/v1/faults", w.fulfiller))
+        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+        .json(
+            &json!({"error_rate": 0.0, "rate_limit_rate": 0.0, "latency_ms": 0, "drop_rate": rate}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+async fn by_reference(w: &World, reference: &str) -> Vec<Value> {
+    let r: Value = w
+        .http
+        .get(format!("{}/v1/shipments_exact", w.fulfiller))
+        .query(&[
+            ("search_field", "customer_reference"),
+            ("search", reference),
+        ])
+        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["shipments"].as_array().unwrap().clone()
+}
+
+async fn total(w: &World) -> u64 {
+    let r: Value = w
+        .http
+        .get(format!("{}/v1/shipments_exact", w.fulfiller))
+        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["total_count"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_lost_creates_for_the_same_recipient_and_address_end_with_one_shipment_each() {
+    let w = start().await;
+    let r = w
+        .http
+        .get(format!("{}/readyz", w.connector))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // The fulfiller stops answering: both requests (same user, same address, sent at
+    // once) stay in "creating".
+    set_drop(&w, 1.0).await;
+    let (a, b) = tokio::join!(
+        w.call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX))),
+        w.call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX))),
+    );
+    assert_eq!(a.0, 503, "{}", a.1);
+    assert_eq!(b.0, 503, "{}", b.1);
+    let ids: Vec<String> = [&a.1, &b.1]
+        .iter()
+        .map(|v| v["error_data"]["request_id"].as_str().unwrap().to_owned())
+        .collect();
+    set_drop(&w, 0.0).await;
+
+    // As if only the second request's call had reached the fulfiller before the answer
+    // was lost: its shipment exists, unrecorded, carrying its request id.
+    let row = w.state.store.get_request(&ids[1]).await.unwrap().unwrap();
+    assert_eq!(row.state, "creating");
+    let body: yubienterprise::fpr::CreateFprShipment =
+        serde_json::from_str(&row.create_body).unwrap();
+    assert_eq!(body.customer_reference.as_deref(), Some(ids[1].as_str()));
+    let made = w.state.fulfiller.create_fpr_shipment(&body).await.unwrap();
+    assert_eq!(made.customer_reference.as_deref(), Some(ids[1].as_str()));
+    assert_eq!(by_reference(&w, &ids[1]).await.len(), 1);
+    assert!(by_reference(&w, &ids[0]).await.is_empty());
+
+    // The next runs: the second adopts its own shipment, the first orders its own.
+    w.process().await;
+    assert_eq!(total(&w).await, 2, "exactly one shipment each");
+    for id in &ids {
+        let got = w.state.store.get_request(id).await.unwrap().unwrap();
+        assert_eq!(got.state, "open", "{got:?}");
+        let found = by_reference(&w, id).await;
+        assert_eq!(found.len(), 1, "one shipment carries {id}");
+        assert_eq!(
+            got.shipment_id.as_deref(),
+            found[0]["shipment_id"].as_str(),
+            "each request owns the shipment with its own reference"
+        );
+    }
+    assert_eq!(
+        w.state
+            .store
+            .get_request(&ids[1])
+            .await
+            .unwrap()
+            .unwrap()
+            .shipment_id
+            .as_deref(),
+        Some(made.shipment_id.as_str())
+    );
+
+    // Each request's response key opens its own shipment's responses.
+    w.advance().await;
+    w.advance().await;
+    let sum = w.process().await;
+    assert_eq!(sum["data"]["completed"], 2, "{sum}");
+    assert_eq!(total(&w).await, 2);
+    assert_eq!(w.entra.registered_methods().len(), 2);
+}
+
+#[tokio::test]
+async fn the_fulfiller_refuses_a_reference_longer_than_50_characters() {
+    let w = start().await;
+    let (s, v) = w
+        .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = w
+        .state
+        .store
+        .by_shipment(v["data"]["shipment_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let row = w.state.store.get_request(&id).await.unwrap().unwrap();
+    let mut body: yubienterprise::fpr::CreateFprShipment =
+        serde_json::from_str(&row.create_body).unwrap();
+    body.customer_reference = Some("x".repeat(51));
+    let e = w
+        .state
+        .fulfiller
+        .create_fpr_shipment(&body)
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("Customer Reference") && text.contains("50"),
+        "{text}"
+    );
+}
