@@ -91,6 +91,68 @@ pub fn from_ready(ready: &Value, local: &Local<'_>) -> String {
     out
 }
 
+/// Okta-mode settings for [`okta_section`].
+pub struct OktaLocal<'a> {
+    /// The event hook's shared secret.
+    pub hook_secret: &'a str,
+    /// `auto` or `admin`.
+    pub approval: &'a str,
+    /// Seconds between reconciliations (0: off).
+    pub reconcile_interval_seconds: u64,
+    /// The connector's event hook URL to register at the Okta sandbox at start, if any.
+    pub event_hook_url: Option<&'a str>,
+}
+
+/// The Okta sandbox's group that [`okta_section`] maps ("YubiKey 5 NFC").
+pub const SANDBOX_GROUP: &str = "00gsandboxyk5nfc001";
+
+/// An `[okta]` TOML section pointing at the sandbox's Okta org (SSWS token, the org's
+/// domain as the RP id, the "YubiKey 5 NFC" group mapped to the fulfiller sandbox's
+/// YubiKey 5 NFC product, inventory bucket and customization). Empty when the ready
+/// line has no Okta sandbox. Append it after [`from_ready`]'s text (it opens a table).
+pub fn okta_section(ready: &Value, o: &OktaLocal<'_>) -> String {
+    let k = &ready["okta"];
+    let f = &ready["fulfiller"];
+    if s(k, &["base_url"]).is_empty() {
+        return String::new();
+    }
+    let cid = f["customizations"][0].as_str().unwrap_or("C19881");
+    let product = f["products"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["fido_prereg"] == true))
+        .and_then(|p| p["product_id"].as_u64())
+        .unwrap_or(1);
+    let inventory = f["inventory"]
+        .as_array()
+        .and_then(|bs| {
+            bs.iter()
+                .find(|b| b["product_id"].as_u64() == Some(product))
+        })
+        .and_then(|b| b["inventory_product_id"].as_u64())
+        .unwrap_or(1);
+    let mut out = String::from("\n[okta]\n");
+    let mut kv = |k: &str, v: String| out.push_str(&format!("{k} = {v}\n"));
+    kv("org_url", q(s(k, &["base_url"])));
+    kv("auth", q("ssws"));
+    kv("api_token", q(s(k, &["ssws_token"])));
+    kv("rp_ids", Value::from(vec![s(k, &["domain"])]).to_string());
+    kv("event_hook_secret", q(o.hook_secret));
+    if let Some(u) = o.event_hook_url {
+        kv("event_hook_url", q(u));
+    }
+    kv("approval", q(o.approval));
+    kv(
+        "reconcile_interval_seconds",
+        o.reconcile_interval_seconds.to_string(),
+    );
+    out.push_str(&format!(
+        "\n[[okta.groups]]\ngroup_id = {}\nproduct_id = {product}\ninventory_product_id = {inventory}\ncustomization_id = {}\n",
+        q(SANDBOX_GROUP),
+        q(cid)
+    ));
+    out
+}
+
 /// Writes a `prereg serve` config pointing at a running sandbox (for `prereg sandbox
 /// --connector-config PATH`): a fresh master key, a SQLite database beside the file,
 /// the API on 127.0.0.1:8080, PIN mail to the sandbox's mail catcher when it runs one.
@@ -102,7 +164,7 @@ pub fn write_file(path: &std::path::Path, ready: &Value) -> Result<(), String> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     let db = format!("sqlite://{}", dir.join("prereg-connector.db").display());
-    let text = from_ready(
+    let mut text = from_ready(
         ready,
         &Local {
             database_url: &db,
@@ -111,6 +173,20 @@ pub fn write_file(path: &std::path::Path, ready: &Value) -> Result<(), String> {
             send_pin_url: None,
         },
     );
+    // Okta mode against the Okta sandbox: a fresh hook secret, the hook registered at
+    // start, PIN after an admin approves.
+    let mut secret = [0u8; 24];
+    getrandom::fill(&mut secret).map_err(|e| e.to_string())?;
+    let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    text.push_str(&okta_section(
+        ready,
+        &OktaLocal {
+            hook_secret: &secret,
+            approval: "admin",
+            reconcile_interval_seconds: 3600,
+            event_hook_url: Some("http://127.0.0.1:8080/v1/okta/events"),
+        },
+    ));
     std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     #[cfg(unix)]
     {

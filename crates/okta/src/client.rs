@@ -266,6 +266,47 @@ impl Client {
         }
     }
 
+    /// `GET /api/v1/eventHooks`.
+    pub async fn list_event_hooks(&self) -> Result<Vec<crate::hooks::EventHook>, ClientError> {
+        self.json::<(), _>(Method::GET, "/api/v1/eventHooks", None)
+            .await
+    }
+
+    /// `POST /api/v1/eventHooks`.
+    pub async fn create_event_hook(
+        &self,
+        hook: &crate::hooks::EventHook,
+    ) -> Result<crate::hooks::EventHook, ClientError> {
+        self.json(Method::POST, "/api/v1/eventHooks", Some(hook))
+            .await
+    }
+
+    /// `POST /api/v1/eventHooks/{id}/lifecycle/verify`: Okta calls the hook with the
+    /// verification challenge.
+    pub async fn verify_event_hook(
+        &self,
+        id: &str,
+    ) -> Result<crate::hooks::EventHook, ClientError> {
+        self.json::<(), _>(
+            Method::POST,
+            &format!("/api/v1/eventHooks/{}/lifecycle/verify", enc(id)),
+            None,
+        )
+        .await
+    }
+
+    /// `DELETE /api/v1/eventHooks/{id}` (real Okta wants it deactivated first; the
+    /// caller deactivates when needed).
+    pub async fn delete_event_hook(&self, id: &str) -> Result<(), ClientError> {
+        self.call::<()>(
+            Method::DELETE,
+            &format!("/api/v1/eventHooks/{}", enc(id)),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// `POST .../initiate-fulfillment-request` (204).
     pub async fn initiate_fulfillment(&self, req: &FulfillmentRequest) -> Result<(), ClientError> {
         self.call(

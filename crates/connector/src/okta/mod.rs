@@ -100,6 +100,9 @@ pub struct OktaConfig {
     pub event_hook_secret: Option<SecretString>,
     /// The header carrying it (default `Authorization`).
     pub event_hook_header: String,
+    /// This connector's event hook URL (`https://.../v1/okta/events`): when set, the
+    /// connector registers and verifies the hook at Okta at start.
+    pub event_hook_url: Option<String>,
     /// React to the preregistration event raised by `initiate-fulfillment-request`.
     pub trigger_mfa_initiated: bool,
     /// React to `group.user_membership.add` for mapped groups.
@@ -129,6 +132,7 @@ pub const KEYS: &[&str] = &[
     "scopes",
     "event_hook_secret",
     "event_hook_header",
+    "event_hook_url",
     "trigger_mfa_initiated",
     "trigger_group_add",
     "reconcile_interval_seconds",
@@ -267,6 +271,10 @@ impl OktaConfig {
             auth,
             event_hook_secret: secret.map(SecretString::from),
             event_hook_header: s.or("event_hook_header", "Authorization")?,
+            event_hook_url: match s.get("event_hook_url")? {
+                Some(v) if !v.trim().is_empty() => Some(s.url("event_hook_url", None)?),
+                _ => None,
+            },
             trigger_mfa_initiated,
             trigger_group_add,
             reconcile_interval_seconds: s.parsed("reconcile_interval_seconds", 3600u64)?,
@@ -353,6 +361,12 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
 /// `reconcile_interval_seconds` (0: off), so a missed group event is not a missed key.
 pub async fn background(state: Arc<AppState>) {
     let Some(o) = &state.okta else { return };
+    if o.config.event_hook_url.is_some() {
+        match register_hook(o).await {
+            Ok(id) => tracing::info!(hook_id = %id, "Okta event hook registered and verified"),
+            Err(e) => tracing::warn!(error = %e, "registering the Okta event hook failed"),
+        }
+    }
     let every = o.config.reconcile_interval_seconds;
     if every == 0 || o.config.groups.is_empty() {
         return;
@@ -372,4 +386,73 @@ pub async fn background(state: Arc<AppState>) {
             let _ = crate::process::drain(&s2).await;
         });
     }
+}
+
+/// Registers `event_hook_url` at Okta for the events of the triggers that are on (an
+/// older hook with the same URL is replaced, since its secret cannot be read back) and
+/// asks Okta to verify it. Returns the hook id.
+pub async fn register_hook(o: &OktaState) -> Result<String, String> {
+    use okta::hooks::*;
+    use secrecy::ExposeSecret;
+    let Some(url) = &o.config.event_hook_url else {
+        return Err("okta.event_hook_url is not set".into());
+    };
+    let Some(secret) = &o.config.event_hook_secret else {
+        return Err("okta.event_hook_secret is not set".into());
+    };
+    let hooks = o
+        .client
+        .list_event_hooks()
+        .await
+        .map_err(|e| format!("listing event hooks: {e}"))?;
+    for h in hooks.iter().filter(|h| &h.channel.config.uri == url) {
+        if let Some(id) = &h.id {
+            o.client
+                .delete_event_hook(id)
+                .await
+                .map_err(|e| format!("replacing event hook {id}: {e}"))?;
+        }
+    }
+    let mut items = Vec::new();
+    if o.config.trigger_group_add {
+        items.push(GROUP_MEMBERSHIP_ADD.to_owned());
+    }
+    if o.config.trigger_mfa_initiated {
+        items.push(PREREGISTRATION_EVENT.to_owned());
+    }
+    let created = o
+        .client
+        .create_event_hook(&EventHook {
+            id: None,
+            name: "prereg connector".into(),
+            status: None,
+            verification_status: None,
+            events: EventSubscriptions {
+                kind: "EVENT_TYPE".into(),
+                items,
+            },
+            channel: Channel {
+                kind: "HTTP".into(),
+                version: "1.0.0".into(),
+                config: ChannelConfig {
+                    uri: url.clone(),
+                    headers: Vec::new(),
+                    auth_scheme: Some(AuthScheme {
+                        kind: "HEADER".into(),
+                        key: o.config.event_hook_header.clone(),
+                        value: Some(secret.expose_secret().to_owned()),
+                    }),
+                },
+            },
+            created: None,
+            last_updated: None,
+        })
+        .await
+        .map_err(|e| format!("creating the event hook: {e}"))?;
+    let id = created.id.unwrap_or_default();
+    o.client
+        .verify_event_hook(&id)
+        .await
+        .map_err(|e| format!("verifying event hook {id}: {e}"))?;
+    Ok(id)
 }
