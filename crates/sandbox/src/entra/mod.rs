@@ -3,7 +3,8 @@
 //!
 //! Routes:
 //! - token service: `POST /{tenant}/oauth2/v2.0/token` (client credentials with a client
-//!   secret), `GET /{tenant}/v2.0/.well-known/openid-configuration`,
+//!   secret; authorization code with PKCE for web sign-in), `GET|POST
+//!   /{tenant}/oauth2/v2.0/authorize` (a sign-in form for seeded users, [`authorize`]), `GET /{tenant}/v2.0/.well-known/openid-configuration`,
 //!   `GET /{tenant}/discovery/v2.0/keys`; `{tenant}` is the tenant id or the domain.
 //! - Graph, under `/v1.0` and `/beta`, bearer token with `aud` Graph:
 //!   `GET /users/{id|upn}` (`$select`), `GET /users/{id|upn}/manager`,
@@ -19,6 +20,7 @@
 //!   /sandbox/v1/faults`, `GET /sandbox/v1/state`.
 
 mod admin;
+pub mod authorize;
 mod challenge;
 pub mod clock;
 mod directory;
@@ -55,6 +57,8 @@ struct Inner {
     clock: Clock,
     faults: Faults,
     challenges: ChallengeKey,
+    /// Authorization codes issued by the sign-in form, not yet redeemed.
+    codes: Mutex<std::collections::HashMap<String, authorize::PendingCode>>,
 }
 
 /// A registered FIDO2 method: what Graph shows plus what sign-in needs.
@@ -105,6 +109,7 @@ impl Entra {
             clock: Clock::default(),
             faults,
             challenges: ChallengeKey::generate().map_err(EntraError::Keys)?,
+            codes: Mutex::new(std::collections::HashMap::new()),
         })))
     }
 
@@ -159,6 +164,15 @@ impl Entra {
         self.0
             .keys
             .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn codes(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, authorize::PendingCode>> {
+        self.0
+            .codes
+            .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -376,6 +390,10 @@ pub fn router(entra: Entra) -> Router {
     let login = Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(tokens::token))
         .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(authorize::authorize_form).post(authorize::authorize_submit),
+        )
+        .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(tokens::openid_configuration),
         )
@@ -513,6 +531,8 @@ pub fn ready_info(entra: &Entra) -> serde_json::Value {
         "authority_host": base,
         "authority_url": format!("{base}/{tid}"),
         "token_url": format!("{base}/{tid}/oauth2/v2.0/token"),
+        "authorize_url": format!("{base}/{tid}/oauth2/v2.0/authorize"),
+        "user_password": authorize::SANDBOX_PASSWORD,
         "issuer": entra.issuer(),
         "openid_configuration_url": format!("{base}/{tid}/v2.0/.well-known/openid-configuration"),
         "jwks_url": format!("{base}/{tid}/discovery/v2.0/keys"),

@@ -62,6 +62,10 @@ impl SigningKey {
         }
     }
 
+    pub(crate) fn encoding(&self) -> &EncodingKey {
+        &self.encoding
+    }
+
     fn decoding(&self) -> DecodingKey {
         DecodingKey::from_rsa_raw_components(&self.n, &self.e)
     }
@@ -176,7 +180,17 @@ pub(crate) async fn token(
             ),
         );
     }
-    let req: graph::TokenRequest = match form.map_err(|_| ()).and_then(|f| token_request(f.0)) {
+    let pairs = match form {
+        Ok(f) => f.0,
+        Err(_) => Vec::new(),
+    };
+    if pairs
+        .iter()
+        .any(|(k, v)| k == "grant_type" && v == "authorization_code")
+    {
+        return super::authorize::redeem(&entra, &pairs.into_iter().collect());
+    }
+    let req: graph::TokenRequest = match token_request(pairs) {
         Ok(r) => r,
         Err(()) => {
             return aadsts(
@@ -201,7 +215,7 @@ pub(crate) async fn token(
             "unsupported_grant_type",
             70003,
             &format!(
-                "The app requested an unsupported grant type '{grant}'. The sandbox issues client_credentials tokens only."
+                "The app requested an unsupported grant type '{grant}'. The sandbox issues client_credentials and authorization_code tokens only."
             ),
         );
     }
