@@ -13,6 +13,8 @@
 //!   serials agree; any failure → `error` naming the step, nothing registered. Then
 //!   register with Graph, seal the PIN, → `pin_pending`. Errors 1-9/99/105/106 →
 //!   `error` with the fulfiller's text; 404 → `deleted`; other codes stay `open`.
+//! - `cancelling` (DELETE while `creating`): look the shipment up by reference, delete it
+//!   at the fulfiller if it exists, → `deleted`; nothing is created.
 //! - `pin_pending`: deliver the PIN → `complete`; the PIN stays sealed for resends for
 //!   `pin_retention_days` (0: destroyed now), see [`crate::pin::cleanup`].
 
@@ -199,14 +201,76 @@ async fn adopt(
     note: &str,
 ) -> Result<RequestRow, CreateError> {
     row.shipment_id = Some(shipment_id);
-    row.state = "open".into();
     row.last_error = None;
+    // An admin may have asked to cancel while the create call was in flight: keep the
+    // intent, the processor deletes the shipment just recorded.
+    let cancelling = matches!(
+        state.store.get_request(&row.id).await,
+        Ok(Some(r)) if r.state == "cancelling"
+    );
+    row.state = if cancelling { "cancelling" } else { "open" }.into();
     state
         .store
         .update_request(&row, note)
         .await
         .map_err(|e| CreateError::Internal(e.to_string()))?;
     Ok(row)
+}
+
+/// A request whose cancel was asked while it was still `creating`: reconcile first
+/// (the shipment may exist: find it by reference), delete it at the fulfiller, then
+/// mark the request deleted. Nothing is created.
+async fn cancel(state: &AppState, mut row: RequestRow) -> Step {
+    let sid = match &row.shipment_id {
+        Some(s) => Some(s.clone()),
+        None => {
+            let body: CreateFprShipment = match serde_json::from_str(&row.create_body) {
+                Ok(b) => b,
+                Err(e) => return Step::Retry(format!("stored create body: {e}")),
+            };
+            match find_existing(state, &row, &body).await {
+                Ok(s) => s,
+                Err(e) if e.is_transient() => return Step::Retry(e.to_string()),
+                Err(e) => return Step::Retry(format!("looking the shipment up: {e}")),
+            }
+        }
+    };
+    let note = match &sid {
+        Some(sid) => match state.fulfiller.delete_fpr_shipment(sid).await {
+            Ok(()) | Err(ClientError::Api { status: 404, .. }) => {
+                format!("cancelled by an admin: shipment {sid} deleted at the fulfiller")
+            }
+            Err(ClientError::Api {
+                status: 409, body, ..
+            }) => {
+                row.shipment_id = Some(sid.clone());
+                return fail(
+                    state,
+                    row,
+                    format!(
+                        "the cancel came too late: the fulfiller can no longer delete shipment {sid} ({}); the key will ship",
+                        body.message
+                    ),
+                )
+                .await;
+            }
+            Err(e) if e.is_transient() => return Step::Retry(e.to_string()),
+            Err(e) => return Step::Retry(format!("deleting shipment {sid}: {e}")),
+        },
+        None => "cancelled by an admin before the shipment was created".to_owned(),
+    };
+    row.shipment_id = sid;
+    row.state = "deleted".into();
+    row.last_error = None;
+    if let Err(e) = state.store.update_request(&row, &note).await {
+        return Step::Retry(e.to_string());
+    }
+    for p in [Purpose::Pin, Purpose::ResponseKey] {
+        if let Err(e) = state.store.delete_secret(&row.id, p).await {
+            return Step::Retry(e.to_string());
+        }
+    }
+    Step::Done("deleted")
 }
 
 /// Creates the shipment for a request in state `creating`, exactly once: before every
@@ -375,6 +439,7 @@ async fn step(state: &AppState, row: RequestRow) -> Step {
                 }
                 Err(StepError::Permanent(m)) => return fail(state, row, m).await,
             },
+            "cancelling" => return cancel(state, row).await,
             "complete" => return Step::Done("complete"),
             "deleted" => return Step::Done("deleted"),
             _ => return Step::Done("error"),

@@ -158,3 +158,82 @@ async fn the_fulfiller_refuses_a_reference_longer_than_50_characters() {
         "{text}"
     );
 }
+
+/// A request left in "creating" by a lost answer.
+async fn lost(w: &World) -> String {
+    set_drop(w, 1.0).await;
+    let (s, v) = w
+        .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
+        .await;
+    assert_eq!(s, 503, "{v}");
+    set_drop(w, 0.0).await;
+    v["error_data"]["request_id"].as_str().unwrap().to_owned()
+}
+
+async fn delete(w: &World, id: &str) -> (u16, Value) {
+    w.call(Method::DELETE, &format!("/v1/fpr/shipments/{id}"), None)
+        .await
+}
+
+#[tokio::test]
+async fn deleting_a_request_still_creating_cancels_the_shipment_the_lost_call_made() {
+    let w = start().await;
+    let r = w
+        .http
+        .get(format!("{}/readyz", w.connector))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let id = lost(&w).await;
+    // The lost call did reach the fulfiller.
+    let row = w.state.store.get_request(&id).await.unwrap().unwrap();
+    let body: yubienterprise::fpr::CreateFprShipment =
+        serde_json::from_str(&row.create_body).unwrap();
+    let made = w.state.fulfiller.create_fpr_shipment(&body).await.unwrap();
+    assert_eq!(total(&w).await, 1);
+
+    let (s, v) = delete(&w, &id).await;
+    assert_eq!(s, 202, "the cancel is recorded: {v}");
+    assert_eq!(v["data"]["state"], "cancelling");
+    w.process().await;
+    let got = w.shipment(&id).await;
+    assert_eq!(got["state"], "deleted", "{got}");
+    assert_eq!(got["shipment_id"], made.shipment_id.as_str());
+    let notes = got["timeline"].to_string();
+    assert!(notes.contains("deleted at the fulfiller"), "{notes}");
+    let e = w
+        .state
+        .fulfiller
+        .get_fpr_shipment(made.shipment_id.as_str())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, yubienterprise::ClientError::Api { status: 404, .. }),
+        "{e}"
+    );
+    assert_eq!(total(&w).await, 0, "no key ships");
+    // Nothing more happens on later runs.
+    w.process().await;
+    assert_eq!(total(&w).await, 0);
+}
+
+#[tokio::test]
+async fn deleting_a_request_still_creating_whose_call_never_arrived_orders_nothing() {
+    let w = start().await;
+    let r = w
+        .http
+        .get(format!("{}/readyz", w.connector))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let id = lost(&w).await;
+    let (s, v) = delete(&w, &id).await;
+    assert_eq!(s, 202, "{v}");
+    w.process().await;
+    let got = w.shipment(&id).await;
+    assert_eq!(got["state"], "deleted", "{got}");
+    assert_eq!(got["shipment_id"], Value::Null);
+    assert_eq!(total(&w).await, 0, "nothing was ordered");
+}

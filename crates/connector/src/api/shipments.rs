@@ -217,10 +217,12 @@ pub async fn delete(
     State(s): State<Arc<AppState>>,
     _c: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut r = find(&s, &id).await?;
     if r.idp == "okta" {
-        return crate::okta::api_delete(&s, r).await;
+        return crate::okta::api_delete(&s, r)
+            .await
+            .map(|j| (StatusCode::OK, j));
     }
     let shipped = r.state == "complete";
     if let Some(sid) = r.shipment_id.as_ref().filter(|_| !shipped) {
@@ -241,10 +243,20 @@ pub async fn delete(
                 });
             }
         }
-    } else if r.state == "creating" {
-        return Err(ApiError::Conflict(
-            "the shipment is still being created; process first, then delete".into(),
-        ));
+    } else if r.state == "creating" || r.state == "cancelling" {
+        // The create call may have reached the fulfiller: record the intent; the
+        // processor looks the shipment up by reference, deletes it, then marks the
+        // request deleted.
+        r.state = "cancelling".into();
+        r.last_error = None;
+        s.store
+            .update_request(
+                &r,
+                "cancel requested by an admin while the shipment was being created",
+            )
+            .await?;
+        s.store.schedule(&r.id, now()).await?;
+        return Ok((StatusCode::ACCEPTED, Json(json!({"data": view(&r)}))));
     }
     r.state = "deleted".into();
     let note = if shipped {
@@ -255,5 +267,5 @@ pub async fn delete(
     s.store.update_request(&r, note).await?;
     crate::pin::purge(&s, &r.id, now(), "deleted").await?;
     s.store.delete_secret(&r.id, Purpose::ResponseKey).await?;
-    Ok(Json(json!({"data": view(&r)})))
+    Ok((StatusCode::OK, Json(json!({"data": view(&r)}))))
 }
