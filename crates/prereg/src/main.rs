@@ -30,6 +30,9 @@ enum Command {
     Sandbox(cmd::sandbox::Args),
     /// Run the connector (Entra mode): the API, processing and PIN delivery.
     Serve(cmd::serve::Args),
+    /// The whole system in one command: sandboxes and connector in this process, keys
+    /// ordered, shipped, registered, PINs mailed, users signing in (docs/demo.md).
+    Demo(cmd::demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Key(c) => cmd::key::run(c),
         Command::Sandbox(a) => cmd::sandbox::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

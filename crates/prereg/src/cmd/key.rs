@@ -255,15 +255,33 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
 }
 
 /// The end user's sign-in against the Entra or Okta sandbox (`/sandbox/v1/signin/...`;
-/// both speak the same shape).
-fn sign_in(path: &Path, pin: &Pin, entra: &str, idp: &str, user: &str) -> anyhow::Result<()> {
-    use sandbox::entra::signin::{BeginRequest, BeginResponse, FinishRequest};
-    let base = entra.trim_end_matches('/');
+/// both speak the same shape). The key file is saved whatever the sign-in returned.
+fn sign_in(path: &Path, pin: &Pin, base: &str, idp: &str, user: &str) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     let http = reqwest::Client::new();
+    with_key(path, |k| {
+        let who = runtime.block_on(sign_in_with(&http, k, pin, base, idp, user))?;
+        print_json(&who)
+    })
+}
+
+/// Signs `user` in at the Entra or Okta sandbox at `base` (`idp` names it in errors)
+/// with the key in hand and its PIN: `signin/begin`, an assertion, `signin/finish`.
+/// Answers the sandbox's `finish` body (who signed in). Used by `prereg key sign-in`
+/// and `prereg demo`.
+pub async fn sign_in_with(
+    http: &reqwest::Client,
+    key: &mut VirtualYubiKey,
+    pin: &Pin,
+    base: &str,
+    idp: &str,
+    user: &str,
+) -> anyhow::Result<serde_json::Value> {
+    use sandbox::entra::signin::{BeginRequest, BeginResponse, FinishRequest};
+    let base = base.trim_end_matches('/');
     let post = |route: &'static str, body: serde_json::Value| {
         let req = http
             .post(format!("{base}/sandbox/v1/signin/{route}"))
@@ -288,12 +306,13 @@ fn sign_in(path: &Path, pin: &Pin, entra: &str, idp: &str, user: &str) -> anyhow
             anyhow::Ok(body)
         }
     };
-    let begun = runtime.block_on(post(
+    let begun = post(
         "begin",
         serde_json::to_value(BeginRequest {
             upn: user.to_owned(),
         })?,
-    ))?;
+    )
+    .await?;
     let begun: BeginResponse =
         serde_json::from_value(begun).context("signin/begin answered an unexpected body")?;
     let options = &begun.public_key;
@@ -306,16 +325,13 @@ fn sign_in(path: &Path, pin: &Pin, entra: &str, idp: &str, user: &str) -> anyhow
         .iter()
         .flat_map(|d| d.id_candidates())
         .collect();
-    with_key(path, |k| {
-        let origin = format!("https://{rp_id}");
-        let assertion =
-            client::get_assertion(k, &rp_id, &options.challenge, &origin, &allow, Some(pin))?;
-        let body = serde_json::to_value(FinishRequest {
-            credential: assertion,
-        })?;
-        let who = runtime.block_on(post("finish", body))?;
-        print_json(&who)
-    })
+    let origin = format!("https://{rp_id}");
+    let assertion =
+        client::get_assertion(key, &rp_id, &options.challenge, &origin, &allow, Some(pin))?;
+    let body = serde_json::to_value(FinishRequest {
+        credential: assertion,
+    })?;
+    post("finish", body).await
 }
 
 fn create(
