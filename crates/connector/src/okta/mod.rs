@@ -113,7 +113,8 @@ pub struct OktaConfig {
     pub groups: Vec<GroupMapping>,
     /// Approval gate before the PIN.
     pub approval: Approval,
-    /// HR CSV keyed by login, read instead of (over) the Okta profile.
+    /// HR CSV keyed by login, read over the Okta profile (checked at start, read again
+    /// for every request, so a fixed file needs no restart).
     pub hr_csv: Option<std::path::PathBuf>,
     /// Fulfiller delivery type: 1 standard, 2 expedited.
     pub delivery_type: u8,
@@ -298,8 +299,6 @@ pub struct OktaState {
     pub config: OktaConfig,
     /// The Okta client.
     pub client: okta::Client,
-    /// The HR data, when `hr_csv` is set (read at start).
-    pub hr: Option<profile::HrData>,
 }
 
 impl std::fmt::Debug for OktaState {
@@ -329,14 +328,9 @@ impl OktaState {
         };
         let client = okta::Client::new(&config.org_url, auth)
             .map_err(|e| format!("building the Okta client: {e}"))?;
-        let hr = match &config.hr_csv {
-            Some(p) => Some(profile::HrData::load(p).map_err(|e| format!("okta.hr_csv: {e}"))?),
-            None => None,
-        };
         Ok(Self {
             config: config.clone(),
             client,
-            hr,
         })
     }
 }

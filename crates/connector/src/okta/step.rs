@@ -95,11 +95,22 @@ pub(crate) async fn step(state: &AppState, row: RequestRow) -> Step {
                 tracing::warn!(request_id = %row.id, error = %m, "Okta-mode step failed; will retry");
                 return Step::Retry(m);
             }
-            Err(Fault::Fixable(m)) => return fail(state, row, m).await,
-            Err(Fault::Fatal(m)) => return fatal(state, okta, row, &mut part, m).await,
+            Err(Fault::Fixable(m)) => return fail(state, fresh(state, row).await, m).await,
+            Err(Fault::Fatal(m)) => {
+                let row = fresh(state, row).await;
+                return fatal(state, okta, row, &mut part, m).await;
+            }
         };
     }
     Step::Again
+}
+
+/// The row as stored (a phase may have recorded fulfiller fields before failing).
+async fn fresh(state: &AppState, row: RequestRow) -> RequestRow {
+    match state.store.get_request(&row.id).await {
+        Ok(Some(r)) => r,
+        _ => row,
+    }
 }
 
 /// Marks the enrollment errored at Okta (unless it is active), flags the request to
@@ -152,8 +163,15 @@ async fn create(
             }
             Err(e) => return Err(Fault::Transient(format!("reading the user at Okta: {e}"))),
         };
+        let hr =
+            match &okta.config.hr_csv {
+                Some(p) => Some(super::profile::HrData::load(p).map_err(|e| {
+                    Fault::Fixable(format!("reading the HR file (okta.hr_csv): {e}"))
+                })?),
+                None => None,
+            };
         let (recipient, address) =
-            super::profile::shipping(&user.profile, okta.hr.as_ref()).map_err(Fault::Fixable)?;
+            super::profile::shipping(&user.profile, hr.as_ref()).map_err(Fault::Fixable)?;
         let tk = state.transport_key().await.map_err(Fault::Transient)?;
         let tk: okta::EcKeyJwk = serde_json::from_value(tk.to_value())
             .map_err(|e| Fault::Transient(format!("the fulfiller's transport key: {e}")))?;
