@@ -310,7 +310,7 @@ pub async fn create_shipment(
         }
         match state.fulfiller.create_fpr_shipment(&body).await {
             Ok(s) => {
-                crash_point();
+                crash_point(s.shipment_id.as_str()).await;
                 let id = s.shipment_id.as_str().to_owned();
                 tracing::info!(request_id = %row.id, shipment_id = %id, "shipment created");
                 let mut row = adopt(state, row, id, "shipment created at the fulfiller").await?;
@@ -697,11 +697,26 @@ async fn deliver(state: &AppState, mut row: RequestRow) -> Result<RequestRow, St
     Ok(row)
 }
 
-/// Fault injection for the exactly-once test: with `PREREG_FAULT_ABORT_AFTER_CREATE=1`
-/// the process aborts (no cleanup, like `kill -9`) after the fulfiller created a
-/// shipment and before the connector recorded it.
-fn crash_point() {
-    if std::env::var_os("PREREG_FAULT_ABORT_AFTER_CREATE").is_some_and(|v| v == "1") {
+/// Fault injection for the exactly-once tests, between "the fulfiller created the
+/// shipment" and "the connector recorded it":
+///
+/// - `PREREG_FAULT_ABORT_AFTER_CREATE=1`: the process aborts (no cleanup).
+/// - `PREREG_FAULT_PAUSE_AFTER_CREATE=1`: the process prints one JSON line
+///   `{"fault":"paused_after_create","shipment_id":"..."}` on stdout and waits forever,
+///   so a test can `kill -9` it from outside at exactly that point.
+async fn crash_point(shipment_id: &str) {
+    let on = |k: &str| std::env::var_os(k).is_some_and(|v| v == "1");
+    if on("PREREG_FAULT_ABORT_AFTER_CREATE") {
         std::process::abort();
+    }
+    if on("PREREG_FAULT_PAUSE_AFTER_CREATE") {
+        use std::io::Write;
+        let line = serde_json::json!({"fault": "paused_after_create", "shipment_id": shipment_id});
+        {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+        std::future::pending::<()>().await;
     }
 }

@@ -293,3 +293,145 @@ async fn sandbox_writes_a_connector_config_that_serve_runs_with_no_edits() {
     drop(sb);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkilled_from_outside_between_created_and_recorded_then_restarted_orders_one_key() {
+    let app = sandbox::App::build(sandbox::Config::for_tests())
+        .await
+        .unwrap();
+    let ready = app.ready_info();
+    let fulfiller = app.fulfiller_url();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(async {
+        let _ = rx.await;
+    }));
+    let dir = std::env::temp_dir().join(format!("prereg-serve-sigkill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = connector::secrets::MasterKey::generate()
+        .unwrap()
+        .to_base64();
+    let db = format!("sqlite://{}", dir.join("c.db").display());
+    let toml = connector::sandbox_config::from_ready(
+        &ready,
+        &connector::sandbox_config::Local {
+            database_url: &db,
+            master_key_b64: &key,
+            listen_addr: "127.0.0.1:0",
+            send_pin_url: None,
+        },
+    );
+    let path = dir.join("connector.toml");
+    std::fs::write(&path, toml).unwrap();
+    let http = reqwest::Client::new();
+    let token = token(&http, &ready).await;
+    let body = serde_json::json!({
+        "user_id": "72a3e904-0789-594c-8f2b-3fe9bedff6ac",
+        "pin_request": {"type": "none"},
+        "yubico_shipment_request": {
+            "delivery_type": 1,
+            "recipient": {"recipient_company": "Contoso", "recipient_email": "alexw@contoso.example",
+                "recipient_firstname": "Alex", "recipient_lastname": "Wilber", "recipient_telephone": "5555555555"},
+            "mailing_address": {"street_line1": "7788 Foxrun Street", "street_line2": "", "city": "Dedham",
+                "region": "MA", "postal_code": "02026", "country_code_2": "US"},
+            "shipment_items": [{"product_id": 1, "inventory_product_id": 1, "product_quantity": 1,
+                "customization_id": sandbox::fulfiller::seed::DEFAULT_CUSTOMIZATION}]
+        }
+    });
+
+    // The connector pauses right after the fulfiller created the shipment, before it
+    // records the id, and says so on stdout; this test then kills it with SIGKILL.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("PREREG_FAULT_PAUSE_AFTER_CREATE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready_line: serde_json::Value =
+        serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let base = ready_line["connector"]["base_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let call = tokio::spawn({
+        let http = http.clone();
+        let token = token.clone();
+        async move {
+            http.post(format!("{base}/v1/fprRequest"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+        }
+    });
+    let marker = tokio::task::spawn_blocking(move || lines.next().unwrap().unwrap())
+        .await
+        .unwrap();
+    let marker: serde_json::Value = serde_json::from_str(&marker).unwrap();
+    assert_eq!(marker["fault"], "paused_after_create", "{marker}");
+    let created = marker["shipment_id"].as_str().unwrap().to_owned();
+    child.kill().unwrap(); // SIGKILL on Unix
+    let status = child.wait().unwrap();
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "killed by SIGKILL: {status:?}");
+    }
+    assert!(call.await.unwrap().is_err(), "the caller got no answer");
+    let shipments = || async {
+        let v: serde_json::Value = http
+            .get(format!("{fulfiller}/v1/shipments_exact"))
+            .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["shipments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["shipment_id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        shipments().await,
+        std::slice::from_ref(&created),
+        "created before the kill"
+    );
+
+    // Restarted on the same database, it finds that shipment by its reference.
+    let s = serve(&path);
+    let v: serde_json::Value = http
+        .post(format!("{}/v1/fpr/shipments/process", s.1))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["data"]["processed"], 1, "{v}");
+    let list: serde_json::Value = http
+        .get(format!("{}/v1/fpr/shipments", s.1))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total_count"], 1, "{list}");
+    assert_eq!(list["data"][0]["state"], "open", "{list}");
+    assert_eq!(list["data"][0]["shipment_id"], created.as_str(), "{list}");
+    assert_eq!(
+        shipments().await,
+        [created],
+        "exactly one shipment at the fulfiller"
+    );
+    drop(s);
+    let _ = tx.send(());
+    let _ = std::fs::remove_dir_all(&dir);
+}
