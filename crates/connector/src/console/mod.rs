@@ -1,20 +1,157 @@
 //! The admin console: server-rendered pages over every request the connector tracks,
 //! across identity providers, served by `prereg serve` under `/console`.
+//!
+//! - [`auth`]: sign-in (a local admin account and/or OIDC authorization code with PKCE
+//!   against the configured issuer), sessions (random id in an HttpOnly cookie, stored
+//!   hashed), CSRF tokens.
+//! - [`query`]: the console's own SQL over the shared `requests` table (filters, search,
+//!   sort, pages; every value bound).
+//! - [`pages`]: the pages and the actions (which reuse the API's handlers).
+//!
+//! Templates live in `crates/connector/templates/console/` (askama, checked at compile
+//! time); the stylesheet and the vendored htmx in `crates/connector/static/`, compiled
+//! into the binary.
+
+// Handlers return early with a complete HTTP answer (`Result<_, Response>`); boxing it
+// would only add noise.
+#![allow(clippy::result_large_err)]
+
+pub mod auth;
+pub mod pages;
+pub mod query;
 
 use crate::app::AppState;
 use crate::config::{ConfigError, Section};
 use crate::store::Backend;
+use axum::routing::{get, post};
 use std::sync::Arc;
+
+/// OIDC sign-in settings.
+#[derive(Clone)]
+pub struct OidcConfig {
+    /// The issuer (`iss`); its discovery document is at
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The console's client id at the issuer.
+    pub client_id: String,
+    /// Its client secret.
+    pub client_secret: secrecy::SecretString,
+    /// Who may sign in: UPNs / e-mail addresses / object ids (case-insensitive).
+    pub allowed_users: Vec<String>,
+    /// The redirect URI registered at the issuer; when absent, derived from the request
+    /// (`{scheme}://{Host}/console/oidc/callback`).
+    pub redirect_url: Option<String>,
+}
+
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("allowed_users", &self.allowed_users)
+            .field("redirect_url", &self.redirect_url)
+            .finish()
+    }
+}
 
 /// Console settings, from the `[console]` table of the configuration file (environment
 /// variables `CONSOLE_<KEY>`). Absent table: the console is off.
-#[derive(Debug, Clone, Default)]
-pub struct ConsoleConfig {}
+#[derive(Clone, Default)]
+pub struct ConsoleConfig {
+    /// The local admin's user name (small installations).
+    pub admin_user: Option<String>,
+    /// Its password as an argon2 PHC string (`prereg console hash-password`).
+    pub admin_password_hash: Option<String>,
+    /// OIDC sign-in, when `oidc_issuer` is set.
+    pub oidc: Option<OidcConfig>,
+    /// How long a session lasts, minutes.
+    pub session_minutes: u32,
+}
+
+impl std::fmt::Debug for ConsoleConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleConfig")
+            .field("admin_user", &self.admin_user)
+            .field(
+                "admin_password_hash",
+                &self.admin_password_hash.as_ref().map(|_| "[redacted]"),
+            )
+            .field("oidc", &self.oidc)
+            .field("session_minutes", &self.session_minutes)
+            .finish()
+    }
+}
+
+/// The keys of `[console]`.
+pub const KEYS: &[&str] = &[
+    "admin_user",
+    "admin_password_hash",
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_client_secret",
+    "oidc_allowed_users",
+    "oidc_redirect_url",
+    "session_minutes",
+];
 
 impl ConsoleConfig {
     /// Parses the `[console]` section; every invalid value names its key.
-    pub fn parse(_section: &Section) -> Result<Self, ConfigError> {
-        Ok(Self {})
+    pub fn parse(s: &Section) -> Result<Self, ConfigError> {
+        s.only(KEYS)?;
+        let admin_user = s.get("admin_user")?.filter(|v| !v.trim().is_empty());
+        let admin_password_hash = s
+            .get("admin_password_hash")?
+            .filter(|v| !v.trim().is_empty());
+        match (&admin_user, &admin_password_hash) {
+            (Some(_), None) => {
+                return Err(s.err(
+                    "admin_password_hash",
+                    "is required with admin_user (make one with `prereg console hash-password`)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(s.err("admin_user", "is required with admin_password_hash"));
+            }
+            (Some(_), Some(h)) => {
+                argon2::PasswordHash::new(h).map_err(|_| {
+                    s.err(
+                        "admin_password_hash",
+                        "is not a PHC string (make one with `prereg console hash-password`)",
+                    )
+                })?;
+            }
+            (None, None) => {}
+        }
+        let oidc = match s.get("oidc_issuer")?.filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(_) => Some(OidcConfig {
+                issuer: s.url("oidc_issuer", None)?,
+                client_id: s.required("oidc_client_id")?,
+                client_secret: s.required("oidc_client_secret")?.into(),
+                allowed_users: s.list("oidc_allowed_users")?,
+                redirect_url: match s.get("oidc_redirect_url")? {
+                    Some(v) if !v.trim().is_empty() => Some(s.url("oidc_redirect_url", None)?),
+                    _ => None,
+                },
+            }),
+        };
+        if admin_user.is_none() && oidc.is_none() {
+            return Err(s.err(
+                "admin_user",
+                "the console needs a way to sign in: set admin_user + admin_password_hash and/or oidc_issuer",
+            ));
+        }
+        let session_minutes = s.parsed("session_minutes", 480u32)?;
+        if !(5..=10080).contains(&session_minutes) {
+            return Err(s.err("session_minutes", "must be 5-10080"));
+        }
+        Ok(Self {
+            admin_user,
+            admin_password_hash,
+            oidc,
+            session_minutes,
+        })
     }
 }
 
@@ -22,12 +159,66 @@ impl ConsoleConfig {
 /// migration; each must be idempotent.
 pub fn schema(backend: Backend) -> &'static [&'static str] {
     match backend {
-        Backend::Sqlite => &[],
-        Backend::Postgres => &[],
+        Backend::Sqlite => &["CREATE TABLE IF NOT EXISTS console_sessions (
+            id_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, method TEXT NOT NULL,
+            created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)"],
+        Backend::Postgres => &["CREATE TABLE IF NOT EXISTS console_sessions (
+            id_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, method TEXT NOT NULL,
+            created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)"],
     }
 }
 
-/// The console's routes (merged into the API router).
+const HTMX: &str = include_str!("../../static/htmx.min.js");
+const CSS: &str = include_str!("../../static/console.css");
+
+fn asset(kind: &'static str, body: &'static str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, kind),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The console's routes (merged into the API router). Without a `[console]` section,
+/// nothing is served under `/console`.
 pub fn router(state: Arc<AppState>) -> axum::Router {
-    axum::Router::new().with_state(state)
+    if state.config.console.is_none() {
+        return axum::Router::new();
+    }
+    axum::Router::new()
+        .route(
+            "/console/static/htmx.min.js",
+            get(|| async { asset("text/javascript; charset=utf-8", HTMX) }),
+        )
+        .route(
+            "/console/static/console.css",
+            get(|| async { asset("text/css; charset=utf-8", CSS) }),
+        )
+        .route("/console", get(pages::home))
+        .route("/console/", get(pages::home))
+        .route(
+            "/console/login",
+            get(auth::login_page).post(auth::login_local),
+        )
+        .route("/console/logout", post(auth::logout))
+        .route("/console/oidc/start", get(auth::oidc_start))
+        .route("/console/oidc/callback", get(auth::oidc_callback))
+        .route("/console/shipments", get(pages::shipments))
+        .route("/console/shipments/process", post(pages::process_now))
+        .route("/console/shipments/{id}", get(pages::details))
+        .route("/console/shipments/{id}/edit", post(pages::edit))
+        .route("/console/shipments/{id}/delete", post(pages::delete))
+        .route("/console/shipments/{id}/retry", post(pages::retry))
+        .route(
+            "/console/shipments/{id}/resend-pin",
+            post(pages::resend_pin),
+        )
+        .route("/console/shipments/{id}/approve", post(pages::approve))
+        .route("/console/settings", get(pages::settings))
+        .layer(axum::middleware::from_fn(auth::security_headers))
+        .with_state(state)
 }

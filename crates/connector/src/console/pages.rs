@@ -1,0 +1,1137 @@
+//! The console's pages (all shipments, details, settings) and actions (edit, delete,
+//! retry, approve, resend PIN, process now). Actions call the API's handlers, so the
+//! console and the API share one set of rules.
+
+use super::auth::{Admin, check_csrf, internal};
+use super::query::{self, Filter, Line, Sort};
+use crate::api::auth::Caller;
+use crate::api::error::ApiError;
+use crate::app::AppState;
+use crate::store::{RequestRow, Store};
+use askama::Template;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// What every page's layout needs.
+pub struct Page {
+    /// The `<title>` and `<h1>`.
+    pub title: String,
+    /// The signed-in admin, if any.
+    pub user: Option<String>,
+    /// The session's CSRF token (empty when signed out).
+    pub csrf: String,
+    /// The navigation entry to mark current.
+    pub nav: &'static str,
+}
+
+impl Page {
+    /// A page for a signed-in admin.
+    pub fn new(title: impl Into<String>, admin: &Admin, nav: &'static str) -> Self {
+        Self {
+            title: title.into(),
+            user: Some(admin.user.clone()),
+            csrf: admin.csrf.clone(),
+            nav,
+        }
+    }
+
+    /// A page before sign-in.
+    pub fn anonymous(title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            user: None,
+            csrf: String::new(),
+            nav: "",
+        }
+    }
+
+    /// The `hx-headers` value that sends the CSRF token with every htmx request.
+    pub fn hx_headers(&self) -> String {
+        serde_json::json!({"X-CSRF-Token": self.csrf}).to_string()
+    }
+}
+
+/// Renders a template, or answers 500.
+pub fn render(t: &impl Template) -> Result<Html<String>, Response> {
+    t.render()
+        .map(Html)
+        .map_err(|e| internal(&format!("template: {e}")))
+}
+
+fn page(t: &impl Template) -> Response {
+    match render(t) {
+        Ok(h) => h.into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /console`.
+pub async fn home(_a: Admin) -> Redirect {
+    Redirect::to("/console/shipments")
+}
+
+/// A date (UTC) and time, for tables.
+pub fn when(at: i64) -> String {
+    chrono::DateTime::from_timestamp(at, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+fn day_start(s: &str) -> Option<i64> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp())
+}
+
+/// The shipment type every request of the connector has (the guide's name).
+pub const FPR_TYPE: &str = "AUTO FIDO PRE-REG";
+
+/// The list's query string.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default, rename = "type")]
+    kind: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    idp: String,
+    #[serde(default)]
+    fulfiller_state: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    dir: String,
+    #[serde(default)]
+    page: String,
+}
+
+/// One row of the table.
+pub struct RowView {
+    id: String,
+    created: String,
+    user: String,
+    user_id: String,
+    idp: String,
+    kind: &'static str,
+    fulfiller: String,
+    state: String,
+    serial: String,
+    shipment_id: String,
+    last_event: String,
+    last_event_at: String,
+}
+
+impl RowView {
+    fn of(l: Line) -> Self {
+        Self {
+            created: when(l.created_at),
+            user: l.user,
+            user_id: l.user_id,
+            idp: l.idp,
+            kind: FPR_TYPE,
+            fulfiller: match (l.fulfiller_state, l.fulfiller_message) {
+                (Some(n), Some(m)) => format!("{n} {m}"),
+                (Some(n), None) => n.to_string(),
+                _ => "not ordered yet".into(),
+            },
+            state: l.state,
+            serial: l.serial.unwrap_or_default(),
+            shipment_id: l.shipment_id.unwrap_or_default(),
+            last_event: l.last_event.unwrap_or_default(),
+            last_event_at: l.last_event_at.map(when).unwrap_or_default(),
+            id: l.id,
+        }
+    }
+}
+
+/// A sortable column header.
+pub struct Col {
+    label: &'static str,
+    href: String,
+    /// `ascending` / `descending` / `none` (aria-sort).
+    aria: &'static str,
+}
+
+/// The results part of the list (also answered alone to htmx).
+#[derive(Template)]
+#[template(path = "console/results.html")]
+pub struct Results {
+    rows: Vec<RowView>,
+    cols: Vec<Col>,
+    total: i64,
+    first: i64,
+    last: i64,
+    prev: Option<String>,
+    next: Option<String>,
+    page_no: i64,
+    pages: i64,
+}
+
+/// The list page.
+#[derive(Template)]
+#[template(path = "console/shipments.html")]
+pub struct ShipmentsPage {
+    page: Page,
+    results: String,
+    q: ListQuery,
+    states: Vec<(&'static str, bool)>,
+    fpr_type: &'static str,
+    flash: Option<String>,
+}
+
+const STATES: &[&str] = &[
+    "creating",
+    "open",
+    "awaiting_approval",
+    "pin_pending",
+    "complete",
+    "error",
+    "deleted",
+];
+
+const PAGE: i64 = 25;
+
+fn href(q: &ListQuery, sort: &str, dir: &str, page: i64) -> String {
+    let pairs: Vec<(&str, &str)> = vec![
+        ("type", &q.kind),
+        ("state", &q.state),
+        ("idp", &q.idp),
+        ("fulfiller_state", &q.fulfiller_state),
+        ("from", &q.from),
+        ("to", &q.to),
+        ("q", &q.q),
+        ("sort", sort),
+        ("dir", dir),
+    ];
+    let page = page.to_string();
+    let mut pairs: Vec<(&str, &str)> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    if page != "1" {
+        pairs.push(("page", &page));
+    }
+    format!("/console/shipments?{}", super::auth::form_encode(&pairs))
+}
+
+/// `GET /console/shipments`: all shipments, filtered, searched, sorted, a page at a time.
+pub async fn shipments(
+    State(s): State<Arc<AppState>>,
+    admin: Admin,
+    headers: HeaderMap,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = q.map(|q| q.0).unwrap_or_default();
+    let sort = Sort::parse(&q.sort);
+    let desc = match q.dir.as_str() {
+        "asc" => false,
+        "desc" => true,
+        _ => sort == Sort::Created || sort == Sort::Updated,
+    };
+    let page_no = q.page.parse::<i64>().ok().filter(|p| *p >= 1).unwrap_or(1);
+    let f = Filter {
+        state: Some(q.state.clone()).filter(|v| STATES.contains(&v.as_str())),
+        idp: Some(q.idp.clone()).filter(|v| v == "entra" || v == "okta"),
+        fulfiller_state: q.fulfiller_state.trim().parse().ok(),
+        fpr: match q.kind.as_str() {
+            "fpr" => Some(true),
+            "other" => Some(false),
+            _ => None,
+        },
+        from: day_start(&q.from),
+        to: day_start(&q.to).map(|t| t + 86_400),
+        q: Some(q.q.clone()).filter(|v| !v.trim().is_empty()),
+        sort,
+        desc,
+        limit: PAGE,
+        offset: (page_no - 1) * PAGE,
+    };
+    let (lines, total) = match query::list(s.store.pool(), &f).await {
+        Ok(x) => x,
+        Err(e) => return internal(&e.to_string()),
+    };
+    let pages = ((total + PAGE - 1) / PAGE).max(1);
+    let dir_name = if desc { "desc" } else { "asc" };
+    let cols = [
+        ("Created", Sort::Created),
+        ("User", Sort::User),
+        ("IdP", Sort::Idp),
+        ("Fulfiller state", Sort::Fulfiller),
+        ("Our state", Sort::State),
+        ("Serial", Sort::Serial),
+        ("Last event", Sort::Updated),
+    ]
+    .into_iter()
+    .map(|(label, c)| {
+        let cur = c == sort;
+        let next_dir = if cur && desc { "asc" } else { "desc" };
+        Col {
+            label,
+            href: href(&q, c.name(), next_dir, 1),
+            aria: match (cur, desc) {
+                (false, _) => "none",
+                (true, true) => "descending",
+                (true, false) => "ascending",
+            },
+        }
+    })
+    .collect();
+    let results = Results {
+        first: if total == 0 { 0 } else { f.offset + 1 },
+        last: f.offset + lines.len() as i64,
+        rows: lines.into_iter().map(RowView::of).collect(),
+        cols,
+        total,
+        prev: (page_no > 1).then(|| href(&q, sort.name(), dir_name, page_no - 1)),
+        next: (page_no < pages).then(|| href(&q, sort.name(), dir_name, page_no + 1)),
+        page_no,
+        pages,
+    };
+    // htmx asks for the results only (the filter form stays as the admin typed it).
+    if headers
+        .get("hx-target")
+        .is_some_and(|v| v.as_bytes() == b"results")
+    {
+        return page(&results);
+    }
+    let states = STATES.iter().map(|st| (*st, q.state == *st)).collect();
+    let results = match render(&results) {
+        Ok(h) => h.0,
+        Err(r) => return r,
+    };
+    page(&ShipmentsPage {
+        page: Page::new("All shipments", &admin, "shipments"),
+        results,
+        states,
+        fpr_type: FPR_TYPE,
+        flash: None,
+        q,
+    })
+}
+
+// ---- details --------------------------------------------------------------------------
+
+/// An audit entry.
+pub struct Event {
+    at: String,
+    state: String,
+    note: String,
+}
+
+/// The editable (or read-only) recipient, address and delivery type.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct EditForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    recipient_firstname: String,
+    #[serde(default)]
+    recipient_lastname: String,
+    #[serde(default)]
+    recipient_email: String,
+    #[serde(default)]
+    recipient_telephone: String,
+    #[serde(default)]
+    recipient_company: String,
+    #[serde(default)]
+    street_line1: String,
+    #[serde(default)]
+    street_line2: String,
+    #[serde(default)]
+    city: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    postal_code: String,
+    #[serde(default)]
+    country_code_2: String,
+    #[serde(default)]
+    delivery_type: String,
+}
+
+impl EditForm {
+    fn from_parts(
+        r: &yubienterprise::fpr::Recipient,
+        a: &yubienterprise::fpr::MailingAddress,
+        delivery: Option<u8>,
+    ) -> Self {
+        Self {
+            csrf: None,
+            recipient_firstname: r.recipient_firstname.clone(),
+            recipient_lastname: r.recipient_lastname.clone(),
+            recipient_email: r.recipient_email.clone(),
+            recipient_telephone: r.recipient_telephone.clone(),
+            recipient_company: r.recipient_company.clone(),
+            street_line1: a.street_line1.clone(),
+            street_line2: a.street_line2.clone(),
+            city: a.city.clone(),
+            region: a.region.clone(),
+            postal_code: a.postal_code.clone(),
+            country_code_2: a.country_code_2.clone(),
+            delivery_type: delivery.unwrap_or(1).to_string(),
+        }
+    }
+
+    fn expedited(&self) -> bool {
+        self.delivery_type == "2"
+    }
+}
+
+/// The details page.
+#[derive(Template)]
+#[template(path = "console/details.html")]
+pub struct DetailsPage {
+    page: Page,
+    id: String,
+    idp: String,
+    state: String,
+    user: String,
+    user_id: String,
+    shipment_id: String,
+    fulfiller: String,
+    serial: String,
+    firmware: String,
+    tracking: String,
+    created: String,
+    updated: String,
+    kind: &'static str,
+    products: Vec<String>,
+    form: EditForm,
+    /// Why the form is read-only (empty: editable).
+    locked: String,
+    error: Option<(String, String)>,
+    events: Vec<Event>,
+    pin_note: String,
+    can_retry: bool,
+    can_delete: bool,
+    can_resend: bool,
+    can_approve: bool,
+    flash: Option<String>,
+    problem: Option<String>,
+}
+
+/// The last error in plain words, and the action that fixes it.
+pub fn explain(err: &str) -> (String, String) {
+    let e = err.to_lowercase();
+    let fix = if e.contains("credential response") || e.contains("nothing was registered") {
+        "The key's programmed credential could not be verified, so nothing was registered. Retry to read the shipment again; if it fails again, delete the request and order a new key."
+    } else if e.contains("refused") || e.contains("ye_error") || e.contains("validation") {
+        "The fulfiller refused the order as sent. Correct the recipient or address below (while the shipment can still be edited), then Retry."
+    } else if e.contains("graph") || e.contains("fido2") || e.contains("registration") {
+        "Registering the key with the identity provider failed. Check the connector app's permissions (UserAuthenticationMethod.ReadWrite.All) and the user, then Retry."
+    } else if e.contains("pin") || e.contains("smtp") || e.contains("webhook") || e.contains("mail")
+    {
+        "The PIN could not be delivered. Check the PIN channel (SMTP or webhook settings), then Resend PIN."
+    } else if e.contains("unavailable")
+        || e.contains("timed out")
+        || e.contains("connect")
+        || e.contains("429")
+        || e.contains("503")
+        || e.contains("500")
+    {
+        "A service did not answer. This is usually temporary: Retry, or Process now."
+    } else {
+        "Retry. If it fails again, the connector's log has the details for this request id."
+    };
+    (err.to_owned(), fix.to_owned())
+}
+
+async fn details_page(
+    s: &AppState,
+    admin: &Admin,
+    id: &str,
+    flash: Option<String>,
+    problem: Option<String>,
+    posted: Option<EditForm>,
+) -> Result<DetailsPage, Response> {
+    let r = crate::api::shipments::find(s, id)
+        .await
+        .map_err(api_response)?;
+    let events = s
+        .store
+        .history(&r.id)
+        .await
+        .map_err(|e| internal(&e.to_string()))?
+        .into_iter()
+        .rev()
+        .map(|h| Event {
+            at: when(h.at),
+            state: h.state,
+            note: h.note,
+        })
+        .collect();
+    let body: Option<yubienterprise::fpr::CreateFprShipment> =
+        serde_json::from_str(&r.create_body).ok();
+    let products = body
+        .iter()
+        .flat_map(|b| b.shipment_items.iter())
+        .map(|i| {
+            format!(
+                "product {} from inventory {} × {}, customization {}",
+                i.product_id, i.inventory_product_id, i.product_quantity, i.customization_id
+            )
+        })
+        .collect();
+    let mut form = body
+        .as_ref()
+        .map(|b| EditForm::from_parts(&b.recipient, &b.mailing_address, b.delivery_type))
+        .unwrap_or_default();
+    // The fulfiller's live view decides whether the shipment can still be edited.
+    let mut fulfiller = match (r.fulfiller_state, &r.fulfiller_message) {
+        (Some(n), Some(m)) => format!("{n} {m}"),
+        (Some(n), None) => n.to_string(),
+        _ => "not ordered yet".into(),
+    };
+    let locked = match (&r.shipment_id, r.state.as_str()) {
+        (_, "deleted") => "The request was deleted; nothing can be edited.".to_owned(),
+        (None, _) => {
+            "The shipment is not ordered at the fulfiller yet; process first, then edit.".to_owned()
+        }
+        (Some(sid), _) => match s.fulfiller.get_fpr_shipment(sid).await {
+            Ok(live) => {
+                let st = live.shipment_state.shipment_state_id;
+                fulfiller = format!("{} {}", st.id(), live.shipment_state.shipment_state_message);
+                form = EditForm::from_parts(
+                    &live.recipient,
+                    &live.mailing_address,
+                    Some(live.delivery_type),
+                );
+                if st.is_editable() {
+                    String::new()
+                } else {
+                    format!(
+                        "The fulfiller has locked this shipment for processing and fulfillment (state {} {}): the recipient, address and delivery type can no longer be changed.",
+                        st.id(),
+                        live.shipment_state.shipment_state_message
+                    )
+                }
+            }
+            Err(yubienterprise::ClientError::Api { status: 404, .. }) => {
+                "The fulfiller no longer has this shipment.".to_owned()
+            }
+            Err(e) => format!(
+                "The fulfiller could not be asked whether the shipment can be edited ({e}); try again later."
+            ),
+        },
+    };
+    if let Some(p) = posted {
+        form = EditForm { csrf: None, ..p };
+    }
+    let pin_held = s
+        .store
+        .get_secret(&r.id, crate::secrets::Purpose::Pin)
+        .await
+        .map_err(|e| internal(&e.to_string()))?
+        .is_some();
+    let hold = crate::pin::hold(s, &r.id)
+        .await
+        .map_err(|e| internal(&e.to_string()))?;
+    let pin_note = match (&hold, pin_held) {
+        (Some(h), true) => format!(
+            "Delivered; held sealed for resends until {}.",
+            h.held_until
+                .map(crate::pin::date)
+                .unwrap_or_else(|| "the next cleanup".into())
+        ),
+        (Some(h), false) if h.purged_at.is_some() => crate::pin::gone_message(h),
+        (Some(_), false) => "Delivered.".into(),
+        (None, true) => "Read from the shipped key; waiting to be delivered.".into(),
+        (None, false) => {
+            "Not delivered yet (it is read from the key's shipment once the fulfiller ships it)."
+                .into()
+        }
+    };
+    Ok(DetailsPage {
+        page: Page::new(
+            format!("Shipment {}", r.shipment_id.as_deref().unwrap_or(&r.id)),
+            admin,
+            "shipments",
+        ),
+        error: r.last_error.as_deref().map(explain),
+        can_retry: r.state == "error",
+        can_delete: r.state != "deleted",
+        can_resend: pin_held || r.idp == "okta",
+        can_approve: r.state == "awaiting_approval",
+        id: r.id,
+        idp: r.idp,
+        state: r.state,
+        user: r.user_label,
+        user_id: r.user_id,
+        shipment_id: r.shipment_id.unwrap_or_default(),
+        fulfiller,
+        serial: r.serial.unwrap_or_default(),
+        firmware: r.firmware.unwrap_or_default(),
+        tracking: r.tracking.unwrap_or_default(),
+        created: when(r.created_at),
+        updated: when(r.updated_at),
+        kind: FPR_TYPE,
+        products,
+        form,
+        locked,
+        events,
+        pin_note,
+        flash,
+        problem,
+    })
+}
+
+/// Flash messages after an action (fixed texts, never echoed input).
+#[derive(Debug, Default, Deserialize)]
+pub struct DoneQuery {
+    #[serde(default)]
+    done: String,
+}
+
+fn done_text(d: &str) -> Option<String> {
+    Some(
+        match d {
+            "edited" => "Saved: the fulfiller has the new recipient, address and delivery type.",
+            "retried" => "Retry scheduled: the request is processed again now.",
+            "resent" => "PIN resend scheduled: it is sent again on the next processing run.",
+            "deleted" => "Deleted.",
+            "approved" => "Approved: the PIN is released.",
+            "processed" => "Processing run finished.",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
+/// `GET /console/shipments/{id}`.
+pub async fn details(
+    State(s): State<Arc<AppState>>,
+    admin: Admin,
+    Path(id): Path<String>,
+    q: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let flash = q.ok().and_then(|q| done_text(&q.done));
+    match details_page(&s, &admin, &id, flash, None, None).await {
+        Ok(p) => page(&p),
+        Err(r) => r,
+    }
+}
+
+// ---- actions --------------------------------------------------------------------------
+
+/// The outcome page of an action the API refused.
+#[derive(Template)]
+#[template(path = "console/outcome.html")]
+pub struct Outcome {
+    page: Page,
+    message: String,
+    back: String,
+}
+
+fn api_response(e: ApiError) -> Response {
+    let status = e.status_of();
+    let text = match &e {
+        ApiError::Internal(_) => "internal error; see the connector's log".to_owned(),
+        other => other.to_string(),
+    };
+    if let ApiError::Internal(m) = &e {
+        tracing::error!(error = %m, "console action failed");
+    }
+    (status, text).into_response()
+}
+
+trait StatusOf {
+    fn status_of(&self) -> StatusCode;
+}
+
+impl StatusOf for ApiError {
+    fn status_of(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) | ApiError::Fulfiller { .. } | ApiError::Idp(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::IdpUnavailable(_) => StatusCode::BAD_GATEWAY,
+            ApiError::FulfillerUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) | ApiError::PinPurged { .. } => StatusCode::CONFLICT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+fn refused(admin: &Admin, what: &str, e: ApiError, back: String) -> Response {
+    let status = e.status_of();
+    let message = match &e {
+        ApiError::Internal(m) => {
+            tracing::error!(error = %m, "console action failed");
+            "internal error; see the connector's log".to_owned()
+        }
+        other => other.to_string(),
+    };
+    (
+        status,
+        page(&Outcome {
+            page: Page::new(format!("Could not {what}"), admin, "shipments"),
+            message,
+            back,
+        }),
+    )
+        .into_response()
+}
+
+fn caller(admin: &Admin) -> Caller {
+    Caller {
+        client_app: format!("console:{}", admin.user),
+    }
+}
+
+fn back_to(id: &str, done: &str) -> Response {
+    Redirect::to(&format!(
+        "/console/shipments/{}?done={done}",
+        super::auth::form_encode(&[("", id)]).trim_start_matches('=')
+    ))
+    .into_response()
+}
+
+fn details_url(id: &str) -> String {
+    format!(
+        "/console/shipments/{}",
+        super::auth::form_encode(&[("", id)]).trim_start_matches('=')
+    )
+}
+
+/// A form with only the CSRF token.
+#[derive(Debug, Default, Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// The confirmation step of an action (no JavaScript needed).
+#[derive(Template)]
+#[template(path = "console/confirm.html")]
+pub struct Confirm {
+    page: Page,
+    action: String,
+    question: String,
+    button: String,
+    back: String,
+}
+
+fn confirm(admin: &Admin, id: &str, action: &str, question: String, button: &str) -> Response {
+    page(&Confirm {
+        page: Page::new("Please confirm", admin, "shipments"),
+        action: format!("{}/{action}", details_url(id)),
+        question,
+        button: button.to_owned(),
+        back: details_url(id),
+    })
+}
+
+async fn guarded(admin: &Admin, headers: &HeaderMap, f: &ActionForm) -> Result<bool, Response> {
+    check_csrf(admin, headers, f.csrf.as_deref())?;
+    Ok(f.confirm.as_deref() == Some("yes"))
+}
+
+/// `POST /console/shipments/{id}/retry`.
+pub async fn retry(
+    State(s): State<Arc<AppState>>,
+    admin: Admin,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    match guarded(&admin, &headers, &f).await {
+        Err(r) => r,
+        Ok(false) => confirm(
+            &admin,
+            &id,
+            "retry",
+            format!("Retry request {id}? It is processed again now."),
+            "Retry",
+        ),
+        Ok(true) => {
+            match crate::api::shipments::retry(State(s), caller(&admin), Path(id.clone())).await {
+                Ok(_) => back_to(&id, "retried"),
+                Err(e) => refused(&admin, "retry", e, details_url(&id)),
+            }
+        }
+    }
+}
+
+/// `POST /console/shipments/{id}/resend-pin`.
+pub async fn resend_pin(
+    State(s): State<Arc<AppState>>,
+    admin: Admin,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    match guarded(&admin, &headers, &f).await {
+        Err(r) => r,
+        Ok(false) => confirm(
+            &admin,
+            &id,
+            "resend-pin",
+            format!("Send the PIN of request {id} again to its PIN recipients?"),
+            "Resend PIN",
+        ),
+        Ok(true) => {
+            match crate::api::shipments::resend_pin(State(s), caller(&admin), Path(id.clone()))
+                .await
+            {
+                Ok(_) => back_to(&id, "resent"),
+                Err(e) => refused(&admin, "resend the PIN", e, details_url(&id)),
+            }
+        }
+    }
+}
+
+/// `POST /console/shipments/{id}/delete`.
+pub async fn delete(
+    State(s): State<Arc<AppState>>,
+    admin: Admin,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    match guarded(&admin, &headers, &f).await {
+        Err(r) => r,
+        Ok(false) => confirm(
+            &admin,
+            &id,
+            "delete",
+            format!(
+                "Delete request {id}? While the fulfiller still allows it, the shipment is cancelled; its held PIN is destroyed."
+            ),
+            "Delete",
+        ),
+        Ok(true) => {
+            match crate::api::shipments::delete(State(s), caller(&admin), Path(id.clone())).await {
+                Ok(_) => back_to(&id, "deleted"),
+                Err(e) => refused(&admin, "delete", e, details_url(&id)),
+            }
+        }
+    }
+}
+
+/// `POST /console/shipments/{id}/approve`: the Okta approval gate.
+pub async fn approve(
+    State(s): State<Arc<AppState>>,
+    admin: Admin,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    match guarded(&admin, &headers, &f).await {
+        Err(r) => r,
+        Ok(false) => confirm(
+            &admin,
+            &id,
+            "approve",
+            format!("Confirm that the key of request {id} arrived, and release its PIN?"),
+            "Approve PIN release",
+        ),
+        Ok(true) => {
+            let row = match crate::api::shipments::find(&s, &id).await {
+                Ok(r) => r,
+                Err(e) => return refused(&admin, "approve", e, details_url(&id)),
+            };
+            match crate::okta::approve(&s, &row.id).await {
+                Ok(_) => back_to(&id, "approved"),
+                Err(e) => refused(&admin, "approve", e, details_url(&id)),
+            }
+        }
+    }
+}
+
+/// `POST /console/shipments/process`: process every due request now.
+pub async fn process_now(
+    State(s): State<Arc<AppState>>,
+    admin: Admin,
+    headers: HeaderMap,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&admin, &headers, f.csrf.as_deref()) {
+        return r;
+    }
+    if f.confirm.as_deref() != Some("yes") {
+        return page(&Confirm {
+            page: Page::new("Please confirm", &admin, "shipments"),
+            action: "/console/shipments/process".into(),
+            question: "Process every request now (poll the fulfiller, register shipped keys, deliver PINs)?".into(),
+            button: "Process now".into(),
+            back: "/console/shipments".into(),
+        });
+    }
+    match crate::process::run_now(&s).await {
+        Ok(sum) => page(&Outcome {
+            page: Page::new("Processing run finished", &admin, "shipments"),
+            message: format!(
+                "Processed {}, completed {}, errors {}.",
+                sum.processed, sum.completed, sum.errors
+            ),
+            back: "/console/shipments".into(),
+        }),
+        Err(e) => internal(&e.to_string()),
+    }
+}
+
+/// `POST /console/shipments/{id}/edit`: new recipient, address and delivery type, while
+/// the fulfiller still allows edits.
+pub async fn edit(
+    State(s): State<Arc<AppState>>,
+    admin: Admin,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<EditForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&admin, &headers, f.csrf.as_deref()) {
+        return r;
+    }
+    let r: RequestRow = match crate::api::shipments::find(&s, &id).await {
+        Ok(r) => r,
+        Err(e) => return refused(&admin, "edit", e, details_url(&id)),
+    };
+    let again = |status: StatusCode, problem: String, f: EditForm| {
+        let s = s.clone();
+        let admin = admin.clone();
+        let id = id.clone();
+        async move {
+            match details_page(&s, &admin, &id, None, Some(problem), Some(f)).await {
+                Ok(p) => (status, page(&p)).into_response(),
+                Err(r) => r,
+            }
+        }
+    };
+    let Some(sid) = r.shipment_id.clone().filter(|_| r.state != "deleted") else {
+        return again(
+            StatusCode::CONFLICT,
+            "This request has no shipment at the fulfiller to edit.".into(),
+            f,
+        )
+        .await;
+    };
+    let delivery = match f.delivery_type.trim() {
+        "1" | "" => 1u8,
+        "2" => 2,
+        _ => {
+            return again(
+                StatusCode::BAD_REQUEST,
+                "Delivery type must be standard or expedited.".into(),
+                f,
+            )
+            .await;
+        }
+    };
+    let recipient = yubienterprise::fpr::Recipient {
+        recipient_company: f.recipient_company.trim().to_owned(),
+        recipient_email: f.recipient_email.trim().to_owned(),
+        recipient_firstname: f.recipient_firstname.trim().to_owned(),
+        recipient_lastname: f.recipient_lastname.trim().to_owned(),
+        recipient_telephone: f.recipient_telephone.trim().to_owned(),
+    };
+    let address = yubienterprise::fpr::MailingAddress {
+        street_line1: f.street_line1.trim().to_owned(),
+        street_line2: f.street_line2.trim().to_owned(),
+        street_line3: String::new(),
+        city: f.city.trim().to_owned(),
+        region: f.region.trim().to_owned(),
+        postal_code: f.postal_code.trim().to_owned(),
+        country_code_2: f.country_code_2.trim().to_ascii_uppercase(),
+    };
+    let update = yubienterprise::fpr::UpdateFprShipment {
+        delivery_type: Some(delivery),
+        recipient: Some(recipient.clone()),
+        mailing_address: Some(address.clone()),
+    };
+    match s.fulfiller.update_fpr_shipment(&sid, &update).await {
+        Ok(_) => {}
+        Err(yubienterprise::ClientError::Api { status, body, .. }) => {
+            let code = if status == 409 {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return again(
+                code,
+                format!("The fulfiller refused the change: {}", body.message),
+                f,
+            )
+            .await;
+        }
+        Err(e) => {
+            return again(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("The fulfiller could not be reached; nothing was changed ({e})."),
+                f,
+            )
+            .await;
+        }
+    }
+    // Keep our copy of the create body in step (it shows on this page and feeds a
+    // re-creation after an error).
+    let body = match serde_json::from_str::<yubienterprise::fpr::CreateFprShipment>(&r.create_body)
+    {
+        Ok(mut b) => {
+            b.recipient = recipient;
+            b.mailing_address = address;
+            b.delivery_type = Some(delivery);
+            serde_json::to_string(&b).unwrap_or_else(|_| r.create_body.clone())
+        }
+        Err(_) => r.create_body.clone(),
+    };
+    let note = format!(
+        "recipient, address and delivery type edited by {} in the console",
+        admin.user
+    );
+    if let Err(e) = query::record_edit(s.store.pool(), &r.id, &r.state, &body, &note).await {
+        return internal(&e.to_string());
+    }
+    back_to(&id, "edited")
+}
+
+// ---- settings -------------------------------------------------------------------------
+
+/// The settings page.
+#[derive(Template)]
+#[template(path = "console/settings.html")]
+pub struct SettingsPage {
+    page: Page,
+    products: Vec<(u32, u32, String, i64)>,
+    inventory: Vec<(u32, u32, String, u64)>,
+    inventory_error: Option<String>,
+    config: Vec<(&'static str, String)>,
+}
+
+/// `GET /console/settings`: customization ids and products in use, the fulfiller's
+/// inventory, the configuration (never a secret).
+pub async fn settings(State(s): State<Arc<AppState>>, admin: Admin) -> Response {
+    let products = match query::product_usage(s.store.pool()).await {
+        Ok(p) => p,
+        Err(e) => return internal(&e.to_string()),
+    };
+    let (inventory, inventory_error) = match s.fulfiller.inventory().await {
+        Ok(i) => (
+            i.organization_product_inventory
+                .into_iter()
+                .map(|b| {
+                    (
+                        b.inventory_product_id,
+                        b.product_id,
+                        b.product_name,
+                        b.organization_product_quantity,
+                    )
+                })
+                .collect(),
+            None,
+        ),
+        Err(e) => (
+            Vec::new(),
+            Some(format!("The fulfiller's inventory could not be read: {e}")),
+        ),
+    };
+    let c = &s.config;
+    let console = c.console.clone().unwrap_or_default();
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    let config = vec![
+        ("listen_addr", c.listen_addr.to_string()),
+        (
+            "database",
+            if c.database_url.starts_with("sqlite:") {
+                "SQLite".to_owned()
+            } else {
+                "PostgreSQL".to_owned()
+            },
+        ),
+        ("ye_api_base_url", c.ye_api_base_url.clone()),
+        (
+            "ye_jwks_transport_endpoint",
+            c.ye_jwks_transport_endpoint.clone(),
+        ),
+        ("ye_jwks_sign_endpoint", c.ye_jwks_sign_endpoint.clone()),
+        ("azure_tenant_id", c.azure_tenant_id.clone()),
+        (
+            "entra_fido_api_client_id",
+            c.entra_fido_api_client_id.clone(),
+        ),
+        (
+            "entra_fido_api_challenge_timeout_minutes",
+            c.entra_fido_api_challenge_timeout_minutes.to_string(),
+        ),
+        ("entra_authority_url", c.entra_authority_url.clone()),
+        ("graph_api_base_url", c.graph_api_base_url.clone()),
+        ("auth_issuer", c.auth_issuer.clone()),
+        ("allowed_audiences", c.allowed_audiences.join(", ")),
+        ("allowed_client_apps", c.allowed_client_apps.join(", ")),
+        (
+            "cron_process_shipment_schedule",
+            c.cron_process_shipment_schedule.clone(),
+        ),
+        (
+            "cron_data_cleanup_schedule",
+            c.cron_data_cleanup_schedule.clone(),
+        ),
+        (
+            "cron_data_cleanup_completed_days",
+            c.cron_data_cleanup_completed_days.to_string(),
+        ),
+        ("pin_retention_days", c.pin_retention_days.to_string()),
+        (
+            "PIN channel",
+            match (&c.send_pin_url, &c.smtp) {
+                (Some(u), _) => format!("webhook {}", u.split('?').next().unwrap_or_default()),
+                (None, Some(m)) => format!("SMTP {}:{} from {}", m.host, m.port, m.from),
+                (None, None) => "none configured".into(),
+            },
+        ),
+        ("TLS", yes(c.tls.is_some())),
+        ("Okta mode", yes(c.okta.is_some())),
+        (
+            "console.admin_user",
+            console
+                .admin_user
+                .clone()
+                .unwrap_or_else(|| "(none)".into()),
+        ),
+        (
+            "console.oidc_issuer",
+            console
+                .oidc
+                .as_ref()
+                .map(|o| o.issuer.clone())
+                .unwrap_or_else(|| "(none)".into()),
+        ),
+        (
+            "console.oidc_client_id",
+            console
+                .oidc
+                .as_ref()
+                .map(|o| o.client_id.clone())
+                .unwrap_or_default(),
+        ),
+        (
+            "console.oidc_allowed_users",
+            console
+                .oidc
+                .as_ref()
+                .map(|o| o.allowed_users.join(", "))
+                .unwrap_or_default(),
+        ),
+        (
+            "console.session_minutes",
+            console.session_minutes.to_string(),
+        ),
+    ];
+    page(&SettingsPage {
+        page: Page::new("Settings", &admin, "settings"),
+        products,
+        inventory,
+        inventory_error,
+        config,
+    })
+}

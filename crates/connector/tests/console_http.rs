@@ -1,0 +1,462 @@
+//! The admin console over HTTP: sign-in (local admin and OIDC at the Entra sandbox),
+//! every page and action refused without a session, forged forms refused, search and
+//! filters, details without the PIN, actions through the API's rules.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod console_common;
+
+use common::ALEX;
+use console_common::*;
+
+const PAGES: &[&str] = &[
+    "/console",
+    "/console/shipments",
+    "/console/shipments?q=x&state=error",
+    "/console/settings",
+];
+
+#[tokio::test]
+async fn every_page_and_action_is_refused_without_a_session_and_forged_forms_are_refused() {
+    let w = start_console().await;
+    let (id, _) = order(&w, ALEX).await;
+    let b = browser();
+    let mut pages: Vec<String> = PAGES.iter().map(|p| p.to_string()).collect();
+    pages.push(format!("/console/shipments/{id}"));
+    for p in &pages {
+        let r = b.get(format!("{}{p}", w.connector)).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{p}");
+        assert_eq!(r.headers()["location"], "/console/login", "{p}");
+    }
+    let actions: Vec<String> = ["retry", "resend-pin", "delete", "approve", "edit"]
+        .iter()
+        .map(|a| format!("/console/shipments/{id}/{a}"))
+        .chain([
+            "/console/shipments/process".to_owned(),
+            "/console/logout".to_owned(),
+        ])
+        .collect();
+    for a in &actions {
+        let (s, _, _) = post(&w, &b, a, &[("csrf", "x"), ("confirm", "yes")]).await;
+        assert_eq!(s, 401, "{a}");
+    }
+    // A made-up session cookie is no session.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/console/shipments", w.connector))
+        .header("cookie", "prereg_console=made-up")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
+    // The sign-in form itself needs its token.
+    let (s, _, _) = post(
+        &w,
+        &b,
+        "/console/login",
+        &[("user", ADMIN), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(s, 403);
+    // A wrong password.
+    let html = get(&w, &b, "/console/login").await.1;
+    let t = input_value(&html, "csrf");
+    let (s, _, body) = post(
+        &w,
+        &b,
+        "/console/login",
+        &[("csrf", &t), ("user", ADMIN), ("password", "wrong")],
+    )
+    .await;
+    assert_eq!(s, 401);
+    assert!(body.contains("Wrong user name or password."));
+
+    let csrf = sign_in(&w, &b).await;
+    // Signed in: every page answers.
+    for p in &pages {
+        let (s, body) = get(&w, &b, p).await;
+        assert!(s == 200 || (s == 303 && p == "/console"), "{p}: {s} {body}");
+    }
+    // Forged forms: no token, or another token, are refused with 403 and change nothing.
+    for a in &actions {
+        for form in [
+            vec![("confirm", "yes")],
+            vec![("csrf", "forged"), ("confirm", "yes")],
+        ] {
+            let (s, _, body) = post(&w, &b, a, &form).await;
+            assert_eq!(s, 403, "{a} {form:?}: {body}");
+        }
+    }
+    let (s, v) = w
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/fpr/shipments/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["data"]["state"], "open", "nothing was deleted: {v}");
+    // The htmx header carries the token too.
+    let r = b
+        .post(format!("{}/console/shipments/{id}/delete", w.connector))
+        .header("x-csrf-token", &csrf)
+        .form(&[("confirm", "no")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the confirmation step");
+    assert!(r.text().await.unwrap().contains("Delete request"));
+
+    // Sign out: the session is gone.
+    let (s, loc, _) = post(&w, &b, "/console/logout", &[("csrf", &csrf)]).await;
+    assert_eq!((s, loc.as_str()), (303, "/console/login"));
+    let r = b
+        .get(format!("{}/console/shipments", w.connector))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+}
+
+#[tokio::test]
+async fn search_filters_sort_and_details_show_what_an_admin_needs_but_never_the_pin() {
+    let w = start_console().await;
+    let (alex, alex_sid) = order(&w, ALEX).await;
+    let (diego, _) = order(&w, DIEGO).await;
+    // Alex's key ships; Diego's stays open... both advance; process completes both.
+    w.advance().await;
+    w.advance().await;
+    w.process().await;
+    let got = w.shipment(&alex).await;
+    assert_eq!(got["state"], "complete", "{got}");
+    let serial = got["serial_number"].as_str().unwrap().to_owned();
+    let pin = w.pins.lock().unwrap()[0]["pin"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A third one, deleted, so the state filter has something to leave out.
+    let (third, _) = order(&w, ALEX).await;
+    let (s, _) = w
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/fpr/shipments/{third}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    let b = browser();
+    sign_in(&w, &b).await;
+    let rows = |html: &str| html.matches("<tr data-id=").count();
+    let (_, all) = get(&w, &b, "/console/shipments").await;
+    assert_eq!(rows(&all), 3, "{all}");
+    assert!(all.contains("AUTO FIDO PRE-REG"));
+    assert!(all.contains("Showing 1–3 of 3 shipments."));
+
+    // By serial.
+    let (_, by_serial) = get(&w, &b, &format!("/console/shipments?q={serial}")).await;
+    assert_eq!(rows(&by_serial), 1, "{by_serial}");
+    assert!(by_serial.contains(&format!("data-id=\"{alex}\"")));
+    // By user (case-insensitive), by shipment id, by recipient e-mail.
+    let (_, by_user) = get(&w, &b, "/console/shipments?q=diegos%40contoso").await;
+    assert_eq!(rows(&by_user), 1, "{by_user}");
+    assert!(by_user.contains(&format!("data-id=\"{diego}\"")));
+    let (_, by_sid) = get(&w, &b, &format!("/console/shipments?q={alex_sid}")).await;
+    assert_eq!(rows(&by_sid), 1);
+    let (_, by_mail) = get(&w, &b, "/console/shipments?q=alexw%40contoso.example").await;
+    assert_eq!(
+        rows(&by_mail),
+        3,
+        "the guide's recipient e-mail is on every order"
+    );
+    // LIKE wildcards in the search are literal.
+    let (_, pct) = get(&w, &b, "/console/shipments?q=%25").await;
+    assert_eq!(rows(&pct), 0);
+    // Filters.
+    let (_, deleted) = get(&w, &b, "/console/shipments?state=deleted").await;
+    assert_eq!(rows(&deleted), 1);
+    assert!(deleted.contains(&format!("data-id=\"{third}\"")));
+    let (_, complete) = get(
+        &w,
+        &b,
+        "/console/shipments?state=complete&type=fpr&idp=entra",
+    )
+    .await;
+    assert_eq!(rows(&complete), 2, "{complete}");
+    let (_, okta) = get(&w, &b, "/console/shipments?idp=okta").await;
+    assert!(okta.contains("No shipments match."));
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let (_, dated) = get(
+        &w,
+        &b,
+        &format!("/console/shipments?from={today}&to={today}"),
+    )
+    .await;
+    assert_eq!(rows(&dated), 3);
+    let (_, old) = get(&w, &b, "/console/shipments?to=2020-01-01").await;
+    assert_eq!(rows(&old), 0);
+    // Sort by user ascending: Alex, Alex, Diego.
+    let (_, sorted) = get(&w, &b, "/console/shipments?sort=user&dir=asc").await;
+    let first_diego = sorted.find("DiegoS@").unwrap();
+    let first_alex = sorted.find("AlexW@").unwrap();
+    assert!(first_alex < first_diego);
+    assert!(sorted.contains("aria-sort=\"ascending\""));
+    // htmx asks for the results alone.
+    let r = b
+        .get(format!("{}/console/shipments?q={serial}", w.connector))
+        .header("hx-request", "true")
+        .header("hx-target", "results")
+        .send()
+        .await
+        .unwrap();
+    let part = r.text().await.unwrap();
+    assert!(!part.contains("<html") && part.contains("<table id=\"shipments\""));
+
+    // Details: timeline, recipient, address, product, serial; never the PIN.
+    let (s, d) = get(&w, &b, &format!("/console/shipments/{alex}")).await;
+    assert_eq!(s, 200);
+    for want in [
+        serial.as_str(),
+        "7788 Foxrun Street",
+        "Dedham",
+        "alexw@contoso.example",
+        "customization",
+        "Timeline",
+        "complete",
+    ] {
+        assert!(d.contains(want), "details lack {want}");
+    }
+    assert!(
+        d.contains("id=\"locked\""),
+        "a shipped key's address is read-only"
+    );
+    assert!(!d.contains(&pin), "the PIN never shows");
+    let (_, list) = get(&w, &b, "/console/shipments").await;
+    assert!(!list.contains(&pin));
+    // Settings: inventory and products, no secrets.
+    let (s, set) = get(&w, &b, "/console/settings").await;
+    assert_eq!(s, 200);
+    assert!(set.contains("Fulfiller inventory") && set.contains("<table id=\"inventory\""));
+    let secret = w.ready["entra"]["connector_app"]["client_secret"]
+        .as_str()
+        .unwrap();
+    assert!(!set.contains(secret));
+    let token = w.ready["fulfiller"]["tokens"][0].as_str().unwrap();
+    assert!(!set.contains(token));
+}
+
+#[tokio::test]
+async fn actions_edit_until_locked_retry_and_resend_follow_the_apis_rules() {
+    let w = start_console().await;
+    let (open, sid) = order(&w, ALEX).await;
+    let b = browser();
+    let csrf = sign_in(&w, &b).await;
+
+    // Edit while the fulfiller allows it.
+    let (_, d) = get(&w, &b, &format!("/console/shipments/{open}")).await;
+    assert!(!d.contains("id=\"locked\""), "{d}");
+    let mut form: Vec<(&str, String)> = [
+        "recipient_firstname",
+        "recipient_lastname",
+        "recipient_email",
+        "recipient_telephone",
+        "recipient_company",
+        "street_line1",
+        "street_line2",
+        "city",
+        "region",
+        "postal_code",
+        "country_code_2",
+    ]
+    .iter()
+    .map(|k| (*k, input_value(&d, k)))
+    .collect();
+    form.iter_mut()
+        .find(|(k, _)| *k == "street_line1")
+        .unwrap()
+        .1 = "1 New Road".into();
+    form.push(("delivery_type", "2".into()));
+    form.push(("csrf", csrf.clone()));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, loc, body) = post(&w, &b, &format!("/console/shipments/{open}/edit"), &pairs).await;
+    assert_eq!(s, 303, "{body}");
+    assert!(loc.ends_with("?done=edited"));
+    let live = w.state.fulfiller.get_fpr_shipment(&sid).await.unwrap();
+    assert_eq!(live.mailing_address.street_line1, "1 New Road");
+    assert_eq!(live.delivery_type, 2);
+    let (_, d) = get(&w, &b, &loc).await;
+    assert!(d.contains("1 New Road") && d.contains("Saved:"));
+    assert!(d.contains("edited by admin in the console"), "audit trail");
+
+    // Locked after the fulfiller's batch (validated, then locked and shipped): the form
+    // is read-only and says why, and a posted edit is refused with the fulfiller's
+    // reason.
+    w.advance().await;
+    w.advance().await;
+    let (_, d) = get(&w, &b, &format!("/console/shipments/{open}")).await;
+    assert!(
+        d.contains("id=\"locked\"") && d.contains("can no longer be changed"),
+        "{d}"
+    );
+    assert!(d.contains("<fieldset disabled"));
+    let (s, _, body) = post(&w, &b, &format!("/console/shipments/{open}/edit"), &pairs).await;
+    assert_eq!(s, 409, "{body}");
+    assert!(body.contains("The fulfiller refused the change"), "{body}");
+
+    // Retry an error (confirmation first).
+    let mut row = w.state.store.get_request(&open).await.unwrap().unwrap();
+    use connector::store::Store;
+    row.state = "error".into();
+    row.last_error = Some("the fulfiller was unavailable: connection refused".into());
+    w.state
+        .store
+        .update_request(&row, "test: made an error")
+        .await
+        .unwrap();
+    let (_, d) = get(&w, &b, &format!("/console/shipments/{open}")).await;
+    assert!(d.contains("What fixes it:") && d.contains("Retry"), "{d}");
+    let path = format!("/console/shipments/{open}/retry");
+    let (s, _, confirm) = post(&w, &b, &path, &[("csrf", &csrf)]).await;
+    assert_eq!(s, 200);
+    assert!(confirm.contains("Retry request"));
+    let (s, loc, _) = post(&w, &b, &path, &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!((s, loc.ends_with("?done=retried")), (303, true));
+    assert_eq!(w.shipment(&open).await["state"], "open");
+    // Retrying what is not an error: the API's refusal, in words.
+    let (s, _, body) = post(&w, &b, &path, &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(s, 409);
+    assert!(body.contains("not error"), "{body}");
+
+    // Complete (the key has shipped), then resend the PIN.
+    w.process().await;
+    assert_eq!(w.shipment(&open).await["state"], "complete");
+    assert_eq!(w.pins.lock().unwrap().len(), 1);
+    let path = format!("/console/shipments/{open}/resend-pin");
+    let (s, loc, _) = post(&w, &b, &path, &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!((s, loc.ends_with("?done=resent")), (303, true));
+    w.process().await;
+    assert_eq!(w.pins.lock().unwrap().len(), 2, "the PIN went again");
+
+    // Process now, from the console.
+    let (s, _, body) = post(
+        &w,
+        &b,
+        "/console/shipments/process",
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(body.contains("Processed"));
+    // Approve: not an Okta request waiting for approval, so refused (404 or 409).
+    let (s, _, body) = post(
+        &w,
+        &b,
+        &format!("/console/shipments/{open}/approve"),
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert!(s == 404 || s == 409, "{s} {body}");
+    assert!(body.contains("Could not approve"), "{body}");
+    // Delete: a complete request leaves tracking.
+    let (s, loc, _) = post(
+        &w,
+        &b,
+        &format!("/console/shipments/{open}/delete"),
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!((s, loc.ends_with("?done=deleted")), (303, true));
+    assert_eq!(w.shipment(&open).await["state"], "deleted");
+}
+
+/// Follows the OIDC sign-in through the Entra sandbox's form as `login`; the final answer
+/// of the console's callback.
+async fn oidc_sign_in(w: &common::World, b: &reqwest::Client, login: &str) -> reqwest::Response {
+    let r = b
+        .get(format!("{}/console/oidc/start", w.connector))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let authorize = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(authorize.starts_with(w.ready["entra"]["authorize_url"].as_str().unwrap()));
+    assert!(authorize.contains("code_challenge_method=S256"));
+    let r = b.get(&authorize).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    // Submit the form as a browser would: its hidden fields plus the credentials.
+    let mut form: Vec<(String, String)> = Vec::new();
+    for part in html.split("<input type=\"hidden\" ").skip(1) {
+        let name = part
+            .split("name=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let value = part
+            .split("value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let value = value.replace("&amp;", "&").replace("&quot;", "\"");
+        form.push((name.to_owned(), value));
+    }
+    form.push(("login".into(), login.into()));
+    form.push((
+        "password".into(),
+        w.ready["entra"]["user_password"].as_str().unwrap().into(),
+    ));
+    let action = authorize.split("?").next().unwrap();
+    let r = b.post(action).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let callback = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback.starts_with(&format!("{}/console/oidc/callback?", w.connector)));
+    b.get(&callback).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn oidc_sign_in_at_the_entra_sandbox_admits_only_allowed_users() {
+    let w = start_console().await;
+    let b = browser();
+    let r = oidc_sign_in(&w, &b, ADELE_UPN).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/console/shipments");
+    let (s, html) = get(&w, &b, "/console/shipments").await;
+    assert_eq!(s, 200);
+    assert!(html.contains(&format!("Signed in as <strong>{ADELE_UPN}</strong>")));
+
+    // Alex is in the tenant but not allowed to use the console.
+    let b = browser();
+    let r = oidc_sign_in(&w, &b, ALEX_UPN).await;
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("not allowed to use this console")
+    );
+    let r = b
+        .get(format!("{}/console/shipments", w.connector))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
+    // A callback that does not belong to this browser's sign-in.
+    let b = browser();
+    let r = b
+        .get(format!(
+            "{}/console/oidc/callback?code=abc&state=forged",
+            w.connector
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
