@@ -339,7 +339,7 @@ async fn poll(
             "key activated at Okta"
         }
     };
-    state.store.update_request(&row, note).await.map_err(db)?;
+    persist(state, &row, note).await?;
     Ok(Some(row))
 }
 
@@ -399,11 +399,29 @@ async fn send_pin(
     } else {
         "Okta no longer holds the PIN: the user already signed in with the key"
     };
-    state.store.update_request(&row, note).await.map_err(db)?;
+    // Okta has mailed the PIN: record it even through a busy database, or the next
+    // run would mail it again.
+    persist(state, &row, note).await?;
     ostore::unlock_user(state.store.pool(), &row.id)
         .await
         .map_err(db)?;
     Ok(row)
+}
+
+/// Writes the row after an outside effect happened, retrying transient database
+/// errors (SQLite answers "database is locked" to concurrent writers at times).
+async fn persist(state: &AppState, row: &RequestRow, note: &str) -> Result<(), Fault> {
+    let mut last = String::new();
+    for attempt in 0..10u64 {
+        match state.store.update_request(row, note).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                last = e.to_string();
+                tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await;
+            }
+        }
+    }
+    Err(Fault::Transient(last))
 }
 
 /// `pin_pending` run at once (approval): `Ok(row)` complete, or the error for the caller.

@@ -1,0 +1,134 @@
+//! A batch of 50 Okta users processed by several workers at once: one shipment per
+//! user with a full profile, no duplicates, every request in an end state, and the
+//! users with missing profile fields in `error` naming the fields. Once on SQLite and
+//! once on PostgreSQL (127.0.0.1:5432, as the other store tests).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod okta_common;
+
+use okta_common::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+const USERS: usize = 50;
+const MISSING_EVERY: usize = 5; // users 0, 5, 10, ... lack street address and phone
+
+async fn run_batch(database_url: Option<String>) {
+    let mut seed = sandbox::okta::seed::OrgSeed::default();
+    let users: Vec<okta::User> = (0..USERS)
+        .map(|n| seed_user(n, n % MISSING_EVERY != 0))
+        .collect();
+    seed.users.extend(users.iter().cloned());
+    let w = Arc::new(
+        start_with(Options {
+            approval: "auto",
+            seed: Some(seed),
+            database_url,
+            ..Default::default()
+        })
+        .await,
+    );
+
+    // One batch call, with one user named twice (by login and by id).
+    let mut list: Vec<Value> = users.iter().map(|u| json!(u.profile.login)).collect();
+    list.push(json!(users[7].id));
+    let (s, v) = w
+        .call(Method::POST, "/v1/okta/batch", Some(json!({"users": list})))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["created"], USERS);
+    let results = v["data"].as_array().unwrap();
+    assert_eq!(results.len(), USERS + 1);
+    assert_eq!(results[USERS]["status"], "already_open", "{v}");
+
+    // Several workers at once, the fulfiller advancing between rounds, until every
+    // request is in an end state.
+    let mut done = false;
+    for _ in 0..20 {
+        let mut workers = Vec::new();
+        for _ in 0..4 {
+            let w = w.clone();
+            workers.push(tokio::spawn(async move { w.process().await }));
+        }
+        for t in workers {
+            t.await.unwrap();
+        }
+        let table = w.table().await;
+        if table
+            .iter()
+            .all(|r| matches!(r["state"].as_str(), Some("complete" | "error")))
+        {
+            done = true;
+            break;
+        }
+        w.advance().await;
+    }
+    assert!(done, "requests left without an end state");
+
+    let table = w.table().await;
+    assert_eq!(table.len(), USERS, "one request per user");
+    let by_user: HashMap<String, &Value> = table
+        .iter()
+        .map(|r| (r["user_id"].as_str().unwrap().to_owned(), r))
+        .collect();
+    assert_eq!(by_user.len(), USERS);
+    let mut shipments = HashSet::new();
+    for (n, u) in users.iter().enumerate() {
+        let r = by_user[&u.id];
+        if n % MISSING_EVERY == 0 {
+            assert_eq!(r["state"], "error", "{r}");
+            assert_eq!(r["table_state"], "error");
+            let e = r["last_error"].as_str().unwrap();
+            assert!(
+                e.contains("streetAddress") && e.contains("primaryPhone"),
+                "{e}"
+            );
+            assert!(r["shipment_id"].is_null());
+        } else {
+            assert_eq!(r["state"], "complete", "{r}");
+            assert_eq!(r["table_state"], "complete");
+            assert!(shipments.insert(r["shipment_id"].as_str().unwrap().to_owned()));
+        }
+    }
+    let complete = USERS - USERS.div_ceil(MISSING_EVERY);
+    assert_eq!(shipments.len(), complete);
+    // The fulfiller holds exactly those shipments: none twice, none extra.
+    let at_fulfiller: Vec<String> = w
+        .fulfiller_shipments()
+        .await
+        .iter()
+        .map(|s| s["shipment_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(at_fulfiller.len(), complete, "no duplicate shipments");
+    assert_eq!(at_fulfiller.into_iter().collect::<HashSet<_>>(), shipments);
+    // One PIN mail per shipped key, each to its user.
+    let mail = w.mail.messages();
+    assert_eq!(mail.len(), complete);
+    let to: HashSet<String> = mail.iter().map(|m| m.to[0].clone()).collect();
+    assert_eq!(to.len(), complete);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_of_50_users_on_sqlite_ends_with_one_shipment_each_and_no_request_left_open() {
+    run_batch(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_of_50_users_on_postgres_ends_with_one_shipment_each_and_no_request_left_open() {
+    let admin = "postgres://postgres@127.0.0.1:5432/postgres";
+    let db = format!("prereg_okta_{}", uuid::Uuid::new_v4().simple());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    run_batch(Some(format!("postgres://postgres@127.0.0.1:5432/{db}"))).await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+    )))
+    .execute(&pool)
+    .await;
+}
