@@ -30,6 +30,10 @@ enum Command {
     Sandbox(cmd::sandbox::Args),
     /// Run the connector (Entra mode): the API, processing and PIN delivery.
     Serve(cmd::serve::Args),
+    /// The guide's Yubico action cards: create-shipment, shipment, build-item, keys
+    /// (docs/yubico-cards.md).
+    #[command(subcommand)]
+    Yubico(cmd::yubico::Command),
     /// The whole system in one command: sandboxes and connector in this process, keys
     /// ordered, shipped, registered, PINs mailed, users signing in (docs/demo.md).
     Demo(cmd::demo::Args),
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Command::Key(c) => cmd::key::run(c),
         Command::Sandbox(a) => cmd::sandbox::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Yubico(c) => cmd::yubico::run(c),
         Command::Demo(a) => cmd::demo::run(a),
     };
     match result {

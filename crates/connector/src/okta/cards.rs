@@ -657,6 +657,145 @@ pub async fn get_keys(fulfiller: &yubienterprise::Client) -> Result<YubicoKeys, 
     })
 }
 
+/// "Get Public Transport Keys and Signing Certificate" from explicit JWKS URLs (the
+/// guide's `YE_JWKS_TRANSPORT_ENDPOINT` and `YE_JWKS_SIGN_ENDPOINT`), fetched together
+/// with `http`. A non-2xx answer or a JWKS that is not valid public P-384 keys is
+/// [`CardError::Unavailable`], naming the URL.
+pub async fn get_keys_at(
+    http: &reqwest::Client,
+    transport_url: &str,
+    signing_url: &str,
+) -> Result<YubicoKeys, CardError> {
+    let (t, s) = tokio::join!(
+        fetch_jwks(http, transport_url, "fetching Yubico transport keys"),
+        fetch_jwks(http, signing_url, "fetching Yubico signing keys"),
+    );
+    Ok(YubicoKeys {
+        transport_keys_jwks: t?,
+        signing_public_keys_jwks: s?,
+    })
+}
+
+/// The most a JWKS document may be: 256 KiB.
+const MAX_JWKS: usize = 256 * 1024;
+
+async fn fetch_jwks(
+    http: &reqwest::Client,
+    url: &str,
+    context: &'static str,
+) -> Result<envelope::Jwks, CardError> {
+    let unavailable = |message: String| CardError::Unavailable { context, message };
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| unavailable(format!("calling {url}: {e}")))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(unavailable(format!("{url} answered {status}")));
+    }
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| unavailable(format!("reading {url}: {e}")))?;
+    if body.len() > MAX_JWKS {
+        return Err(unavailable(format!(
+            "{url} answered more than {MAX_JWKS} bytes"
+        )));
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| unavailable(format!("{url} answered a body that is not UTF-8")))?;
+    envelope::Jwks::parse(text)
+        .map_err(|e| unavailable(format!("{url} is not a JWKS of public P-384 keys: {e}")))
+}
+
+// ---------------------------------------------------------------------------------
+// Where the fulfiller is
+// ---------------------------------------------------------------------------------
+
+/// The fulfiller settings the cards need, with the guide's names: `YE_API_BASE_URL`,
+/// `YED_API_TOKEN`, `YE_JWKS_TRANSPORT_ENDPOINT`, `YE_JWKS_SIGN_ENDPOINT`. `Debug`
+/// hides the token.
+#[derive(Clone)]
+pub struct FulfillerSettings {
+    /// `YE_API_BASE_URL`, e.g. `https://api.console.yubico.com/v1`.
+    pub api_base_url: Option<String>,
+    /// `YED_API_TOKEN`.
+    pub token: Option<secrecy::SecretString>,
+    /// `YE_JWKS_TRANSPORT_ENDPOINT`.
+    pub jwks_transport_endpoint: Option<String>,
+    /// `YE_JWKS_SIGN_ENDPOINT`.
+    pub jwks_sign_endpoint: Option<String>,
+}
+
+impl std::fmt::Debug for FulfillerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FulfillerSettings")
+            .field("api_base_url", &self.api_base_url)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("jwks_transport_endpoint", &self.jwks_transport_endpoint)
+            .field("jwks_sign_endpoint", &self.jwks_sign_endpoint)
+            .finish()
+    }
+}
+
+impl FulfillerSettings {
+    /// From a connector configuration (`prereg serve --config`): all four are set.
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        Self {
+            api_base_url: Some(c.ye_api_base_url.clone()),
+            token: Some(c.yed_api_token.clone()),
+            jwks_transport_endpoint: Some(c.ye_jwks_transport_endpoint.clone()),
+            jwks_sign_endpoint: Some(c.ye_jwks_sign_endpoint.clone()),
+        }
+    }
+
+    /// From environment variables with the guide's names (`var` looks one up; blank
+    /// counts as unset).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |k: &str| var(k).filter(|v| !v.trim().is_empty());
+        Self {
+            api_base_url: get("YE_API_BASE_URL"),
+            token: get("YED_API_TOKEN").map(secrecy::SecretString::from),
+            jwks_transport_endpoint: get("YE_JWKS_TRANSPORT_ENDPOINT"),
+            jwks_sign_endpoint: get("YE_JWKS_SIGN_ENDPOINT"),
+        }
+    }
+
+    /// The fulfiller API client ("Create Shipment Request", "Get Shipment Details").
+    /// Fails naming the missing setting.
+    pub fn client(&self) -> Result<yubienterprise::Client, String> {
+        let base = self
+            .api_base_url
+            .as_deref()
+            .ok_or("YE_API_BASE_URL is not set (the fulfiller API base URL, ending in /v1)")?;
+        let token = self
+            .token
+            .clone()
+            .ok_or("YED_API_TOKEN is not set (the YubiEnterprise API token)")?;
+        let keys_base = self
+            .jwks_transport_endpoint
+            .as_deref()
+            .and_then(|t| t.split("/.well-known/").next())
+            .unwrap_or(base);
+        yubienterprise::Client::new(base, keys_base, token).map_err(|e| e.to_string())
+    }
+
+    /// The two JWKS URLs ("Get Public Transport Keys and Signing Certificate"; no token
+    /// needed). Fails naming the missing setting.
+    pub fn jwks_urls(&self) -> Result<(&str, &str), String> {
+        let t = self
+            .jwks_transport_endpoint
+            .as_deref()
+            .ok_or("YE_JWKS_TRANSPORT_ENDPOINT is not set (the Yubico transport keys JWKS URL)")?;
+        let s = self
+            .jwks_sign_endpoint
+            .as_deref()
+            .ok_or("YE_JWKS_SIGN_ENDPOINT is not set (the Yubico signing keys JWKS URL)")?;
+        Ok((t, s))
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // HTTP routes
 // ---------------------------------------------------------------------------------
@@ -759,7 +898,12 @@ async fn api_keys(
     State(s): State<Arc<AppState>>,
     _c: Caller,
 ) -> Result<axum::Json<Value>, Failure> {
-    let out = get_keys(&s.fulfiller).await?;
+    let out = get_keys_at(
+        &s.http,
+        &s.config.ye_jwks_transport_endpoint,
+        &s.config.ye_jwks_sign_endpoint,
+    )
+    .await?;
     Ok(axum::Json(json!({"data": out})))
 }
 

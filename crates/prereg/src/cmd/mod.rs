@@ -6,6 +6,7 @@ pub mod key;
 pub mod sandbox;
 pub mod serve;
 pub mod webauthn;
+pub mod yubico;
 
 use anyhow::Context;
 use std::io::Read;
