@@ -715,3 +715,79 @@ async fn the_cards_answer_over_http_with_a_token() {
     assert_eq!(s, 404, "{v}");
     assert_eq!(v["error_code"], "ye_error");
 }
+
+async fn faults(w: &common::World, config: Value) {
+    let r = w
+        .http
+        .put(format!("{}/sandbox/v1/faults", w.fulfiller))
+        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+        .json(&config)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_or_failing_fulfiller_is_relayed_with_the_documented_status() {
+    let w = common::start().await;
+    let token = w.token().await;
+    let id = "1111111111111111111111";
+
+    // 429: passed through with its Retry-After.
+    faults(&w, json!({"rate_limit_rate": 1.0, "retry_after_secs": 7})).await;
+    let e = cards::get_shipment_details(&w.state.fulfiller, id)
+        .await
+        .unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
+    let r = w
+        .http
+        .get(format!("{}/v1/yubico/shipments/{id}", w.connector))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "7");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error_code"], "ye_error");
+    assert_eq!(v["error_data"]["code"], "rate_limited");
+
+    // 500: not the caller's fault, so 502, with the fulfiller's body relayed.
+    faults(&w, json!({"error_rate": 1.0})).await;
+    let (s, v) = w
+        .call_as(
+            &token,
+            Method::GET,
+            &format!("/v1/yubico/shipments/{id}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 502, "{v}");
+    assert_eq!(v["error_code"], "ye_error");
+    assert_eq!(v["error_data"]["code"], "internal_error");
+    // The JWKS endpoints failing: 502 fulfiller_unavailable, naming the URL.
+    let (s, v) = w
+        .call_as(&token, Method::GET, "/v1/yubico/keys", None, None)
+        .await;
+    assert_eq!(s, 502, "{v}");
+    assert_eq!(
+        v["error_data"]["error_type"], "fulfiller_unavailable",
+        "{v}"
+    );
+    assert!(
+        v["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("/.well-known/"),
+        "{v}"
+    );
+
+    // Faults off: the same calls answer.
+    faults(&w, json!({})).await;
+    let (s, v) = w
+        .call_as(&token, Method::GET, "/v1/yubico/keys", None, None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+}
