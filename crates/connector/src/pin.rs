@@ -64,12 +64,23 @@ pub async fn send_smtp(
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
     use secrecy::ExposeSecret;
 
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    // The server's certificate is checked against the platform's roots plus, when
+    // `smtp_ca_file` is set, the CA certificates in it (for private CAs).
+    let params = || -> Result<TlsParameters, String> {
+        let mut b = TlsParameters::builder(smtp.host.clone());
+        for pem in smtp.ca_pem.as_deref().map(split_pem).unwrap_or_default() {
+            let cert = Certificate::from_pem(&pem).map_err(|e| format!("smtp_ca_file: {e}"))?;
+            b = b.add_root_certificate(cert);
+        }
+        b.build_rustls()
+            .map_err(|e| format!("SMTP {} TLS: {e}", smtp.host))
+    };
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host);
     let builder = match smtp.security {
-        SmtpSecurity::Plain => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
-        SmtpSecurity::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
-            .map_err(|e| format!("SMTP {}: {e}", smtp.host))?,
-        SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
-            .map_err(|e| format!("SMTP {}: {e}", smtp.host))?,
+        SmtpSecurity::Plain => builder,
+        SmtpSecurity::StartTls => builder.tls(Tls::Required(params()?)),
+        SmtpSecurity::Tls => builder.tls(Tls::Wrapper(params()?)),
     };
     let mut builder = builder
         .port(smtp.port)
@@ -109,6 +120,16 @@ pub async fn send_smtp(
             .map_err(|e| format!("SMTP {}:{}: {e}", smtp.host, smtp.port))?;
     }
     Ok(())
+}
+
+/// The certificates of a PEM file, one PEM block each.
+fn split_pem(pem: &[u8]) -> Vec<Vec<u8>> {
+    const END: &str = "-----END CERTIFICATE-----";
+    String::from_utf8_lossy(pem)
+        .split_inclusive(END)
+        .filter(|b| b.contains(END))
+        .map(|b| b.trim().as_bytes().to_vec())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------

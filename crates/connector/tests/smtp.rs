@@ -133,3 +133,141 @@ fn the_written_sandbox_config_parses_and_mails_pins_to_the_catcher() {
     assert_eq!(c.allowed_client_apps, ["tc"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Starts `interop/smtp_sink.py` on a free port with `args`; returns it, its port and
+/// its output lines (after READY).
+fn start_sink(
+    args: &[&str],
+) -> (
+    Sink,
+    u16,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = std::env::var_os("PREREG_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv/bin/python"));
+    let mut child = Command::new(python)
+        .arg(root.join("interop/smtp_sink.py"))
+        .arg(port.to_string())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let sink = Sink(child);
+    assert_eq!(lines.next().unwrap().unwrap(), "READY");
+    (sink, port, lines)
+}
+
+/// Orders for Alex through a connector mailing PINs by `smtp` (TOML lines) and runs it
+/// as far as it goes; returns the request's view.
+async fn order_with_smtp(smtp: &str) -> (common::World, Value) {
+    // With the webhook on, the generated config has no SMTP keys; these win over it.
+    let w = start_full(sandbox::Config::for_tests(), None, smtp, true).await;
+    let (s, v) = w
+        .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let sid = v["data"]["shipment_id"].as_str().unwrap().to_owned();
+    w.advance().await;
+    w.advance().await;
+    w.process().await;
+    let got = w.shipment(&sid).await;
+    (w, got)
+}
+
+async fn mailed_over_tls(mode: &str) {
+    let dir = std::env::temp_dir().join(format!("prereg-smtp-{mode}-{}", uuid::Uuid::new_v4()));
+    let certs = common::test_certs(&dir);
+    let (sink, port, mut lines) = start_sink(&[
+        "--mode",
+        mode,
+        "--cert",
+        certs.cert_file.to_str().unwrap(),
+        "--key",
+        certs.key_file.to_str().unwrap(),
+        "--auth",
+        "pinbot:s3cret-pass",
+    ]);
+    let smtp = format!(
+        "smtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsmtp_security = \"{mode}\"\n\
+         smtp_from = \"pins@contoso.example\"\nsmtp_username = \"pinbot\"\n\
+         smtp_password = \"s3cret-pass\"\nsmtp_ca_file = {:?}\n",
+        certs.ca_file.display().to_string()
+    );
+    let (w, got) = order_with_smtp(&smtp).await;
+    assert_eq!(got["state"], "complete", "{got}");
+    let mail: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    drop(sink);
+    assert_eq!(mail["tls"], true, "{mail}");
+    assert_eq!(mail["auth_login"], "pinbot", "{mail}");
+    assert_eq!(mail["rcpt_tos"][0], "AdeleV@contoso.onmicrosoft.com");
+    let data = mail["data"].as_str().unwrap();
+    assert!(data.contains("Its PIN is: "), "{data}");
+    assert!(data.contains(got["serial_number"].as_str().unwrap()));
+    assert!(w.pins.lock().unwrap().is_empty(), "SMTP, not the webhook");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pin_is_mailed_over_starttls_with_login_trusting_a_private_ca() {
+    mailed_over_tls("starttls").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pin_is_mailed_over_implicit_tls_with_login_trusting_a_private_ca() {
+    mailed_over_tls("tls").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_smtp_ca_file_a_private_certificate_is_refused_and_delivery_waits() {
+    let dir = std::env::temp_dir().join(format!("prereg-smtp-noca-{}", uuid::Uuid::new_v4()));
+    let certs = common::test_certs(&dir);
+    let (sink, port, _lines) = start_sink(&[
+        "--mode",
+        "starttls",
+        "--cert",
+        certs.cert_file.to_str().unwrap(),
+        "--key",
+        certs.key_file.to_str().unwrap(),
+    ]);
+    let smtp = format!(
+        "smtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsmtp_security = \"starttls\"\n\
+         smtp_from = \"pins@contoso.example\"\n"
+    );
+    let (_w, got) = order_with_smtp(&smtp).await;
+    drop(sink);
+    assert_eq!(got["state"], "pin_pending", "kept for a retry: {got}");
+    let err = got["last_error"].as_str().unwrap();
+    assert!(
+        err.contains("PIN delivery failed") && err.contains("SMTP"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unreadable_smtp_ca_file_fails_at_start_naming_the_key() {
+    let key = connector::secrets::MasterKey::generate()
+        .unwrap()
+        .to_base64();
+    let toml = format!(
+        "master_key = \"{}\"\nye_api_base_url = \"http://127.0.0.1:9/v1\"\nyed_api_token = \"t\"\n\
+         ye_jwks_transport_endpoint = \"http://127.0.0.1:9/t.jwks\"\n\
+         ye_jwks_sign_endpoint = \"http://127.0.0.1:9/s.jwks\"\nazure_tenant_id = \"tid\"\n\
+         entra_fido_api_client_id = \"c\"\nentra_fido_api_client_secret = \"s\"\n\
+         allowed_audiences = [\"a\"]\nallowed_client_apps = [\"b\"]\n\
+         smtp_host = \"mail.example.com\"\nsmtp_from = \"pins@example.com\"\n\
+         smtp_ca_file = \"/nonexistent/ca.pem\"\n",
+        key.as_str()
+    );
+    let e = connector::Config::from_parts(&toml, Default::default()).unwrap_err();
+    assert_eq!(e.key, "smtp_ca_file", "{e}");
+}
