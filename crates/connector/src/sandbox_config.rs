@@ -133,7 +133,6 @@ pub fn okta_section(ready: &Value, o: &OktaLocal<'_>) -> String {
     let mut out = String::from("\n[okta]\n");
     let mut kv = |k: &str, v: String| out.push_str(&format!("{k} = {v}\n"));
     kv("org_url", q(s(k, &["base_url"])));
-    kv("auth", q("ssws"));
     kv("api_token", q(s(k, &["ssws_token"])));
     kv("rp_ids", Value::from(vec![s(k, &["domain"])]).to_string());
     kv("event_hook_secret", q(o.hook_secret));
