@@ -186,6 +186,8 @@ pub fn write_file(path: &std::path::Path, ready: &Value) -> Result<(), String> {
             event_hook_url: Some("http://127.0.0.1:8080/v1/okta/events"),
         },
     ));
+    // The admin console, signed in at the Entra sandbox (console helper's addition).
+    text.push_str(&crate::console::sandbox_section(ready));
     std::fs::write(path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     #[cfg(unix)]
     {

@@ -460,3 +460,68 @@ async fn oidc_sign_in_at_the_entra_sandbox_admits_only_allowed_users() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn the_sandbox_connector_config_turns_the_console_on_with_entra_sign_in() {
+    let w = start_console().await;
+    let path = w.dir.join("sandbox-connector.toml");
+    connector::sandbox_config::write_file(&path, &w.ready).unwrap();
+    let c = connector::Config::load(Some(&path)).unwrap();
+    let console = c.console.expect("[console] written");
+    let oidc = console.oidc.expect("OIDC at the Entra sandbox");
+    assert_eq!(oidc.issuer, w.ready["entra"]["issuer"].as_str().unwrap());
+    assert_eq!(
+        oidc.allowed_users,
+        vec![w.ready["entra"]["users"][0].as_str().unwrap().to_owned()]
+    );
+    assert!(console.admin_user.is_none(), "no password written in clear");
+}
+
+#[test]
+fn console_config_names_the_key_at_fault_and_passwords_verify() {
+    let hash = connector::console::auth::hash_password(PASSWORD).unwrap();
+    assert!(hash.starts_with("$argon2id$"));
+    assert!(connector::console::auth::verify_password(PASSWORD, &hash));
+    assert!(!connector::console::auth::verify_password("other", &hash));
+    let base = |console: &str| {
+        format!(
+            "database_url = \"sqlite::memory:\"\nmaster_key = \"{}\"\nye_api_base_url = \"http://127.0.0.1:1/v1\"\nyed_api_token = \"t\"\nye_jwks_transport_endpoint = \"http://127.0.0.1:1/.well-known/t\"\nye_jwks_sign_endpoint = \"http://127.0.0.1:1/.well-known/s\"\nazure_tenant_id = \"t\"\nentra_fido_api_client_id = \"c\"\nentra_fido_api_client_secret = \"s\"\nauth_issuer = \"http://127.0.0.1:1/i\"\nauth_jwks_url = \"http://127.0.0.1:1/k\"\nallowed_audiences = [\"a\"]\nallowed_client_apps = [\"b\"]\n{console}",
+            connector::secrets::MasterKey::generate()
+                .unwrap()
+                .to_base64()
+                .as_str()
+        )
+    };
+    for (section, key) in [
+        (
+            "[console]\nadmin_user = \"admin\"\n",
+            "console.admin_password_hash",
+        ),
+        (
+            "[console]\nadmin_user = \"admin\"\nadmin_password_hash = \"plain\"\n",
+            "console.admin_password_hash",
+        ),
+        ("[console]\n", "console.admin_user"),
+        (
+            "[console]\noidc_issuer = \"http://127.0.0.1:1/i\"\noidc_client_id = \"c\"\noidc_client_secret = \"s\"\n",
+            "console.oidc_allowed_users",
+        ),
+        ("[console]\nnope = 1\n", "console.nope"),
+    ] {
+        let e = connector::Config::from_parts(&base(section), Default::default())
+            .err()
+            .unwrap_or_else(|| panic!("{section} must be refused"));
+        assert_eq!(e.key, key, "{section}");
+    }
+    let ok = connector::Config::from_parts(
+        &base(&format!(
+            "[console]\nadmin_user = \"admin\"\nadmin_password_hash = \"{hash}\"\n"
+        )),
+        Default::default(),
+    )
+    .unwrap();
+    assert!(
+        !format!("{:?}", ok.console).contains(&hash),
+        "no hash in Debug"
+    );
+}

@@ -37,6 +37,9 @@ enum Command {
     /// The whole system in one command: sandboxes and connector in this process, keys
     /// ordered, shipped, registered, PINs mailed, users signing in (docs/demo.md).
     Demo(cmd::demo::Args),
+    /// The admin console's helpers: `hash-password` (docs/console.md).
+    #[command(subcommand)]
+    Console(cmd::console::Command),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Yubico(c) => cmd::yubico::run(c),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Console(c) => cmd::console::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

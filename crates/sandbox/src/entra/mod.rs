@@ -533,6 +533,7 @@ pub fn ready_info(entra: &Entra) -> serde_json::Value {
         "token_url": format!("{base}/{tid}/oauth2/v2.0/token"),
         "authorize_url": format!("{base}/{tid}/oauth2/v2.0/authorize"),
         "user_password": authorize::SANDBOX_PASSWORD,
+        "users": seed.users.iter().filter_map(|u| u.user.user_principal_name.clone()).collect::<Vec<_>>(),
         "issuer": entra.issuer(),
         "openid_configuration_url": format!("{base}/{tid}/v2.0/.well-known/openid-configuration"),
         "jwks_url": format!("{base}/{tid}/discovery/v2.0/keys"),
