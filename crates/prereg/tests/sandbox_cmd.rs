@@ -1,7 +1,9 @@
 //! `prereg sandbox`: one JSON ready line, serves, stops cleanly on SIGTERM and SIGINT.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+use common::*;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,24 +26,7 @@ fn get(base: &str, path: &str, token: Option<&str>) -> String {
 }
 
 fn run_and_stop(signal: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
-        .args([
-            "sandbox",
-            "--fulfiller-listen",
-            "127.0.0.1:0",
-            "--entra-listen",
-            "127.0.0.1:0",
-            "--okta-listen",
-            "127.0.0.1:0",
-            "--smtp-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let (mut child, ready, mut lines) = spawn_ready(sandbox_command().stderr(Stdio::piped()));
     let f = &ready["fulfiller"];
     let base = f["base_url"].as_str().unwrap();
     assert!(base.starts_with("http://127.0.0.1:"));
@@ -121,25 +106,7 @@ fn a_seed_file_sets_the_tokens_and_organisation() {
     .unwrap();
     seed["tokens"] = serde_json::json!(["my-own-token"]);
     std::fs::write(&seed_path, seed.to_string()).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
-        .args([
-            "sandbox",
-            "--fulfiller-listen",
-            "127.0.0.1:0",
-            "--entra-listen",
-            "127.0.0.1:0",
-            "--okta-listen",
-            "127.0.0.1:0",
-            "--smtp-listen",
-            "127.0.0.1:0",
-            "--seed",
-        ])
-        .arg(&seed_path)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let (mut child, ready, _) = spawn_ready(sandbox_command().arg("--seed").arg(&seed_path));
     let base = ready["fulfiller"]["base_url"].as_str().unwrap().to_owned();
     assert_eq!(
         ready["fulfiller"]["tokens"],
@@ -179,23 +146,7 @@ fn prereg_key(args: &[&str]) -> std::process::Output {
 /// from the PIN response opens the shipped key.
 #[test]
 fn end_to_end_through_prereg_sandbox_and_prereg_key() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
-        .args([
-            "sandbox",
-            "--fulfiller-listen",
-            "127.0.0.1:0",
-            "--entra-listen",
-            "127.0.0.1:0",
-            "--okta-listen",
-            "127.0.0.1:0",
-            "--smtp-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let (mut child, ready, _) = spawn_ready(&mut sandbox_command());
     let f = &ready["fulfiller"];
     let base = f["base_url"].as_str().unwrap().to_owned();
     let token = f["tokens"][0].as_str().unwrap().to_owned();

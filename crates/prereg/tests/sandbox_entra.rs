@@ -4,72 +4,17 @@
 //! user signs in with `prereg key sign-in`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+use common::*;
 
 use serde_json::{Value, json};
 
 const PIN: &str = "24681357";
 const UPN: &str = "AlexW@contoso.onmicrosoft.com";
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn prereg(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_prereg"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            let enc: String = v
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
-            format!("{k}={enc}")
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 #[tokio::test]
 async fn provision_through_graph_and_sign_in_with_prereg_key() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
-        .args([
-            "sandbox",
-            "--fulfiller-listen",
-            "127.0.0.1:0",
-            "--entra-listen",
-            "127.0.0.1:0",
-            "--okta-listen",
-            "127.0.0.1:0",
-            "--smtp-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _running = Running(child);
-    let line = BufReader::new(stdout).lines().next().unwrap().unwrap();
-    let ready: Value = serde_json::from_str(&line).unwrap();
+    let (_running, ready) = start_sandbox();
     let e = &ready["entra"];
     let base = e["base_url"].as_str().unwrap().to_owned();
     let tid = e["tenant_id"].as_str().unwrap();
@@ -94,26 +39,8 @@ async fn provision_through_graph_and_sign_in_with_prereg_key() {
     assert!(test_client["client_secret"].is_string());
 
     let http = reqwest::Client::new();
-    let token = |id: String, secret: String, scope: String| {
-        let http = http.clone();
-        let url = e["token_url"].as_str().unwrap().to_owned();
-        async move {
-            let r = http
-                .post(url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", &id),
-                    ("client_secret", &secret),
-                    ("scope", &scope),
-                ]))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            let v: Value = r.json().await.unwrap();
-            v["access_token"].as_str().unwrap().to_owned()
-        }
+    let token = async |id: String, secret: String, scope: String| {
+        client_token(&http, &ready, &id, &secret, &scope).await
     };
     // The test client can get a token for the connector's API (what the guide's test does).
     token(

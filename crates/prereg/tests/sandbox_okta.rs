@@ -4,28 +4,10 @@
 //! `prereg key sign-in --okta`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+use common::*;
 
 use serde_json::{Value, json};
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-fn prereg(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_prereg"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 async fn call(
     http: &reqwest::Client,
@@ -48,25 +30,7 @@ async fn call(
 
 #[tokio::test]
 async fn a_key_shipped_for_okta_signs_in_with_prereg_key_and_the_mailed_pin() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
-        .args([
-            "sandbox",
-            "--fulfiller-listen",
-            "127.0.0.1:0",
-            "--entra-listen",
-            "127.0.0.1:0",
-            "--okta-listen",
-            "127.0.0.1:0",
-            "--smtp-listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _running = Running(child);
-    let ready: Value =
-        serde_json::from_str(&BufReader::new(stdout).lines().next().unwrap().unwrap()).unwrap();
+    let (_running, ready) = start_sandbox();
     let okta = ready["okta"]["base_url"].as_str().unwrap().to_owned();
     let ssws = format!("SSWS {}", ready["okta"]["ssws_token"].as_str().unwrap());
     let ful = ready["fulfiller"]["base_url"].as_str().unwrap().to_owned();

@@ -2,68 +2,15 @@
 //! the base URL; a request survives a kill -9 and a restart on the same database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-struct Serve(Child, String);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(config: &std::path::Path) -> Serve {
-    serve_with(config, &[])
-}
-
-fn serve_with(config: &std::path::Path, env: &[(&str, &str)]) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{line}"));
-    assert_eq!(v["ready"], true);
-    let url = v["connector"]["base_url"].as_str().unwrap().to_owned();
-    Serve(child, url)
-}
+mod common;
+use common::*;
+use std::process::{Command, Stdio};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_prints_its_url_and_keeps_requests_across_a_kill() {
-    let app = sandbox::App::build(sandbox::Config::for_tests())
-        .await
-        .unwrap();
-    let ready = app.ready_info();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async {
-        let _ = rx.await;
-    }));
-    let dir = std::env::temp_dir().join(format!("prereg-serve-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = connector::secrets::MasterKey::generate()
-        .unwrap()
-        .to_base64();
-    let db = format!("sqlite://{}", dir.join("c.db").display());
-    let toml = connector::sandbox_config::from_ready(
-        &ready,
-        &connector::sandbox_config::Local {
-            database_url: &db,
-            master_key_b64: &key,
-            listen_addr: "127.0.0.1:0",
-            send_pin_url: None,
-        },
-    );
-    let path = dir.join("connector.toml");
-    std::fs::write(&path, toml).unwrap();
+    let sb = in_process(&format!("prereg-serve-{}", std::process::id()), None, "").await;
+    let dir = sb.dir.clone();
+    let path = sb.config.clone();
 
     let http = reqwest::Client::new();
     let s = serve(&path);
@@ -79,7 +26,7 @@ async fn serve_prints_its_url_and_keeps_requests_across_a_kill() {
     let r = http.get(format!("{}/healthz", s.1)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200, "restarts on the same database");
     drop(s);
-    let _ = tx.send(());
+    drop(sb);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -104,78 +51,20 @@ fn a_bad_config_fails_at_start_naming_the_key() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-async fn token(http: &reqwest::Client, ready: &serde_json::Value) -> String {
-    let e = &ready["entra"];
-    let form = [
-        ("grant_type", "client_credentials"),
-        (
-            "client_id",
-            e["test_client_app"]["client_id"].as_str().unwrap(),
-        ),
-        (
-            "client_secret",
-            e["test_client_app"]["client_secret"].as_str().unwrap(),
-        ),
-        ("scope", e["connector_api_scope"].as_str().unwrap()),
-    ]
-    .iter()
-    .map(|(k, v)| format!("{k}={}", enc(v)))
-    .collect::<Vec<_>>()
-    .join("&");
-    let t: serde_json::Value = http
-        .post(e["token_url"].as_str().unwrap())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    t["access_token"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_between_shipment_created_and_recorded_then_restarted_orders_one_key() {
-    let app = sandbox::App::build(sandbox::Config::for_tests())
-        .await
-        .unwrap();
-    let ready = app.ready_info();
-    let fulfiller = app.fulfiller_url();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async {
-        let _ = rx.await;
-    }));
-    let dir = std::env::temp_dir().join(format!("prereg-serve-kill-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = connector::secrets::MasterKey::generate()
-        .unwrap()
-        .to_base64();
-    let db = format!("sqlite://{}", dir.join("c.db").display());
-    let toml = connector::sandbox_config::from_ready(
-        &ready,
-        &connector::sandbox_config::Local {
-            database_url: &db,
-            master_key_b64: &key,
-            listen_addr: "127.0.0.1:0",
-            send_pin_url: None,
-        },
-    );
-    let path = dir.join("connector.toml");
-    std::fs::write(&path, toml).unwrap();
+    let sb = in_process(
+        &format!("prereg-serve-kill-{}", std::process::id()),
+        None,
+        "",
+    )
+    .await;
+    let ready = sb.ready.clone();
+    let fulfiller = sb.fulfiller.clone();
+    let dir = sb.dir.clone();
+    let path = sb.config.clone();
     let http = reqwest::Client::new();
-    let token = token(&http, &ready).await;
+    let token = caller_token(&http, &ready).await;
     let body = serde_json::json!({
         "user_id": "72a3e904-0789-594c-8f2b-3fe9bedff6ac",
         "pin_request": {"type": "none"},
@@ -245,7 +134,7 @@ async fn killed_between_shipment_created_and_recorded_then_restarted_orders_one_
     assert_eq!(list["data"][0]["state"], "open", "{list}");
     assert_eq!(count().await, 1, "exactly one shipment at the fulfiller");
     drop(s);
-    let _ = tx.send(());
+    drop(sb);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -254,32 +143,14 @@ async fn sandbox_writes_a_connector_config_that_serve_runs_with_no_edits() {
     let dir = std::env::temp_dir().join(format!("prereg-sbcfg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("connector.toml");
-    let mut sb = Command::new(env!("CARGO_BIN_EXE_prereg"))
-        .args([
-            "sandbox",
-            "--fulfiller-listen",
-            "127.0.0.1:0",
-            "--entra-listen",
-            "127.0.0.1:0",
-        ])
-        .args([
-            "--okta-listen",
-            "127.0.0.1:0",
-            "--smtp-listen",
-            "127.0.0.1:0",
-            "--connector-config",
-        ])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(sb.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (sb, ready, _) = spawn_ready(
+        sandbox_command()
+            .arg("--connector-config")
+            .arg(&path)
+            .stderr(Stdio::null()),
+    );
     let sb = Serve(sb, String::new());
-    assert!(line.contains("\"ready\":true"), "{line}");
+    assert_eq!(ready["ready"], true, "{ready}");
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(
         text.contains("smtp_host"),
@@ -296,34 +167,18 @@ async fn sandbox_writes_a_connector_config_that_serve_runs_with_no_edits() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkilled_from_outside_between_created_and_recorded_then_restarted_orders_one_key() {
-    let app = sandbox::App::build(sandbox::Config::for_tests())
-        .await
-        .unwrap();
-    let ready = app.ready_info();
-    let fulfiller = app.fulfiller_url();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async {
-        let _ = rx.await;
-    }));
-    let dir = std::env::temp_dir().join(format!("prereg-serve-sigkill-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = connector::secrets::MasterKey::generate()
-        .unwrap()
-        .to_base64();
-    let db = format!("sqlite://{}", dir.join("c.db").display());
-    let toml = connector::sandbox_config::from_ready(
-        &ready,
-        &connector::sandbox_config::Local {
-            database_url: &db,
-            master_key_b64: &key,
-            listen_addr: "127.0.0.1:0",
-            send_pin_url: None,
-        },
-    );
-    let path = dir.join("connector.toml");
-    std::fs::write(&path, toml).unwrap();
+    let sb = in_process(
+        &format!("prereg-serve-sigkill-{}", std::process::id()),
+        None,
+        "",
+    )
+    .await;
+    let ready = sb.ready.clone();
+    let fulfiller = sb.fulfiller.clone();
+    let dir = sb.dir.clone();
+    let path = sb.config.clone();
     let http = reqwest::Client::new();
-    let token = token(&http, &ready).await;
+    let token = caller_token(&http, &ready).await;
     let body = serde_json::json!({
         "user_id": "72a3e904-0789-594c-8f2b-3fe9bedff6ac",
         "pin_request": {"type": "none"},
@@ -340,17 +195,11 @@ async fn sigkilled_from_outside_between_created_and_recorded_then_restarted_orde
 
     // The connector pauses right after the fulfiller created the shipment, before it
     // records the id, and says so on stdout; this test then kills it with SIGKILL.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("PREREG_FAULT_PAUSE_AFTER_CREATE", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready_line: serde_json::Value =
-        serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let (mut child, ready_line, mut lines) = spawn_ready(
+        serve_command(&path)
+            .env("PREREG_FAULT_PAUSE_AFTER_CREATE", "1")
+            .stderr(Stdio::null()),
+    );
     let base = ready_line["connector"]["base_url"]
         .as_str()
         .unwrap()
@@ -432,6 +281,6 @@ async fn sigkilled_from_outside_between_created_and_recorded_then_restarted_orde
         "exactly one shipment at the fulfiller"
     );
     drop(s);
-    let _ = tx.send(());
+    drop(sb);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,34 +2,14 @@
 //! channel and nowhere else: not the log, not an API response, not the database files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::*;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn with_debug_logs_the_pin_appears_only_in_the_pin_channel() {
-    let app = sandbox::App::build(sandbox::Config::for_tests())
-        .await
-        .unwrap();
-    let ready = app.ready_info();
-    let fulfiller = app.fulfiller_url();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async {
-        let _ = rx.await;
-    }));
     // The PIN channel: a minimal HTTP/1.1 server that records each JSON body.
     let pins = Arc::new(Mutex::new(Vec::<Value>::new()));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -72,69 +52,26 @@ async fn with_debug_logs_the_pin_appears_only_in_the_pin_channel() {
         }
     });
 
-    let dir = std::env::temp_dir().join(format!("prereg-secrecy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = connector::secrets::MasterKey::generate()
-        .unwrap()
-        .to_base64();
-    let db = format!("sqlite://{}", dir.join("c.db").display());
-    let mut toml = connector::sandbox_config::from_ready(
-        &ready,
-        &connector::sandbox_config::Local {
-            database_url: &db,
-            master_key_b64: &key,
-            listen_addr: "127.0.0.1:0",
-            send_pin_url: Some(&hook_url),
-        },
-    );
-    toml.push_str("log_format = \"json\"\n");
-    let path = dir.join("connector.toml");
-    std::fs::write(&path, toml).unwrap();
+    let sb = in_process(
+        &format!("prereg-secrecy-{}", std::process::id()),
+        Some(&hook_url),
+        "log_format = \"json\"\n",
+    )
+    .await;
+    let ready = sb.ready.clone();
+    let fulfiller = sb.fulfiller.clone();
+    let dir = sb.dir.clone();
+    let path = sb.config.clone();
     let log_path = dir.join("serve.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_prereg"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("PREREG_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: Value = serde_json::from_str(&line).unwrap();
+    let (mut child, v, _) = spawn_ready(
+        serve_command(&path)
+            .env("PREREG_LOG", "debug")
+            .stderr(std::fs::File::create(&log_path).unwrap()),
+    );
     let base = v["connector"]["base_url"].as_str().unwrap().to_owned();
 
     let http = reqwest::Client::new();
-    let e = &ready["entra"];
-    let form = [
-        ("grant_type", "client_credentials"),
-        (
-            "client_id",
-            e["test_client_app"]["client_id"].as_str().unwrap(),
-        ),
-        (
-            "client_secret",
-            e["test_client_app"]["client_secret"].as_str().unwrap(),
-        ),
-        ("scope", e["connector_api_scope"].as_str().unwrap()),
-    ]
-    .iter()
-    .map(|(k, v)| format!("{k}={}", enc(v)))
-    .collect::<Vec<_>>()
-    .join("&");
-    let t: Value = http
-        .post(e["token_url"].as_str().unwrap())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = t["access_token"].as_str().unwrap().to_owned();
+    let token = caller_token(&http, &ready).await;
     let mut answers = String::new();
     let mut call = async |m: reqwest::Method, p: &str, b: Option<Value>| {
         let mut r = http.request(m, format!("{base}{p}")).bearer_auth(&token);
@@ -184,7 +121,7 @@ async fn with_debug_logs_the_pin_appears_only_in_the_pin_channel() {
     call(reqwest::Method::GET, "/v1/status", None).await;
     let _ = child.kill();
     let _ = child.wait();
-    let _ = tx.send(());
+    drop(sb);
 
     let pin = pins.lock().unwrap()[0]["pin"].as_str().unwrap().to_owned();
     assert_eq!(pin.len(), 8);
