@@ -284,3 +284,87 @@ async fn sigkilled_from_outside_between_created_and_recorded_then_restarted_orde
     drop(sb);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Writes a private CA (`ca.pem`) and a certificate for 127.0.0.1 signed by it
+/// (`cert.pem`, `key.pem`) into `dir`, with Python's `cryptography` from the venv.
+fn write_test_certs(dir: &std::path::Path) {
+    const SCRIPT: &str = r#"
+import datetime, ipaddress, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+d = sys.argv[1]
+now = datetime.datetime.now(datetime.timezone.utc)
+def name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+ca_key = ec.generate_private_key(ec.SECP256R1())
+ca = (x509.CertificateBuilder().subject_name(name("prereg test CA")).issuer_name(name("prereg test CA"))
+      .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+      .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+      .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+      .sign(ca_key, hashes.SHA256()))
+key = ec.generate_private_key(ec.SECP256R1())
+leaf = (x509.CertificateBuilder().subject_name(name("localhost")).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256()))
+pem = serialization.Encoding.PEM
+open(d + "/ca.pem", "wb").write(ca.public_bytes(pem))
+open(d + "/cert.pem", "wb").write(leaf.public_bytes(pem) + ca.public_bytes(pem))
+open(d + "/key.pem", "wb").write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+    serialization.NoEncryption()))
+"#;
+    let out = Command::new(testkit::python())
+        .args(["-c", SCRIPT])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_certificate_and_key_serve_says_https_and_serves_tls() {
+    let dir = std::env::temp_dir().join(format!("prereg-serve-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_test_certs(&dir);
+    let extra = format!(
+        "tls_cert_file = {:?}\ntls_key_file = {:?}\n",
+        dir.join("cert.pem").display().to_string(),
+        dir.join("key.pem").display().to_string()
+    );
+    let sb = in_process(
+        &format!("prereg-serve-tls-db-{}", std::process::id()),
+        None,
+        &extra,
+    )
+    .await;
+    let s = serve(&sb.config);
+    assert!(s.1.starts_with("https://127.0.0.1:"), "ready line: {}", s.1);
+    let ca = std::fs::read(dir.join("ca.pem")).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_merge([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .build()
+        .unwrap();
+    let r = http.get(format!("{}/readyz", s.1)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    drop(s);
+
+    // A key file that is not a key: the start fails naming the key.
+    std::fs::write(dir.join("key.pem"), "not a key\n").unwrap();
+    let out = serve_command(&sb.config)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tls_key_file"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&sb.dir);
+}
