@@ -525,3 +525,70 @@ fn console_config_names_the_key_at_fault_and_passwords_verify() {
         "no hash in Debug"
     );
 }
+
+#[tokio::test]
+async fn the_console_runs_on_postgresql_too() {
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .unwrap();
+    let name = format!("prereg_console_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    {
+        let w = start_console_on(format!("postgres://postgres@127.0.0.1:5432/{name}")).await;
+        let (alex, _) = order(&w, ALEX).await;
+        let (diego, _) = order(&w, DIEGO).await;
+        w.advance().await;
+        w.advance().await;
+        w.process().await;
+        let serial = w.shipment(&alex).await["serial_number"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let b = browser();
+        let csrf = sign_in(&w, &b).await;
+        let rows = |html: &str| html.matches("<tr data-id=").count();
+        let (_, by_serial) = get(&w, &b, &format!("/console/shipments?q={serial}")).await;
+        assert_eq!(rows(&by_serial), 1, "{by_serial}");
+        assert!(by_serial.contains(&format!("data-id=\"{alex}\"")));
+        let (_, pct) = get(&w, &b, "/console/shipments?q=_%25").await;
+        assert_eq!(rows(&pct), 0);
+        let (_, sorted) = get(
+            &w,
+            &b,
+            "/console/shipments?sort=user&dir=desc&state=complete",
+        )
+        .await;
+        assert_eq!(rows(&sorted), 2);
+        assert!(sorted.find(&diego).unwrap() < sorted.find(&alex).unwrap());
+        let (s, d) = get(&w, &b, &format!("/console/shipments/{alex}")).await;
+        assert_eq!(s, 200);
+        assert!(d.contains(&serial));
+        let (s, _, _) = post(&w, &b, "/console/logout", &[("csrf", &csrf)]).await;
+        assert_eq!(s, 303);
+        w.state.store.close().await;
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn without_a_console_section_nothing_is_served_under_console() {
+    let w = common::start().await;
+    for p in ["/console", "/console/login", "/console/static/htmx.min.js"] {
+        let r = w
+            .http
+            .get(format!("{}{p}", w.connector))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{p}");
+    }
+}

@@ -1005,6 +1005,7 @@ pub struct SettingsPage {
     products: Vec<(u32, u32, String, i64)>,
     inventory: Vec<(u32, u32, String, u64)>,
     inventory_error: Option<String>,
+    okta_groups: Vec<(String, u32, u32, String)>,
     config: Vec<(&'static str, String)>,
 }
 
@@ -1127,11 +1128,25 @@ pub async fn settings(State(s): State<Arc<AppState>>, admin: Admin) -> Response 
             console.session_minutes.to_string(),
         ),
     ];
+    let okta_groups = c
+        .okta
+        .iter()
+        .flat_map(|o| o.groups.iter())
+        .map(|g| {
+            (
+                g.group_id.clone(),
+                g.product_id,
+                g.inventory_product_id,
+                g.customization_id.clone(),
+            )
+        })
+        .collect();
     page(&SettingsPage {
         page: Page::new("Settings", &admin, "settings"),
         products,
         inventory,
         inventory_error,
+        okta_groups,
         config,
     })
 }

@@ -28,6 +28,17 @@ pub async fn start_console() -> World {
     crate::common::start_full_with(sandbox::Config::for_tests(), None, console_toml, true).await
 }
 
+/// The world with the console on, on this database.
+pub async fn start_console_on(database_url: String) -> World {
+    crate::common::start_full_with(
+        sandbox::Config::for_tests(),
+        Some(database_url),
+        console_toml,
+        true,
+    )
+    .await
+}
+
 /// A client with a cookie jar that does not follow redirects.
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
