@@ -25,7 +25,10 @@ async fn a_user_added_to_a_mapped_group_gets_a_key_and_signs_in_with_it() {
     assert_eq!(r["table_state"], "ongoing");
     let id = r["request_id"].as_str().unwrap().to_owned();
 
-    // Enrolled at Okta, ordered at the fulfiller.
+    // The event started the processing: enrolled at Okta, ordered at the fulfiller,
+    // with nobody calling process.
+    let r = w.wait_state(&id, "open").await;
+    assert!(r["shipment_id"].is_string(), "{r}");
     let r = w.drive_to(&id, "awaiting_approval").await;
     assert_eq!(r["table_state"], "ongoing");
     assert_eq!(r["okta"]["activated"], true);

@@ -34,6 +34,10 @@ enum Command {
     /// (docs/yubico-cards.md).
     #[command(subcommand)]
     Yubico(cmd::yubico::Command),
+    /// Okta mode from the command line: batch orders and reconciliation against the
+    /// connector's database (docs/okta-mode.md).
+    #[command(subcommand)]
+    Okta(cmd::okta::Command),
     /// The whole system in one command: sandboxes and connector in this process, keys
     /// ordered, shipped, registered, PINs mailed, users signing in (docs/demo.md).
     Demo(cmd::demo::Args),
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Command::Sandbox(a) => cmd::sandbox::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Yubico(c) => cmd::yubico::run(c),
+        Command::Okta(c) => cmd::okta::run(c),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Console(c) => cmd::console::run(c),
     };

@@ -139,7 +139,9 @@ pub async fn start_request(
         state
             .store
             .update_request(&row, &format!("started by {source}"))
-            .await
+            .await?;
+        // Due now (the shared insert leaves a minute for the API's inline create).
+        state.store.schedule(&id, t).await
     }
     .await;
     if let Err(e) = res {

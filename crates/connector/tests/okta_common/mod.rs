@@ -321,6 +321,20 @@ impl OktaWorld {
         panic!("no request for {okta_user} appeared");
     }
 
+    /// Waits (awaiting a condition) until the request reaches `state` on its own: the
+    /// trigger started the processing, nobody calls `process`.
+    pub async fn wait_state(&self, id: &str, state: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..200 {
+            last = self.request(id).await;
+            if last["state"] == state {
+                return last;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("request never reached {state} on its own: {last}");
+    }
+
     pub async fn request(&self, id: &str) -> Value {
         let (s, v) = self
             .call(Method::GET, &format!("/v1/okta/requests/{id}"), None)

@@ -4,6 +4,7 @@ pub mod console;
 pub mod demo;
 pub mod envelope;
 pub mod key;
+pub mod okta;
 pub mod sandbox;
 pub mod serve;
 pub mod webauthn;
