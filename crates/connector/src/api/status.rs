@@ -106,12 +106,16 @@ pub async fn openapi() -> Json<Value> {
             "/v1/fpr/shipments/process": {"post": {"summary": "Run processing now", "responses": {"200": {"description": "summary"}}}},
             "/v1/fpr/shipments/{id}": {
                 "get": {"summary": "One request (never the PIN)", "responses": {"200": {"description": "the request"}, "404": resp("unknown")}},
-                "delete": {"summary": "Cancel (at the fulfiller while editable)", "responses": {"200": {"description": "deleted"}, "409": resp("no longer editable")}}},
+                "delete": {"summary": "Cancel (at the fulfiller while editable)", "responses": {"200": {"description": "deleted"}, "202": {"description": "still creating: cancel recorded (state cancelling), done by the next processing run"}, "409": resp("no longer editable")}}},
             "/v1/fpr/shipments/{id}/retry": {"post": {"summary": "An errored request back to open", "responses": {"200": {"description": "reopened"}, "409": resp("not in error")}}},
-            "/v1/fpr/shipments/{id}/resend-pin": {"post": {"summary": "Deliver the PIN again while it is held", "responses": {"202": {"description": "queued"}, "409": resp("PIN purged (error_data.reason, purged_at) or not received yet")}}},
-            "/v1/fpr/shipments/{id}/pin-acknowledged": {"post": {"summary": "The user has signed in: purge the held PIN now", "responses": {"200": {"description": "the request, pin_purge_reason acknowledged"}, "409": resp("PIN not delivered yet")}}}
+            "/v1/fpr/shipments/{id}/resend-pin": {"post": {"summary": "Deliver the PIN again while it is held", "responses": {"202": {"description": "queued"}, "409": resp("PIN purged (error_data.reason, purged_at) or not received yet")}}}
         }
     });
+    // Added apart: one json! literal of the whole document exceeds the macro's
+    // recursion limit.
+    doc["paths"]["/v1/fpr/shipments/{id}/pin-acknowledged"] = json!({"post": {
+        "summary": "The user has signed in: purge the held PIN now",
+        "responses": {"200": {"description": "the request, pin_purge_reason acknowledged"}, "409": resp("PIN not delivered yet")}}});
     if let (Some(paths), Value::Object(cards)) = (
         doc["paths"].as_object_mut(),
         crate::okta::cards::openapi_paths(),
