@@ -366,6 +366,23 @@ async fn failures_name_the_field_and_exit_1() {
         .await;
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("(field phone_numbr)"), "{}", o.stderr);
+    let mut wrong_type = contact();
+    wrong_type["delivery_type"] = json!("fast");
+    let wrong_type = sb.file("wrong_type.json", &wrong_type);
+    let o = sb
+        .run(
+            &[
+                "create-shipment",
+                "--input",
+                &wrong_type,
+                "--item",
+                &item_file,
+            ],
+            vec![],
+        )
+        .await;
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("(field delivery_type)"), "{}", o.stderr);
 
     // build-item refuses a second key and a non-JWE, naming the field.
     let o = sb

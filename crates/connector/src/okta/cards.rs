@@ -845,16 +845,39 @@ impl IntoResponse for Failure {
 }
 
 /// Parses a JSON body; a body that is not the input's shape is a validation error
-/// whose message says which field (serde names it: "unknown field `phone_numbr`",
-/// "missing field `product_id`").
+/// that names the field: serde names unknown and missing ones ("unknown field
+/// `phone_numbr`", "missing field `product_id`"); for a value of the wrong type the
+/// field is found by leaving each top-level field out in turn.
 pub fn parse_input<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CardError> {
     serde_json::from_slice(body).map_err(|e| {
         let text = e.to_string();
-        let field = field_of_serde_error(&text).unwrap_or_else(|| "body".to_owned());
+        let field = field_of_serde_error(&text)
+            .or_else(|| culprit::<T>(body))
+            .unwrap_or_else(|| "body".to_owned());
         CardError::Validation {
             field,
             label: "Body",
             message: format!("The body is not valid input: {text}"),
+        }
+    })
+}
+
+/// The top-level field whose removal makes the body parse (or merely miss that field).
+fn culprit<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<String> {
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    // The inputs have a dozen fields; a body with many more is not worth the search.
+    if map.len() > 32 {
+        return None;
+    }
+    map.keys().find_map(|k| {
+        let mut without = map.clone();
+        without.remove(k);
+        match serde_json::from_value::<T>(Value::Object(without)) {
+            Ok(_) => Some(k.clone()),
+            Err(e) if field_of_serde_error(&e.to_string()).as_deref() == Some(k) => Some(k.clone()),
+            Err(_) => None,
         }
     })
 }
@@ -992,5 +1015,19 @@ mod tests {
         assert_eq!(e.field(), Some("inventory_product_id"));
         let e = parse_input::<CreateShipmentRequest>(br#"{"phone_numbr":"1"}"#).unwrap_err();
         assert_eq!(e.field(), Some("phone_numbr"));
+        let e = parse_input::<CreateShipmentRequest>(br#"{"company":"C","delivery_type":"fast"}"#)
+            .unwrap_err();
+        assert_eq!(e.field(), Some("delivery_type"), "{e}");
+        let e = parse_input::<BuildShipmentItem>(
+            br#"{"customization_id":"C","product_id":"one","inventory_product_id":1}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.field(), Some("product_id"), "{e}");
+        let e =
+            parse_input::<CreateShipmentRequest>(br#"{"shipment_items":[{"product_id":true}]}"#)
+                .unwrap_err();
+        assert_eq!(e.field(), Some("shipment_items"), "{e}");
+        let e = parse_input::<CreateShipmentRequest>(b"[1]").unwrap_err();
+        assert_eq!(e.field(), Some("body"), "{e}");
     }
 }
