@@ -309,3 +309,27 @@ async fn delete_after_shipping_leaves_the_parcel_but_removes_the_enrollment() {
         .await;
     assert_eq!(s, 409);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn okta_refusing_the_activation_is_fixed_at_okta_and_the_same_key_is_activated() {
+    let w = start().await;
+    let trusted = w.okta_org.trusted_signing();
+    // The org does not trust the fulfiller's signing keys (yet).
+    w.okta_org.set_trusted_signing(envelope::Jwks::new());
+    let id = batch(&w, BOB).await;
+    let r = w.drive_to(&id, "error").await;
+    let sid = r["shipment_id"].as_str().unwrap().to_owned();
+    let e = r["last_error"].as_str().unwrap();
+    assert!(e.contains("Okta refused the activation"), "{e}");
+    assert!(e.contains("the same key is activated again"), "{e}");
+    assert_eq!(w.enrollments(BOB).await[0]["status"], "PENDING_ACTIVATION");
+
+    w.okta_org.set_trusted_signing(trusted);
+    let (s, v) = retry(&w, &id).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["state"], "open");
+    let r = w.drive_to(&id, "awaiting_approval").await;
+    assert_eq!(r["shipment_id"], sid.as_str());
+    assert_eq!(w.enrollments(BOB).await[0]["status"], "ACTIVE");
+    assert_eq!(w.fulfiller_shipments().await.len(), 1, "no second key");
+}

@@ -4,10 +4,11 @@
 //! `activate` with the responses, serial, firmware and the fulfiller's signing keys →
 //! approval gate → Okta `send-pin` → complete.
 //!
-//! Errors that end the enrollment (the fulfiller refused or deleted the shipment, Okta
-//! refused the activation) call `mark-error` on it and make the next retry start over.
-//! A fulfiller error state the admin can fix (address, phone) keeps the enrollment: the
-//! retry polls the same shipment again, as the guide's FAQ says.
+//! Errors that end the enrollment (Okta refused the enrollment, the fulfiller refused or
+//! deleted the shipment) call `mark-error` on it and make the next retry start over.
+//! Errors the admin can fix where they are keep the enrollment: a fulfiller error state
+//! (address, phone) — the retry polls the same shipment again, as the guide's FAQ says —
+//! and Okta refusing the activation — the retry activates the same, shipped key.
 
 use super::OktaState;
 use super::store::{self as ostore, OktaRequest};
@@ -322,7 +323,14 @@ async fn poll(
                 yubico_signing_jwks: jwks,
             })
             .await
-            .map_err(|e| okta_fault("the activation", e))?;
+            .map_err(|e| match okta_fault("the activation", e) {
+                // The key is already programmed and on its way: keep the enrollment
+                // so that, once the org is fixed, the same key is activated.
+                Fault::Fatal(m) => Fault::Fixable(format!(
+                    "{m}; fix it at Okta (e.g. the trusted Yubico signing keys), then set the request back to ongoing: the same key is activated again"
+                )),
+                f => f,
+            })?;
     }
     part.activated = true;
     ostore::update(state.store.pool(), part).await.map_err(db)?;

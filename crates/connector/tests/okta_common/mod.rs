@@ -22,6 +22,8 @@ pub struct OktaWorld {
     pub fulfiller: String,
     pub okta: String,
     pub okta_token: String,
+    /// The Okta sandbox itself (trusted signing keys, faults).
+    pub okta_org: sandbox::okta::Okta,
     pub connector: String,
     pub state: Arc<connector::AppState>,
     pub mail: sandbox::mail::MailCatcher,
@@ -71,6 +73,7 @@ pub async fn start_with(o: Options) -> OktaWorld {
     let ready = app.ready_info();
     let fulfiller = app.fulfiller_url();
     let okta = app.okta_url();
+    let okta_org = app.okta();
     let mail = app.mail_catcher();
     let mut stops = Vec::new();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -120,6 +123,7 @@ pub async fn start_with(o: Options) -> OktaWorld {
     stops.push(tx);
     OktaWorld {
         okta_token: ready["okta"]["ssws_token"].as_str().unwrap().to_owned(),
+        okta_org,
         ready,
         fulfiller,
         okta,
