@@ -150,3 +150,24 @@ async fn a_missed_group_event_is_recovered_by_reconciliation() {
     w.drive_to(&id, "awaiting_approval").await;
     assert_eq!(w.table().await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_connector_registers_its_own_hook_and_a_group_add_reaches_it() {
+    let w = start().await;
+    let mut config = w.state.okta.as_ref().unwrap().config.clone();
+    config.event_hook_url = Some(format!("{}/v1/okta/events", w.connector));
+    let okta = connector::okta::OktaState::build(&config, &w.http).unwrap();
+    let first = connector::okta::register_hook(&okta).await.unwrap();
+    // Registering again replaces the hook (its secret cannot be read back).
+    let id = connector::okta::register_hook(&okta).await.unwrap();
+    assert_ne!(first, id);
+    let (s, hooks) = w.okta_call(Method::GET, "/api/v1/eventHooks", None).await;
+    assert_eq!(s, 200, "{hooks}");
+    let hooks = hooks.as_array().unwrap();
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert_eq!(hooks[0]["verificationStatus"], "VERIFIED");
+
+    w.add_to_group(GROUP, BOB).await;
+    let r = w.wait_request_of(BOB).await;
+    assert_eq!(r["okta"]["source"], "group_add");
+}
