@@ -176,6 +176,13 @@ pub async fn reconcile(state: &AppState) -> Result<ReconcileSummary, String> {
             .map_err(|e| format!("listing the members of group {}: {e}", g.group_id))?;
         for m in members {
             sum.checked += 1;
+            // Deactivated or suspended users get no key from a sweep.
+            if matches!(
+                m.status,
+                okta::UserStatus::Deprovisioned | okta::UserStatus::Suspended
+            ) {
+                continue;
+            }
             match ostore::user_has_request(state.store.pool(), &m.id).await {
                 Ok(true) => continue,
                 Ok(false) => {}
