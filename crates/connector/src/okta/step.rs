@@ -176,6 +176,15 @@ async fn create(
         let tk = state.transport_key().await.map_err(Fault::Transient)?;
         let tk: okta::EcKeyJwk = serde_json::from_value(tk.to_value())
             .map_err(|e| Fault::Transient(format!("the fulfiller's transport key: {e}")))?;
+        // Intent first: an enrollment whose answer was lost (a crash, a timeout) is
+        // found by this mark and withdrawn before enrolling again, so the user's
+        // "Pre-enrolled authenticators" never collects strays.
+        withdraw_lost_enrollments(state, okta, &row, part).await?;
+        state
+            .store
+            .update_request(&row, ENROLLING)
+            .await
+            .map_err(db)?;
         let enrolled = okta
             .client
             .enroll(&okta::EnrollmentInitializationRequest {
@@ -242,6 +251,52 @@ async fn create(
             Err(Fault::Transient(m))
         }
     }
+}
+
+/// The audit-trail note recorded right before calling Okta `enroll`.
+const ENROLLING: &str = "enrolling at Okta";
+
+/// If an earlier run marked [`ENROLLING`] and recorded no enrollment, the answer was
+/// lost: delete the user's pending enrollments created since that mark (the user's
+/// lock means no other request of ours enrolls this user meanwhile).
+async fn withdraw_lost_enrollments(
+    state: &AppState,
+    okta: &OktaState,
+    row: &RequestRow,
+    part: &OktaRequest,
+) -> Result<(), Fault> {
+    let history = state.store.history(&row.id).await.map_err(db)?;
+    let Some(mark) = history
+        .iter()
+        .rev()
+        .find(|h| h.note == ENROLLING)
+        .map(|h| h.at)
+    else {
+        return Ok(());
+    };
+    let list = okta
+        .client
+        .list_enrollments(&part.okta_user_id)
+        .await
+        .map_err(|e| okta_fault("listing the enrollments", e))?;
+    for f in list {
+        let created = chrono::DateTime::parse_from_rfc3339(&f.created)
+            .map(|d| d.timestamp())
+            .unwrap_or(0);
+        if f.status.eq_ignore_ascii_case("PENDING_ACTIVATION") && created + 5 >= mark {
+            match okta
+                .client
+                .delete_enrollment(&part.okta_user_id, &f.id)
+                .await
+            {
+                Ok(()) | Err(okta::ClientError::Okta { status: 404, .. }) => {
+                    tracing::info!(request_id = %row.id, enrollment = %f.id, "withdrew an enrollment whose answer was lost");
+                }
+                Err(e) => return Err(okta_fault("withdrawing a lost enrollment", e)),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `open`: poll; on 103/104 activate at Okta.
