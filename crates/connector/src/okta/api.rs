@@ -560,6 +560,13 @@ pub(crate) async fn api_delete(
     if row.state == "deleted" {
         return Ok(Json(json!({"data": okta_view(&row, part.as_ref())})));
     }
+    if row.state == "creating" {
+        // A worker may be enrolling or ordering right now; deleting under it could
+        // leave a shipment behind.
+        return Err(ApiError::Conflict(
+            "the request is still being created; process first (POST /v1/fpr/shipments/process), then delete".into(),
+        ));
+    }
     let mut fulfiller = "no shipment";
     if let Some(sid) = &row.shipment_id {
         fulfiller = match state.fulfiller.delete_fpr_shipment(sid).await {
