@@ -165,3 +165,54 @@ async fn deleting_the_request_purges_the_held_pin() {
     assert_eq!(s, 409, "{v}");
     assert_eq!(v["error_data"]["reason"], "deleted");
 }
+
+#[tokio::test]
+async fn on_postgresql_the_pin_is_held_resent_and_purged_by_the_cleanup() {
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .unwrap();
+    let name = format!("prereg_pin_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    {
+        let w = start_full(
+            sandbox::Config::for_tests(),
+            Some(format!("postgres://postgres@127.0.0.1:5432/{name}")),
+            "",
+            false,
+        )
+        .await;
+        let (s, v) = w
+            .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let sid = v["data"]["shipment_id"].as_str().unwrap().to_owned();
+        w.advance().await;
+        w.advance().await;
+        w.process().await;
+        let got = w.shipment(&sid).await;
+        assert_eq!(got["state"], "complete");
+        assert!(got["pin_held_until"].is_string(), "{got}");
+        let (s, v) = resend(&w, &sid).await;
+        assert_eq!(s, 202, "{v}");
+        w.process().await;
+        let mails = w.mail.messages();
+        assert_eq!(mails.len(), 2);
+        assert_eq!(pin_of(&mails[0].body), pin_of(&mails[1].body));
+        let later = chrono::Utc::now().timestamp() + 15 * 86400;
+        assert_eq!(connector::pin::cleanup(&w.state, later).await.unwrap(), 1);
+        let (s, v) = resend(&w, &sid).await;
+        assert_eq!(s, 409, "{v}");
+        assert_eq!(v["error_data"]["reason"], "retention");
+        w.state.store.close().await;
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+}
