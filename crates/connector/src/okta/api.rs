@@ -65,6 +65,17 @@ pub(crate) fn okta_view(r: &RequestRow, part: Option<&OktaRequest>) -> Value {
     v
 }
 
+/// Writes the row, retrying transient database errors (a worker may be writing too).
+async fn save(state: &AppState, row: &RequestRow, note: &str) -> Result<(), ApiError> {
+    super::step::persist(state, row, note)
+        .await
+        .map_err(|f| match f {
+            super::step::Fault::Transient(m)
+            | super::step::Fault::Fatal(m)
+            | super::step::Fault::Fixable(m) => ApiError::Internal(m),
+        })
+}
+
 async fn part_of(state: &AppState, id: &str) -> Result<OktaRequest, ApiError> {
     ostore::get(state.store.pool(), id)
         .await?
@@ -420,15 +431,12 @@ pub async fn approve(state: &AppState, request_id: &str) -> Result<RequestRow, A
     }
     let part = part_of(state, &r.id).await?;
     r.state = "pin_pending".into();
-    state
-        .store
-        .update_request(&r, "approved by an admin: the key arrived")
-        .await?;
+    save(state, &r, "approved by an admin: the key arrived").await?;
     match super::step::send_now(state, o, r.clone(), &part).await {
         Ok(done) => Ok(done),
         Err(m) => {
             r.last_error = Some(format!("sending the PIN failed, will retry: {m}"));
-            state.store.update_request(&r, "").await?;
+            save(state, &r, "").await?;
             state.store.schedule(&r.id, now()).await?;
             Ok(r)
         }
@@ -504,7 +512,7 @@ pub(crate) async fn api_retry(
         note = "set back to ongoing by an admin";
     }
     row.last_error = None;
-    state.store.update_request(&row, note).await?;
+    save(state, &row, note).await?;
     state.store.schedule(&row.id, now()).await?;
     Ok(Json(json!({"data": okta_view(&row, Some(&part))})))
 }
@@ -530,9 +538,7 @@ pub(crate) async fn api_resend_pin(
     }
     match super::step::okta_send_pin(o, &part).await {
         Ok(true) => {
-            state
-                .store
-                .update_request(&row, "PIN resent through Okta by an admin")
+            save(state, &row, "PIN resent through Okta by an admin")
                 .await?;
             Ok((
                 StatusCode::ACCEPTED,
@@ -601,13 +607,12 @@ pub(crate) async fn api_delete(
     }
     row.state = "deleted".into();
     row.last_error = None;
-    state
-        .store
-        .update_request(
-            &row,
-            &format!("deleted by an admin (fulfiller: {fulfiller}; Okta: {okta_result})"),
-        )
-        .await?;
+    save(
+        state,
+        &row,
+        &format!("deleted by an admin (fulfiller: {fulfiller}; Okta: {okta_result})"),
+    )
+    .await?;
     ostore::unlock_user(state.store.pool(), &row.id).await?;
     let mut v = okta_view(&row, part.as_ref());
     v["deleted"] = json!({"fulfiller": fulfiller, "okta": okta_result, "table": "deleted"});

@@ -253,6 +253,19 @@ async fn create(
     }
 }
 
+/// Refuses to act outside (activate, send the PIN) when an admin changed the request
+/// meanwhile (deleted it while this worker held it): the next run sees the new state.
+async fn still_current(state: &AppState, row: &RequestRow) -> Result<(), Fault> {
+    match state.store.get_request(&row.id).await.map_err(db)? {
+        Some(now) if now.state == row.state => Ok(()),
+        Some(now) => Err(Fault::Transient(format!(
+            "the request changed to {} meanwhile",
+            now.state
+        ))),
+        None => Err(Fault::Transient("the request is gone".into())),
+    }
+}
+
 /// The audit-trail note recorded right before calling Okta `enroll`.
 const ENROLLING: &str = "enrolling at Okta";
 
@@ -344,6 +357,7 @@ async fn poll(
             "the shipment is shipped but carries no product_data; contact the fulfiller".into(),
         ));
     };
+    still_current(state, &row).await?;
     if !already_active(okta, part).await? {
         let signing = state.fulfiller.signing_keys().await.map_err(ye_fault)?;
         let jwks = signing
@@ -449,6 +463,7 @@ async fn send_pin(
     mut row: RequestRow,
     part: &OktaRequest,
 ) -> Result<RequestRow, Fault> {
+    still_current(state, &row).await?;
     let sent = match okta_send_pin(okta, part).await {
         Ok(s) => s,
         // The key is active: nothing to mark errored; the retry sends again.
@@ -473,7 +488,7 @@ async fn send_pin(
 
 /// Writes the row after an outside effect happened, retrying transient database
 /// errors (SQLite answers "database is locked" to concurrent writers at times).
-async fn persist(state: &AppState, row: &RequestRow, note: &str) -> Result<(), Fault> {
+pub(crate) async fn persist(state: &AppState, row: &RequestRow, note: &str) -> Result<(), Fault> {
     let mut last = String::new();
     for attempt in 0..10u64 {
         match state.store.update_request(row, note).await {

@@ -364,10 +364,12 @@ impl OktaWorld {
         assert_eq!(s, 200, "{v}");
     }
 
-    /// Processes (and advances the fulfiller) until the request reaches `state`.
+    /// Processes (and advances the fulfiller while the shipment is open) until the
+    /// request reaches `state`. A worker started by a trigger may hold the job for a
+    /// moment: then the loop waits a little and processes again (bounded).
     pub async fn drive_to(&self, id: &str, state: &str) -> Value {
         let mut last = Value::Null;
-        for _ in 0..20 {
+        for _ in 0..300 {
             self.process().await;
             last = self.request(id).await;
             if last["state"] == state {
@@ -376,7 +378,11 @@ impl OktaWorld {
             if last["state"] == "error" && state != "error" {
                 panic!("request went to error: {last}");
             }
-            self.advance().await;
+            if last["state"] == "open" {
+                self.advance().await;
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
         }
         panic!("request never reached {state}: {last}");
     }
