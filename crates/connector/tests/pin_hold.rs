@@ -216,3 +216,27 @@ async fn on_postgresql_the_pin_is_held_resent_and_purged_by_the_cleanup() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn a_resend_after_the_retention_ended_is_refused_even_before_the_cleanup_runs() {
+    let (w, sid) = delivered("").await;
+    let id = w.shipment(&sid).await["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // As if 14 days had passed since the delivery.
+    sqlx::query("UPDATE pin_holds SET held_until = $1 WHERE request_id = $2")
+        .bind(chrono::Utc::now().timestamp() - 60)
+        .bind(&id)
+        .execute(w.state.store.pool())
+        .await
+        .unwrap();
+    let (s, v) = resend(&w, &sid).await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["error_data"]["reason"], "retention");
+    assert_eq!(w.mail.messages().len(), 1, "nothing mailed again");
+    assert_eq!(
+        w.shipment(&sid).await["pin_held_until"],
+        serde_json::Value::Null
+    );
+}

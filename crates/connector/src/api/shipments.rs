@@ -142,6 +142,13 @@ pub async fn resend_pin(
     if r.idp == "okta" {
         return crate::okta::api_resend_pin(&s, r).await;
     }
+    // The retention ended but the cleanup has not run yet: purge now.
+    if let Some(h) = crate::pin::hold(&s, &r.id).await?
+        && h.purged_at.is_none()
+        && h.held_until.is_some_and(|u| u < now())
+    {
+        crate::pin::purge(&s, &r.id, now(), "retention").await?;
+    }
     if s.store.get_secret(&r.id, Purpose::Pin).await?.is_none() {
         return Err(match crate::pin::hold(&s, &r.id).await? {
             Some(h) if h.purged_at.is_some() => ApiError::PinPurged {
