@@ -570,7 +570,9 @@ fn smtp(raw: &Section) -> Result<Option<Smtp>, ConfigError> {
         Some(f) => {
             let pem = std::fs::read(&f)
                 .map_err(|e| err("smtp_ca_file", format!("cannot read {f}: {e}")))?;
-            if lettre::transport::smtp::client::Certificate::from_pem(&pem).is_err() {
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----")
+                || lettre::transport::smtp::client::Certificate::from_pem(&pem).is_err()
+            {
                 return Err(err("smtp_ca_file", format!("{f} holds no PEM certificate")));
             }
             Some(pem)

@@ -270,4 +270,14 @@ fn an_unreadable_smtp_ca_file_fails_at_start_naming_the_key() {
     );
     let e = connector::Config::from_parts(&toml, Default::default()).unwrap_err();
     assert_eq!(e.key, "smtp_ca_file", "{e}");
+    // A file that holds no certificate is refused too.
+    let dir = std::env::temp_dir().join(format!("prereg-smtp-ca-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let garbage = dir.join("ca.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    let toml = toml.replace("/nonexistent/ca.pem", garbage.to_str().unwrap());
+    let e = connector::Config::from_parts(&toml, Default::default()).unwrap_err();
+    assert_eq!(e.key, "smtp_ca_file", "{e}");
+    assert!(e.problem.contains("no PEM certificate"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
