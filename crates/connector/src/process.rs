@@ -89,38 +89,50 @@ async fn find_existing(
     let Some(reference) = body.customer_reference.as_deref() else {
         return find_by_contact(state, row, body).await;
     };
-    let page = match state
-        .fulfiller
-        .list_shipments_exact(&ListQuery {
-            limit: Some(100),
-            offset: Some(0),
-            search: Some(reference.to_owned()),
-            search_field: Some("customer_reference".into()),
-            shipment_type: Some(ShipmentType::AutoFidoPreReg),
-            shipment_state_id: None,
-        })
-        .await
-    {
-        Ok(p) => p,
-        Err(ClientError::Api { status: 400, .. }) => {
-            tracing::warn!(request_id = %row.id, "the fulfiller cannot search by customer_reference; matching by recipient and address");
-            return find_by_contact(state, row, body).await;
-        }
-        Err(e) => return Err(e),
-    };
-    if let Some(s) = page
-        .shipments
-        .iter()
-        .find(|s| s.customer_reference.as_deref() == Some(reference))
-    {
-        return Ok(Some(s.shipment_id.as_str().to_owned()));
-    }
-    if !page.shipments.is_empty()
-        && page
+    // A fulfiller that filters answers one short page; one that ignored the search
+    // answers everything, so page through it (as the fallback does).
+    let mut offset = 0u64;
+    let mut any_reference = false;
+    let mut seen = 0usize;
+    for _ in 0..50 {
+        let page = match state
+            .fulfiller
+            .list_shipments_exact(&ListQuery {
+                limit: Some(100),
+                offset: Some(offset),
+                search: Some(reference.to_owned()),
+                search_field: Some("customer_reference".into()),
+                shipment_type: Some(ShipmentType::AutoFidoPreReg),
+                shipment_state_id: None,
+            })
+            .await
+        {
+            Ok(p) => p,
+            Err(ClientError::Api { status: 400, .. }) if offset == 0 => {
+                tracing::warn!(request_id = %row.id, "the fulfiller cannot search by customer_reference; matching by recipient and address");
+                return find_by_contact(state, row, body).await;
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(s) = page
             .shipments
             .iter()
-            .all(|s| s.customer_reference.is_none())
-    {
+            .find(|s| s.customer_reference.as_deref() == Some(reference))
+        {
+            return Ok(Some(s.shipment_id.as_str().to_owned()));
+        }
+        any_reference |= page
+            .shipments
+            .iter()
+            .any(|s| s.customer_reference.is_some());
+        let n = page.shipments.len();
+        seen += n;
+        if n < 100 {
+            break;
+        }
+        offset += n as u64;
+    }
+    if seen > 0 && !any_reference {
         tracing::warn!(request_id = %row.id, "the fulfiller ignored the customer_reference search; matching by recipient and address");
         return find_by_contact(state, row, body).await;
     }
