@@ -113,6 +113,23 @@ async fn shot(b: &WebDriver, name: &str) {
     );
 }
 
+/// Waits until the element at `css` exists and its text contains `want` (navigation
+/// errors while the next page loads count as "not yet"); its text.
+async fn wait_text(b: &WebDriver, css: &str, want: &str) -> String {
+    until(&format!("{css} containing {want:?}"), || {
+        let b = b.clone();
+        let (css, want) = (css.to_owned(), want.to_owned());
+        async move {
+            match b.find(By::Css(&css)).await {
+                Ok(e) => e.text().await.is_ok_and(|t| t.contains(&want)),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    text_of(b, css).await
+}
+
 async fn text_of(b: &WebDriver, css: &str) -> String {
     b.query(By::Css(css))
         .first()
@@ -129,9 +146,34 @@ async fn set_field(b: &WebDriver, id: &str, value: &str) {
     e.send_keys(value).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_admin_works_the_console_in_chromium() {
     let chromedriver = start_chromedriver().await;
+    let b = browser_session(&chromedriver).await;
+    // The scenario runs in its own task so that, pass or fail, the browser is closed
+    // (chromedriver does not stop Chromium by itself); a failure leaves a screenshot and
+    // the page's source.
+    let run = tokio::spawn(scenario(b.clone())).await;
+    if run.is_err() {
+        let _ = b.screenshot(&shots().join("failure.png")).await;
+        if let Ok(src) = b.source().await {
+            eprintln!(
+                "page at the failure ({}):\n{src}",
+                b.current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default()
+            );
+        }
+    }
+    let _ = b.quit().await;
+    drop(chromedriver);
+    if let Err(e) = run {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn scenario(b: WebDriver) {
     let w = start_console().await;
     // Diego's key ships (locked at the fulfiller, PIN delivered); Alex's order stays
     // editable; a third one ends in error.
@@ -154,7 +196,6 @@ async fn an_admin_works_the_console_in_chromium() {
         .await
         .unwrap();
 
-    let b = browser_session(&chromedriver).await;
     let base = w.connector.clone();
 
     // Sign in: the console sends a signed-out browser to the sign-in page.
@@ -174,12 +215,7 @@ async fn an_admin_works_the_console_in_chromium() {
         .click()
         .await
         .unwrap();
-    let h1 = b
-        .query(By::Tag("h1"))
-        .with_text("All shipments")
-        .first()
-        .await;
-    assert!(h1.is_ok(), "signed in to the list");
+    wait_text(&b, "h1", "All shipments").await;
     assert!(text_of(&b, "#count").await.contains("of 3 shipments"));
     shot(&b, "02-all-shipments.png").await;
 
@@ -230,8 +266,7 @@ async fn an_admin_works_the_console_in_chromium() {
         .click()
         .await
         .unwrap();
-    let flash = b.query(By::Id("flash")).first().await.unwrap();
-    assert!(flash.text().await.unwrap().starts_with("Saved"));
+    wait_text(&b, "#flash", "Saved").await;
     let live = w
         .state
         .fulfiller
@@ -246,14 +281,7 @@ async fn an_admin_works_the_console_in_chromium() {
     b.goto(format!("{base}/console/shipments/{shipped}"))
         .await
         .unwrap();
-    let locked = b.query(By::Id("locked")).first().await.unwrap();
-    assert!(
-        locked
-            .text()
-            .await
-            .unwrap()
-            .contains("can no longer be changed")
-    );
+    wait_text(&b, "#locked", "can no longer be changed").await;
     let street = b.find(By::Id("street_line1")).await.unwrap();
     assert!(!street.is_enabled().await.unwrap(), "read-only");
     assert!(
@@ -273,7 +301,7 @@ async fn an_admin_works_the_console_in_chromium() {
         .click()
         .await
         .unwrap();
-    b.query(By::Id("question")).first().await.unwrap();
+    wait_text(&b, "#question", "Send the PIN").await;
     shot(&b, "06-confirm-resend.png").await;
     b.find(By::Id("confirm"))
         .await
@@ -281,8 +309,7 @@ async fn an_admin_works_the_console_in_chromium() {
         .click()
         .await
         .unwrap();
-    let flash = b.query(By::Id("flash")).first().await.unwrap();
-    assert!(flash.text().await.unwrap().contains("PIN resend scheduled"));
+    wait_text(&b, "#flash", "PIN resend scheduled").await;
     assert_eq!(w.pins.lock().unwrap().len(), 1);
     w.process().await;
     assert_eq!(w.pins.lock().unwrap().len(), 2, "the PIN went again");
@@ -300,24 +327,22 @@ async fn an_admin_works_the_console_in_chromium() {
         .click()
         .await
         .unwrap();
-    b.query(By::Id("confirm"))
-        .first()
+    wait_text(&b, "#question", "Retry request").await;
+    b.find(By::Id("confirm"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    let flash = b.query(By::Id("flash")).first().await.unwrap();
-    assert!(flash.text().await.unwrap().contains("Retry scheduled"));
+    wait_text(&b, "#flash", "Retry scheduled").await;
     assert_eq!(w.shipment(&failed).await["state"], "open");
 
     // Settings, and the list on a narrow screen.
     b.goto(format!("{base}/console/settings")).await.unwrap();
-    b.query(By::Id("inventory")).first().await.unwrap();
+    wait_text(&b, "h1", "Settings").await;
     shot(&b, "08-settings.png").await;
     b.set_window_rect(0, 0, 420, 1000).await.unwrap();
     b.goto(format!("{base}/console/shipments")).await.unwrap();
-    b.query(By::Id("shipments")).first().await.unwrap();
+    wait_text(&b, "h1", "All shipments").await;
     shot(&b, "09-all-shipments-narrow.png").await;
-    b.quit().await.unwrap();
 }

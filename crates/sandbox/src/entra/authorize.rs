@@ -113,19 +113,11 @@ fn check(entra: &Entra, tenant: &str, p: &HashMap<String, String>) -> Result<(),
         .get("redirect_uri")
         .map(String::as_str)
         .unwrap_or_default();
-    let loopback = [
-        "http://127.0.0.1",
-        "http://localhost",
-        "http://[::1]",
-        "https://127.0.0.1",
-        "https://localhost",
-        "https://[::1]",
-    ]
-    .iter()
-    .any(|pre| {
-        redirect
-            .strip_prefix(pre)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(':') || rest.starts_with('/'))
+    let loopback = reqwest::Url::parse(redirect).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.username().is_empty()
+            && u.password().is_none()
+            && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
     });
     if !loopback {
         return Err(format!(
