@@ -176,6 +176,11 @@ async fn the_form_refuses_redirects_off_loopback_and_unknown_clients() {
             "http://127.0.0.1.attacker.example/cb",
             sb.connector_id.clone(),
         ),
+        (
+            "http://localhost:80@attacker.example/cb",
+            sb.connector_id.clone(),
+        ),
+        ("ftp://127.0.0.1/cb", sb.connector_id.clone()),
         (REDIRECT, "00000000-0000-0000-0000-000000000000".to_owned()),
     ] {
         let mut p = params(&sb, redirect);
