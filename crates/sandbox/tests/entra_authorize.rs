@@ -197,6 +197,8 @@ async fn the_form_refuses_redirects_off_loopback_and_unknown_clients() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 400, "{redirect}");
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 400, "{redirect}: {body}");
     }
 }

@@ -113,13 +113,7 @@ fn check(entra: &Entra, tenant: &str, p: &HashMap<String, String>) -> Result<(),
         .get("redirect_uri")
         .map(String::as_str)
         .unwrap_or_default();
-    let loopback = reqwest::Url::parse(redirect).is_ok_and(|u| {
-        matches!(u.scheme(), "http" | "https")
-            && u.username().is_empty()
-            && u.password().is_none()
-            && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
-    });
-    if !loopback {
+    if !is_loopback(redirect) {
         return Err(format!(
             "AADSTS50011: The redirect URI '{redirect}' is not allowed: the sandbox redirects only to http(s) URLs on loopback."
         ));
@@ -130,6 +124,39 @@ fn check(entra: &Entra, tenant: &str, p: &HashMap<String, String>) -> Result<(),
         return Err("AADSTS501471: code_challenge_method must be S256.".into());
     }
     Ok(())
+}
+
+/// An http(s) URL whose host is loopback, without userinfo.
+fn is_loopback(redirect: &str) -> bool {
+    reqwest::Url::parse(redirect).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.username().is_empty()
+            && u.password().is_none()
+            && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_loopback_redirects() {
+        for ok in [
+            "http://127.0.0.1:8080/cb",
+            "http://localhost/cb",
+            "https://[::1]:9/x",
+        ] {
+            assert!(super::is_loopback(ok), "{ok}");
+        }
+        for bad in [
+            "http://localhost:80@attacker.example/cb",
+            "http://127.0.0.1.attacker.example/",
+            "ftp://127.0.0.1/",
+            "https://attacker.example/",
+            "not a url",
+        ] {
+            assert!(!super::is_loopback(bad), "{bad}");
+        }
+    }
 }
 
 fn form(p: &HashMap<String, String>, tenant: &str, error: Option<&str>) -> String {
