@@ -136,29 +136,6 @@ fn is_loopback(redirect: &str) -> bool {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn only_loopback_redirects() {
-        for ok in [
-            "http://127.0.0.1:8080/cb",
-            "http://localhost/cb",
-            "https://[::1]:9/x",
-        ] {
-            assert!(super::is_loopback(ok), "{ok}");
-        }
-        for bad in [
-            "http://localhost:80@attacker.example/cb",
-            "http://127.0.0.1.attacker.example/",
-            "ftp://127.0.0.1/",
-            "https://attacker.example/",
-            "not a url",
-        ] {
-            assert!(!super::is_loopback(bad), "{bad}");
-        }
-    }
-}
-
 fn form(p: &HashMap<String, String>, tenant: &str, error: Option<&str>) -> String {
     let mut hidden = String::new();
     for k in [
@@ -410,5 +387,28 @@ pub(crate) fn redeem(entra: &Entra, p: &HashMap<String, String>) -> Response {
             50000,
             &format!("There was an error issuing a token: {e}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_loopback_redirects() {
+        for ok in [
+            "http://127.0.0.1:8080/cb",
+            "http://localhost/cb",
+            "https://[::1]:9/x",
+        ] {
+            assert!(super::is_loopback(ok), "{ok}");
+        }
+        for bad in [
+            "http://localhost:80@attacker.example/cb",
+            "http://127.0.0.1.attacker.example/",
+            "ftp://127.0.0.1/",
+            "https://attacker.example/",
+            "not a url",
+        ] {
+            assert!(!super::is_loopback(bad), "{bad}");
+        }
     }
 }
