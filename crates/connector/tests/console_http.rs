@@ -40,6 +40,16 @@ async fn every_page_and_action_is_refused_without_a_session_and_forged_forms_are
         let (s, _, _) = post(&w, &b, a, &[("csrf", "x"), ("confirm", "yes")]).await;
         assert_eq!(s, 401, "{a}");
     }
+    // htmx requests are told to send the whole page to the sign-in form.
+    let r = b
+        .get(format!("{}/console/shipments?q=x", w.connector))
+        .header("hx-request", "true")
+        .header("hx-target", "results")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["hx-redirect"], "/console/login");
     // A made-up session cookie is no session.
     let r = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

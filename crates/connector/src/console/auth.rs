@@ -107,7 +107,16 @@ fn db(e: impl std::fmt::Display) -> Response {
     internal(&format!("database: {e}"))
 }
 
-fn unauthenticated(method: &Method) -> Response {
+fn unauthenticated(method: &Method, headers: &HeaderMap) -> Response {
+    if headers.contains_key("hx-request") {
+        // htmx: send the whole page to the sign-in form, not into a fragment.
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("hx-redirect", "/console/login")],
+            "401: sign in to the console first (/console/login)",
+        )
+            .into_response();
+    }
     if method == Method::GET || method == Method::HEAD {
         Redirect::to("/console/login").into_response()
     } else {
@@ -128,7 +137,7 @@ impl FromRequestParts<Arc<AppState>> for Admin {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let Some(id) = cookie(&parts.headers, SESSION_COOKIE).filter(|v| !v.is_empty()) else {
-            return Err(unauthenticated(&parts.method));
+            return Err(unauthenticated(&parts.method, &parts.headers));
         };
         let row = sqlx::query(
             "SELECT user_name FROM console_sessions WHERE id_hash = $1 AND expires_at > $2",
@@ -139,7 +148,7 @@ impl FromRequestParts<Arc<AppState>> for Admin {
         .await
         .map_err(db)?;
         let Some(row) = row else {
-            return Err(unauthenticated(&parts.method));
+            return Err(unauthenticated(&parts.method, &parts.headers));
         };
         let user: String = row.try_get("user_name").map_err(db)?;
         Ok(Admin {
