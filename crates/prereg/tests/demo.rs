@@ -1,7 +1,7 @@
-//! `prereg demo` through the built binary: a small run of the whole system (sandboxes,
-//! connector, keys ordered, shipped, registered, PINs mailed, users signing in) must
-//! exit 0, print one table line per user with a serial and "yes", and report the three
-//! bad cases as expected failures with the error an admin would see.
+//! `prereg demo` through the built binary: a small run of the whole system in both modes
+//! (sandboxes, connector, keys ordered, shipped, registered, PINs mailed, users signing
+//! in) must exit 0, print one table line per user with a serial and "yes", and report
+//! the three bad cases of each mode as expected failures with the error an admin sees.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -28,62 +28,83 @@ fn rows<'a>(stdout: &'a str, idp: &str) -> Vec<Vec<&'a str>> {
         .collect()
 }
 
+fn expected_line<'a>(out: &'a str, idp: &str, what: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.starts_with(&format!("expected failure: {idp} {what}: ")))
+        .unwrap_or_else(|| panic!("no expected-failure line for {idp} {what}:\n{out}"))
+}
+
 #[test]
-fn entra_demo_signs_every_user_in_and_reports_the_three_bad_cases() {
-    let (code, out, err) = demo(&["--users", "3", "--idp", "entra"]);
+fn both_modes_sign_every_user_in_and_report_the_three_bad_cases_each() {
+    let (code, out, err) = demo(&["--users", "3"]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
-    // Not a terminal: plain progress lines, one per stage.
-    for stage in [
-        "ordered",
-        "shipped",
-        "registered",
-        "PIN delivered",
-        "signed in",
-    ] {
+    for idp in ["entra", "okta"] {
+        // Not a terminal: plain progress lines, one per stage.
+        for stage in [
+            "ordered",
+            "shipped",
+            "registered",
+            "PIN delivered",
+            "signed in",
+        ] {
+            assert!(
+                out.lines()
+                    .any(|l| l.starts_with(&format!("progress: {idp:<5} {stage}"))),
+                "no {idp} progress line for {stage}:\n{out}"
+            );
+        }
+        let rows = rows(&out, idp);
+        assert_eq!(rows.len(), 6, "3 users and 3 bad cases:\n{out}");
+        let signed: Vec<_> = rows.iter().filter(|r| r.last() == Some(&"yes")).collect();
+        assert_eq!(signed.len(), 3, "{out}");
+        for r in &signed {
+            assert_eq!(r[3], "complete", "{out}");
+            assert!(r[2].parse::<u32>().is_ok(), "serial in {r:?}");
+        }
+        let undeliverable = expected_line(&out, idp, "undeliverable address");
         assert!(
-            out.lines()
-                .any(|l| l.starts_with("progress: entra") && l.contains(stage)),
-            "no progress line for {stage}:\n{out}"
+            undeliverable.contains("una.nowhere@") && undeliverable.contains("error state 7"),
+            "{undeliverable}"
+        );
+        let tampered = expected_line(&out, idp, "tampered fulfiller response");
+        assert!(
+            tampered.contains("theo.tampered@")
+                && tampered.contains("ciphertext or header was altered"),
+            "{tampered}"
         );
     }
-    let rows = rows(&out, "entra");
-    let signed: Vec<_> = rows.iter().filter(|r| r.last() == Some(&"yes")).collect();
-    assert_eq!(signed.len(), 3, "{out}");
-    for r in &signed {
-        assert_eq!(r[3], "complete", "{out}");
-        assert!(r[2].parse::<u32>().is_ok(), "serial in {r:?}");
-    }
-    let expected: Vec<&str> = out
-        .lines()
-        .filter(|l| l.starts_with("expected failure: entra"))
-        .collect();
-    assert_eq!(expected.len(), 3, "{out}");
-    let line = |what: &str| {
-        *expected
-            .iter()
-            .find(|l| l.contains(what))
-            .unwrap_or_else(|| panic!("no expected-failure line for {what}:\n{out}"))
-    };
-    let undeliverable = line("undeliverable address");
+    // Entra: the connector refuses the order, naming the fields Entra lacks; nothing is
+    // registered from the tampered response.
+    let missing = expected_line(&out, "entra", "missing profile fields");
     assert!(
-        undeliverable.contains("una.nowhere@contoso.onmicrosoft.com")
-            && undeliverable.contains("error state 7")
-            && undeliverable.contains("undeliverable"),
-        "{undeliverable}"
-    );
-    let missing = line("missing profile fields");
-    assert!(
-        missing.contains("EnricoC@contoso.onmicrosoft.com") && missing.contains("streetAddress"),
+        missing.contains("EnricoC@contoso.onmicrosoft.com")
+            && missing.contains("400")
+            && missing.contains("streetAddress"),
         "{missing}"
     );
-    let tampered = line("tampered fulfiller response");
+    let tampered = expected_line(&out, "entra", "tampered fulfiller response");
     assert!(
         tampered.contains("nothing was registered")
             && tampered.contains("registered in Entra for this user: none"),
         "{tampered}"
     );
+    // Okta: the request ends in error naming the profile fields; Okta refuses to activate
+    // the tampered key.
+    let missing = expected_line(&out, "okta", "missing profile fields");
     assert!(
-        out.contains("totals: 3 of 3 users signed in; 3 of 3 expected failures as expected"),
+        missing.contains("dave.dietrich@example.com")
+            && missing.contains("missing profile fields: ")
+            && missing.contains("streetAddress"),
+        "{missing}"
+    );
+    let tampered = expected_line(&out, "okta", "tampered fulfiller response");
+    assert!(
+        tampered.contains("Okta refused the activation")
+            && tampered.contains("active Okta enrollments for this user: none"),
+        "{tampered}"
+    );
+    assert!(
+        out.contains("totals: 6 of 6 users signed in; 6 of 6 expected failures as expected"),
         "{out}"
     );
     assert!(
@@ -93,8 +114,20 @@ fn entra_demo_signs_every_user_in_and_reports_the_three_bad_cases() {
 }
 
 #[test]
+fn entra_alone_runs_only_the_entra_half() {
+    let (code, out, err) = demo(&["--users", "2", "--idp", "entra"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(rows(&out, "entra").len(), 5, "{out}");
+    assert!(rows(&out, "okta").is_empty(), "{out}");
+    assert!(
+        out.contains("totals: 2 of 2 users signed in; 3 of 3 expected failures as expected"),
+        "{out}"
+    );
+}
+
+#[test]
 fn keep_leaves_the_database_and_key_files_and_says_where() {
-    let (code, out, err) = demo(&["--users", "1", "--idp", "entra", "--keep"]);
+    let (code, out, err) = demo(&["--users", "1", "--idp", "okta", "--keep"]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     let kept = out
         .lines()

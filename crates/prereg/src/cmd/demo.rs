@@ -123,6 +123,13 @@ pub const TAMPERED: &str = "tampered fulfiller response";
 
 /// Runs the demo and prints its report.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // The servers' logs only when asked for (PREREG_LOG=info, debug, ...), on stderr.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("PREREG_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -155,16 +162,6 @@ async fn demo(args: &Args, dir: &Path) -> anyhow::Result<Vec<Outcome>> {
     let n = usize::from(args.users);
     let entra_on = matches!(args.idp, IdpChoice::Entra | IdpChoice::Both);
     let okta_on = matches!(args.idp, IdpChoice::Okta | IdpChoice::Both);
-    let okta_ready = okta::available();
-    if okta_on && !okta_ready {
-        if args.idp == IdpChoice::Okta {
-            bail!("Okta mode is not available in this build of the connector: {OKTA_MISSING}");
-        }
-        println!(
-            "note: Okta mode is not available in this build ({OKTA_MISSING}); running the Entra half only"
-        );
-    }
-    let okta_on = okta_on && okta_ready;
     let world = World::start(n, dir, okta_on).await?;
     println!(
         "sandboxes: fulfiller {}, Entra {}, Okta {}, mail catcher smtp://{}",
@@ -191,9 +188,6 @@ async fn demo(args: &Args, dir: &Path) -> anyhow::Result<Vec<Outcome>> {
     world.stop().await;
     Ok(outcomes)
 }
-
-/// Why `--idp okta` cannot run yet.
-const OKTA_MISSING: &str = "the connector's Okta mode (crates/connector/src/okta) is not finished";
 
 /// Prints the table, the expected failures and the totals; fails unless every user
 /// signed in and every bad case failed as it should.
@@ -633,6 +627,7 @@ pub fn report_stages(
     progress: &Progress,
     idp: &str,
     user: &str,
+    counts: bool,
     view: &Value,
     seen: &mut Vec<Stage>,
 ) {
@@ -648,7 +643,7 @@ pub fn report_stages(
     for s in reached {
         if !seen.contains(&s) {
             seen.push(s);
-            progress.reached(idp, user, s);
+            progress.reached(idp, user, s, counts);
         }
     }
 }

@@ -182,7 +182,7 @@ pub async fn run(w: &World, n: usize, progress: &Progress) -> anyhow::Result<Vec
                 .unwrap_or_default()
                 .to_owned();
             o.seen.push(Stage::Ordered);
-            progress.reached(IDP, &o.user.upn, Stage::Ordered);
+            progress.reached(IDP, &o.user.upn, Stage::Ordered, o.user.case.is_none());
             if o.user.case == Some(TAMPERED) {
                 w.tamper
                     .lock()
@@ -198,6 +198,15 @@ pub async fn run(w: &World, n: usize, progress: &Progress) -> anyhow::Result<Vec
             ));
             outcome.as_expected =
                 o.user.case == Some(MISSING_FIELDS) && status == 400 && msg.contains("has no");
+            progress.note(&format!(
+                "{IDP}: the connector refused the order for {} ({status}){}",
+                o.user.upn,
+                if outcome.as_expected {
+                    ": missing profile fields, as it should"
+                } else {
+                    ""
+                }
+            ));
             o.outcome = outcome;
         }
         orders.push(o);
@@ -211,7 +220,8 @@ pub async fn run(w: &World, n: usize, progress: &Progress) -> anyhow::Result<Vec
         for o in orders.iter_mut() {
             let Some(id) = &o.request_id else { continue };
             o.view = w.shipment(&token, id).await?;
-            report_stages(progress, IDP, &o.user.upn, &o.view, &mut o.seen);
+            let counts = o.user.case.is_none();
+            report_stages(progress, IDP, &o.user.upn, counts, &o.view, &mut o.seen);
             let state = o.view["state"].as_str().unwrap_or_default();
             open |= !matches!(state, "complete" | "error" | "deleted");
         }
@@ -296,11 +306,11 @@ async fn finish_user(
         .wait_pin_mail(&serial, "PIN is:")
         .await
         .with_context(|| format!("no PIN mail for serial {serial} reached the mail catcher"))?;
-    progress.reached(IDP, &o.user.upn, Stage::PinDelivered);
+    progress.reached(IDP, &o.user.upn, Stage::PinDelivered, true);
     let key = w.parcel(&o.shipment_id).await?;
     w.sign_in(key, pin, "Entra", &w.entra.base_url(), &o.user.upn)
         .await?;
-    progress.reached(IDP, &o.user.upn, Stage::SignedIn);
+    progress.reached(IDP, &o.user.upn, Stage::SignedIn, true);
     Ok(())
 }
 

@@ -57,7 +57,7 @@ pub struct Progress {
 
 impl Progress {
     /// Bars when standard output is a terminal, plain lines otherwise. `total` is how many
-    /// keys are expected to reach each stage.
+    /// keys (of normal users, not bad cases) are expected to reach each stage.
     pub fn new(total: u64) -> Self {
         if !std::io::stdout().is_terminal() {
             return Self { bars: None };
@@ -81,10 +81,14 @@ impl Progress {
         }
     }
 
-    /// One key reached `stage`.
-    pub fn reached(&self, idp: &str, user: &str, stage: Stage) {
+    /// One key reached `stage`. Only normal users (`counts`) move the bars; a bad case
+    /// shows as a plain line only.
+    pub fn reached(&self, idp: &str, user: &str, stage: Stage, counts: bool) {
         match &self.bars {
             Some((_, bars)) => {
+                if !counts {
+                    return;
+                }
                 if let Some(b) = bars.get(stage.index()) {
                     b.inc(1);
                     b.set_message(format!("{idp} {user}"));
