@@ -315,6 +315,17 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads first and writes later cannot wait
+    /// for another writer (SQLite answers "database is locked" at the upgrade, without
+    /// the busy timeout), so every transaction here that writes starts immediate.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// The connection pool, for modules that keep their own tables (Okta mode, the
     /// console). Queries bind every value as a parameter.
     pub fn pool(&self) -> &AnyPool {
@@ -355,7 +366,7 @@ impl Store for SqlStore {
         sealed_response_key: &[u8],
         idempotency: Option<(&str, &str)>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if let Some((client, key)) = idempotency {
             sqlx::query("INSERT INTO idempotency_keys (client, key, request_id, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(client)
@@ -476,7 +487,7 @@ impl Store for SqlStore {
     }
 
     async fn update_request(&self, row: &RequestRow, note: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let old: Option<String> = sqlx::query("SELECT state FROM requests WHERE id = $1")
             .bind(&row.id)
             .fetch_optional(&mut *tx)
@@ -517,7 +528,7 @@ impl Store for SqlStore {
     }
 
     async fn forget_request(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for table in [
             "requests",
             "request_history",
@@ -563,7 +574,7 @@ impl Store for SqlStore {
         purpose: Purpose,
         sealed: &[u8],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM sealed_secrets WHERE request_id = $1 AND purpose = $2")
             .bind(id)
             .bind(purpose.as_str())
