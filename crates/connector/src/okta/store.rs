@@ -207,6 +207,15 @@ pub async fn unlock_user(pool: &AnyPool, request_id: &str) -> Result<(), StoreEr
     Ok(())
 }
 
+/// Removes Okta mode's part of a request that could not be fully recorded.
+pub async fn forget(pool: &AnyPool, request_id: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM okta_requests WHERE request_id = $1")
+        .bind(request_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Records Okta mode's part of a new request (the shared row is written by the caller).
 pub async fn insert(pool: &AnyPool, o: &OktaRequest, at: i64) -> Result<(), StoreError> {
     sqlx::query(

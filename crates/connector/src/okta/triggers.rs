@@ -145,7 +145,24 @@ pub async fn start_request(
     }
     .await;
     if let Err(e) = res {
-        let _ = ostore::unlock_user(pool, &id).await;
+        // Nothing half-written may stay: a partial request whose job still ran would
+        // order a key while the trigger (answered 502) is delivered again and starts a
+        // second one. Undo every write, then release the user. Should the undo itself
+        // fail, the user stays locked to this id (a duplicate is refused; an admin sees
+        // the request) rather than unlocked with a live partial request.
+        let undone = async {
+            state.store.forget_request(&id).await?;
+            ostore::forget(pool, &id).await
+        }
+        .await;
+        match undone {
+            Ok(()) => {
+                let _ = ostore::unlock_user(pool, &id).await;
+            }
+            Err(u) => {
+                tracing::warn!(request_id = %id, error = %u, "could not undo a partly recorded request; the user stays locked to it");
+            }
+        }
         return Err(StartError::Unavailable(e.to_string()));
     }
     tracing::info!(request_id = %id, okta_user = %u.id, source, "Okta-mode request started");
