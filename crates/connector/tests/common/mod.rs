@@ -48,80 +48,8 @@ pub async fn start_full(
     extra_toml: &str,
     webhook: bool,
 ) -> World {
-    let app = sandbox::App::build(config).await.unwrap();
-    let ready = app.ready_info();
-    let fulfiller = app.fulfiller_url();
-    let entra = app.entra();
-    let mail = app.mail_catcher();
-    let mut stops = Vec::new();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async {
-        let _ = rx.await;
-    }));
-    stops.push(tx);
-
-    // The PIN channel: a real HTTP server that records what it receives.
-    let pins = Arc::new(Mutex::new(Vec::new()));
-    let p2 = pins.clone();
-    let hook = axum::Router::new().route(
-        "/pin",
-        post(move |axum::Json(v): axum::Json<Value>| {
-            let p = p2.clone();
-            async move {
-                p.lock().unwrap().push(v);
-                axum::Json(json!({"ok": true}))
-            }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook_url = format!("http://{}/pin", l.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(l, hook)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-    });
-    stops.push(tx);
-
-    let dir = std::env::temp_dir().join(format!("prereg-connector-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db_path = dir.join("connector.db");
-    let db = database_url.unwrap_or_else(|| format!("sqlite://{}", db_path.display()));
-    let key = MasterKey::generate().unwrap().to_base64();
-    let toml = connector::sandbox_config::from_ready(
-        &ready,
-        &connector::sandbox_config::Local {
-            database_url: &db,
-            master_key_b64: &key,
-            listen_addr: "127.0.0.1:0",
-            send_pin_url: webhook.then_some(hook_url.as_str()),
-        },
-    );
-    let config =
-        connector::Config::from_parts(&format!("{toml}{extra_toml}"), Default::default()).unwrap();
-    let app = Application::build(config).await.unwrap();
-    let connector = app.base_url();
-    let state = app.state();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async {
-        let _ = rx.await;
-    }));
-    stops.push(tx);
-    World {
-        ready,
-        fulfiller,
-        entra,
-        connector,
-        state,
-        pins,
-        mail,
-        http: reqwest::Client::new(),
-        db_path,
-        dir,
-        stops,
-    }
+    let extra = extra_toml.to_owned();
+    start_full_with(config, database_url, move |_| extra.clone(), webhook).await
 }
 
 fn enc(s: &str) -> String {
