@@ -56,6 +56,24 @@ pub const KEYS: &[&str] = &[
 /// are `<SECTION>_<KEY>`, e.g. `OKTA_ORG_URL` for `[okta] org_url`.
 pub const SECTIONS: &[&str] = &["okta", "console"];
 
+/// The keys a section reads (its module's list).
+fn section_keys(section: &str) -> &'static [&'static str] {
+    match section {
+        "okta" => crate::okta::KEYS,
+        "console" => crate::console::KEYS,
+        _ => &[],
+    }
+}
+
+/// The environment variable names of a section's keys, e.g. `OKTA_ORG_URL`. Only these
+/// are read: other variables that happen to share the prefix (the Okta SDKs'
+/// `OKTA_CLIENT_TOKEN`, say) neither turn a section on nor reach its parser.
+fn section_env_names(section: &str) -> impl Iterator<Item = String> + '_ {
+    section_keys(section)
+        .iter()
+        .map(move |k| format!("{section}_{k}").to_ascii_uppercase())
+}
+
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration key {key} (env {env}): {problem}")]
@@ -357,11 +375,8 @@ impl Config {
                 std::env::var(&name).ok().map(|v| (name, v))
             })
             .collect();
-        for (name, v) in std::env::vars() {
-            if SECTIONS
-                .iter()
-                .any(|s| name.starts_with(&format!("{}_", s.to_ascii_uppercase())))
-            {
+        for name in SECTIONS.iter().flat_map(|s| section_env_names(s)) {
+            if let Ok(v) = std::env::var(&name) {
                 env.insert(name, v);
             }
         }
@@ -388,9 +403,7 @@ impl Config {
             }
         }
         let section = |name: &str| -> Option<Section> {
-            let has_env = env
-                .keys()
-                .any(|k| k.starts_with(&format!("{}_", name.to_ascii_uppercase())));
+            let has_env = section_env_names(name).any(|k| env.contains_key(&k));
             match file.get(name) {
                 Some(toml::Value::Table(t)) => Some(t.clone()),
                 _ if has_env => Some(toml::Table::new()),
@@ -611,6 +624,30 @@ allowed_client_apps = ["app1"]
 "#,
             key.as_str()
         )
+    }
+
+    #[test]
+    fn only_a_sections_own_variables_turn_it_on() {
+        // The Okta SDKs' variables share the prefix but are not ours.
+        let env = BTreeMap::from([
+            ("OKTA_CLIENT_TOKEN".to_owned(), "x".to_owned()),
+            (
+                "OKTA_CLIENT_ORGURL".to_owned(),
+                "https://x.okta.com".to_owned(),
+            ),
+            ("CONSOLE_COLOR".to_owned(), "1".to_owned()),
+        ]);
+        let c = Config::from_parts(&minimal(), env).unwrap();
+        assert!(c.okta.is_none() && c.console.is_none());
+        // One of ours turns Okta mode on, and what it still lacks is named.
+        let env = BTreeMap::from([(
+            "OKTA_ORG_URL".to_owned(),
+            "https://contoso.okta.com".to_owned(),
+        )]);
+        match Config::from_parts(&minimal(), env) {
+            Ok(c) => assert!(c.okta.is_some()),
+            Err(e) => assert!(e.key.starts_with("okta."), "{e}"),
+        }
     }
 
     #[test]
