@@ -281,14 +281,14 @@ impl SqlStore {
             Backend::Sqlite => SQLITE_SCHEMA,
             Backend::Postgres => PG_SCHEMA,
         };
+        // The version table first (it is the first statement of both schemas), so that
+        // reading the version fails only on a real error, never on a fresh database.
+        sqlx::query(schema[0]).execute(&self.pool).await?;
         let v: Option<i64> =
-            match sqlx::query("SELECT CAST(MAX(version) AS BIGINT) AS v FROM schema_version")
+            sqlx::query("SELECT CAST(MAX(version) AS BIGINT) AS v FROM schema_version")
                 .fetch_one(&self.pool)
-                .await
-            {
-                Ok(r) => r.try_get("v")?,
-                Err(_) => None,
-            };
+                .await?
+                .try_get("v")?;
         // Version 1 databases lack `requests.idp`: add it before the statements below
         // (which create only what is missing) run.
         if v == Some(1) {
