@@ -2,9 +2,9 @@
 //! (approve PIN release) from the details page.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 mod console_common;
 mod okta_common;
+use okta_common::common;
 
 use console_common::{ADMIN, PASSWORD, browser, input_value};
 use okta_common::*;

@@ -63,40 +63,45 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
+/// A token for the guide's test client from the Entra sandbox named in `ready` (the
+/// sandbox's ready line).
+pub async fn caller_token(http: &reqwest::Client, ready: &Value) -> String {
+    let e = &ready["entra"];
+    let form = [
+        ("grant_type", "client_credentials"),
+        (
+            "client_id",
+            e["test_client_app"]["client_id"].as_str().unwrap(),
+        ),
+        (
+            "client_secret",
+            e["test_client_app"]["client_secret"].as_str().unwrap(),
+        ),
+        ("scope", e["connector_api_scope"].as_str().unwrap()),
+    ];
+    let body = form
+        .iter()
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let r = http
+        .post(e["token_url"].as_str().unwrap())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    v["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"))
+        .to_owned()
+}
+
 impl World {
     /// A token for the guide's test client, from the Entra sandbox.
     pub async fn token(&self) -> String {
-        let e = &self.ready["entra"];
-        let form = [
-            ("grant_type", "client_credentials"),
-            (
-                "client_id",
-                e["test_client_app"]["client_id"].as_str().unwrap(),
-            ),
-            (
-                "client_secret",
-                e["test_client_app"]["client_secret"].as_str().unwrap(),
-            ),
-            ("scope", e["connector_api_scope"].as_str().unwrap()),
-        ];
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{k}={}", enc(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let r = self
-            .http
-            .post(e["token_url"].as_str().unwrap())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let v: Value = r.json().await.unwrap();
-        v["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{v}"))
-            .to_owned()
+        caller_token(&self.http, &self.ready).await
     }
 
     pub async fn call(

@@ -3,6 +3,10 @@
 //! on 127.0.0.1 port 0.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+/// The shared test world (the caller token comes from there).
+#[path = "../common/mod.rs"]
+pub mod common;
+
 use connector::Application;
 use connector::secrets::MasterKey;
 use reqwest::Method;
@@ -137,17 +141,6 @@ pub async fn start_with(o: Options) -> OktaWorld {
     }
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 async fn json_of(r: reqwest::Response) -> (u16, Value) {
     let s = r.status().as_u16();
     let text = r.text().await.unwrap();
@@ -164,34 +157,7 @@ impl OktaWorld {
         if let Some(t) = g.as_ref() {
             return t.clone();
         }
-        let e = &self.ready["entra"];
-        let form = [
-            ("grant_type", "client_credentials"),
-            (
-                "client_id",
-                e["test_client_app"]["client_id"].as_str().unwrap(),
-            ),
-            (
-                "client_secret",
-                e["test_client_app"]["client_secret"].as_str().unwrap(),
-            ),
-            ("scope", e["connector_api_scope"].as_str().unwrap()),
-        ];
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{k}={}", enc(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let r = self
-            .http
-            .post(e["token_url"].as_str().unwrap())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let v: Value = r.json().await.unwrap();
-        let t = v["access_token"].as_str().unwrap().to_owned();
+        let t = common::caller_token(&self.http, &self.ready).await;
         *g = Some(t.clone());
         t
     }
