@@ -59,25 +59,10 @@ async fn killed_between_shipment_created_and_recorded_then_restarted_orders_one_
         "",
     )
     .await;
-    let ready = sb.ready.clone();
-    let fulfiller = sb.fulfiller.clone();
-    let dir = sb.dir.clone();
-    let path = sb.config.clone();
+    let (fulfiller, dir, path) = (sb.fulfiller.clone(), sb.dir.clone(), sb.config.clone());
     let http = reqwest::Client::new();
-    let token = caller_token(&http, &ready).await;
-    let body = serde_json::json!({
-        "user_id": "72a3e904-0789-594c-8f2b-3fe9bedff6ac",
-        "pin_request": {"type": "none"},
-        "yubico_shipment_request": {
-            "delivery_type": 1,
-            "recipient": {"recipient_company": "Contoso", "recipient_email": "alexw@contoso.example",
-                "recipient_firstname": "Alex", "recipient_lastname": "Wilber", "recipient_telephone": "5555555555"},
-            "mailing_address": {"street_line1": "7788 Foxrun Street", "street_line2": "", "city": "Dedham",
-                "region": "MA", "postal_code": "02026", "country_code_2": "US"},
-            "shipment_items": [{"product_id": 1, "inventory_product_id": 1, "product_quantity": 1,
-                "customization_id": sandbox::fulfiller::seed::DEFAULT_CUSTOMIZATION}]
-        }
-    });
+    let token = caller_token(&http, &sb.ready).await;
+    let body = alex_order();
 
     // The connector dies (abort, like kill -9) right after the fulfiller created the
     // shipment and before it recorded the shipment id.
@@ -91,48 +76,22 @@ async fn killed_between_shipment_created_and_recorded_then_restarted_orders_one_
     assert!(r.is_err(), "the connector died mid-request");
     let status = s.0.wait().unwrap();
     assert!(!status.success());
-    let count = || async {
-        let v: serde_json::Value = http
-            .get(format!("{fulfiller}/v1/shipments_exact"))
-            .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["total_count"].as_u64().unwrap()
-    };
     assert_eq!(
-        count().await,
+        fulfiller_shipments(&http, &fulfiller).await.len(),
         1,
         "the shipment was created before the crash"
     );
 
     // Restarted, it finds that shipment instead of ordering a second key.
     let s = serve(&path);
-    let v: serde_json::Value = http
-        .post(format!("{}/v1/fpr/shipments/process", s.1))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(v["data"]["processed"], 1, "{v}");
-    let list: serde_json::Value = http
-        .get(format!("{}/v1/fpr/shipments", s.1))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = process_then_list(&http, &s.1, &token).await;
     assert_eq!(list["total_count"], 1, "{list}");
     assert_eq!(list["data"][0]["state"], "open", "{list}");
-    assert_eq!(count().await, 1, "exactly one shipment at the fulfiller");
+    assert_eq!(
+        fulfiller_shipments(&http, &fulfiller).await.len(),
+        1,
+        "exactly one shipment at the fulfiller"
+    );
     drop(s);
     drop(sb);
     let _ = std::fs::remove_dir_all(&dir);
@@ -173,25 +132,10 @@ async fn sigkilled_from_outside_between_created_and_recorded_then_restarted_orde
         "",
     )
     .await;
-    let ready = sb.ready.clone();
-    let fulfiller = sb.fulfiller.clone();
-    let dir = sb.dir.clone();
-    let path = sb.config.clone();
+    let (fulfiller, dir, path) = (sb.fulfiller.clone(), sb.dir.clone(), sb.config.clone());
     let http = reqwest::Client::new();
-    let token = caller_token(&http, &ready).await;
-    let body = serde_json::json!({
-        "user_id": "72a3e904-0789-594c-8f2b-3fe9bedff6ac",
-        "pin_request": {"type": "none"},
-        "yubico_shipment_request": {
-            "delivery_type": 1,
-            "recipient": {"recipient_company": "Contoso", "recipient_email": "alexw@contoso.example",
-                "recipient_firstname": "Alex", "recipient_lastname": "Wilber", "recipient_telephone": "5555555555"},
-            "mailing_address": {"street_line1": "7788 Foxrun Street", "street_line2": "", "city": "Dedham",
-                "region": "MA", "postal_code": "02026", "country_code_2": "US"},
-            "shipment_items": [{"product_id": 1, "inventory_product_id": 1, "product_quantity": 1,
-                "customization_id": sandbox::fulfiller::seed::DEFAULT_CUSTOMIZATION}]
-        }
-    });
+    let token = caller_token(&http, &sb.ready).await;
+    let body = alex_order();
 
     // The connector pauses right after the fulfiller created the shipment, before it
     // records the id, and says so on stdout; this test then kills it with SIGKILL.
@@ -228,34 +172,69 @@ async fn sigkilled_from_outside_between_created_and_recorded_then_restarted_orde
         assert_eq!(status.signal(), Some(9), "killed by SIGKILL: {status:?}");
     }
     assert!(call.await.unwrap().is_err(), "the caller got no answer");
-    let shipments = || async {
-        let v: serde_json::Value = http
-            .get(format!("{fulfiller}/v1/shipments_exact"))
-            .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["shipments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["shipment_id"].as_str().unwrap().to_owned())
-            .collect::<Vec<_>>()
-    };
     assert_eq!(
-        shipments().await,
+        fulfiller_shipments(&http, &fulfiller).await,
         std::slice::from_ref(&created),
         "created before the kill"
     );
 
     // Restarted on the same database, it finds that shipment by its reference.
     let s = serve(&path);
+    let list = process_then_list(&http, &s.1, &token).await;
+    assert_eq!(list["total_count"], 1, "{list}");
+    assert_eq!(list["data"][0]["state"], "open", "{list}");
+    assert_eq!(list["data"][0]["shipment_id"], created.as_str(), "{list}");
+    assert_eq!(
+        fulfiller_shipments(&http, &fulfiller).await,
+        [created],
+        "exactly one shipment at the fulfiller"
+    );
+    drop(s);
+    drop(sb);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The order both kill tests place for Alex (no PIN, one key).
+fn alex_order() -> serde_json::Value {
+    serde_json::json!({
+        "user_id": "72a3e904-0789-594c-8f2b-3fe9bedff6ac",
+        "pin_request": {"type": "none"},
+        "yubico_shipment_request": {
+            "delivery_type": 1,
+            "recipient": {"recipient_company": "Contoso", "recipient_email": "alexw@contoso.example",
+                "recipient_firstname": "Alex", "recipient_lastname": "Wilber", "recipient_telephone": "5555555555"},
+            "mailing_address": {"street_line1": "7788 Foxrun Street", "street_line2": "", "city": "Dedham",
+                "region": "MA", "postal_code": "02026", "country_code_2": "US"},
+            "shipment_items": [{"product_id": 1, "inventory_product_id": 1, "product_quantity": 1,
+                "customization_id": sandbox::fulfiller::seed::DEFAULT_CUSTOMIZATION}]
+        }
+    })
+}
+
+/// The shipment ids the fulfiller sandbox holds.
+async fn fulfiller_shipments(http: &reqwest::Client, fulfiller: &str) -> Vec<String> {
     let v: serde_json::Value = http
-        .post(format!("{}/v1/fpr/shipments/process", s.1))
-        .bearer_auth(&token)
+        .get(format!("{fulfiller}/v1/shipments_exact"))
+        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["shipments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["shipment_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs processing once (asserting it handled the one request) and lists the requests.
+async fn process_then_list(http: &reqwest::Client, base: &str, token: &str) -> serde_json::Value {
+    let v: serde_json::Value = http
+        .post(format!("{base}/v1/fpr/shipments/process"))
+        .bearer_auth(token)
         .send()
         .await
         .unwrap()
@@ -263,26 +242,14 @@ async fn sigkilled_from_outside_between_created_and_recorded_then_restarted_orde
         .await
         .unwrap();
     assert_eq!(v["data"]["processed"], 1, "{v}");
-    let list: serde_json::Value = http
-        .get(format!("{}/v1/fpr/shipments", s.1))
-        .bearer_auth(&token)
+    http.get(format!("{base}/v1/fpr/shipments"))
+        .bearer_auth(token)
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
-    assert_eq!(list["total_count"], 1, "{list}");
-    assert_eq!(list["data"][0]["state"], "open", "{list}");
-    assert_eq!(list["data"][0]["shipment_id"], created.as_str(), "{list}");
-    assert_eq!(
-        shipments().await,
-        [created],
-        "exactly one shipment at the fulfiller"
-    );
-    drop(s);
-    drop(sb);
-    let _ = std::fs::remove_dir_all(&dir);
+        .unwrap()
 }
 
 /// Writes a private CA (`ca.pem`) and a certificate for 127.0.0.1 signed by it
