@@ -671,6 +671,56 @@ fn form_encode(s: &str) -> String {
         .collect()
 }
 
+/// One person the demo puts in a directory (the same cast in both IdPs).
+pub struct Member {
+    /// Position in the cast; seeds ids and phone numbers.
+    pub i: usize,
+    pub first: &'static str,
+    pub last: &'static str,
+    /// The login's local part (`ava.thompson`).
+    pub handle: String,
+    pub street: String,
+    /// The bad case this person stands for (`None`: should sign in).
+    pub case: Option<&'static str>,
+}
+
+/// The demo's cast in one directory: `n` people with complete profiles, then Una Nowhere
+/// (an address the fulfiller cannot deliver to) and Theo Tampered (whose fulfiller
+/// response gets tampered with).
+pub fn cast(n: usize) -> Vec<Member> {
+    let mut out: Vec<Member> = (0..n)
+        .map(|i| {
+            let (first, last) = person(i);
+            Member {
+                i,
+                first,
+                last,
+                handle: handle(i),
+                street: format!("{} Main Street", 100 + i),
+                case: None,
+            }
+        })
+        .collect();
+    for (i, first, last, street, case) in [
+        (n, "Una", "Nowhere", "1 Undeliverable Road", UNDELIVERABLE),
+        (n + 1, "Theo", "Tampered", "9 Harbor Drive", TAMPERED),
+    ] {
+        out.push(Member {
+            i,
+            first,
+            last,
+            handle: format!(
+                "{}.{}",
+                first.to_ascii_lowercase(),
+                last.to_ascii_lowercase()
+            ),
+            street: street.to_owned(),
+            case: Some(case),
+        });
+    }
+    out
+}
+
 /// Names for the generated users: "Ava Thompson", "Ben Ortiz", ...
 pub fn person(i: usize) -> (&'static str, &'static str) {
     const FIRST: [&str; 26] = [

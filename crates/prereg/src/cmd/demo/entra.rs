@@ -4,9 +4,7 @@
 //! the connector to each user's manager, sign-in at the Entra sandbox.
 
 use super::progress::{Progress, Stage};
-use super::{
-    ITEM, MISSING_FIELDS, Outcome, TAMPERED, UNDELIVERABLE, World, handle, person, report_stages,
-};
+use super::{ITEM, MISSING_FIELDS, Outcome, TAMPERED, UNDELIVERABLE, World, cast, report_stages};
 use anyhow::Context;
 use sandbox::entra::TenantSeed;
 use sandbox::entra::seed::SeedUser;
@@ -37,23 +35,14 @@ fn domain() -> String {
 /// the seeded user with missing fields.
 fn users(n: usize) -> Vec<DemoUser> {
     let d = domain();
-    let mut out: Vec<DemoUser> = (0..n)
-        .map(|i| DemoUser {
-            upn: format!("{}@{d}", handle(i)),
-            id: object_id(i),
-            case: None,
+    let mut out: Vec<DemoUser> = cast(n)
+        .into_iter()
+        .map(|m| DemoUser {
+            upn: format!("{}@{d}", m.handle),
+            id: object_id(m.i),
+            case: m.case,
         })
         .collect();
-    out.push(DemoUser {
-        upn: format!("una.nowhere@{d}"),
-        id: object_id(n),
-        case: Some(UNDELIVERABLE),
-    });
-    out.push(DemoUser {
-        upn: format!("theo.tampered@{d}"),
-        id: object_id(n + 1),
-        case: Some(TAMPERED),
-    });
     let incomplete = TenantSeed::default()
         .users
         .iter()
@@ -104,30 +93,9 @@ pub fn tenant(n: usize) -> anyhow::Result<TenantSeed> {
         seed.users.push(user);
         anyhow::Ok(())
     };
-    for i in 0..n {
-        let (first, last) = person(i);
-        add(
-            i,
-            first,
-            last,
-            format!("{}@{d}", handle(i)),
-            format!("{} Main Street", 100 + i),
-        )?;
+    for m in cast(n) {
+        add(m.i, m.first, m.last, format!("{}@{d}", m.handle), m.street)?;
     }
-    add(
-        n,
-        "Una",
-        "Nowhere",
-        format!("una.nowhere@{d}"),
-        "1 Undeliverable Road".to_owned(),
-    )?;
-    add(
-        n + 1,
-        "Theo",
-        "Tampered",
-        format!("theo.tampered@{d}"),
-        "9 Harbor Drive".to_owned(),
-    )?;
     seed.check().context("the demo's Entra tenant")?;
     Ok(seed)
 }

@@ -6,7 +6,7 @@
 //! Okta sandbox.
 
 use super::progress::{Progress, Stage};
-use super::{MISSING_FIELDS, Outcome, TAMPERED, UNDELIVERABLE, World, handle, person};
+use super::{MISSING_FIELDS, Outcome, TAMPERED, UNDELIVERABLE, World, cast};
 use anyhow::{Context, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -30,23 +30,14 @@ fn user_id(i: usize) -> String {
 }
 
 fn users(n: usize) -> Vec<DemoUser> {
-    let mut out: Vec<DemoUser> = (0..n)
-        .map(|i| DemoUser {
-            id: user_id(i),
-            login: format!("{}@example.com", handle(i)),
-            case: None,
+    let mut out: Vec<DemoUser> = cast(n)
+        .into_iter()
+        .map(|m| DemoUser {
+            id: user_id(m.i),
+            login: format!("{}@example.com", m.handle),
+            case: m.case,
         })
         .collect();
-    out.push(DemoUser {
-        id: user_id(n),
-        login: "una.nowhere@example.com".to_owned(),
-        case: Some(UNDELIVERABLE),
-    });
-    out.push(DemoUser {
-        id: user_id(n + 1),
-        login: "theo.tampered@example.com".to_owned(),
-        case: Some(TAMPERED),
-    });
     out.push(DemoUser {
         id: INCOMPLETE.to_owned(),
         login: "dave.dietrich@example.com".to_owned(),
@@ -75,30 +66,15 @@ pub fn org(n: usize) -> anyhow::Result<sandbox::okta::OrgSeed> {
         );
         anyhow::Ok(())
     };
-    for i in 0..n {
-        let (first, last) = person(i);
+    for m in cast(n) {
         add(
-            i,
-            first,
-            last,
-            format!("{}@example.com", handle(i)),
-            format!("{} Main Street", 100 + i),
+            m.i,
+            m.first,
+            m.last,
+            format!("{}@example.com", m.handle),
+            m.street,
         )?;
     }
-    add(
-        n,
-        "Una",
-        "Nowhere",
-        "una.nowhere@example.com".to_owned(),
-        "1 Undeliverable Road".to_owned(),
-    )?;
-    add(
-        n + 1,
-        "Theo",
-        "Tampered",
-        "theo.tampered@example.com".to_owned(),
-        "9 Harbor Drive".to_owned(),
-    )?;
     seed.check().context("the demo's Okta org")?;
     Ok(seed)
 }
