@@ -1,8 +1,9 @@
 //! The admin console in a real browser: headless Debian Chromium driven over WebDriver
 //! (thirtyfour, `/usr/bin/chromedriver` started here on a free port). Signs in, filters
-//! to pre-reg shipments, searches by serial, edits an address on an editable shipment,
-//! sees the edit refused on a locked one, retries an error and resends a PIN; saves
-//! screenshots of the main pages under `target/console-screenshots/`.
+//! to pre-reg shipments, searches by serial, edits an address on an editable shipment
+//! (through its confirmation page), sees the edit refused on a locked one, retries an
+//! error and resends a PIN; saves screenshots of the main pages under
+//! `target/console-screenshots/`.
 //!
 //! Needs the Debian packages `chromium` and `chromium-driver` (`./scripts/test` installs
 //! them); without them the test fails and says so.
@@ -266,6 +267,30 @@ async fn scenario(b: WebDriver) {
         .click()
         .await
         .unwrap();
+    // The confirmation lists what changes; the fulfiller has nothing new until then.
+    let changes = wait_text(&b, "#changes", "1 Browser Way").await;
+    assert!(
+        changes.contains("Boston") && changes.contains("Dedham"),
+        "{changes}"
+    );
+    assert!(
+        !changes.contains("Postal code"),
+        "only changed fields: {changes}"
+    );
+    let live = w
+        .state
+        .fulfiller
+        .get_fpr_shipment(&editable_sid)
+        .await
+        .unwrap();
+    assert_eq!(live.mailing_address.street_line1, "7788 Foxrun Street");
+    shot(&b, "04-confirm-edit.png").await;
+    b.find(By::Id("confirm"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_text(&b, "#flash", "Saved").await;
     let live = w
         .state
@@ -275,7 +300,7 @@ async fn scenario(b: WebDriver) {
         .unwrap();
     assert_eq!(live.mailing_address.street_line1, "1 Browser Way");
     assert_eq!(live.mailing_address.city, "Boston");
-    shot(&b, "04-details-edited.png").await;
+    shot(&b, "05-details-edited.png").await;
 
     // The shipped one is locked: the form is read-only and says why.
     b.goto(format!("{base}/console/shipments/{shipped}"))
@@ -292,7 +317,7 @@ async fn scenario(b: WebDriver) {
             .await
             .unwrap()
     );
-    shot(&b, "05-details-locked.png").await;
+    shot(&b, "06-details-locked.png").await;
 
     // Resend its PIN (with confirmation).
     b.find(By::Id("resend-pin"))
@@ -302,7 +327,7 @@ async fn scenario(b: WebDriver) {
         .await
         .unwrap();
     wait_text(&b, "#question", "Send the PIN").await;
-    shot(&b, "06-confirm-resend.png").await;
+    shot(&b, "07-confirm-resend.png").await;
     b.find(By::Id("confirm"))
         .await
         .unwrap()
@@ -320,7 +345,7 @@ async fn scenario(b: WebDriver) {
         .unwrap();
     let err = text_of(&b, "#last-error").await;
     assert!(err.contains("unavailable"));
-    shot(&b, "07-details-error.png").await;
+    shot(&b, "08-details-error.png").await;
     b.find(By::Id("retry"))
         .await
         .unwrap()
@@ -340,9 +365,9 @@ async fn scenario(b: WebDriver) {
     // Settings, and the list on a narrow screen.
     b.goto(format!("{base}/console/settings")).await.unwrap();
     wait_text(&b, "h1", "Settings").await;
-    shot(&b, "08-settings.png").await;
+    shot(&b, "09-settings.png").await;
     b.set_window_rect(0, 0, 420, 1000).await.unwrap();
     b.goto(format!("{base}/console/shipments")).await.unwrap();
     wait_text(&b, "h1", "All shipments").await;
-    shot(&b, "09-all-shipments-narrow.png").await;
+    shot(&b, "10-all-shipments-narrow.png").await;
 }

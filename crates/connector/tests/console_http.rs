@@ -258,6 +258,20 @@ async fn search_filters_sort_and_details_show_what_an_admin_needs_but_never_the_
     assert!(!set.contains(token));
 }
 
+const EDIT_FIELDS: &[&str] = &[
+    "recipient_firstname",
+    "recipient_lastname",
+    "recipient_email",
+    "recipient_telephone",
+    "recipient_company",
+    "street_line1",
+    "street_line2",
+    "city",
+    "region",
+    "postal_code",
+    "country_code_2",
+];
+
 #[tokio::test]
 async fn actions_edit_until_locked_retry_and_resend_follow_the_apis_rules() {
     let w = start_console().await;
@@ -266,44 +280,112 @@ async fn actions_edit_until_locked_retry_and_resend_follow_the_apis_rules() {
     let csrf = sign_in(&w, &b).await;
 
     // Edit while the fulfiller allows it.
+    let edit = format!("/console/shipments/{open}/edit");
     let (_, d) = get(&w, &b, &format!("/console/shipments/{open}")).await;
     assert!(!d.contains("id=\"locked\""), "{d}");
-    let mut form: Vec<(&str, String)> = [
-        "recipient_firstname",
-        "recipient_lastname",
-        "recipient_email",
-        "recipient_telephone",
-        "recipient_company",
-        "street_line1",
-        "street_line2",
-        "city",
-        "region",
-        "postal_code",
-        "country_code_2",
-    ]
-    .iter()
-    .map(|k| (*k, input_value(&d, k)))
-    .collect();
+    let unchanged: Vec<(&str, String)> = EDIT_FIELDS
+        .iter()
+        .map(|k| (*k, input_value(&d, k)))
+        .chain([("delivery_type", "1".to_owned()), ("csrf", csrf.clone())])
+        .collect();
+    let with = |key: &str, value: &str| -> Vec<(&str, String)> {
+        let mut f = unchanged.clone();
+        f.iter_mut().find(|(k, _)| *k == key).unwrap().1 = value.to_owned();
+        f
+    };
+    let send = |f: Vec<(&'static str, String)>| {
+        let (w, b, edit) = (&w, &b, edit.clone());
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(w, b, &edit, &f).await
+        }
+    };
+    let mut form = with("street_line1", "1 New Road");
     form.iter_mut()
-        .find(|(k, _)| *k == "street_line1")
+        .find(|(k, _)| *k == "delivery_type")
         .unwrap()
-        .1 = "1 New Road".into();
-    form.push(("delivery_type", "2".into()));
-    form.push(("csrf", csrf.clone()));
-    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (s, loc, body) = post(&w, &b, &format!("/console/shipments/{open}/edit"), &pairs).await;
+        .1 = "2".into();
+
+    // The first post shows exactly what changes (old -> new) and changes nothing yet.
+    let (s, _, confirm) = send(form.clone()).await;
+    assert_eq!(s, 200, "{confirm}");
+    assert!(
+        confirm.contains(
+            "<th scope=\"row\">Street</th><td class=\"old\">7788 Foxrun Street</td><td class=\"new\">1 New Road</td>"
+        ),
+        "{confirm}"
+    );
+    assert!(confirm.contains(
+        "<th scope=\"row\">Delivery type</th><td class=\"old\">standard</td><td class=\"new\">expedited</td>"
+    ));
+    assert_eq!(
+        confirm.matches("<td class=\"old\">").count(),
+        2,
+        "only the changed fields are listed: {confirm}"
+    );
+    let live = w.state.fulfiller.get_fpr_shipment(&sid).await.unwrap();
+    assert_eq!(live.mailing_address.street_line1, "7788 Foxrun Street");
+    assert_eq!(
+        live.delivery_type, 1,
+        "nothing changed before the confirmation"
+    );
+    // Confirming posts the page's hidden fields (the new values, the token, confirm=yes).
+    let hidden = hidden_inputs(&confirm, "confirm-form");
+    assert!(hidden.contains(&("confirm".into(), "yes".into())));
+    assert!(hidden.contains(&("street_line1".into(), "1 New Road".into())));
+    assert!(hidden.contains(&("csrf".into(), csrf.clone())));
+    let hidden: Vec<(&str, &str)> = hidden
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (s, loc, body) = post(&w, &b, &edit, &hidden).await;
     assert_eq!(s, 303, "{body}");
     assert!(loc.ends_with("?done=edited"));
     let live = w.state.fulfiller.get_fpr_shipment(&sid).await.unwrap();
     assert_eq!(live.mailing_address.street_line1, "1 New Road");
+    assert_eq!(live.mailing_address.city, "Dedham");
     assert_eq!(live.delivery_type, 2);
     let (_, d) = get(&w, &b, &loc).await;
     assert!(d.contains("1 New Road") && d.contains("Saved:"));
-    assert!(d.contains("edited by admin in the console"), "audit trail");
+    assert!(
+        d.contains("Street, Delivery type edited by admin in the console"),
+        "the audit trail names the changed fields: {d}"
+    );
+
+    // The form as it now stands: nothing to change, and no confirmation to give.
+    let mut same = with("street_line1", "1 New Road");
+    same.iter_mut()
+        .find(|(k, _)| *k == "delivery_type")
+        .unwrap()
+        .1 = "2".into();
+    let (s, _, body) = send(same).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("Nothing to change"), "{body}");
+    assert!(!body.contains("id=\"changes\""));
+    // An invalid form is shown again with the specific problem, before any confirmation.
+    let (s, _, body) = send(with("street_line1", " ")).await;
+    assert_eq!(s, 400, "{body}");
+    assert!(
+        body.contains("Input for Address is required") && body.contains("id=\"edit-form\""),
+        "{body}"
+    );
+    let (s, _, body) = send(with("country_code_2", "USA")).await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("Input for Country Code"), "{body}");
+    assert_eq!(
+        w.state
+            .fulfiller
+            .get_fpr_shipment(&sid)
+            .await
+            .unwrap()
+            .mailing_address
+            .country_code_2,
+        "US"
+    );
 
     // Locked after the fulfiller's batch (validated, then locked and shipped): the form
-    // is read-only and says why, and a posted edit is refused with the fulfiller's
-    // reason.
+    // is read-only and says why; a posted edit is refused before the confirmation, and
+    // a forced confirmation gets the fulfiller's own refusal.
     w.advance().await;
     w.advance().await;
     let (_, d) = get(&w, &b, &format!("/console/shipments/{open}")).await;
@@ -312,7 +394,12 @@ async fn actions_edit_until_locked_retry_and_resend_follow_the_apis_rules() {
         "{d}"
     );
     assert!(d.contains("<fieldset disabled"));
-    let (s, _, body) = post(&w, &b, &format!("/console/shipments/{open}/edit"), &pairs).await;
+    let (s, _, body) = send(form.clone()).await;
+    assert_eq!(s, 409, "{body}");
+    assert!(body.contains("id=\"problem\"") && body.contains("can no longer be changed"));
+    let mut forced = with("street_line1", "2 Late Road");
+    forced.push(("confirm", "yes".into()));
+    let (s, _, body) = send(forced).await;
     assert_eq!(s, 409, "{body}");
     assert!(body.contains("The fulfiller refused the change"), "{body}");
 

@@ -331,6 +331,8 @@ pub struct EditForm {
     #[serde(default)]
     csrf: Option<String>,
     #[serde(default)]
+    confirm: Option<String>,
+    #[serde(default)]
     recipient_firstname: String,
     #[serde(default)]
     recipient_lastname: String,
@@ -364,6 +366,7 @@ impl EditForm {
     ) -> Self {
         Self {
             csrf: None,
+            confirm: None,
             recipient_firstname: r.recipient_firstname.clone(),
             recipient_lastname: r.recipient_lastname.clone(),
             recipient_email: r.recipient_email.clone(),
@@ -522,7 +525,11 @@ async fn details_page(
         },
     };
     if let Some(p) = posted {
-        form = EditForm { csrf: None, ..p };
+        form = EditForm {
+            csrf: None,
+            confirm: None,
+            ..p
+        };
     }
     let pin_held = s
         .store
@@ -881,8 +888,151 @@ pub async fn process_now(
     }
 }
 
+/// A recipient, address and delivery type as the fulfiller keeps them (trimmed, the
+/// country upper-case): what an edit sends and what it is compared with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Contact {
+    recipient: yubienterprise::fpr::Recipient,
+    address: yubienterprise::fpr::MailingAddress,
+    delivery: u8,
+}
+
+/// One changed field on the edit's confirmation page.
+pub struct Change {
+    field: &'static str,
+    old: String,
+    new: String,
+}
+
+impl Contact {
+    /// The form's values, checked by the fulfiller's own rules
+    /// (`yubienterprise::validate::contact`); the problem in words otherwise.
+    fn parse(f: &EditForm) -> Result<Self, String> {
+        let delivery = match f.delivery_type.trim() {
+            "1" | "" => 1u8,
+            "2" => 2,
+            _ => return Err("Delivery type must be standard or expedited.".into()),
+        };
+        let c = Self::of(
+            &yubienterprise::fpr::Recipient {
+                recipient_company: f.recipient_company.clone(),
+                recipient_email: f.recipient_email.clone(),
+                recipient_firstname: f.recipient_firstname.clone(),
+                recipient_lastname: f.recipient_lastname.clone(),
+                recipient_telephone: f.recipient_telephone.clone(),
+            },
+            &yubienterprise::fpr::MailingAddress {
+                street_line1: f.street_line1.clone(),
+                street_line2: f.street_line2.clone(),
+                street_line3: String::new(),
+                city: f.city.clone(),
+                region: f.region.clone(),
+                postal_code: f.postal_code.clone(),
+                country_code_2: f.country_code_2.clone(),
+            },
+            delivery,
+        );
+        yubienterprise::validate::contact(&c.recipient, &c.address, Some(c.delivery))
+            .map_err(|e| format!("The change cannot be saved: {e}."))?;
+        Ok(c)
+    }
+
+    /// Normalized copies of a recipient and address (the form has no third street line).
+    fn of(
+        r: &yubienterprise::fpr::Recipient,
+        a: &yubienterprise::fpr::MailingAddress,
+        delivery: u8,
+    ) -> Self {
+        let t = |s: &str| s.trim().to_owned();
+        Self {
+            recipient: yubienterprise::fpr::Recipient {
+                recipient_company: t(&r.recipient_company),
+                recipient_email: t(&r.recipient_email),
+                recipient_firstname: t(&r.recipient_firstname),
+                recipient_lastname: t(&r.recipient_lastname),
+                recipient_telephone: t(&r.recipient_telephone),
+            },
+            address: yubienterprise::fpr::MailingAddress {
+                street_line1: t(&a.street_line1),
+                street_line2: t(&a.street_line2),
+                street_line3: String::new(),
+                city: t(&a.city),
+                region: t(&a.region),
+                postal_code: t(&a.postal_code),
+                country_code_2: a.country_code_2.trim().to_ascii_uppercase(),
+            },
+            delivery,
+        }
+    }
+
+    /// (form field, label, value) for every field of the form, in the form's order.
+    fn fields(&self) -> [(&'static str, &'static str, String); 12] {
+        let (r, a) = (&self.recipient, &self.address);
+        [
+            (
+                "recipient_firstname",
+                "First name",
+                r.recipient_firstname.clone(),
+            ),
+            (
+                "recipient_lastname",
+                "Last name",
+                r.recipient_lastname.clone(),
+            ),
+            ("recipient_email", "E-mail", r.recipient_email.clone()),
+            (
+                "recipient_telephone",
+                "Telephone",
+                r.recipient_telephone.clone(),
+            ),
+            ("recipient_company", "Company", r.recipient_company.clone()),
+            ("street_line1", "Street", a.street_line1.clone()),
+            ("street_line2", "Street, line 2", a.street_line2.clone()),
+            ("city", "City", a.city.clone()),
+            ("region", "Region", a.region.clone()),
+            ("postal_code", "Postal code", a.postal_code.clone()),
+            ("country_code_2", "Country", a.country_code_2.clone()),
+            ("delivery_type", "Delivery type", self.delivery.to_string()),
+        ]
+    }
+
+    /// What differs from `old`, field by field.
+    fn changes_from(&self, old: &Self) -> Vec<Change> {
+        let shown = |name: &str, v: String| match (name, v.as_str()) {
+            ("delivery_type", "2") => "expedited".to_owned(),
+            ("delivery_type", _) => "standard".to_owned(),
+            (_, "") => "(empty)".to_owned(),
+            _ => v,
+        };
+        old.fields()
+            .into_iter()
+            .zip(self.fields())
+            .filter(|((_, _, o), (_, _, n))| o != n)
+            .map(|((name, field, o), (_, _, n))| Change {
+                field,
+                old: shown(name, o),
+                new: shown(name, n),
+            })
+            .collect()
+    }
+}
+
+/// The edit's confirmation page: what changes, and the new values as hidden fields.
+#[derive(Template)]
+#[template(path = "console/edit_confirm.html")]
+pub struct EditConfirm {
+    page: Page,
+    action: String,
+    shipment_id: String,
+    changes: Vec<Change>,
+    hidden: Vec<(&'static str, String)>,
+    back: String,
+}
+
 /// `POST /console/shipments/{id}/edit`: new recipient, address and delivery type, while
-/// the fulfiller still allows edits.
+/// the fulfiller still allows edits. The first post (no `confirm=yes`) checks the form
+/// and shows what would change, compared with the fulfiller's live view; nothing is
+/// sent to the fulfiller until the admin confirms.
 pub async fn edit(
     State(s): State<Arc<AppState>>,
     admin: Admin,
@@ -897,57 +1047,62 @@ pub async fn edit(
         Ok(r) => r,
         Err(e) => return refused(&admin, "edit", e, details_url(&id)),
     };
-    let again = |status: StatusCode, problem: String, f: EditForm| {
-        let s = s.clone();
-        let admin = admin.clone();
-        let id = id.clone();
+    // The details page again, with the posted values and the problem (or a note).
+    let again = |status: StatusCode, flash: Option<String>, problem: Option<String>| {
+        let (s, admin, id, f) = (s.clone(), admin.clone(), id.clone(), f.clone());
         async move {
-            match details_page(&s, &admin, &id, None, Some(problem), Some(f)).await {
+            match details_page(&s, &admin, &id, flash, problem, Some(f)).await {
                 Ok(p) => (status, page(&p)).into_response(),
                 Err(r) => r,
             }
         }
     };
     let Some(sid) = r.shipment_id.clone().filter(|_| r.state != "deleted") else {
-        return again(
-            StatusCode::CONFLICT,
-            "This request has no shipment at the fulfiller to edit.".into(),
-            f,
-        )
-        .await;
+        let problem = "This request has no shipment at the fulfiller to edit.";
+        return again(StatusCode::CONFLICT, None, Some(problem.into())).await;
     };
-    let delivery = match f.delivery_type.trim() {
-        "1" | "" => 1u8,
-        "2" => 2,
-        _ => {
-            return again(
-                StatusCode::BAD_REQUEST,
-                "Delivery type must be standard or expedited.".into(),
-                f,
-            )
-            .await;
+    let new = match Contact::parse(&f) {
+        Ok(c) => c,
+        Err(problem) => return again(StatusCode::BAD_REQUEST, None, Some(problem)).await,
+    };
+    if f.confirm.as_deref() != Some("yes") {
+        let live = match s.fulfiller.get_fpr_shipment(&sid).await {
+            Ok(l) => l,
+            Err(e) => {
+                let problem = format!(
+                    "The fulfiller could not be asked for the shipment; nothing was changed ({e})."
+                );
+                return again(StatusCode::SERVICE_UNAVAILABLE, None, Some(problem)).await;
+            }
+        };
+        let st = live.shipment_state.shipment_state_id;
+        if !st.is_editable() {
+            let problem = format!(
+                "The fulfiller has locked this shipment (state {} {}): the recipient, address and delivery type can no longer be changed.",
+                st.id(),
+                live.shipment_state.shipment_state_message
+            );
+            return again(StatusCode::CONFLICT, None, Some(problem)).await;
         }
-    };
-    let recipient = yubienterprise::fpr::Recipient {
-        recipient_company: f.recipient_company.trim().to_owned(),
-        recipient_email: f.recipient_email.trim().to_owned(),
-        recipient_firstname: f.recipient_firstname.trim().to_owned(),
-        recipient_lastname: f.recipient_lastname.trim().to_owned(),
-        recipient_telephone: f.recipient_telephone.trim().to_owned(),
-    };
-    let address = yubienterprise::fpr::MailingAddress {
-        street_line1: f.street_line1.trim().to_owned(),
-        street_line2: f.street_line2.trim().to_owned(),
-        street_line3: String::new(),
-        city: f.city.trim().to_owned(),
-        region: f.region.trim().to_owned(),
-        postal_code: f.postal_code.trim().to_owned(),
-        country_code_2: f.country_code_2.trim().to_ascii_uppercase(),
-    };
+        let old = Contact::of(&live.recipient, &live.mailing_address, live.delivery_type);
+        let changes = new.changes_from(&old);
+        if changes.is_empty() {
+            let note = "Nothing to change: the form holds what the fulfiller already has.";
+            return again(StatusCode::OK, Some(note.into()), None).await;
+        }
+        return page(&EditConfirm {
+            page: Page::new("Please confirm the changes", &admin, "shipments"),
+            action: format!("{}/edit", details_url(&id)),
+            shipment_id: sid,
+            changes,
+            hidden: new.fields().into_iter().map(|(n, _, v)| (n, v)).collect(),
+            back: details_url(&id),
+        });
+    }
     let update = yubienterprise::fpr::UpdateFprShipment {
-        delivery_type: Some(delivery),
-        recipient: Some(recipient.clone()),
-        mailing_address: Some(address.clone()),
+        delivery_type: Some(new.delivery),
+        recipient: Some(new.recipient.clone()),
+        mailing_address: Some(new.address.clone()),
     };
     match s.fulfiller.update_fpr_shipment(&sid, &update).await {
         Ok(_) => {}
@@ -957,38 +1112,39 @@ pub async fn edit(
             } else {
                 StatusCode::BAD_REQUEST
             };
-            return again(
-                code,
-                format!("The fulfiller refused the change: {}", body.message),
-                f,
-            )
-            .await;
+            let problem = format!("The fulfiller refused the change: {}", body.message);
+            return again(code, None, Some(problem)).await;
         }
         Err(e) => {
-            return again(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("The fulfiller could not be reached; nothing was changed ({e})."),
-                f,
-            )
-            .await;
+            let problem = format!("The fulfiller could not be reached; nothing was changed ({e}).");
+            return again(StatusCode::SERVICE_UNAVAILABLE, None, Some(problem)).await;
         }
     }
     // Keep our copy of the create body in step (it shows on this page and feeds a
-    // re-creation after an error).
-    let body = match serde_json::from_str::<yubienterprise::fpr::CreateFprShipment>(&r.create_body)
-    {
-        Ok(mut b) => {
-            b.recipient = recipient;
-            b.mailing_address = address;
-            b.delivery_type = Some(delivery);
-            serde_json::to_string(&b).unwrap_or_else(|_| r.create_body.clone())
-        }
-        Err(_) => r.create_body.clone(),
+    // re-creation after an error); the audit entry names the fields that changed.
+    let (body, changed) =
+        match serde_json::from_str::<yubienterprise::fpr::CreateFprShipment>(&r.create_body) {
+            Ok(mut b) => {
+                let old = Contact::of(
+                    &b.recipient,
+                    &b.mailing_address,
+                    b.delivery_type.unwrap_or(1),
+                );
+                let changed: Vec<&str> = new.changes_from(&old).iter().map(|c| c.field).collect();
+                b.recipient = new.recipient;
+                b.mailing_address = new.address;
+                b.delivery_type = Some(new.delivery);
+                let body = serde_json::to_string(&b).unwrap_or_else(|_| r.create_body.clone());
+                (body, changed.join(", "))
+            }
+            Err(_) => (r.create_body.clone(), String::new()),
+        };
+    let what = if changed.is_empty() {
+        "recipient, address and delivery type".to_owned()
+    } else {
+        changed
     };
-    let note = format!(
-        "recipient, address and delivery type edited by {} in the console",
-        admin.user
-    );
+    let note = format!("{what} edited by {} in the console", admin.user);
     if let Err(e) = query::record_edit(s.store.pool(), &r.id, &r.state, &body, &note).await {
         return internal(&e.to_string());
     }

@@ -130,3 +130,31 @@ pub async fn order(w: &World, user: &str) -> (String, String) {
         v["data"]["shipment_id"].as_str().unwrap().to_owned(),
     )
 }
+
+/// The `<input type="hidden" name=... value=...>` fields of the form `id="{form_id}"`,
+/// in order (HTML entities decoded), as a browser would submit them.
+pub fn hidden_inputs(html: &str, form_id: &str) -> Vec<(String, String)> {
+    let start = html
+        .find(&format!("id=\"{form_id}\""))
+        .unwrap_or_else(|| panic!("no form {form_id} in {html}"));
+    let html = &html[start..];
+    let html = &html[..html.find("</form>").unwrap()];
+    let attr = |tag: &str, name: &str| -> String {
+        let at = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        let v = &tag[at..];
+        v[..v.find('"').unwrap()]
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&#x27;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    html.split("<input type=\"hidden\" ")
+        .skip(1)
+        .map(|rest| {
+            let tag = &rest[..rest.find('>').unwrap()];
+            (attr(tag, "name"), attr(tag, "value"))
+        })
+        .collect()
+}
