@@ -329,10 +329,15 @@ impl Application {
             .okta
             .is_some()
             .then(|| tokio::spawn(crate::okta::background(state.clone())));
-        let router = api::router(state);
+        // The client's address reaches handlers as `ConnectInfo` (console sign-in
+        // throttling).
+        let router = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let r = match self.tls {
             Some(config) => {
-                axum::serve(TlsListener::new(self.listener, config), router)
+                // A (no-op) tap: axum gives a tapped listener's address (`SocketAddr`)
+                // to handlers as `ConnectInfo`, as it does for a plain `TcpListener`.
+                let tls = TlsListener::new(self.listener, config);
+                axum::serve(axum::serve::ListenerExt::tap_io(tls, |_| {}), router)
                     .with_graceful_shutdown(shutdown)
                     .await
             }

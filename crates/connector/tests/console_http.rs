@@ -469,6 +469,106 @@ async fn actions_edit_until_locked_retry_and_resend_follow_the_apis_rules() {
     assert_eq!(w.shipment(&open).await["state"], "deleted");
 }
 
+/// Posts the local sign-in form as `user`; (status, Retry-After, body).
+async fn try_sign_in(
+    w: &common::World,
+    b: &reqwest::Client,
+    user: &str,
+    password: &str,
+) -> (u16, Option<String>, String) {
+    let html = get(w, b, "/console/login").await.1;
+    let t = input_value(&html, "csrf");
+    let r = b
+        .post(format!("{}/console/login", w.connector))
+        .form(&[("csrf", t.as_str()), ("user", user), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (r.status().as_u16(), retry, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn sign_in_is_refused_after_five_failures_for_a_user_name_or_many_from_one_address() {
+    let w = start_console().await;
+    let b = browser();
+    let signed_in = |b: &reqwest::Client| {
+        let r = b.get(format!("{}/console/shipments", w.connector)).send();
+        async move { r.await.unwrap().status() == 200 }
+    };
+    // Four wrong passwords, then the right one: signed in, and the count starts again.
+    for _ in 0..4 {
+        let (s, _, body) = try_sign_in(&w, &b, ADMIN, "wrong").await;
+        assert_eq!(s, 401, "{body}");
+        assert!(body.contains("Wrong user name or password."));
+    }
+    let (s, _, body) = try_sign_in(&w, &b, ADMIN, PASSWORD).await;
+    assert_eq!(s, 303, "{body}");
+    assert!(signed_in(&b).await);
+    let b = browser();
+    for _ in 0..4 {
+        assert_eq!(try_sign_in(&w, &b, ADMIN, "wrong").await.0, 401);
+    }
+    assert_eq!(
+        try_sign_in(&w, &b, ADMIN, PASSWORD).await.0,
+        303,
+        "the success reset it"
+    );
+
+    // Five wrong passwords: the sixth attempt is refused even with the right password,
+    // without checking it, and the page says when to try again.
+    let b = browser();
+    for _ in 0..5 {
+        assert_eq!(try_sign_in(&w, &b, ADMIN, "wrong").await.0, 401);
+    }
+    let (s, retry, body) = try_sign_in(&w, &b, ADMIN, PASSWORD).await;
+    assert_eq!(s, 429, "{body}");
+    assert!(
+        body.contains("Too many failed sign-ins for this user name. Try again after "),
+        "{body}"
+    );
+    assert!(body.contains(" UTC (in about 15 minutes)"), "{body}");
+    let retry: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    assert!(!signed_in(&b).await, "no session");
+    // The user name as typed, in another case and with spaces, is the same user.
+    let (s, _, _) = try_sign_in(&w, &b, " ADMIN", PASSWORD).await;
+    assert_eq!(s, 429);
+
+    // Another user name is not blocked: its password is checked.
+    let (s, _, body) = try_sign_in(&w, &b, "operator", "wrong").await;
+    assert_eq!(s, 401, "{body}");
+    assert!(body.contains("Wrong user name or password."));
+
+    // From one address, four times the per-user limit (20) across user names: then
+    // every user name is refused. So far 4 + 4 + 5 + 1 = 14 failures from 127.0.0.1.
+    for i in 0..6 {
+        let (s, _, body) = try_sign_in(&w, &b, &format!("user{i}"), "wrong").await;
+        assert_eq!(s, 401, "user{i}: {body}");
+    }
+    let (s, _, body) = try_sign_in(&w, &b, "user6", "wrong").await;
+    assert_eq!(s, 429, "{body}");
+    assert!(
+        body.contains("Too many failed sign-ins from your network address."),
+        "{body}"
+    );
+    // Failed OIDC callbacks count against the address too: refused before the code is
+    // looked at.
+    let r = b
+        .get(format!(
+            "{}/console/oidc/callback?code=abc&state=forged",
+            w.connector
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("Try again after"));
+}
+
 /// Follows the OIDC sign-in through the Entra sandbox's form as `login`; the final answer
 /// of the console's callback.
 async fn oidc_sign_in(w: &common::World, b: &reqwest::Client, login: &str) -> reqwest::Response {
@@ -610,6 +710,21 @@ fn console_config_names_the_key_at_fault_and_passwords_verify() {
             .unwrap_or_else(|| panic!("{section} must be refused"));
         assert_eq!(e.key, key, "{section}");
     }
+    for (keys, key) in [
+        ("signin_max_failures = 0", "console.signin_max_failures"),
+        (
+            "signin_lockout_minutes = \"soon\"",
+            "console.signin_lockout_minutes",
+        ),
+    ] {
+        let section = format!(
+            "[console]\nadmin_user = \"admin\"\nadmin_password_hash = \"{hash}\"\n{keys}\n"
+        );
+        let e = connector::Config::from_parts(&base(&section), Default::default())
+            .err()
+            .unwrap_or_else(|| panic!("{keys} must be refused"));
+        assert_eq!(e.key, key, "{keys}");
+    }
     let ok = connector::Config::from_parts(
         &base(&format!(
             "[console]\nadmin_user = \"admin\"\nadmin_password_hash = \"{hash}\"\n"
@@ -620,6 +735,25 @@ fn console_config_names_the_key_at_fault_and_passwords_verify() {
     assert!(
         !format!("{:?}", ok.console).contains(&hash),
         "no hash in Debug"
+    );
+    let console = ok.console.unwrap();
+    assert_eq!(
+        (console.signin_max_failures, console.signin_lockout_minutes),
+        (5, 15),
+        "the defaults"
+    );
+    let tuned = connector::Config::from_parts(
+        &base(&format!(
+            "[console]\nadmin_user = \"admin\"\nadmin_password_hash = \"{hash}\"\nsignin_max_failures = 3\nsignin_lockout_minutes = 60\n"
+        )),
+        Default::default(),
+    )
+    .unwrap()
+    .console
+    .unwrap();
+    assert_eq!(
+        (tuned.signin_max_failures, tuned.signin_lockout_minutes),
+        (3, 60)
     );
 }
 

@@ -9,11 +9,16 @@
 //!   Path=/console, Secure with TLS); the table keeps only their SHA-256.
 //! - CSRF: every form carries `csrf` = SHA-256("csrf" ‖ session id) (htmx sends it as
 //!   `X-CSRF-Token`); the sign-in form uses a double-submit cookie.
+//! - Throttling ([`super::throttle`]): too many failed sign-ins for a user name, or from
+//!   a client address (also failed OIDC callbacks), are answered 429 without checking
+//!   the password.
 
 use super::pages::{Page, render};
+use super::throttle::{Attempt, Refused};
 use crate::app::AppState;
 use askama::Template;
-use axum::extract::{Form, FromRequestParts, Query, Request, State};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Form, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -24,6 +29,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// The session cookie.
@@ -40,13 +46,13 @@ pub struct Admin {
     pub csrf: String,
 }
 
-fn random_token() -> Result<String, Response> {
+pub(super) fn random_token() -> Result<String, Response> {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).map_err(|_| internal("the random generator failed"))?;
     Ok(URL_SAFE_NO_PAD.encode(b))
 }
 
-fn sha256_b64(parts: &[&[u8]]) -> String {
+pub(super) fn sha256_b64(parts: &[&[u8]]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p);
@@ -244,6 +250,39 @@ fn login_response(
     Ok(r)
 }
 
+/// The client's address, when the server was started with it (`Application::run`).
+pub type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+fn client(peer: Peer) -> Option<IpAddr> {
+    peer.map(|Extension(ConnectInfo(a))| a.ip())
+}
+
+/// The sign-in page again, 429, saying when to try again (with `Retry-After`).
+fn throttled(state: &AppState, r: &Refused) -> Result<Response, Response> {
+    let wait = (r.until - crate::store::now()).max(1);
+    let minutes = (wait + 59) / 60;
+    let at = chrono::DateTime::from_timestamp(r.until, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default();
+    let whose = if r.user {
+        "for this user name"
+    } else {
+        "from your network address"
+    };
+    tracing::warn!(
+        by_user_name = r.user,
+        "console sign-in refused: too many failed attempts"
+    );
+    let message = format!(
+        "Too many failed sign-ins {whose}. Try again after {at} (in about {minutes} minute{}); until then every attempt is refused without checking the password.",
+        if minutes == 1 { "" } else { "s" }
+    );
+    let mut resp = login_response(state, StatusCode::TOO_MANY_REQUESTS, Some(message))?;
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    Ok(resp)
+}
+
 /// `GET /console/login`.
 pub async fn login_page(State(s): State<Arc<AppState>>) -> Response {
     login_response(&s, StatusCode::OK, None).unwrap_or_else(|r| r)
@@ -260,9 +299,11 @@ pub struct LoginForm {
     password: String,
 }
 
-/// `POST /console/login`: the local admin account.
+/// `POST /console/login`: the local admin account (throttled: see
+/// [`super::throttle`]).
 pub async fn login_local(
     State(s): State<Arc<AppState>>,
+    peer: Peer,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
@@ -286,12 +327,18 @@ pub async fn login_local(
                 ),
             );
         };
+        // Counted (as a failure until it succeeds) before the password is checked.
+        let attempt = match Attempt::begin(&s, Some(&f.user), client(peer)).await? {
+            Ok(a) => a,
+            Err(refused) => return throttled(&s, &refused),
+        };
         let password = zeroize::Zeroizing::new(f.password);
         let ok_user = same(f.user.trim(), &user);
         let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
             .unwrap_or(false);
         if ok && ok_user {
+            attempt.succeeded(&s).await?;
             create_session(&s, &user, "local").await
         } else {
             tracing::warn!("console sign-in refused: wrong user name or password");
@@ -480,14 +527,22 @@ struct IdClaims {
     sub: String,
 }
 
-/// `GET /console/oidc/callback`: code → tokens → a verified id_token → a session.
+/// `GET /console/oidc/callback`: code → tokens → a verified id_token → a session. A
+/// callback that fails counts against the client's address (the identity provider
+/// checks passwords; this stops forged or replayed callbacks).
 pub async fn oidc_callback(
     State(s): State<Arc<AppState>>,
+    peer: Peer,
     headers: HeaderMap,
     Query(cb): Query<Callback>,
 ) -> Response {
     let Some(o) = s.config.console.as_ref().and_then(|c| c.oidc.clone()) else {
         return (StatusCode::NOT_FOUND, "OIDC sign-in is not configured").into_response();
+    };
+    let attempt = match Attempt::begin(&s, None, client(peer)).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(refused)) => return throttled(&s, &refused).unwrap_or_else(|r| r),
+        Err(r) => return r,
     };
     if let Some(e) = cb.error {
         return oidc_failed(
@@ -516,9 +571,12 @@ pub async fn oidc_callback(
         );
     };
     match finish_oidc(&s, &o, &headers, &code, nonce, verifier).await {
-        Ok(user) => create_session(&s, &user, "oidc")
-            .await
-            .unwrap_or_else(|r| r),
+        Ok(user) => match attempt.succeeded(&s).await {
+            Ok(()) => create_session(&s, &user, "oidc")
+                .await
+                .unwrap_or_else(|r| r),
+            Err(r) => r,
+        },
         Err(e) => oidc_failed(&s, e),
     }
 }

@@ -7,6 +7,8 @@
 //! - [`query`]: the console's own SQL over the shared `requests` table (filters, search,
 //!   sort, pages; every value bound).
 //! - [`pages`]: the pages and the actions (which reuse the API's handlers).
+//! - [`throttle`]: sign-in throttling (failed attempts per user name and per client
+//!   address, kept in the database).
 //!
 //! Templates live in `crates/connector/templates/console/` (askama, checked at compile
 //! time); the stylesheet and the vendored htmx in `crates/connector/static/`, compiled
@@ -19,6 +21,7 @@
 pub mod auth;
 pub mod pages;
 pub mod query;
+pub mod throttle;
 
 use crate::app::AppState;
 use crate::config::{ConfigError, Section};
@@ -57,7 +60,7 @@ impl std::fmt::Debug for OidcConfig {
 
 /// Console settings, from the `[console]` table of the configuration file (environment
 /// variables `CONSOLE_<KEY>`). Absent table: the console is off.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ConsoleConfig {
     /// The local admin's user name (small installations).
     pub admin_user: Option<String>,
@@ -67,6 +70,25 @@ pub struct ConsoleConfig {
     pub oidc: Option<OidcConfig>,
     /// How long a session lasts, minutes.
     pub session_minutes: u32,
+    /// Failed sign-ins for one user name within the lockout window before further
+    /// attempts are refused ([`throttle::ADDRESS_FACTOR`] times as many from one client
+    /// address).
+    pub signin_max_failures: u32,
+    /// The lockout window, minutes.
+    pub signin_lockout_minutes: u32,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            admin_user: None,
+            admin_password_hash: None,
+            oidc: None,
+            session_minutes: 480,
+            signin_max_failures: 5,
+            signin_lockout_minutes: 15,
+        }
+    }
 }
 
 impl std::fmt::Debug for ConsoleConfig {
@@ -79,6 +101,8 @@ impl std::fmt::Debug for ConsoleConfig {
             )
             .field("oidc", &self.oidc)
             .field("session_minutes", &self.session_minutes)
+            .field("signin_max_failures", &self.signin_max_failures)
+            .field("signin_lockout_minutes", &self.signin_lockout_minutes)
             .finish()
     }
 }
@@ -93,6 +117,8 @@ pub const KEYS: &[&str] = &[
     "oidc_allowed_users",
     "oidc_redirect_url",
     "session_minutes",
+    "signin_max_failures",
+    "signin_lockout_minutes",
 ];
 
 impl ConsoleConfig {
@@ -146,12 +172,27 @@ impl ConsoleConfig {
         if !(5..=10080).contains(&session_minutes) {
             return Err(s.err("session_minutes", "must be 5-10080"));
         }
+        let signin_max_failures = s.parsed("signin_max_failures", 5u32)?;
+        if !(1..=1000).contains(&signin_max_failures) {
+            return Err(s.err("signin_max_failures", "must be 1-1000"));
+        }
+        let signin_lockout_minutes = s.parsed("signin_lockout_minutes", 15u32)?;
+        if !(1..=10080).contains(&signin_lockout_minutes) {
+            return Err(s.err("signin_lockout_minutes", "must be 1-10080"));
+        }
         Ok(Self {
             admin_user,
             admin_password_hash,
             oidc,
             session_minutes,
+            signin_max_failures,
+            signin_lockout_minutes,
         })
+    }
+
+    /// The lockout window in seconds.
+    pub fn lockout_seconds(&self) -> i64 {
+        i64::from(self.signin_lockout_minutes) * 60
     }
 }
 
@@ -181,16 +222,24 @@ pub fn sandbox_section(ready: &serde_json::Value) -> String {
     )
 }
 
-/// The statements that create the console's tables (sessions), run by the store's
-/// migration; each must be idempotent.
+/// The statements that create the console's tables (sessions, failed sign-ins), run by
+/// the store's migration; each must be idempotent.
 pub fn schema(backend: Backend) -> &'static [&'static str] {
     match backend {
-        Backend::Sqlite => &["CREATE TABLE IF NOT EXISTS console_sessions (
+        Backend::Sqlite => &[
+            "CREATE TABLE IF NOT EXISTS console_sessions (
             id_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, method TEXT NOT NULL,
-            created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)"],
-        Backend::Postgres => &["CREATE TABLE IF NOT EXISTS console_sessions (
+            created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
+            throttle::TABLE_SQLITE,
+            throttle::INDEX,
+        ],
+        Backend::Postgres => &[
+            "CREATE TABLE IF NOT EXISTS console_sessions (
             id_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, method TEXT NOT NULL,
-            created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)"],
+            created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
+            throttle::TABLE_POSTGRES,
+            throttle::INDEX,
+        ],
     }
 }
 

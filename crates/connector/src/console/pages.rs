@@ -1283,6 +1283,14 @@ pub async fn settings(State(s): State<Arc<AppState>>, admin: Admin) -> Response 
             "console.session_minutes",
             console.session_minutes.to_string(),
         ),
+        (
+            "console.signin_max_failures",
+            console.signin_max_failures.to_string(),
+        ),
+        (
+            "console.signin_lockout_minutes",
+            console.signin_lockout_minutes.to_string(),
+        ),
     ];
     let okta_groups = c
         .okta
