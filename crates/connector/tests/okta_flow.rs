@@ -118,7 +118,7 @@ async fn a_user_added_to_a_mapped_group_gets_a_key_and_signs_in_with_it() {
         .collect();
     let all = notes.join("\n");
     for want in [
-        "started by group_add",
+        "started by the Okta group-add trigger",
         "enrolled at Okta",
         "shipment created at the fulfiller",
         "key activated at Okta",

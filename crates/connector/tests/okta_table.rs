@@ -333,31 +333,3 @@ async fn okta_refusing_the_activation_is_fixed_at_okta_and_the_same_key_is_activ
     assert_eq!(w.enrollments(BOB).await[0]["status"], "ACTIVE");
     assert_eq!(w.fulfiller_shipments().await.len(), 1, "no second key");
 }
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_request_still_being_created_cannot_be_deleted_yet() {
-    let w = start().await;
-    let order = connector::okta::Order::from(&w.state.okta.as_ref().unwrap().config.groups[0]);
-    let id = match connector::okta::start_request(&w.state, BOB, order, "batch")
-        .await
-        .unwrap()
-    {
-        connector::okta::Started::Created(r) => r.id,
-        other => panic!("{other:?}"),
-    };
-    let (s, v) = w
-        .call(Method::DELETE, &format!("/v1/fpr/shipments/{id}"), None)
-        .await;
-    assert_eq!(s, 409, "{v}");
-    assert!(
-        v["error_message"]
-            .as_str()
-            .unwrap()
-            .contains("process first")
-    );
-    w.drive_to(&id, "open").await;
-    let (s, v) = w
-        .call(Method::DELETE, &format!("/v1/fpr/shipments/{id}"), None)
-        .await;
-    assert_eq!(s, 200, "{v}");
-}

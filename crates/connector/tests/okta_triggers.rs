@@ -171,3 +171,129 @@ async fn the_connector_registers_its_own_hook_and_a_group_add_reaches_it() {
     let r = w.wait_request_of(BOB).await;
     assert_eq!(r["okta"]["source"], "group_add");
 }
+
+fn first_entry(r: &Value) -> Value {
+    r["timeline"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_audit_entry_names_the_trigger_and_the_group() {
+    let w = start().await;
+    let (s, v) = deliver(&w, HOOK_SECRET, &group_event("first-note-1", BOB, GROUP)).await;
+    assert_eq!(s, 200, "{v}");
+    let id = v["started"][0]["request_id"].as_str().unwrap().to_owned();
+    let first = first_entry(&w.request(&id).await);
+    assert_eq!(first["state"], "creating");
+    let note = first["note"].as_str().unwrap();
+    assert!(
+        note.starts_with(&format!(
+            "started by the Okta group-add trigger: bob.brown@example.com was added to mapped group {GROUP}"
+        )),
+        "{note}"
+    );
+    assert!(note.contains("customization C19881"), "{note}");
+    assert!(
+        !note.contains("about to be created"),
+        "Entra wording: {note}"
+    );
+
+    let (s, v) = w
+        .call(
+            Method::POST,
+            "/v1/okta/batch",
+            Some(json!({"users": [ALICE], "group_id": GROUP})),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["data"][0]["request_id"].as_str().unwrap().to_owned();
+    let note = first_entry(&w.request(&id).await)["note"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        note.starts_with(&format!(
+            "started by a batch order for alice.anders@example.com (group {GROUP})"
+        )),
+        "{note}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_write_while_recording_a_request_leaves_nothing_behind() {
+    use connector::store::Store;
+    let w = start().await;
+    let store = &w.state.store;
+    let id = uuid::Uuid::new_v4().to_string();
+    let t = connector::store::now();
+    let row = connector::store::RequestRow {
+        id: id.clone(),
+        idp: "okta".into(),
+        state: "creating".into(),
+        user_id: BOB.into(),
+        user_label: "bob.brown@example.com".into(),
+        pin_contacts: "[]".into(),
+        create_body: "{}".into(),
+        shipment_id: None,
+        fulfiller_state: None,
+        fulfiller_message: None,
+        serial: None,
+        firmware: None,
+        tracking: None,
+        last_error: None,
+        created_at: t,
+        updated_at: t,
+    };
+    let part = connector::okta::store::OktaRequest {
+        request_id: id.clone(),
+        okta_user_id: BOB.into(),
+        login: "bob.brown@example.com".into(),
+        group_id: Some(GROUP.into()),
+        product_id: 1,
+        inventory_product_id: 1,
+        customization_id: "C19881".into(),
+        source: "batch".into(),
+        enrollment_ids: Vec::new(),
+        activated: false,
+        restart: false,
+    };
+    // A job for this id exists already: the last insert (the job) fails.
+    sqlx::query("INSERT INTO jobs (id, request_id, run_at, attempts) VALUES ($1, $2, $3, 0)")
+        .bind("stray-job")
+        .bind(&id)
+        .bind(t + 3600)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let e = connector::okta::store::insert_request(store, &row, &part, "started by a test")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("database"), "{e}");
+    // Nothing of the request was written: no row, no Okta part, no audit trail.
+    assert!(store.get_request(&id).await.unwrap().is_none());
+    assert!(
+        connector::okta::store::get(store.pool(), &id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.history(&id).await.unwrap().is_empty());
+    let (s, v) = w
+        .call(Method::GET, &format!("/v1/okta/requests/{id}"), None)
+        .await;
+    assert_eq!(s, 404, "{v}");
+
+    // Without the stray job, the same request is recorded whole, due at once.
+    sqlx::query("DELETE FROM jobs WHERE id = 'stray-job'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    connector::okta::store::insert_request(store, &row, &part, "started by a test")
+        .await
+        .unwrap();
+    let r = w.request(&id).await;
+    assert_eq!(r["state"], "creating");
+    assert_eq!(r["okta"]["group_id"], GROUP);
+    assert_eq!(first_entry(&r)["note"], "started by a test");
+    w.process().await;
+    assert_ne!(w.request(&id).await["state"], "creating", "the job was due");
+}

@@ -227,9 +227,7 @@ pub async fn delete(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut r = find(&s, &id).await?;
     if r.idp == "okta" {
-        return crate::okta::api_delete(&s, r)
-            .await
-            .map(|j| (StatusCode::OK, j));
+        return crate::okta::api_delete(&s, r).await;
     }
     let shipped = r.state == "complete";
     if let Some(sid) = r.shipment_id.as_ref().filter(|_| !shipped) {

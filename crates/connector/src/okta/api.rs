@@ -556,21 +556,61 @@ pub(crate) async fn api_resend_pin(
 }
 
 /// `DELETE /v1/fpr/shipments/{id}` for an Okta-mode request: cancels the shipment at
-/// the fulfiller (while editable), deletes the Okta enrollment, marks the row deleted.
+/// the fulfiller (while editable), deletes the Okta enrollment, marks the row deleted
+/// (200). A request still `creating` (a worker may be enrolling or ordering right now)
+/// is set to `cancelling` instead, as a compare-and-set (202): the processor looks the
+/// shipment up, then undoes it in the three places ([`super::step`]).
 pub(crate) async fn api_delete(
     state: &AppState,
     mut row: RequestRow,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let o = okta(state)?;
+    for attempt in 0.. {
+        if row.state == "cancelling" {
+            let part = ostore::get(state.store.pool(), &row.id).await?;
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"data": okta_view(&row, part.as_ref())})),
+            ));
+        }
+        if row.state != "creating" {
+            break;
+        }
+        row.state = "cancelling".into();
+        row.last_error = None;
+        if ostore::update_if(
+                &state.store,
+                &row,
+                "creating",
+                "cancel requested by an admin while the request was being created; the processor deletes what was made (shipment, Okta enrollment), then marks it deleted",
+            )
+            .await?
+        {
+            state.store.schedule(&row.id, now()).await?;
+            let part = ostore::get(state.store.pool(), &row.id).await?;
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"data": okta_view(&row, part.as_ref())})),
+            ));
+        }
+        if attempt == 3 {
+            return Err(ApiError::Conflict(format!(
+                "request {} changed state four times while it was being cancelled; send the DELETE again",
+                row.id
+            )));
+        }
+        // The worker moved it (e.g. recorded the shipment): read it again.
+        row = state
+            .store
+            .get_request(&row.id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no request {:?}", row.id)))?;
+    }
     let part = ostore::get(state.store.pool(), &row.id).await?;
     if row.state == "deleted" {
-        return Ok(Json(json!({"data": okta_view(&row, part.as_ref())})));
-    }
-    if row.state == "creating" {
-        // A worker may be enrolling or ordering right now; deleting under it could
-        // leave a shipment behind.
-        return Err(ApiError::Conflict(
-            "the request is still being created; process first (POST /v1/fpr/shipments/process), then delete".into(),
+        return Ok((
+            StatusCode::OK,
+            Json(json!({"data": okta_view(&row, part.as_ref())})),
         ));
     }
     let mut fulfiller = "no shipment";
@@ -616,5 +656,5 @@ pub(crate) async fn api_delete(
     ostore::unlock_user(state.store.pool(), &row.id).await?;
     let mut v = okta_view(&row, part.as_ref());
     v["deleted"] = json!({"fulfiller": fulfiller, "okta": okta_result, "table": "deleted"});
-    Ok(Json(json!({"data": v})))
+    Ok((StatusCode::OK, Json(json!({"data": v}))))
 }

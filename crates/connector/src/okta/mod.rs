@@ -8,7 +8,8 @@
 //!
 //! States: `creating` (enroll at Okta, order at the fulfiller) → `open` (polling the
 //! fulfiller) → `awaiting_approval` (when `approval = "admin"`) → `pin_pending` (Okta
-//! sends the PIN) → `complete`; `error`; `deleted`. The guide's shipments table shows
+//! sends the PIN) → `complete`; `error`; `cancelling` (deleted while `creating`: the
+//! processor undoes what was made) → `deleted`. The guide's shipments table shows
 //! them as `ongoing` / `error` / `complete` ([`table_state`]).
 
 pub mod api;

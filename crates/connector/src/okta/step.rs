@@ -15,8 +15,8 @@ use super::store::{self as ostore, OktaRequest};
 use crate::app::AppState;
 use crate::process::{CreateError, Step, fail};
 use crate::store::{RequestRow, Store};
-use yubienterprise::ClientError;
 use yubienterprise::fpr::{CreateFprShipment, ProductCustomization, ShipmentItemRequest};
+use yubienterprise::{ClientError, ListQuery, ShipmentType};
 
 /// How a phase failed.
 pub(crate) enum Fault {
@@ -86,6 +86,7 @@ pub(crate) async fn step(state: &AppState, row: RequestRow) -> Step {
                 }
                 return Step::Done("complete");
             }
+            "cancelling" => return cancel(state, okta, row, &mut part).await,
             "deleted" => return Step::Done("deleted"),
             _ => return Step::Done("error"),
         };
@@ -96,14 +97,35 @@ pub(crate) async fn step(state: &AppState, row: RequestRow) -> Step {
                 tracing::warn!(request_id = %row.id, error = %m, "Okta-mode step failed; will retry");
                 return Step::Retry(m);
             }
-            Err(Fault::Fixable(m)) => return fail(state, fresh(state, row).await, m).await,
-            Err(Fault::Fatal(m)) => {
-                let row = fresh(state, row).await;
-                return fatal(state, okta, row, &mut part, m).await;
-            }
+            Err(Fault::Fixable(m)) => return failed(state, okta, row, &mut part, m, false).await,
+            Err(Fault::Fatal(m)) => return failed(state, okta, row, &mut part, m, true).await,
         };
     }
     Step::Again
+}
+
+/// A phase of `row` failed for good: the error is recorded only if the request is still
+/// in the state this run acted on (an admin may have cancelled or deleted it
+/// meanwhile); a cancel recorded meanwhile is carried out instead. `spent`: the
+/// enrollment cannot go on ([`fatal`]).
+async fn failed(
+    state: &AppState,
+    okta: &OktaState,
+    row: RequestRow,
+    part: &mut OktaRequest,
+    message: String,
+    spent: bool,
+) -> Step {
+    let acted = row.state.clone();
+    let row = fresh(state, row).await;
+    if row.state == "cancelling" {
+        return cancel(state, okta, row, part).await;
+    }
+    if spent {
+        fatal(state, okta, row, &acted, part, message).await
+    } else {
+        fail_unless_moved(state, okta, row, &acted, part, message).await
+    }
 }
 
 /// The row as stored (a phase may have recorded fulfiller fields before failing).
@@ -115,11 +137,12 @@ async fn fresh(state: &AppState, row: RequestRow) -> RequestRow {
 }
 
 /// Marks the enrollment errored at Okta (unless it is active), flags the request to
-/// start over on retry, and puts it in `error`.
+/// start over on retry, and puts it in `error` (if it is still `expected`).
 async fn fatal(
     state: &AppState,
     okta: &OktaState,
     row: RequestRow,
+    expected: &str,
     part: &mut OktaRequest,
     message: String,
 ) -> Step {
@@ -141,7 +164,160 @@ async fn fatal(
             return Step::Retry(e.to_string());
         }
     }
-    fail(state, row, message).await
+    fail_unless_moved(state, okta, row, expected, part, message).await
+}
+
+/// Puts the request in `error` (as [`fail`] does) only if its state is still
+/// `expected`, the one this run acted on (a compare-and-set): an admin's cancel
+/// recorded meanwhile is carried out instead, a delete is left as it is.
+async fn fail_unless_moved(
+    state: &AppState,
+    okta: &OktaState,
+    row: RequestRow,
+    expected: &str,
+    part: &mut OktaRequest,
+    message: String,
+) -> Step {
+    let mut failed = row.clone();
+    failed.state = "error".into();
+    failed.last_error = Some(message.clone());
+    match ostore::update_if(&state.store, &failed, expected, &message).await {
+        Ok(true) => {
+            tracing::warn!(request_id = %row.id, error = %message, "request entered the error state");
+            Step::Done("error")
+        }
+        Ok(false) => {
+            let now = fresh(state, row).await;
+            if now.state == "cancelling" {
+                Box::pin(cancel(state, okta, now, part)).await
+            } else {
+                Step::Retry(format!(
+                    "the request changed to {} meanwhile (not put in error: {message})",
+                    now.state
+                ))
+            }
+        }
+        Err(e) => Step::Retry(e.to_string()),
+    }
+}
+
+/// `cancelling` (an admin's DELETE while the request was `creating`): reconcile first,
+/// then undo in the guide's three places.
+///
+/// - The shipment: the recorded one, or the one whose customer reference is this
+///   request's id (a create whose answer was lost). The order is recorded before the
+///   fulfiller sees it, so without a recorded order nothing was ordered. It is deleted
+///   at the fulfiller; one that can no longer be deleted puts the request in `error`
+///   (the key ships; its enrollment is kept so that it can still be activated).
+/// - Okta: the recorded enrollments are deleted, and when none is recorded but an
+///   enrollment was being made, the one whose answer was lost is withdrawn.
+/// - The table: `deleted`, and the user can be ordered again.
+async fn cancel(
+    state: &AppState,
+    okta: &OktaState,
+    mut row: RequestRow,
+    part: &mut OktaRequest,
+) -> Step {
+    let ordered = serde_json::from_str::<CreateFprShipment>(&row.create_body).is_ok();
+    let sid = match row.shipment_id.clone() {
+        Some(s) => Some(s),
+        None if ordered => match find_by_reference(state, &row.id).await {
+            Ok(s) => s,
+            Err(e) => {
+                return Step::Retry(format!(
+                    "looking the shipment up by its customer reference: {e}"
+                ));
+            }
+        },
+        None => None,
+    };
+    let fulfiller = match &sid {
+        None => "nothing had been ordered".to_owned(),
+        Some(sid) => match state.fulfiller.delete_fpr_shipment(sid).await {
+            Ok(()) | Err(ClientError::Api { status: 404, .. }) => {
+                format!("shipment {sid} deleted")
+            }
+            Err(ClientError::Api {
+                status: 409, body, ..
+            }) => {
+                row.shipment_id = Some(sid.clone());
+                let message = format!(
+                    "the cancel came too late: the fulfiller can no longer delete shipment {sid} ({}); the key will ship. Its enrollment is kept at Okta: set the request back to ongoing to activate the key, or delete the request (the enrollment is deleted then)",
+                    body.message
+                );
+                return fail_unless_moved(state, okta, row, "cancelling", part, message).await;
+            }
+            Err(e) => return Step::Retry(format!("deleting shipment {sid} at the fulfiller: {e}")),
+        },
+    };
+    if part.enrollment_ids.is_empty()
+        && let Err(Fault::Transient(m) | Fault::Fatal(m) | Fault::Fixable(m)) =
+            withdraw_lost_enrollments(state, okta, &row, part).await
+    {
+        return Step::Retry(m);
+    }
+    for id in &part.enrollment_ids {
+        match okta.client.delete_enrollment(&part.okta_user_id, id).await {
+            Ok(()) | Err(okta::ClientError::Okta { status: 404, .. }) => {}
+            Err(e) => return Step::Retry(format!("deleting enrollment {id} at Okta: {e}")),
+        }
+    }
+    let okta_result = if part.enrollment_ids.is_empty() {
+        "no enrollment left".to_owned()
+    } else {
+        format!("enrollment {} deleted", part.enrollment_ids.join(", "))
+    };
+    row.shipment_id = sid;
+    row.state = "deleted".into();
+    row.last_error = None;
+    let note = format!(
+        "cancelled by an admin while it was being created (fulfiller: {fulfiller}; Okta: {okta_result})"
+    );
+    match ostore::update_if(&state.store, &row, "cancelling", &note).await {
+        Ok(true) => {}
+        Ok(false) => return Step::Retry("the request changed meanwhile".into()),
+        Err(e) => return Step::Retry(e.to_string()),
+    }
+    if let Err(e) = ostore::unlock_user(state.store.pool(), &row.id).await {
+        // A deleted request's lock is stale: the next start takes it over.
+        tracing::warn!(request_id = %row.id, error = %e, "could not release the user's lock");
+    }
+    Step::Done("deleted")
+}
+
+/// The shipment whose customer reference is `request_id` (Okta-mode orders always carry
+/// it), if the fulfiller has one.
+async fn find_by_reference(
+    state: &AppState,
+    request_id: &str,
+) -> Result<Option<String>, ClientError> {
+    let mut offset = 0u64;
+    for _ in 0..50 {
+        let page = state
+            .fulfiller
+            .list_shipments_exact(&ListQuery {
+                limit: Some(100),
+                offset: Some(offset),
+                search: Some(request_id.to_owned()),
+                search_field: Some("customer_reference".into()),
+                shipment_type: Some(ShipmentType::AutoFidoPreReg),
+                shipment_state_id: None,
+            })
+            .await?;
+        if let Some(s) = page
+            .shipments
+            .iter()
+            .find(|s| s.customer_reference.as_deref() == Some(request_id))
+        {
+            return Ok(Some(s.shipment_id.as_str().to_owned()));
+        }
+        let n = page.shipments.len();
+        if n < 100 {
+            break;
+        }
+        offset += n as u64;
+    }
+    Ok(None)
 }
 
 /// `creating`: read the shipping data, enroll at Okta, record the order, create the
@@ -152,7 +328,7 @@ async fn create(
     mut row: RequestRow,
     part: &mut OktaRequest,
 ) -> Result<RequestRow, Fault> {
-    let mut fresh = false;
+    let mut new_order = false;
     if part.enrollment_ids.is_empty() {
         let user = match okta.client.get_user(&part.okta_user_id).await {
             Ok(u) => u,
@@ -180,11 +356,14 @@ async fn create(
         // found by this mark and withdrawn before enrolling again, so the user's
         // "Pre-enrolled authenticators" never collects strays.
         withdraw_lost_enrollments(state, okta, &row, part).await?;
-        state
-            .store
-            .update_request(&row, ENROLLING)
+        // Only while still `creating`: an admin's cancel recorded meanwhile wins, and
+        // nothing is enrolled.
+        if !ostore::update_if(&state.store, &row, "creating", ENROLLING)
             .await
-            .map_err(db)?;
+            .map_err(db)?
+        {
+            return Ok(fresh(state, row).await);
+        }
         let enrolled = okta
             .client
             .enroll(&okta::EnrollmentInitializationRequest {
@@ -219,30 +398,32 @@ async fn create(
         }))
         .map_err(db)?;
         let text = serde_json::to_string(&body).map_err(db)?;
-        // Record the order (the intent) before the fulfiller sees it.
-        ostore::set_create_body(state.store.pool(), &row.id, &text)
-            .await
-            .map_err(db)?;
         part.enrollment_ids = enrolled
             .cred_requests
             .iter()
             .map(|c| c.authenticator_enrollment_id.clone())
             .collect();
-        ostore::update(state.store.pool(), part).await.map_err(db)?;
+        // Record the enrollment and the order (the intent) before the fulfiller sees
+        // it, in one transaction, whatever the state now is: a cancel that came while
+        // Okta answered needs the enrollment ids to delete them.
+        let now = ostore::record_enrollment(
+            &state.store,
+            &row.id,
+            &text,
+            &part.enrollment_ids,
+            &format!("enrolled at Okta ({})", part.enrollment_ids.join(", ")),
+        )
+        .await
+        .map_err(db)?;
+        if now != "creating" {
+            return Ok(fresh(state, row).await);
+        }
         row.create_body = text;
         row.last_error = None;
-        state
-            .store
-            .update_request(
-                &row,
-                &format!("enrolled at Okta ({})", part.enrollment_ids.join(", ")),
-            )
-            .await
-            .map_err(db)?;
         // These JWEs are brand new: no earlier attempt can have ordered with them.
-        fresh = true;
+        new_order = true;
     }
-    match crate::process::create_shipment(state, row, fresh).await {
+    match crate::process::create_shipment(state, row, new_order).await {
         Ok(r) => Ok(r),
         Err(CreateError::Refused { code, message }) => Err(Fault::Fatal(format!(
             "the fulfiller refused the shipment ({code}): {message}; fix the cause (profile, product, customization) and set the request back to ongoing"

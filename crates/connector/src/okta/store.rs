@@ -10,7 +10,7 @@
 //! - `okta_events`: event ids (the System Log `uuid`) already handled, so a redelivered
 //!   event is ignored.
 
-use crate::store::{Backend, StoreError};
+use crate::store::{Backend, RequestRow, SqlStore, StoreError};
 use sqlx::{AnyPool, Row};
 
 /// The statements that create Okta mode's tables (run by the store's migration, after
@@ -207,34 +207,176 @@ pub async fn unlock_user(pool: &AnyPool, request_id: &str) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Removes Okta mode's part of a request that could not be fully recorded.
-pub async fn forget(pool: &AnyPool, request_id: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM okta_requests WHERE request_id = $1")
-        .bind(request_id)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-/// Records Okta mode's part of a new request (the shared row is written by the caller).
-pub async fn insert(pool: &AnyPool, o: &OktaRequest, at: i64) -> Result<(), StoreError> {
+/// Records a new Okta-mode request in one transaction: the shared `requests` row (state
+/// `creating`, `idp = 'okta'`), Okta mode's part, the first audit-trail entry (`note`:
+/// which trigger, which group or batch) and the request's job, due at once. Either all of
+/// it is written or nothing is: a crash or a failed insert leaves no half-made request
+/// whose job could order a key.
+pub async fn insert_request(
+    store: &SqlStore,
+    row: &RequestRow,
+    part: &OktaRequest,
+    note: &str,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO requests (id, idp, state, user_id, user_label, pin_contacts, create_body, \
+         shipment_id, fulfiller_state, fulfiller_message, serial, firmware, tracking, last_error, \
+         created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+    )
+    .bind(&row.id)
+    .bind(&row.idp)
+    .bind(&row.state)
+    .bind(&row.user_id)
+    .bind(&row.user_label)
+    .bind(&row.pin_contacts)
+    .bind(&row.create_body)
+    .bind(&row.shipment_id)
+    .bind(row.fulfiller_state)
+    .bind(&row.fulfiller_message)
+    .bind(&row.serial)
+    .bind(&row.firmware)
+    .bind(&row.tracking)
+    .bind(&row.last_error)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(
         "INSERT INTO okta_requests (request_id, okta_user_id, login, group_id, product_id, \
          inventory_product_id, customization_id, source, enrollment_ids, activated, restart, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, 0, $9)",
     )
-    .bind(&o.request_id)
-    .bind(&o.okta_user_id)
-    .bind(&o.login)
-    .bind(&o.group_id)
-    .bind(o.product_id)
-    .bind(o.inventory_product_id)
-    .bind(&o.customization_id)
-    .bind(&o.source)
-    .bind(at)
-    .execute(pool)
+    .bind(&part.request_id)
+    .bind(&part.okta_user_id)
+    .bind(&part.login)
+    .bind(&part.group_id)
+    .bind(part.product_id)
+    .bind(part.inventory_product_id)
+    .bind(&part.customization_id)
+    .bind(&part.source)
+    .bind(row.created_at)
+    .execute(&mut *tx)
     .await?;
+    sqlx::query(
+        "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&row.id)
+    .bind(row.created_at)
+    .bind(&row.state)
+    .bind(note)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO jobs (id, request_id, run_at, attempts) VALUES ($1, $2, $3, 0)")
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&row.id)
+        .bind(row.created_at)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(())
+}
+
+/// Writes a request's mutable fields (as the shared `update_request` does) only if its
+/// stored state is still `expected`: a compare-and-set for the transitions that race
+/// with an admin (a worker's `creating` → `open`/`error` against a DELETE's
+/// `creating` → `cancelling`). Returns whether it applied; the audit-trail entry is
+/// written only then (when the state changes or `note` is not empty).
+pub async fn update_if(
+    store: &SqlStore,
+    row: &RequestRow,
+    expected: &str,
+    note: &str,
+) -> Result<bool, StoreError> {
+    let mut tx = store.begin_write().await?;
+    let t = crate::store::now();
+    // One conditional UPDATE: on PostgreSQL a concurrent writer of the row makes it wait
+    // and then re-check `state` against the committed row; SQLite serializes writers
+    // (the transaction is immediate).
+    let applied = sqlx::query(
+        "UPDATE requests SET state=$2, shipment_id=$3, fulfiller_state=$4, fulfiller_message=$5, \
+         serial=$6, firmware=$7, tracking=$8, last_error=$9, updated_at=$10 WHERE id=$1 AND state=$11",
+    )
+    .bind(&row.id)
+    .bind(&row.state)
+    .bind(&row.shipment_id)
+    .bind(row.fulfiller_state)
+    .bind(&row.fulfiller_message)
+    .bind(&row.serial)
+    .bind(&row.firmware)
+    .bind(&row.tracking)
+    .bind(&row.last_error)
+    .bind(t)
+    .bind(expected)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if !applied {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    if expected != row.state || !note.is_empty() {
+        sqlx::query(
+            "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&row.id)
+        .bind(t)
+        .bind(&row.state)
+        .bind(note)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Records what Okta `enroll` returned, in one transaction: the order to send the
+/// fulfiller (`create_body`, with Okta's sealed PIN and credential requests), the
+/// enrollment ids and an audit-trail entry. The request's state is not touched (an
+/// admin may have cancelled it while Okta answered: the enrollment is recorded all the
+/// same, so the cancel can delete it); the state read under the same write lock is
+/// returned.
+pub async fn record_enrollment(
+    store: &SqlStore,
+    request_id: &str,
+    create_body: &str,
+    enrollment_ids: &[String],
+    note: &str,
+) -> Result<String, StoreError> {
+    let mut tx = store.begin_write().await?;
+    let t = crate::store::now();
+    // The UPDATE first: on PostgreSQL it locks the row, so the state read next cannot
+    // change before the commit (SQLite's immediate transaction holds the write lock).
+    sqlx::query(
+        "UPDATE requests SET create_body = $2, last_error = NULL, updated_at = $3 WHERE id = $1",
+    )
+    .bind(request_id)
+    .bind(create_body)
+    .bind(t)
+    .execute(&mut *tx)
+    .await?;
+    let state: String = sqlx::query("SELECT state FROM requests WHERE id = $1")
+        .bind(request_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("state")?;
+    sqlx::query("UPDATE okta_requests SET enrollment_ids = $2 WHERE request_id = $1")
+        .bind(request_id)
+        .bind(serde_json::Value::from(enrollment_ids.to_vec()).to_string())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(request_id)
+    .bind(t)
+    .bind(&state)
+    .bind(note)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(state)
 }
 
 /// Whether the user has any Okta-mode request that was not deleted (reconciliation

@@ -7,7 +7,7 @@
 use super::store::{self as ostore, OktaRequest};
 use super::{GroupMapping, OktaState};
 use crate::app::AppState;
-use crate::store::{RequestRow, Store, now};
+use crate::store::{RequestRow, now};
 
 /// The order line for one user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,46 +127,46 @@ pub async fn start_request(
         activated: false,
         restart: false,
     };
-    let res = async {
-        // The Okta part first: the job the shared insert makes due needs it.
-        ostore::insert(pool, &part, t).await?;
-        // Okta mode seals nothing with a response key (Okta holds its own).
-        state.store.insert_request(&row, &[], None).await?;
-        state
-            .store
-            .delete_secret(&id, crate::secrets::Purpose::ResponseKey)
-            .await?;
-        state
-            .store
-            .update_request(&row, &format!("started by {source}"))
-            .await?;
-        // Due now (the shared insert leaves a minute for the API's inline create).
-        state.store.schedule(&id, t).await
-    }
-    .await;
-    if let Err(e) = res {
-        // Nothing half-written may stay: a partial request whose job still ran would
-        // order a key while the trigger (answered 502) is delivered again and starts a
-        // second one. Undo every write, then release the user. Should the undo itself
-        // fail, the user stays locked to this id (a duplicate is refused; an admin sees
-        // the request) rather than unlocked with a live partial request.
-        let undone = async {
-            state.store.forget_request(&id).await?;
-            ostore::forget(pool, &id).await
-        }
-        .await;
-        match undone {
-            Ok(()) => {
-                let _ = ostore::unlock_user(pool, &id).await;
-            }
-            Err(u) => {
-                tracing::warn!(request_id = %id, error = %u, "could not undo a partly recorded request; the user stays locked to it");
-            }
+    let note = first_note(source, &part);
+    if let Err(e) = ostore::insert_request(&state.store, &row, &part, &note).await {
+        // Nothing was written (one transaction): release the user, so the trigger's
+        // redelivery (answered 502) starts the request. Should the release fail too,
+        // the lock without a request is stale after two minutes.
+        if let Err(u) = ostore::unlock_user(pool, &id).await {
+            tracing::warn!(request_id = %id, error = %u, "could not release the user's lock after a failed start");
         }
         return Err(StartError::Unavailable(e.to_string()));
     }
     tracing::info!(request_id = %id, okta_user = %u.id, source, "Okta-mode request started");
     Ok(Started::Created(Box::new(row)))
+}
+
+/// The first audit-trail entry of a request: which trigger started it, for which
+/// group (or batch), and the order line.
+fn first_note(source: &str, part: &OktaRequest) -> String {
+    let group = part.group_id.as_deref();
+    let started = match (source, group) {
+        ("group_add", Some(g)) => format!(
+            "started by the Okta group-add trigger: {} was added to mapped group {g}",
+            part.login
+        ),
+        ("mfa_initiated", _) => format!(
+            "started by the Okta MFA-initiated trigger: the preregistration event for {}",
+            part.login
+        ),
+        ("batch", Some(g)) => format!("started by a batch order for {} (group {g})", part.login),
+        ("batch", None) => format!("started by a batch order for {}", part.login),
+        ("reconcile", Some(g)) => format!(
+            "started by the reconciliation of mapped group {g}: {} is a member who never had a request",
+            part.login
+        ),
+        (other, Some(g)) => format!("started by {other} for {} (group {g})", part.login),
+        (other, None) => format!("started by {other} for {}", part.login),
+    };
+    format!(
+        "{started}; order: product {}, inventory {}, customization {}; next: enroll at Okta and order at the fulfiller",
+        part.product_id, part.inventory_product_id, part.customization_id
+    )
 }
 
 /// What a reconciliation did.
