@@ -141,6 +141,11 @@ async fn text_of(b: &WebDriver, css: &str) -> String {
         .unwrap()
 }
 
+/// Clicks the element with this id.
+async fn click(b: &WebDriver, id: &str) {
+    b.find(By::Id(id)).await.unwrap().click().await.unwrap();
+}
+
 async fn set_field(b: &WebDriver, id: &str, value: &str) {
     let e = b.find(By::Id(id)).await.unwrap();
     e.clear().await.unwrap();
@@ -210,12 +215,7 @@ async fn scenario(b: WebDriver) {
     shot(&b, "01-sign-in.png").await;
     set_field(&b, "user", ADMIN).await;
     set_field(&b, "password", PASSWORD).await;
-    b.find(By::Id("signin"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "signin").await;
     wait_text(&b, "h1", "All shipments").await;
     assert!(text_of(&b, "#count").await.contains("of 3 shipments"));
     shot(&b, "02-all-shipments.png").await;
@@ -237,12 +237,7 @@ async fn scenario(b: WebDriver) {
 
     // Search by serial.
     set_field(&b, "q", &serial).await;
-    b.find(By::Id("apply"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "apply").await;
     until("one result for the serial", || async {
         b.find_all(By::Css("tr[data-id]"))
             .await
@@ -261,12 +256,7 @@ async fn scenario(b: WebDriver) {
     assert!(b.find_all(By::Id("locked")).await.unwrap().is_empty());
     set_field(&b, "street_line1", "1 Browser Way").await;
     set_field(&b, "city", "Boston").await;
-    b.find(By::Id("save-edit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "save-edit").await;
     // The confirmation lists what changes; the fulfiller has nothing new until then.
     let changes = wait_text(&b, "#changes", "1 Browser Way").await;
     assert!(
@@ -285,12 +275,7 @@ async fn scenario(b: WebDriver) {
         .unwrap();
     assert_eq!(live.mailing_address.street_line1, "7788 Foxrun Street");
     shot(&b, "04-confirm-edit.png").await;
-    b.find(By::Id("confirm"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "confirm").await;
     wait_text(&b, "#flash", "Saved").await;
     let live = w
         .state
@@ -320,20 +305,10 @@ async fn scenario(b: WebDriver) {
     shot(&b, "06-details-locked.png").await;
 
     // Resend its PIN (with confirmation).
-    b.find(By::Id("resend-pin"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "resend-pin").await;
     wait_text(&b, "#question", "Send the PIN").await;
     shot(&b, "07-confirm-resend.png").await;
-    b.find(By::Id("confirm"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "confirm").await;
     wait_text(&b, "#flash", "PIN resend scheduled").await;
     assert_eq!(w.pins.lock().unwrap().len(), 1);
     w.process().await;
@@ -346,19 +321,9 @@ async fn scenario(b: WebDriver) {
     let err = text_of(&b, "#last-error").await;
     assert!(err.contains("unavailable"));
     shot(&b, "08-details-error.png").await;
-    b.find(By::Id("retry"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "retry").await;
     wait_text(&b, "#question", "Retry request").await;
-    b.find(By::Id("confirm"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, "confirm").await;
     wait_text(&b, "#flash", "Retry scheduled").await;
     assert_eq!(w.shipment(&failed).await["state"], "open");
 

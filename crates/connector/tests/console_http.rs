@@ -109,6 +109,15 @@ async fn every_page_and_action_is_refused_without_a_session_and_forged_forms_are
         .await;
     assert_eq!(s, 200);
     assert_eq!(v["data"]["state"], "open", "nothing was deleted: {v}");
+    // An action the console does not have.
+    let (s, _, _) = post(
+        &w,
+        &b,
+        &format!("/console/shipments/{id}/nope"),
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(s, 404);
     // The htmx header carries the token too.
     let r = b
         .post(format!("{}/console/shipments/{id}/delete", w.connector))
@@ -557,16 +566,20 @@ async fn sign_in_is_refused_after_five_failures_for_a_user_name_or_many_from_one
     );
     // Failed OIDC callbacks count against the address too: refused before the code is
     // looked at.
-    let r = b
-        .get(format!(
-            "{}/console/oidc/callback?code=abc&state=forged",
-            w.connector
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = forged_callback(&w, &b).await;
     assert_eq!(r.status(), 429);
     assert!(r.text().await.unwrap().contains("Try again after"));
+}
+
+/// A callback that does not belong to this browser's sign-in (no sign-in started).
+async fn forged_callback(w: &common::World, b: &reqwest::Client) -> reqwest::Response {
+    b.get(format!(
+        "{}/console/oidc/callback?code=abc&state=forged",
+        w.connector
+    ))
+    .send()
+    .await
+    .unwrap()
 }
 
 /// Follows the OIDC sign-in through the Entra sandbox's form as `login`; the final answer
@@ -647,14 +660,7 @@ async fn oidc_sign_in_at_the_entra_sandbox_admits_only_allowed_users() {
 
     // A callback that does not belong to this browser's sign-in.
     let b = browser();
-    let r = b
-        .get(format!(
-            "{}/console/oidc/callback?code=abc&state=forged",
-            w.connector
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = forged_callback(&w, &b).await;
     assert_eq!(r.status(), 401);
 }
 

@@ -286,13 +286,8 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .route("/console/shipments/process", post(pages::process_now))
         .route("/console/shipments/{id}", get(pages::details))
         .route("/console/shipments/{id}/edit", post(pages::edit))
-        .route("/console/shipments/{id}/delete", post(pages::delete))
-        .route("/console/shipments/{id}/retry", post(pages::retry))
-        .route(
-            "/console/shipments/{id}/resend-pin",
-            post(pages::resend_pin),
-        )
-        .route("/console/shipments/{id}/approve", post(pages::approve))
+        // retry, resend-pin, delete, approve (`edit` above takes precedence).
+        .route("/console/shipments/{id}/{action}", post(pages::action))
         .route("/console/settings", get(pages::settings))
         .layer(axum::middleware::from_fn(auth::security_headers))
         .with_state(state)

@@ -729,130 +729,120 @@ pub struct Confirm {
     back: String,
 }
 
-fn confirm(admin: &Admin, id: &str, action: &str, question: String, button: &str) -> Response {
+fn confirm(
+    admin: &Admin,
+    action: String,
+    question: String,
+    button: &str,
+    back: String,
+) -> Response {
     page(&Confirm {
         page: Page::new("Please confirm", admin, "shipments"),
-        action: format!("{}/{action}", details_url(id)),
+        action,
         question,
         button: button.to_owned(),
-        back: details_url(id),
+        back,
     })
 }
 
-async fn guarded(admin: &Admin, headers: &HeaderMap, f: &ActionForm) -> Result<bool, Response> {
-    check_csrf(admin, headers, f.csrf.as_deref())?;
-    Ok(f.confirm.as_deref() == Some("yes"))
+/// A request's action on the details page: what its confirmation asks, its button, the
+/// flash word afterwards (see `done_text`), and "Could not {verb}" when the API
+/// refuses. The call itself is [`Kind::call`].
+struct Action {
+    kind: Kind,
+    /// The path segment after the request id.
+    path: &'static str,
+    /// The confirmation's question; `{id}` stands for the request id.
+    question: &'static str,
+    button: &'static str,
+    done: &'static str,
+    verb: &'static str,
 }
 
-/// `POST /console/shipments/{id}/retry`.
-pub async fn retry(
-    State(s): State<Arc<AppState>>,
-    admin: Admin,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<ActionForm>,
-) -> Response {
-    match guarded(&admin, &headers, &f).await {
-        Err(r) => r,
-        Ok(false) => confirm(
-            &admin,
-            &id,
-            "retry",
-            format!("Retry request {id}? It is processed again now."),
-            "Retry",
-        ),
-        Ok(true) => {
-            match crate::api::shipments::retry(State(s), caller(&admin), Path(id.clone())).await {
-                Ok(_) => back_to(&id, "retried"),
-                Err(e) => refused(&admin, "retry", e, details_url(&id)),
+#[derive(Clone, Copy)]
+enum Kind {
+    Retry,
+    ResendPin,
+    Delete,
+    Approve,
+}
+
+const ACTIONS: &[Action] = &[
+    Action {
+        kind: Kind::Retry,
+        path: "retry",
+        question: "Retry request {id}? It is processed again now.",
+        button: "Retry",
+        done: "retried",
+        verb: "retry",
+    },
+    Action {
+        kind: Kind::ResendPin,
+        path: "resend-pin",
+        question: "Send the PIN of request {id} again to its PIN recipients?",
+        button: "Resend PIN",
+        done: "resent",
+        verb: "resend the PIN",
+    },
+    Action {
+        kind: Kind::Delete,
+        path: "delete",
+        question: "Delete request {id}? While the fulfiller still allows it, the shipment is cancelled; its held PIN is destroyed.",
+        button: "Delete",
+        done: "deleted",
+        verb: "delete",
+    },
+    Action {
+        kind: Kind::Approve,
+        path: "approve",
+        question: "Confirm that the key of request {id} arrived, and release its PIN?",
+        button: "Approve PIN release",
+        done: "approved",
+        verb: "approve",
+    },
+];
+
+impl Kind {
+    /// The same code as the HTTP API (the Okta approval for approve).
+    async fn call(self, s: Arc<AppState>, admin: &Admin, id: &str) -> Result<(), ApiError> {
+        use crate::api::shipments;
+        let (who, target) = (caller(admin), Path(id.to_owned()));
+        match self {
+            Self::Retry => shipments::retry(State(s), who, target).await.map(drop),
+            Self::ResendPin => shipments::resend_pin(State(s), who, target).await.map(drop),
+            Self::Delete => shipments::delete(State(s), who, target).await.map(drop),
+            Self::Approve => {
+                let row = shipments::find(&s, id).await?;
+                crate::okta::approve(&s, &row.id).await.map(drop)
             }
         }
     }
 }
 
-/// `POST /console/shipments/{id}/resend-pin`.
-pub async fn resend_pin(
+/// `POST /console/shipments/{id}/{retry, resend-pin, delete, approve}`: without
+/// `confirm=yes` the confirmation page; with it the call, then back to the details page
+/// (or the API's refusal in words).
+pub async fn action(
     State(s): State<Arc<AppState>>,
     admin: Admin,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path((id, path)): Path<(String, String)>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    match guarded(&admin, &headers, &f).await {
-        Err(r) => r,
-        Ok(false) => confirm(
-            &admin,
-            &id,
-            "resend-pin",
-            format!("Send the PIN of request {id} again to its PIN recipients?"),
-            "Resend PIN",
-        ),
-        Ok(true) => {
-            match crate::api::shipments::resend_pin(State(s), caller(&admin), Path(id.clone()))
-                .await
-            {
-                Ok(_) => back_to(&id, "resent"),
-                Err(e) => refused(&admin, "resend the PIN", e, details_url(&id)),
-            }
-        }
+    let Some(a) = ACTIONS.iter().find(|a| a.path == path) else {
+        return (StatusCode::NOT_FOUND, "404: no such action").into_response();
+    };
+    if let Err(r) = check_csrf(&admin, &headers, f.csrf.as_deref()) {
+        return r;
     }
-}
-
-/// `POST /console/shipments/{id}/delete`.
-pub async fn delete(
-    State(s): State<Arc<AppState>>,
-    admin: Admin,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<ActionForm>,
-) -> Response {
-    match guarded(&admin, &headers, &f).await {
-        Err(r) => r,
-        Ok(false) => confirm(
-            &admin,
-            &id,
-            "delete",
-            format!(
-                "Delete request {id}? While the fulfiller still allows it, the shipment is cancelled; its held PIN is destroyed."
-            ),
-            "Delete",
-        ),
-        Ok(true) => {
-            match crate::api::shipments::delete(State(s), caller(&admin), Path(id.clone())).await {
-                Ok(_) => back_to(&id, "deleted"),
-                Err(e) => refused(&admin, "delete", e, details_url(&id)),
-            }
-        }
+    if f.confirm.as_deref() != Some("yes") {
+        let url = format!("{}/{}", details_url(&id), a.path);
+        let question = a.question.replace("{id}", &id);
+        return confirm(&admin, url, question, a.button, details_url(&id));
     }
-}
-
-/// `POST /console/shipments/{id}/approve`: the Okta approval gate.
-pub async fn approve(
-    State(s): State<Arc<AppState>>,
-    admin: Admin,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<ActionForm>,
-) -> Response {
-    match guarded(&admin, &headers, &f).await {
-        Err(r) => r,
-        Ok(false) => confirm(
-            &admin,
-            &id,
-            "approve",
-            format!("Confirm that the key of request {id} arrived, and release its PIN?"),
-            "Approve PIN release",
-        ),
-        Ok(true) => {
-            let row = match crate::api::shipments::find(&s, &id).await {
-                Ok(r) => r,
-                Err(e) => return refused(&admin, "approve", e, details_url(&id)),
-            };
-            match crate::okta::approve(&s, &row.id).await {
-                Ok(_) => back_to(&id, "approved"),
-                Err(e) => refused(&admin, "approve", e, details_url(&id)),
-            }
-        }
+    match a.kind.call(s, &admin, &id).await {
+        Ok(()) => back_to(&id, a.done),
+        Err(e) => refused(&admin, a.verb, e, details_url(&id)),
     }
 }
 
@@ -867,13 +857,16 @@ pub async fn process_now(
         return r;
     }
     if f.confirm.as_deref() != Some("yes") {
-        return page(&Confirm {
-            page: Page::new("Please confirm", &admin, "shipments"),
-            action: "/console/shipments/process".into(),
-            question: "Process every request now (poll the fulfiller, register shipped keys, deliver PINs)?".into(),
-            button: "Process now".into(),
-            back: "/console/shipments".into(),
-        });
+        let question =
+            "Process every request now (poll the fulfiller, register shipped keys, deliver PINs)?";
+        let (action, back) = ("/console/shipments/process", "/console/shipments");
+        return confirm(
+            &admin,
+            action.into(),
+            question.into(),
+            "Process now",
+            back.into(),
+        );
     }
     match crate::process::run_now(&s).await {
         Ok(sum) => page(&Outcome {
