@@ -3,8 +3,10 @@
 //! fulfiller (found by its customer reference when the create's answer was not
 //! recorded yet), the enrollment at Okta — then marks the request deleted. Covered:
 //! nothing made yet; enrolled but not ordered; a cancel landing while Okta's `enroll`
-//! is in flight; and one landing while the fulfiller's create is in flight (the worker
-//! must not set the request `open` afterwards).
+//! is in flight; one landing while the fulfiller's create is in flight (the worker
+//! must not set the request `open` afterwards); a shipment whose create answer was lost
+//! (found by reference); and one the fulfiller can no longer delete (error, the key can
+//! still be activated).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod okta_common;
@@ -212,4 +214,84 @@ async fn a_cancel_landing_while_the_fulfiller_creates_deletes_the_new_shipment_a
     let note = last_note(&r);
     assert!(note.contains(&format!("shipment {sid} deleted")), "{note}");
     assert!(note.contains("enrollment"), "{note}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shipment_whose_create_answer_was_lost_is_found_by_reference_and_deleted() {
+    use connector::store::Store;
+    let w = start().await;
+    w.state.transport_key().await.unwrap();
+    fulfiller_faults(&w, json!({"error_rate": 1.0})).await;
+    let id = start_quietly(&w, BOB).await;
+    w.process().await;
+    fulfiller_faults(&w, json!({})).await;
+    // The recorded order reached the fulfiller after all; its answer never came back.
+    let row = w.state.store.get_request(&id).await.unwrap().unwrap();
+    assert_eq!(row.state, "creating");
+    assert!(row.shipment_id.is_none());
+    let order: Value = serde_json::from_str(&row.create_body).unwrap();
+    assert_eq!(order["customer_reference"], id.as_str());
+    let (s, v) = w
+        .fulfiller_call(Method::POST, "/v1/fpr/shipments", Some(order))
+        .await;
+    assert!(s == 200 || s == 201, "{s}: {v}");
+    let sid = v["shipment_id"].as_str().unwrap().to_owned();
+    assert_eq!(w.fulfiller_shipments().await.len(), 1);
+
+    let (s, v) = delete(&w, &id).await;
+    assert_eq!(s, 202, "{v}");
+    let r = assert_undone_everywhere(&w, &id).await;
+    assert_eq!(r["shipment_id"], sid.as_str());
+    let note = last_note(&r);
+    assert!(note.contains(&format!("shipment {sid} deleted")), "{note}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_after_the_fulfiller_started_fulfilling_ends_in_error_and_the_key_can_still_be_activated()
+ {
+    use connector::store::Store;
+    let w = start().await;
+    w.state.transport_key().await.unwrap();
+    fulfiller_faults(&w, json!({"error_rate": 1.0})).await;
+    let id = start_quietly(&w, BOB).await;
+    w.process().await;
+    fulfiller_faults(&w, json!({})).await;
+    // The lost create went through, and the fulfiller is past the editable states.
+    let row = w.state.store.get_request(&id).await.unwrap().unwrap();
+    let order: Value = serde_json::from_str(&row.create_body).unwrap();
+    let (s, v) = w
+        .fulfiller_call(Method::POST, "/v1/fpr/shipments", Some(order))
+        .await;
+    assert!(s == 200 || s == 201, "{s}: {v}");
+    let sid = v["shipment_id"].as_str().unwrap().to_owned();
+    let mut shipped = false;
+    for _ in 0..20 {
+        w.advance().await;
+        let (_, v) = w
+            .fulfiller_call(Method::GET, &format!("/v1/fpr/shipments/{sid}"), None)
+            .await;
+        if v["shipment_state"]["shipment_state_id"].as_i64() >= Some(103) {
+            shipped = true;
+            break;
+        }
+    }
+    assert!(shipped, "the sandbox never shipped {sid}");
+
+    let (s, v) = delete(&w, &id).await;
+    assert_eq!(s, 202, "{v}");
+    let r = w.drive_to(&id, "error").await;
+    let e = r["last_error"].as_str().unwrap();
+    assert!(e.contains("the cancel came too late"), "{e}");
+    assert!(e.contains(&sid), "{e}");
+    assert_eq!(r["shipment_id"], sid.as_str());
+    // The enrollment waits for the shipped key.
+    assert_eq!(w.enrollments(BOB).await[0]["status"], "PENDING_ACTIVATION");
+    let (s, v) = w
+        .call(Method::POST, &format!("/v1/fpr/shipments/{id}/retry"), None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["state"], "open");
+    w.drive_to(&id, "awaiting_approval").await;
+    assert_eq!(w.enrollments(BOB).await[0]["status"], "ACTIVE");
+    assert_eq!(w.fulfiller_shipments().await.len(), 1, "no second key");
 }
