@@ -9,6 +9,11 @@
 //! Errors the admin can fix where they are keep the enrollment: a fulfiller error state
 //! (address, phone) — the retry polls the same shipment again, as the guide's FAQ says —
 //! and Okta refusing the activation — the retry activates the same, shipped key.
+//!
+//! An admin's DELETE while `creating` sets `cancelling` (a compare-and-set); every write
+//! of `create` that could race with it is conditional on `creating` (or leaves the state
+//! alone), and errors are recorded only in the state the run acted on, so a worker never
+//! overwrites the cancel: it carries it out (`cancel`).
 
 use super::OktaState;
 use super::store::{self as ostore, OktaRequest};
