@@ -275,11 +275,59 @@ const EDIT_FIELDS: &[&str] = &[
     "recipient_company",
     "street_line1",
     "street_line2",
+    "street_line3",
     "city",
     "region",
     "postal_code",
     "country_code_2",
 ];
+
+/// The edit form as the details page shows it now (every field, the delivery type, the
+/// CSRF token).
+async fn same_as_page(
+    w: &common::World,
+    b: &reqwest::Client,
+    id: &str,
+    csrf: &str,
+) -> Vec<(String, String)> {
+    let (_, d) = get(w, b, &format!("/console/shipments/{id}")).await;
+    let expedited = d.contains("value=\"2\" checked");
+    EDIT_FIELDS
+        .iter()
+        .map(|k| (k.to_string(), input_value(&d, k)))
+        .chain([
+            (
+                "delivery_type".into(),
+                if expedited { "2" } else { "1" }.into(),
+            ),
+            ("csrf".into(), csrf.to_owned()),
+        ])
+        .collect()
+}
+
+fn set(form: &mut [(String, String)], key: &str, value: &str) {
+    form.iter_mut().find(|(k, _)| k == key).unwrap().1 = value.to_owned();
+}
+
+/// Posts an edit, then confirms it with the confirmation page's hidden fields.
+async fn edit_and_confirm(
+    w: &common::World,
+    b: &reqwest::Client,
+    edit: &str,
+    form: &[(String, String)],
+) {
+    let f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (s, _, confirm) = post(w, b, edit, &f).await;
+    assert_eq!(s, 200, "{confirm}");
+    let hidden = hidden_inputs(&confirm, "confirm-form");
+    let hidden: Vec<(&str, &str)> = hidden
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (s, loc, body) = post(w, b, edit, &hidden).await;
+    assert_eq!(s, 303, "{body}");
+    assert!(loc.ends_with("?done=edited"), "{loc}");
+}
 
 #[tokio::test]
 async fn actions_edit_until_locked_retry_and_resend_follow_the_apis_rules() {
@@ -371,6 +419,23 @@ async fn actions_edit_until_locked_retry_and_resend_follow_the_apis_rules() {
     assert_eq!(s, 200, "{body}");
     assert!(body.contains("Nothing to change"), "{body}");
     assert!(!body.contains("id=\"changes\""));
+    // The third street line is edited like the others, and kept by a later edit of
+    // another field (the form carries every line the fulfiller holds).
+    let mut line3 = same_as_page(&w, &b, &open, &csrf).await;
+    set(&mut line3, "street_line3", "Building 7");
+    edit_and_confirm(&w, &b, &edit, &line3).await;
+    let mut street = same_as_page(&w, &b, &open, &csrf).await;
+    set(&mut street, "street_line1", "3 Third Road");
+    edit_and_confirm(&w, &b, &edit, &street).await;
+    let live = w.state.fulfiller.get_fpr_shipment(&sid).await.unwrap();
+    assert_eq!(
+        (
+            live.mailing_address.street_line1.as_str(),
+            live.mailing_address.street_line3.as_str()
+        ),
+        ("3 Third Road", "Building 7")
+    );
+
     // An invalid form is shown again with the specific problem, before any confirmation.
     let (s, _, body) = send(with("street_line1", " ")).await;
     assert_eq!(s, 400, "{body}");

@@ -347,6 +347,8 @@ pub struct EditForm {
     #[serde(default)]
     street_line2: String,
     #[serde(default)]
+    street_line3: String,
+    #[serde(default)]
     city: String,
     #[serde(default)]
     region: String,
@@ -374,6 +376,7 @@ impl EditForm {
             recipient_company: r.recipient_company.clone(),
             street_line1: a.street_line1.clone(),
             street_line2: a.street_line2.clone(),
+            street_line3: a.street_line3.clone(),
             city: a.city.clone(),
             region: a.region.clone(),
             postal_code: a.postal_code.clone(),
@@ -917,7 +920,7 @@ impl Contact {
             &yubienterprise::fpr::MailingAddress {
                 street_line1: f.street_line1.clone(),
                 street_line2: f.street_line2.clone(),
-                street_line3: String::new(),
+                street_line3: f.street_line3.clone(),
                 city: f.city.clone(),
                 region: f.region.clone(),
                 postal_code: f.postal_code.clone(),
@@ -930,7 +933,7 @@ impl Contact {
         Ok(c)
     }
 
-    /// Normalized copies of a recipient and address (the form has no third street line).
+    /// Normalized copies of a recipient and address.
     fn of(
         r: &yubienterprise::fpr::Recipient,
         a: &yubienterprise::fpr::MailingAddress,
@@ -948,7 +951,7 @@ impl Contact {
             address: yubienterprise::fpr::MailingAddress {
                 street_line1: t(&a.street_line1),
                 street_line2: t(&a.street_line2),
-                street_line3: String::new(),
+                street_line3: t(&a.street_line3),
                 city: t(&a.city),
                 region: t(&a.region),
                 postal_code: t(&a.postal_code),
@@ -959,7 +962,7 @@ impl Contact {
     }
 
     /// (form field, label, value) for every field of the form, in the form's order.
-    fn fields(&self) -> [(&'static str, &'static str, String); 12] {
+    fn fields(&self) -> [(&'static str, &'static str, String); 13] {
         let (r, a) = (&self.recipient, &self.address);
         [
             (
@@ -981,6 +984,7 @@ impl Contact {
             ("recipient_company", "Company", r.recipient_company.clone()),
             ("street_line1", "Street", a.street_line1.clone()),
             ("street_line2", "Street, line 2", a.street_line2.clone()),
+            ("street_line3", "Street, line 3", a.street_line3.clone()),
             ("city", "City", a.city.clone()),
             ("region", "Region", a.region.clone()),
             ("postal_code", "Postal code", a.postal_code.clone()),
