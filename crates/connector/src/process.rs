@@ -14,7 +14,11 @@
 //!   register with Graph, seal the PIN, → `pin_pending`. Errors 1-9/99/105/106 →
 //!   `error` with the fulfiller's text; 404 → `deleted`; other codes stay `open`.
 //! - `cancelling` (DELETE while `creating`): look the shipment up by reference, delete it
-//!   at the fulfiller if it exists, → `deleted`; nothing is created.
+//!   at the fulfiller if it exists, → `deleted`; nothing is created. The transitions
+//!   that race with a DELETE (`creating` → `open` when the shipment is recorded,
+//!   `creating` → `cancelling`) are compare-and-set ([`Store::update_request_if`]): a
+//!   cancel that lands while the shipment is being recorded is never lost, the shipment
+//!   is recorded and deleted.
 //! - `pin_pending`: deliver the PIN → `complete`; the PIN stays sealed for resends for
 //!   `pin_retention_days` (0: destroyed now), see [`crate::pin::cleanup`].
 
@@ -206,27 +210,82 @@ async fn find_by_contact(
     Ok(best.map(|(_, id)| id))
 }
 
+/// Records the shipment this request's create made (or an earlier attempt made):
+/// `creating` → `open`, as a compare-and-set, because an admin's DELETE can land at any
+/// moment between the fulfiller's answer and this write. When the request moved
+/// meanwhile:
+///
+/// - `cancelling` (the cancel came while the create was in flight): the cancel stays,
+///   and the shipment id is recorded so that the processor deletes it;
+/// - `deleted` without a shipment (the cancel ran before the shipment existed at the
+///   fulfiller): back to `cancelling` with the shipment id, so the late shipment is
+///   deleted too, and the job is made due;
+/// - anything else (another worker recorded it): its row is returned as it is.
 async fn adopt(
     state: &AppState,
     mut row: RequestRow,
     shipment_id: String,
     note: &str,
 ) -> Result<RequestRow, CreateError> {
-    row.shipment_id = Some(shipment_id);
+    let internal = |e: crate::store::StoreError| CreateError::Internal(e.to_string());
+    row.shipment_id = Some(shipment_id.clone());
     row.last_error = None;
-    // An admin may have asked to cancel while the create call was in flight: keep the
-    // intent, the processor deletes the shipment just recorded.
-    let cancelling = matches!(
-        state.store.get_request(&row.id).await,
-        Ok(Some(r)) if r.state == "cancelling"
-    );
-    row.state = if cancelling { "cancelling" } else { "open" }.into();
-    state
+    row.state = "open".into();
+    if state
         .store
-        .update_request(&row, note)
+        .update_request_if(&row, "creating", note)
         .await
-        .map_err(|e| CreateError::Internal(e.to_string()))?;
-    Ok(row)
+        .map_err(internal)?
+    {
+        return Ok(row);
+    }
+    // Each lost compare-and-set means another writer moved the request: read it again.
+    for _ in 0..4 {
+        let Some(mut current) = state.store.get_request(&row.id).await.map_err(internal)? else {
+            return Err(CreateError::Internal(format!(
+                "request {} vanished while its shipment {shipment_id} was being recorded",
+                row.id
+            )));
+        };
+        let (expected, why) = match (current.state.as_str(), &current.shipment_id) {
+            ("cancelling", None) => (
+                "cancelling",
+                format!(
+                    "{note}: shipment {shipment_id}, cancelled by an admin meanwhile; it is deleted at the fulfiller next"
+                ),
+            ),
+            ("deleted", None) => (
+                "deleted",
+                format!(
+                    "{note} after the cancel: shipment {shipment_id} is deleted at the fulfiller too"
+                ),
+            ),
+            _ => return Ok(current),
+        };
+        tracing::info!(request_id = %row.id, shipment_id = %shipment_id, "the request was cancelled while its shipment was being created; the shipment will be deleted");
+        current.shipment_id = Some(shipment_id.clone());
+        current.fulfiller_state = row.fulfiller_state;
+        current.fulfiller_message = row.fulfiller_message.clone();
+        current.state = "cancelling".into();
+        current.last_error = None;
+        if state
+            .store
+            .update_request_if(&current, expected, &why)
+            .await
+            .map_err(internal)?
+        {
+            state
+                .store
+                .schedule(&current.id, now())
+                .await
+                .map_err(internal)?;
+            return Ok(current);
+        }
+    }
+    Err(CreateError::Internal(format!(
+        "request {} kept changing while its shipment {shipment_id} was being recorded; the next run reconciles it",
+        row.id
+    )))
 }
 
 /// A request whose cancel was asked while it was still `creating`: reconcile first
@@ -325,15 +384,10 @@ pub async fn create_shipment(
                 crash_point(s.shipment_id.as_str()).await;
                 let id = s.shipment_id.as_str().to_owned();
                 tracing::info!(request_id = %row.id, shipment_id = %id, "shipment created");
-                let mut row = adopt(state, row, id, "shipment created at the fulfiller").await?;
+                let mut row = row;
                 row.fulfiller_state = Some(i64::from(s.shipment_state.shipment_state_id.id()));
                 row.fulfiller_message = Some(s.shipment_state.shipment_state_message);
-                state
-                    .store
-                    .update_request(&row, "")
-                    .await
-                    .map_err(|e| CreateError::Internal(e.to_string()))?;
-                return Ok(row);
+                return adopt(state, row, id, "shipment created at the fulfiller").await;
             }
             Err(ClientError::Api { status, body, .. })
                 if (400..500).contains(&status) && status != 429 =>
@@ -352,9 +406,10 @@ pub async fn create_shipment(
     }
     let mut row = row;
     row.last_error = Some(format!("the fulfiller did not answer: {last}"));
+    // Only while still `creating`: a cancel recorded meanwhile stays.
     let _ = state
         .store
-        .update_request(&row, "shipment creation deferred")
+        .update_request_if(&row, "creating", "shipment creation deferred")
         .await;
     Err(CreateError::Unavailable(last))
 }

@@ -146,6 +146,16 @@ pub trait Store: Send + Sync {
     /// Writes a request's mutable fields and appends a history entry when the state
     /// changes.
     async fn update_request(&self, row: &RequestRow, note: &str) -> Result<(), StoreError>;
+    /// [`Store::update_request`] only if the stored state is still `expected` (a
+    /// compare-and-set, for transitions that race: the worker recording a shipment, an
+    /// admin's cancel). Returns whether it applied; the history entry is written only
+    /// then.
+    async fn update_request_if(
+        &self,
+        row: &RequestRow,
+        expected: &str,
+        note: &str,
+    ) -> Result<bool, StoreError>;
     /// Removes a request that the fulfiller refused at creation (nothing stays written).
     async fn forget_request(&self, id: &str) -> Result<(), StoreError>;
     /// The audit trail, oldest first.
@@ -525,6 +535,57 @@ impl Store for SqlStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn update_request_if(
+        &self,
+        row: &RequestRow,
+        expected: &str,
+        note: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let t = now();
+        // One conditional UPDATE: on PostgreSQL a concurrent writer of the row makes it
+        // wait and then re-check `state` against the committed row; SQLite serializes
+        // writers (the transaction is immediate).
+        let applied = sqlx::query(
+            "UPDATE requests SET state=$2, shipment_id=$3, fulfiller_state=$4, fulfiller_message=$5, \
+             serial=$6, firmware=$7, tracking=$8, last_error=$9, updated_at=$10, user_label=$11 \
+             WHERE id=$1 AND state=$12",
+        )
+        .bind(&row.id)
+        .bind(&row.state)
+        .bind(&row.shipment_id)
+        .bind(row.fulfiller_state)
+        .bind(&row.fulfiller_message)
+        .bind(&row.serial)
+        .bind(&row.firmware)
+        .bind(&row.tracking)
+        .bind(&row.last_error)
+        .bind(t)
+        .bind(&row.user_label)
+        .bind(expected)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if !applied {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if expected != row.state || !note.is_empty() {
+            sqlx::query(
+                "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&row.id)
+            .bind(t)
+            .bind(&row.state)
+            .bind(note)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn forget_request(&self, id: &str) -> Result<(), StoreError> {

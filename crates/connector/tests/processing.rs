@@ -8,6 +8,7 @@ use connector::store::Store;
 use reqwest::Method;
 use sandbox::fulfiller::program::{Order, ProgramError, Programmed, Programmer};
 use serde_json::{Value, json};
+use sqlx::Row;
 use std::sync::Arc;
 
 async fn fulfiller_total(w: &World) -> u64 {
@@ -208,23 +209,226 @@ async fn a_shipment_created_but_not_recorded_is_found_not_ordered_again() {
     assert_eq!(fulfiller_total(&w).await, 1);
 }
 
+/// A fresh PostgreSQL database on 127.0.0.1:5432, dropped by [`Pg::drop_db`].
+struct Pg {
+    admin: sqlx::AnyPool,
+    name: String,
+    url: String,
+}
+
+impl Pg {
+    async fn create(prefix: &str) -> Self {
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
+            .await
+            .unwrap();
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        Self { admin, name, url }
+    }
+
+    /// Waits until `n` sessions on this database wait for a lock (a row lock the test
+    /// holds), so that the test knows where they stand.
+    async fn wait_for_lock_waiters(&self, n: i64) {
+        for _ in 0..3000 {
+            let waiting: i64 = sqlx::query(
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+            )
+            .bind(&self.name)
+            .fetch_one(&self.admin)
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+            if waiting >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{n} sessions never waited for the row lock");
+    }
+
+    async fn drop_db(self) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&self.admin)
+        .await
+        .unwrap();
+    }
+}
+
+/// A request left in "creating" by a lost answer (the call never reached the
+/// fulfiller), on a connector that is ready.
+async fn lost_create(w: &World) -> String {
+    let r = w
+        .http
+        .get(format!("{}/readyz", w.connector))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "ready: transport keys known");
+    set_faults(w, json!({"drop_rate": 1.0})).await;
+    let (s, v) = w
+        .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
+        .await;
+    assert_eq!(s, 503, "{v}");
+    set_faults(w, json!({})).await;
+    v["error_data"]["request_id"].as_str().unwrap().to_owned()
+}
+
+/// The worker has the fulfiller's answer (the shipment exists) and is about to record
+/// it when the request's state changes to `moved_to`: the test holds the request's row,
+/// waits until the worker's write waits for it, and commits `moved_to` first.
+async fn state_moves_while_the_shipment_is_recorded(moved_to: &str, note: &str) {
+    let pg = Pg::create("prereg_race").await;
+    {
+        let w = start_with(sandbox::Config::for_tests(), Some(pg.url.clone())).await;
+        let id = lost_create(&w).await;
+        assert_eq!(fulfiller_total(&w).await, 0);
+
+        let holder = sqlx::AnyPool::connect(&pg.url).await.unwrap();
+        let mut tx = holder.begin().await.unwrap();
+        sqlx::query("SELECT id FROM requests WHERE id = $1 FOR UPDATE")
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let (sum, ()) = tokio::join!(w.process(), async {
+            pg.wait_for_lock_waiters(1).await;
+            assert_eq!(fulfiller_total(&w).await, 1, "the shipment was created");
+            // Written as the connector writes it: only from "creating".
+            let t = connector::store::now();
+            sqlx::query("UPDATE requests SET state = $2, last_error = NULL, updated_at = $3 WHERE id = $1 AND state = 'creating'")
+                .bind(&id)
+                .bind(moved_to)
+                .bind(t)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&id)
+            .bind(t)
+            .bind(moved_to)
+            .bind(note)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+        });
+        assert_eq!(sum["data"]["processed"], 1, "{sum}");
+
+        let got = w.shipment(&id).await;
+        assert_eq!(got["state"], "deleted", "the cancel is not lost: {got}");
+        let sid = got["shipment_id"]
+            .as_str()
+            .expect("the shipment is recorded");
+        let e = w.state.fulfiller.get_fpr_shipment(sid).await.unwrap_err();
+        assert!(
+            matches!(e, yubienterprise::ClientError::Api { status: 404, .. }),
+            "{e}"
+        );
+        assert_eq!(fulfiller_total(&w).await, 0, "no key ships");
+        let notes = got["timeline"].to_string();
+        assert!(notes.contains(note), "{notes}");
+        assert!(
+            notes.contains(&format!("shipment {sid} deleted at the fulfiller")),
+            "{notes}"
+        );
+        // Nothing more happens on later runs.
+        w.process().await;
+        assert_eq!(w.shipment(&id).await["state"], "deleted");
+        assert_eq!(fulfiller_total(&w).await, 0);
+        holder.close().await;
+        w.state.store.close().await;
+    }
+    pg.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_landing_while_the_created_shipment_is_recorded_deletes_the_shipment() {
+    state_moves_while_the_shipment_is_recorded(
+        "cancelling",
+        "cancel requested by an admin while the shipment was being created",
+    )
+    .await;
+}
+
+/// The cancel already ran (it looked the shipment up before the fulfiller had it, and
+/// marked the request deleted) when the create's answer is recorded: the late shipment
+/// is deleted too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shipment_created_after_the_cancel_finished_is_deleted_too() {
+    state_moves_while_the_shipment_is_recorded(
+        "deleted",
+        "cancelled by an admin before the shipment was created",
+    )
+    .await;
+}
+
+/// The admin's DELETE reads the request while it is still "creating", and the worker
+/// records the shipment before the DELETE writes: the DELETE sees the shipment and
+/// cancels it at the fulfiller there and then.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_racing_the_worker_that_records_the_shipment_cancels_it_at_once() {
+    let pg = Pg::create("prereg_race").await;
+    {
+        let w = start_with(sandbox::Config::for_tests(), Some(pg.url.clone())).await;
+        let id = lost_create(&w).await;
+
+        let holder = sqlx::AnyPool::connect(&pg.url).await.unwrap();
+        let mut tx = holder.begin().await.unwrap();
+        sqlx::query("SELECT id FROM requests WHERE id = $1 FOR UPDATE")
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let path = format!("/v1/fpr/shipments/{id}");
+        let (sum, (status, deleted), ()) = tokio::join!(
+            w.process(),
+            async {
+                // The worker waits to record the shipment before the DELETE starts.
+                pg.wait_for_lock_waiters(1).await;
+                w.call(Method::DELETE, &path, None).await
+            },
+            async {
+                pg.wait_for_lock_waiters(2).await;
+                tx.rollback().await.unwrap();
+            }
+        );
+        assert_eq!(sum["data"]["processed"], 1, "{sum}");
+        assert_eq!(
+            status, 200,
+            "cancelled at the fulfiller, not deferred: {deleted}"
+        );
+        assert_eq!(deleted["data"]["state"], "deleted", "{deleted}");
+        let sid = deleted["data"]["shipment_id"].as_str().unwrap();
+        let e = w.state.fulfiller.get_fpr_shipment(sid).await.unwrap_err();
+        assert!(
+            matches!(e, yubienterprise::ClientError::Api { status: 404, .. }),
+            "{e}"
+        );
+        assert_eq!(fulfiller_total(&w).await, 0, "no key ships");
+        w.process().await;
+        assert_eq!(w.shipment(&id).await["state"], "deleted");
+        holder.close().await;
+        w.state.store.close().await;
+    }
+    pg.drop_db().await;
+}
+
 #[tokio::test]
 async fn the_flow_runs_on_postgresql_too() {
-    sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
-        .await
-        .unwrap();
-    let name = format!("prereg_flow_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
+    let pg = Pg::create("prereg_flow").await;
     {
-        let w = start_with(
-            sandbox::Config::for_tests(),
-            Some(format!("postgres://postgres@127.0.0.1:5432/{name}")),
-        )
-        .await;
+        let w = start_with(sandbox::Config::for_tests(), Some(pg.url.clone())).await;
         let (s, v) = w
             .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
             .await;
@@ -236,10 +440,5 @@ async fn the_flow_runs_on_postgresql_too() {
         assert_eq!(w.shipment(&sid).await["state"], "complete");
         w.state.store.close().await;
     }
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    pg.drop_db().await;
 }

@@ -278,3 +278,77 @@ async fn a_version_1_database_is_upgraded_in_place() {
     let s = SqlStore::connect(&url).await.unwrap();
     assert_eq!(s.get_request("old1").await.unwrap().unwrap().idp, "entra");
 }
+
+/// The worker recording a shipment and an admin's cancel race: each transition is a
+/// compare-and-set, so the later one is refused instead of overwriting the earlier.
+#[tokio::test]
+async fn a_conditional_update_is_refused_once_the_state_moved() {
+    both(async |s: SqlStore| {
+        let r = request("c1", "u1");
+        s.insert_request(&r, b"k", None).await.unwrap();
+
+        // The admin's cancel lands first.
+        let mut cancel = r.clone();
+        cancel.state = "cancelling".into();
+        assert!(
+            s.update_request_if(&cancel, "creating", "cancel requested")
+                .await
+                .unwrap()
+        );
+
+        // The worker's "creating → open" then finds the state moved: nothing written.
+        let mut open = r.clone();
+        open.state = "open".into();
+        open.shipment_id = Some("S1".into());
+        assert!(
+            !s.update_request_if(&open, "creating", "shipment created")
+                .await
+                .unwrap()
+        );
+        let got = s.get_request("c1").await.unwrap().unwrap();
+        assert_eq!(got.state, "cancelling", "the cancel is kept");
+        assert_eq!(got.shipment_id, None);
+        assert!(s.by_shipment("S1").await.unwrap().is_none());
+        let h = s.history("c1").await.unwrap();
+        assert_eq!(
+            h.iter()
+                .map(|h| (h.state.as_str(), h.note.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (
+                    "creating",
+                    "request accepted; shipment about to be created at the fulfiller"
+                ),
+                ("cancelling", "cancel requested")
+            ],
+            "a refused update leaves no history entry"
+        );
+
+        // Against the state it now has, the worker's write applies.
+        let mut keep = got.clone();
+        keep.shipment_id = Some("S1".into());
+        assert!(
+            s.update_request_if(&keep, "cancelling", "shipment recorded")
+                .await
+                .unwrap()
+        );
+        let got = s.get_request("c1").await.unwrap().unwrap();
+        assert_eq!(
+            (got.state.as_str(), got.shipment_id.as_deref()),
+            ("cancelling", Some("S1"))
+        );
+        assert_eq!(s.history("c1").await.unwrap().len(), 3);
+        assert!(
+            !s.update_request_if(&keep, "open", "").await.unwrap(),
+            "no row is in that state"
+        );
+        assert!(
+            !s.update_request_if(&request("nobody", "u1"), "creating", "")
+                .await
+                .unwrap(),
+            "an unknown request is not created"
+        );
+        assert!(s.get_request("nobody").await.unwrap().is_none());
+    })
+    .await;
+}

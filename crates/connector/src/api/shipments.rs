@@ -229,40 +229,64 @@ pub async fn delete(
     if r.idp == "okta" {
         return crate::okta::api_delete(&s, r).await;
     }
-    let shipped = r.state == "complete";
-    if let Some(sid) = r.shipment_id.as_ref().filter(|_| !shipped) {
-        match s.fulfiller.delete_fpr_shipment(sid).await {
-            Ok(()) | Err(yubienterprise::ClientError::Api { status: 404, .. }) => {}
-            Err(yubienterprise::ClientError::Api {
-                status: 409, body, ..
-            }) => {
-                return Err(ApiError::Conflict(format!(
-                    "the fulfiller can no longer cancel shipment {sid}: {}",
-                    body.message
-                )));
+    // The worker may record the shipment while this runs: cancelling a request still
+    // being created is a compare-and-set, and when it loses, the request is read again
+    // (now with its shipment, deleted at the fulfiller below).
+    let mut attempt = 0;
+    let shipped = loop {
+        let shipped = r.state == "complete";
+        if let Some(sid) = r.shipment_id.as_ref().filter(|_| !shipped) {
+            match s.fulfiller.delete_fpr_shipment(sid).await {
+                Ok(()) | Err(yubienterprise::ClientError::Api { status: 404, .. }) => {}
+                Err(yubienterprise::ClientError::Api {
+                    status: 409, body, ..
+                }) => {
+                    return Err(ApiError::Conflict(format!(
+                        "the fulfiller can no longer cancel shipment {sid}: {}",
+                        body.message
+                    )));
+                }
+                Err(e) => {
+                    return Err(ApiError::FulfillerUnavailable {
+                        message: e.to_string(),
+                        request_id: r.id,
+                    });
+                }
             }
-            Err(e) => {
-                return Err(ApiError::FulfillerUnavailable {
-                    message: e.to_string(),
-                    request_id: r.id,
-                });
-            }
+            break shipped;
         }
-    } else if r.state == "creating" || r.state == "cancelling" {
+        if r.state != "creating" && r.state != "cancelling" {
+            break shipped;
+        }
         // The create call may have reached the fulfiller: record the intent; the
         // processor looks the shipment up by reference, deletes it, then marks the
         // request deleted.
-        r.state = "cancelling".into();
+        let expected = std::mem::replace(&mut r.state, "cancelling".into());
         r.last_error = None;
-        s.store
-            .update_request(
+        if s.store
+            .update_request_if(
                 &r,
+                &expected,
                 "cancel requested by an admin while the shipment was being created",
             )
-            .await?;
-        s.store.schedule(&r.id, now()).await?;
-        return Ok((StatusCode::ACCEPTED, Json(json!({"data": view(&r)}))));
-    }
+            .await?
+        {
+            s.store.schedule(&r.id, now()).await?;
+            return Ok((StatusCode::ACCEPTED, Json(json!({"data": view(&r)}))));
+        }
+        attempt += 1;
+        if attempt == 4 {
+            return Err(ApiError::Conflict(format!(
+                "request {} changed state four times while it was being cancelled; send the DELETE again",
+                r.id
+            )));
+        }
+        r = s
+            .store
+            .get_request(&r.id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no request {:?}", r.id)))?;
+    };
     r.state = "deleted".into();
     let note = if shipped {
         "deleted by an admin (the key had shipped and was registered: nothing to cancel at the fulfiller)"
