@@ -1,7 +1,8 @@
 //! Fault injection, shared by every sandbox: a fraction of requests answered 500, a
 //! fraction answered 429 with `Retry-After`, added latency, and a fraction of dropped
 //! connections (the status line goes out, then the body breaks off and the connection
-//! closes). Set per run (`Config`, copied to each server) and changed live with
+//! closes), before the request is handled or after (the server acted, the client never
+//! hears). Set per run (`Config`, copied to each server) and changed live with
 //! `PUT /sandbox/v1/faults` on the server concerned. Applies to the service routes (on
 //! the Entra sandbox: Graph), never to `/sandbox/` (so a test can always turn it off).
 //! Each sandbox words the 500 and 429 bodies its own way ([`FaultBodies`]).
@@ -30,6 +31,13 @@ pub struct FaultConfig {
     pub latency_ms: u64,
     /// Fraction of connections dropped mid-response.
     pub drop_rate: f64,
+    /// Fraction of requests carried out and then dropped mid-response: the server
+    /// acted (a shipment was created), the client never learns it.
+    pub drop_after_rate: f64,
+    /// The fulfiller only: act like a fulfiller that does not know the
+    /// `customer_reference` field (it is dropped on create and ignored as a list
+    /// filter, which then answers every shipment).
+    pub ignore_customer_reference: bool,
 }
 
 impl FaultConfig {
@@ -43,6 +51,7 @@ impl FaultConfig {
             &mut self.error_rate,
             &mut self.rate_limit_rate,
             &mut self.drop_rate,
+            &mut self.drop_after_rate,
         ] {
             *r = if r.is_finite() {
                 r.clamp(0.0, 1.0)
@@ -143,7 +152,12 @@ pub async fn inject_with(
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return resp;
     }
-    next.run(req).await
+    let resp = next.run(req).await;
+    if hit(f.drop_after_rate) {
+        tracing::debug!("fault: dropping the connection after the request was carried out");
+        return dropped();
+    }
+    resp
 }
 
 /// A 200 whose body fails after the headers: hyper aborts the connection, so the client

@@ -9,7 +9,7 @@ use reqwest::Method;
 use sandbox::faults::FaultConfig;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use yubienterprise::ErrorCode;
+use yubienterprise::{ErrorCode, ListQuery};
 
 #[tokio::test]
 async fn error_rate_1_answers_500_with_the_documented_body() {
@@ -125,4 +125,109 @@ async fn a_fraction_fails_and_the_rest_succeeds() {
         )
         .await;
     assert_eq!((s, v["code"].as_str()), (400, Some("invalid_body")));
+}
+
+#[tokio::test]
+async fn drop_after_rate_carries_the_request_out_then_drops_the_answer() {
+    let sb = start().await;
+    let (s, v) = sb
+        .call(
+            Method::PUT,
+            "/sandbox/v1/faults",
+            Some(json!({"drop_after_rate": 1.0})),
+        )
+        .await;
+    assert_eq!((s, v["drop_after_rate"].as_f64()), (200, Some(1.0)));
+    let e = sb
+        .client
+        .create_fpr_shipment(&fpr_body())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, yubienterprise::ClientError::Transport { .. }),
+        "{e:?}"
+    );
+    assert!(e.is_transient());
+    sb.call(Method::PUT, "/sandbox/v1/faults", Some(json!({})))
+        .await;
+    // The shipment was created all the same: only its answer was lost.
+    let all = sb
+        .client
+        .list_shipments_exact(&ListQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(all.total_count, 1);
+    assert_eq!(all.shipments[0].recipient_lastname, "Lindberg");
+}
+
+#[tokio::test]
+async fn ignore_customer_reference_acts_like_a_fulfiller_that_does_not_know_the_field() {
+    let sb = start().await;
+    let by_reference = |v: &str| ListQuery {
+        search: Some(v.to_owned()),
+        search_field: Some("customer_reference".to_owned()),
+        ..Default::default()
+    };
+    let mut known = fpr_body();
+    known.customer_reference = Some("ref-known".into());
+    sb.client.create_fpr_shipment(&known).await.unwrap();
+
+    let (s, v) = sb
+        .call(
+            Method::PUT,
+            "/sandbox/v1/faults",
+            Some(json!({"ignore_customer_reference": true})),
+        )
+        .await;
+    assert_eq!((s, &v["ignore_customer_reference"]), (200, &json!(true)));
+    // On create the field is neither kept nor checked (even over 50 characters).
+    let mut b = fpr_body();
+    b.recipient.recipient_lastname = "Ignored".into();
+    b.customer_reference = Some("r".repeat(60));
+    let made = sb.client.create_fpr_shipment(&b).await.unwrap();
+    assert_eq!(made.customer_reference, None);
+    let got = sb
+        .client
+        .get_fpr_shipment(made.shipment_id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(got.customer_reference, None);
+    // As a list filter it is ignored: every shipment answers.
+    let page = sb
+        .client
+        .list_shipments_exact(&by_reference("ref-known"))
+        .await
+        .unwrap();
+    assert_eq!(page.total_count, 2);
+    let (_, d) = sb
+        .call(Method::GET, "/v1/shipments_exact/search-description", None)
+        .await;
+    let fields = d["searchable_fields"].as_array().unwrap();
+    assert!(!fields.iter().any(|f| f == "customer_reference"), "{d}");
+    assert!(fields.iter().any(|f| f == "postal_code"), "{d}");
+    // Other searches still filter.
+    let page = sb
+        .client
+        .list_shipments_exact(&ListQuery {
+            search: Some("Ignored".into()),
+            search_field: Some("recipient_lastname".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.total_count, 1);
+
+    // Switched off, the field filters again.
+    sb.call(Method::PUT, "/sandbox/v1/faults", Some(json!({})))
+        .await;
+    let page = sb
+        .client
+        .list_shipments_exact(&by_reference("ref-known"))
+        .await
+        .unwrap();
+    assert_eq!(page.total_count, 1);
+    assert_eq!(
+        page.shipments[0].customer_reference.as_deref(),
+        Some("ref-known")
+    );
 }

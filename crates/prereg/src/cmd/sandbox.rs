@@ -67,6 +67,14 @@ pub struct Args {
     /// Fault injection: fraction of connections dropped mid-response.
     #[arg(long, default_value_t = 0.0, value_name = "FRACTION")]
     pub drop_rate: f64,
+    /// Fault injection: fraction of requests carried out, then dropped mid-response
+    /// (e.g. a shipment created whose answer is lost).
+    #[arg(long, default_value_t = 0.0, value_name = "FRACTION")]
+    pub drop_after_rate: f64,
+    /// The fulfiller acts as if it did not know `customer_reference`: dropped on
+    /// create, ignored as a list filter.
+    #[arg(long)]
+    pub ignore_customer_reference: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -86,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ("--error-rate", args.error_rate),
         ("--rate-limit-rate", args.rate_limit_rate),
         ("--drop-rate", args.drop_rate),
+        ("--drop-after-rate", args.drop_after_rate),
     ] {
         if !(0.0..=1.0).contains(&rate) {
             bail!("{name} must be a fraction from 0 to 1, not {rate}");
@@ -122,6 +131,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         retry_after_secs: Some(args.retry_after),
         latency_ms: args.latency_ms,
         drop_rate: args.drop_rate,
+        drop_after_rate: args.drop_after_rate,
+        ignore_customer_reference: args.ignore_customer_reference,
     };
     let connector_config = args.connector_config.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()

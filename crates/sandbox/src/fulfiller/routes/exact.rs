@@ -47,8 +47,12 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub(crate) async fn search_description() -> Json<SearchDescription> {
-    Json(Store::search_description())
+pub(crate) async fn search_description(State(st): State<Fulfiller>) -> Json<SearchDescription> {
+    let mut d = Store::search_description();
+    if st.faults.get().ignore_customer_reference {
+        d.searchable_fields.retain(|f| f != "customer_reference");
+    }
+    Json(d)
 }
 
 fn bad(param: &str, message: String) -> Failure {
@@ -94,7 +98,13 @@ pub(crate) async fn list(
                     ),
                 ));
             }
-            Some((f.clone(), v.clone()))
+            if f == "customer_reference" && st.faults.get().ignore_customer_reference {
+                // A fulfiller that does not know the field ignores the filter: every
+                // shipment answers.
+                None
+            } else {
+                Some((f.clone(), v.clone()))
+            }
         }
         _ => {
             return Err(bad(

@@ -10,8 +10,12 @@ use yubienterprise::fpr::{CreateFprShipment, FprShipment, UpdateFprShipment};
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create(
     State(st): State<Fulfiller>,
-    ApiJson(body): ApiJson<CreateFprShipment>,
+    ApiJson(mut body): ApiJson<CreateFprShipment>,
 ) -> Result<(StatusCode, Json<FprShipment>), Failure> {
+    if st.faults.get().ignore_customer_reference {
+        // A fulfiller that does not know the field: neither checked nor kept.
+        body.customer_reference = None;
+    }
     let s = st.store.create_fpr(body)?;
     tracing::info!(shipment = %s.shipment_id, "FIDO Pre-reg shipment created");
     Ok((StatusCode::CREATED, Json(s)))
