@@ -237,3 +237,184 @@ async fn deleting_a_request_still_creating_whose_call_never_arrived_orders_nothi
     assert_eq!(got["shipment_id"], Value::Null);
     assert_eq!(total(&w).await, 0, "nothing was ordered");
 }
+
+const DIEGO: &str = "e20b6389-79c1-517b-96c2-51e4d70e0724";
+
+/// The fulfiller's fault switches, replaced as a whole.
+async fn set_faults(w: &World, faults: Value) {
+    let r = w
+        .http
+        .put(format!("{}/sandbox/v1/faults", w.fulfiller))
+        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+        .json(&faults)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+/// Every shipment at the fulfiller.
+async fn all_shipments(w: &World) -> Vec<Value> {
+    let r: Value = w
+        .http
+        .get(format!("{}/v1/shipments_exact", w.fulfiller))
+        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["shipments"].as_array().unwrap().clone()
+}
+
+/// Against a fulfiller that does not know `customer_reference`, a create is carried out
+/// but its answer (and every lookup's) is lost: the API answers 503 and keeps the
+/// request in "creating". Returns its id.
+async fn lost_answer_without_reference(w: &World, body: Value) -> String {
+    set_faults(
+        w,
+        json!({"ignore_customer_reference": true, "drop_after_rate": 1.0}),
+    )
+    .await;
+    let (s, v) = w.call(Method::POST, "/v1/fprRequest", Some(body)).await;
+    assert_eq!(s, 503, "{v}");
+    set_faults(w, json!({"ignore_customer_reference": true})).await;
+    v["error_data"]["request_id"].as_str().unwrap().to_owned()
+}
+
+async fn ready(w: &World) {
+    let r = w
+        .http
+        .get(format!("{}/readyz", w.connector))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn a_fulfiller_that_ignores_the_reference_still_gets_one_shipment_after_a_lost_answer() {
+    let w = start().await;
+    ready(&w).await;
+    let id = lost_answer_without_reference(&w, guide_request(ALEX)).await;
+    let made = all_shipments(&w).await;
+    assert_eq!(made.len(), 1, "the lost create did reach the fulfiller");
+    assert_eq!(
+        made[0]["customer_reference"],
+        Value::Null,
+        "it kept no reference"
+    );
+    assert_eq!(
+        w.state.store.get_request(&id).await.unwrap().unwrap().state,
+        "creating"
+    );
+
+    // The next run cannot find it by reference (the fulfiller ignores the search and
+    // answers shipments without one) and matches recipient and address instead.
+    w.process().await;
+    let got = w.shipment(&id).await;
+    assert_eq!(got["state"], "open", "{got}");
+    assert_eq!(got["shipment_id"], made[0]["shipment_id"]);
+    assert!(
+        got["timeline"]
+            .to_string()
+            .contains("found the shipment an earlier attempt created"),
+        "{got}"
+    );
+    assert_eq!(total(&w).await, 1, "no second key was ordered");
+
+    w.advance().await;
+    w.advance().await;
+    let sum = w.process().await;
+    assert_eq!(sum["data"]["completed"], 1, "{sum}");
+    assert_eq!(total(&w).await, 1);
+    assert_eq!(w.entra.registered_methods().len(), 1);
+}
+
+#[tokio::test]
+async fn the_fallback_match_does_not_swap_two_users_at_different_addresses() {
+    let w = start().await;
+    ready(&w).await;
+    let alex = guide_request(ALEX);
+    let mut diego = guide_request(DIEGO);
+    let r = &mut diego["yubico_shipment_request"];
+    r["recipient"]["recipient_email"] = json!("diegos@contoso.example");
+    r["recipient"]["recipient_firstname"] = json!("Diego");
+    r["recipient"]["recipient_lastname"] = json!("Siciliani");
+    // Another street in the same town: the postal code (the fallback's search) is
+    // the same, so only the comparison of recipient and address tells them apart.
+    r["mailing_address"]["street_line1"] = json!("12 Elm Street");
+    r["mailing_address"]["street_line2"] = json!("");
+
+    let ids = [
+        lost_answer_without_reference(&w, alex.clone()).await,
+        lost_answer_without_reference(&w, diego.clone()).await,
+    ];
+    assert_eq!(all_shipments(&w).await.len(), 2);
+    // Diego's request is reconciled first, while Alex's shipment (the older one) is
+    // still unowned: a match that looked at anything but recipient and address would
+    // take it.
+    w.state
+        .store
+        .schedule(&ids[1], connector::store::now() - 100)
+        .await
+        .unwrap();
+
+    w.process().await;
+    assert_eq!(total(&w).await, 2, "exactly one shipment each");
+    let mut owned = Vec::new();
+    for (id, body) in ids.iter().zip([&alex, &diego]) {
+        let got = w.shipment(id).await;
+        assert_eq!(got["state"], "open", "{got}");
+        let sid = got["shipment_id"].as_str().unwrap();
+        let s = w.state.fulfiller.get_fpr_shipment(sid).await.unwrap();
+        let want = &body["yubico_shipment_request"];
+        assert_eq!(
+            (
+                s.recipient.recipient_lastname.as_str(),
+                s.mailing_address.street_line1.as_str()
+            ),
+            (
+                want["recipient"]["recipient_lastname"].as_str().unwrap(),
+                want["mailing_address"]["street_line1"].as_str().unwrap()
+            ),
+            "request {id} owns the shipment sent to its own user"
+        );
+        owned.push(sid.to_owned());
+    }
+    assert_ne!(owned[0], owned[1]);
+
+    // Each key's responses open with its own request's key and register for its user.
+    w.advance().await;
+    w.advance().await;
+    let sum = w.process().await;
+    assert_eq!(sum["data"]["completed"], 2, "{sum}");
+    let mut users: Vec<String> = w
+        .entra
+        .registered_methods()
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect();
+    users.sort();
+    let mut want = vec![ALEX.to_owned(), DIEGO.to_owned()];
+    want.sort();
+    assert_eq!(users, want);
+    assert_eq!(total(&w).await, 2);
+}
+
+#[tokio::test]
+async fn on_a_fulfiller_that_ignores_the_reference_a_cancel_while_creating_deletes_the_match() {
+    let w = start().await;
+    ready(&w).await;
+    let id = lost_answer_without_reference(&w, guide_request(ALEX)).await;
+    let made = all_shipments(&w).await;
+    assert_eq!(made.len(), 1);
+    let (s, v) = delete(&w, &id).await;
+    assert_eq!(s, 202, "{v}");
+    w.process().await;
+    let got = w.shipment(&id).await;
+    assert_eq!(got["state"], "deleted", "{got}");
+    assert_eq!(got["shipment_id"], made[0]["shipment_id"]);
+    assert_eq!(total(&w).await, 0, "no key ships");
+}
