@@ -85,7 +85,7 @@ fn code_of(e: &yubienterprise::ApiError) -> String {
 /// after the intent) when the request carries no reference (recorded by an older
 /// version) or the fulfiller does not support the field: it refuses the search field
 /// (400), or answers with shipments that carry no reference at all.
-async fn find_existing(
+pub(crate) async fn find_existing(
     state: &AppState,
     row: &RequestRow,
     body: &CreateFprShipment,

@@ -5,7 +5,8 @@
 //! nothing made yet; enrolled but not ordered; a cancel landing while Okta's `enroll`
 //! is in flight; one landing while the fulfiller's create is in flight (the worker
 //! must not set the request `open` afterwards); a shipment whose create answer was lost
-//! (found by reference); and one the fulfiller can no longer delete (error, the key can
+//! (found by reference, or by recipient and address at a fulfiller that ignores the
+//! reference); and one the fulfiller can no longer delete (error, the key can
 //! still be activated).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -218,13 +219,24 @@ async fn a_cancel_landing_while_the_fulfiller_creates_deletes_the_new_shipment_a
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shipment_whose_create_answer_was_lost_is_found_by_reference_and_deleted() {
+    lost_create_answer_then_cancel(json!({})).await;
+}
+
+/// A fulfiller that ignores `customer_reference` (keeps no reference, searches nothing
+/// by it): the shipment is found by recipient and address instead, as in Entra mode.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_shipment_at_a_fulfiller_without_references_is_found_by_contact_and_deleted() {
+    lost_create_answer_then_cancel(json!({"ignore_customer_reference": true})).await;
+}
+
+async fn lost_create_answer_then_cancel(faults: Value) {
     use connector::store::Store;
     let w = start().await;
     w.state.transport_key().await.unwrap();
     fulfiller_faults(&w, json!({"error_rate": 1.0})).await;
     let id = start_quietly(&w, BOB).await;
     w.process().await;
-    fulfiller_faults(&w, json!({})).await;
+    fulfiller_faults(&w, faults).await;
     // The recorded order reached the fulfiller after all; its answer never came back.
     let row = w.state.store.get_request(&id).await.unwrap().unwrap();
     assert_eq!(row.state, "creating");

@@ -578,8 +578,9 @@ pub(crate) async fn api_delete(
         }
         row.state = "cancelling".into();
         row.last_error = None;
-        if ostore::update_if(
-                &state.store,
+        if state
+            .store
+            .update_request_if(
                 &row,
                 "creating",
                 "cancel requested by an admin while the request was being created; the processor deletes what was made (shipment, Okta enrollment), then marks it deleted",

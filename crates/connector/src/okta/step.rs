@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::process::{CreateError, Step, fail};
 use crate::store::{RequestRow, Store};
 use yubienterprise::fpr::{CreateFprShipment, ProductCustomization, ShipmentItemRequest};
-use yubienterprise::{ClientError, ListQuery, ShipmentType};
+use yubienterprise::ClientError;
 
 /// How a phase failed.
 pub(crate) enum Fault {
@@ -186,7 +186,11 @@ async fn fail_unless_moved(
     let mut failed = row.clone();
     failed.state = "error".into();
     failed.last_error = Some(message.clone());
-    match ostore::update_if(&state.store, &failed, expected, &message).await {
+    match state
+        .store
+        .update_request_if(&failed, expected, &message)
+        .await
+    {
         Ok(true) => {
             tracing::warn!(request_id = %row.id, error = %message, "request entered the error state");
             Step::Done("error")
@@ -209,8 +213,10 @@ async fn fail_unless_moved(
 /// `cancelling` (an admin's DELETE while the request was `creating`): reconcile first,
 /// then undo in the guide's three places.
 ///
-/// - The shipment: the recorded one, or the one whose customer reference is this
-///   request's id (a create whose answer was lost). The order is recorded before the
+/// - The shipment: the recorded one, or the one this request created without hearing
+///   back (a create whose answer was lost), found as Entra mode finds it
+///   ([`crate::process::find_existing`]: by customer reference, else by recipient and
+///   address when the fulfiller ignores the reference). The order is recorded before the
 ///   fulfiller sees it, so without a recorded order nothing was ordered. It is deleted
 ///   at the fulfiller; one that can no longer be deleted puts the request in `error`
 ///   (the key ships; its enrollment is kept so that it can still be activated).
@@ -223,18 +229,16 @@ async fn cancel(
     mut row: RequestRow,
     part: &mut OktaRequest,
 ) -> Step {
-    let ordered = serde_json::from_str::<CreateFprShipment>(&row.create_body).is_ok();
-    let sid = match row.shipment_id.clone() {
-        Some(s) => Some(s),
-        None if ordered => match find_by_reference(state, &row.id).await {
+    let order = serde_json::from_str::<CreateFprShipment>(&row.create_body).ok();
+    let sid = match (row.shipment_id.clone(), &order) {
+        (Some(s), _) => Some(s),
+        (None, Some(body)) => match crate::process::find_existing(state, &row, body).await {
             Ok(s) => s,
             Err(e) => {
-                return Step::Retry(format!(
-                    "looking the shipment up by its customer reference: {e}"
-                ));
+                return Step::Retry(format!("looking for a shipment this request created: {e}"));
             }
         },
-        None => None,
+        (None, None) => None,
     };
     let fulfiller = match &sid {
         None => "nothing had been ordered".to_owned(),
@@ -278,7 +282,11 @@ async fn cancel(
     let note = format!(
         "cancelled by an admin while it was being created (fulfiller: {fulfiller}; Okta: {okta_result})"
     );
-    match ostore::update_if(&state.store, &row, "cancelling", &note).await {
+    match state
+        .store
+        .update_request_if(&row, "cancelling", &note)
+        .await
+    {
         Ok(true) => {}
         Ok(false) => return Step::Retry("the request changed meanwhile".into()),
         Err(e) => return Step::Retry(e.to_string()),
@@ -288,41 +296,6 @@ async fn cancel(
         tracing::warn!(request_id = %row.id, error = %e, "could not release the user's lock");
     }
     Step::Done("deleted")
-}
-
-/// The shipment whose customer reference is `request_id` (Okta-mode orders always carry
-/// it), if the fulfiller has one.
-async fn find_by_reference(
-    state: &AppState,
-    request_id: &str,
-) -> Result<Option<String>, ClientError> {
-    let mut offset = 0u64;
-    for _ in 0..50 {
-        let page = state
-            .fulfiller
-            .list_shipments_exact(&ListQuery {
-                limit: Some(100),
-                offset: Some(offset),
-                search: Some(request_id.to_owned()),
-                search_field: Some("customer_reference".into()),
-                shipment_type: Some(ShipmentType::AutoFidoPreReg),
-                shipment_state_id: None,
-            })
-            .await?;
-        if let Some(s) = page
-            .shipments
-            .iter()
-            .find(|s| s.customer_reference.as_deref() == Some(request_id))
-        {
-            return Ok(Some(s.shipment_id.as_str().to_owned()));
-        }
-        let n = page.shipments.len();
-        if n < 100 {
-            break;
-        }
-        offset += n as u64;
-    }
-    Ok(None)
 }
 
 /// `creating`: read the shipping data, enroll at Okta, record the order, create the
@@ -363,7 +336,9 @@ async fn create(
         withdraw_lost_enrollments(state, okta, &row, part).await?;
         // Only while still `creating`: an admin's cancel recorded meanwhile wins, and
         // nothing is enrolled.
-        if !ostore::update_if(&state.store, &row, "creating", ENROLLING)
+        if !state
+            .store
+            .update_request_if(&row, "creating", ENROLLING)
             .await
             .map_err(db)?
         {

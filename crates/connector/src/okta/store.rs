@@ -277,60 +277,6 @@ pub async fn insert_request(
     Ok(())
 }
 
-/// Writes a request's mutable fields (as the shared `update_request` does) only if its
-/// stored state is still `expected`: a compare-and-set for the transitions that race
-/// with an admin (a worker's `creating` → `open`/`error` against a DELETE's
-/// `creating` → `cancelling`). Returns whether it applied; the audit-trail entry is
-/// written only then (when the state changes or `note` is not empty).
-pub async fn update_if(
-    store: &SqlStore,
-    row: &RequestRow,
-    expected: &str,
-    note: &str,
-) -> Result<bool, StoreError> {
-    let mut tx = store.begin_write().await?;
-    let t = crate::store::now();
-    // One conditional UPDATE: on PostgreSQL a concurrent writer of the row makes it wait
-    // and then re-check `state` against the committed row; SQLite serializes writers
-    // (the transaction is immediate).
-    let applied = sqlx::query(
-        "UPDATE requests SET state=$2, shipment_id=$3, fulfiller_state=$4, fulfiller_message=$5, \
-         serial=$6, firmware=$7, tracking=$8, last_error=$9, updated_at=$10 WHERE id=$1 AND state=$11",
-    )
-    .bind(&row.id)
-    .bind(&row.state)
-    .bind(&row.shipment_id)
-    .bind(row.fulfiller_state)
-    .bind(&row.fulfiller_message)
-    .bind(&row.serial)
-    .bind(&row.firmware)
-    .bind(&row.tracking)
-    .bind(&row.last_error)
-    .bind(t)
-    .bind(expected)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        > 0;
-    if !applied {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    if expected != row.state || !note.is_empty() {
-        sqlx::query(
-            "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&row.id)
-        .bind(t)
-        .bind(&row.state)
-        .bind(note)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(true)
-}
-
 /// Records what Okta `enroll` returned, in one transaction: the order to send the
 /// fulfiller (`create_body`, with Okta's sealed PIN and credential requests), the
 /// enrollment ids and an audit-trail entry. The request's state is not touched (an
