@@ -241,6 +241,41 @@ const PG_SCHEMA: &[&str] = &[
 const COLUMNS: &str = "id, idp, state, user_id, user_label, pin_contacts, create_body, shipment_id, \
     fulfiller_state, fulfiller_message, serial, firmware, tracking, last_error, created_at, updated_at";
 
+/// Appends an audit-trail entry, inside the caller's transaction.
+pub(crate) async fn add_history(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    request_id: &str,
+    at: i64,
+    state: &str,
+    note: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(request_id)
+    .bind(at)
+    .bind(state)
+    .bind(note)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Gives a new request its job, due at `run_at`, inside the caller's transaction.
+pub(crate) async fn add_job(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    request_id: &str,
+    run_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO jobs (id, request_id, run_at, attempts) VALUES ($1, $2, $3, 0)")
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(request_id)
+        .bind(run_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 impl SqlStore {
     /// Connects and runs the migrations. `sqlite://path` creates the file (WAL mode).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -413,21 +448,15 @@ impl Store for SqlStore {
             .bind(sealed_response_key.to_vec())
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
+        add_history(
+            &mut tx,
+            &row.id,
+            row.created_at,
+            &row.state,
+            "request accepted; shipment about to be created at the fulfiller",
         )
-        .bind(&row.id)
-        .bind(row.created_at)
-        .bind(&row.state)
-        .bind("request accepted; shipment about to be created at the fulfiller")
-        .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO jobs (id, request_id, run_at, attempts) VALUES ($1, $2, $3, 0)")
-            .bind(uuid::Uuid::new_v4().to_string())
-            .bind(&row.id)
-            .bind(row.created_at + 60)
-            .execute(&mut *tx)
-            .await?;
+        add_job(&mut tx, &row.id, row.created_at + 60).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -523,15 +552,7 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await?;
         if old.as_deref() != Some(row.state.as_str()) || !note.is_empty() {
-            sqlx::query(
-                "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&row.id)
-            .bind(t)
-            .bind(&row.state)
-            .bind(note)
-            .execute(&mut *tx)
-            .await?;
+            add_history(&mut tx, &row.id, t, &row.state, note).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -574,15 +595,7 @@ impl Store for SqlStore {
             return Ok(false);
         }
         if expected != row.state || !note.is_empty() {
-            sqlx::query(
-                "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&row.id)
-            .bind(t)
-            .bind(&row.state)
-            .bind(note)
-            .execute(&mut *tx)
-            .await?;
+            add_history(&mut tx, &row.id, t, &row.state, note).await?;
         }
         tx.commit().await?;
         Ok(true)

@@ -265,15 +265,7 @@ pub async fn record_edit(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(state)
-    .bind(note)
-    .execute(&mut *tx)
-    .await?;
+    crate::store::add_history(&mut tx, id, now, state, note).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -258,21 +258,8 @@ pub async fn insert_request(
     .bind(row.created_at)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&row.id)
-    .bind(row.created_at)
-    .bind(&row.state)
-    .bind(note)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("INSERT INTO jobs (id, request_id, run_at, attempts) VALUES ($1, $2, $3, 0)")
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&row.id)
-        .bind(row.created_at)
-        .execute(&mut *tx)
-        .await?;
+    crate::store::add_history(&mut tx, &row.id, row.created_at, &row.state, note).await?;
+    crate::store::add_job(&mut tx, &row.id, row.created_at).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -312,15 +299,7 @@ pub async fn record_enrollment(
         .bind(serde_json::Value::from(enrollment_ids.to_vec()).to_string())
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO request_history (request_id, at, state, note) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(request_id)
-    .bind(t)
-    .bind(&state)
-    .bind(note)
-    .execute(&mut *tx)
-    .await?;
+    crate::store::add_history(&mut tx, request_id, t, &state, note).await?;
     tx.commit().await?;
     Ok(state)
 }
