@@ -5,6 +5,7 @@
 
 mod common;
 mod console_common;
+mod pg;
 
 use common::ALEX;
 use console_common::*;
@@ -830,17 +831,9 @@ fn console_config_names_the_key_at_fault_and_passwords_verify() {
 
 #[tokio::test]
 async fn the_console_runs_on_postgresql_too() {
-    sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
-        .await
-        .unwrap();
-    let name = format!("prereg_console_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
+    let db = pg::TestDb::create("prereg_console").await;
     {
-        let w = start_console_on(format!("postgres://postgres@127.0.0.1:5432/{name}")).await;
+        let w = start_console_on(db.url.clone()).await;
         let (alex, _) = order(&w, ALEX).await;
         let (diego, _) = order(&w, DIEGO).await;
         w.advance().await;
@@ -873,12 +866,7 @@ async fn the_console_runs_on_postgresql_too() {
         assert_eq!(s, 303);
         w.state.store.close().await;
     }
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    db.drop_db().await;
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod okta_common;
+mod pg;
 
 use okta_common::*;
 use reqwest::Method;
@@ -117,18 +118,7 @@ async fn a_batch_of_50_users_on_sqlite_ends_with_one_shipment_each_and_no_reques
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_of_50_users_on_postgres_ends_with_one_shipment_each_and_no_request_left_open() {
-    let admin = "postgres://postgres@127.0.0.1:5432/postgres";
-    let db = format!("prereg_okta_{}", uuid::Uuid::new_v4().simple());
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    run_batch(Some(format!("postgres://postgres@127.0.0.1:5432/{db}"))).await;
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-    )))
-    .execute(&pool)
-    .await;
+    let db = pg::TestDb::create("prereg_okta").await;
+    run_batch(Some(db.url.clone())).await;
+    db.drop_db().await;
 }

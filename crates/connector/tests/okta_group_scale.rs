@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod okta_common;
+mod pg;
 
 use okta_common::*;
 use serde_json::{Value, json};
@@ -176,18 +177,7 @@ async fn group_add_events_for_25_users_delivered_twice_at_once_on_sqlite_make_on
 
 #[tokio::test(flavor = "multi_thread")]
 async fn group_add_events_for_25_users_delivered_twice_at_once_on_postgres_make_one_key_each() {
-    let admin = "postgres://postgres@127.0.0.1:5432/postgres";
-    let db = format!("prereg_okta_{}", uuid::Uuid::new_v4().simple());
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    run(Some(format!("postgres://postgres@127.0.0.1:5432/{db}"))).await;
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-    )))
-    .execute(&pool)
-    .await;
+    let db = pg::TestDb::create("prereg_okta").await;
+    run(Some(db.url.clone())).await;
+    db.drop_db().await;
 }

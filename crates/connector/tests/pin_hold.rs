@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod pg;
 use common::{ALEX, World, guide_request, start_full};
 use reqwest::Method;
 
@@ -168,19 +169,11 @@ async fn deleting_the_request_purges_the_held_pin() {
 
 #[tokio::test]
 async fn on_postgresql_the_pin_is_held_resent_and_purged_by_the_cleanup() {
-    sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
-        .await
-        .unwrap();
-    let name = format!("prereg_pin_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
+    let db = pg::TestDb::create("prereg_pin").await;
     {
         let w = start_full(
             sandbox::Config::for_tests(),
-            Some(format!("postgres://postgres@127.0.0.1:5432/{name}")),
+            Some(db.url.clone()),
             "",
             false,
         )
@@ -209,12 +202,7 @@ async fn on_postgresql_the_pin_is_held_resent_and_purged_by_the_cleanup() {
         assert_eq!(v["error_data"]["reason"], "retention");
         w.state.store.close().await;
     }
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
+    db.drop_db().await;
 }
 
 #[tokio::test]

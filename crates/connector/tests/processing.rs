@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod pg;
 use common::{ALEX, World, guide_request, start, start_with};
 use connector::store::Store;
 use reqwest::Method;
@@ -209,58 +210,25 @@ async fn a_shipment_created_but_not_recorded_is_found_not_ordered_again() {
     assert_eq!(fulfiller_total(&w).await, 1);
 }
 
-/// A fresh PostgreSQL database on 127.0.0.1:5432, dropped by [`Pg::drop_db`].
-struct Pg {
-    admin: sqlx::AnyPool,
-    name: String,
-    url: String,
-}
-
-impl Pg {
-    async fn create(prefix: &str) -> Self {
-        sqlx::any::install_default_drivers();
-        let admin = sqlx::AnyPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
-            .await
-            .unwrap();
-        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-        Self { admin, name, url }
-    }
-
-    /// Waits until `n` sessions on this database wait for a lock (a row lock the test
-    /// holds), so that the test knows where they stand.
-    async fn wait_for_lock_waiters(&self, n: i64) {
-        for _ in 0..3000 {
-            let waiting: i64 = sqlx::query(
-                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
-            )
-            .bind(&self.name)
-            .fetch_one(&self.admin)
-            .await
-            .unwrap()
-            .try_get("n")
-            .unwrap();
-            if waiting >= n {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("{n} sessions never waited for the row lock");
-    }
-
-    async fn drop_db(self) {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&self.admin)
+/// Waits until `n` sessions on this database wait for a lock (a row lock the test
+/// holds), so that the test knows where they stand.
+async fn wait_for_lock_waiters(pg: &pg::TestDb, n: i64) {
+    for _ in 0..3000 {
+        let waiting: i64 = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+        )
+        .bind(&pg.name)
+        .fetch_one(&pg.admin)
         .await
+        .unwrap()
+        .try_get("n")
         .unwrap();
+        if waiting >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    panic!("{n} sessions never waited for the row lock");
 }
 
 /// A request left in "creating" by a lost answer (the call never reached the
@@ -286,7 +254,7 @@ async fn lost_create(w: &World) -> String {
 /// it when the request's state changes to `moved_to`: the test holds the request's row,
 /// waits until the worker's write waits for it, and commits `moved_to` first.
 async fn state_moves_while_the_shipment_is_recorded(moved_to: &str, note: &str) {
-    let pg = Pg::create("prereg_race").await;
+    let pg = pg::TestDb::create("prereg_race").await;
     {
         let w = start_with(sandbox::Config::for_tests(), Some(pg.url.clone())).await;
         let id = lost_create(&w).await;
@@ -300,7 +268,7 @@ async fn state_moves_while_the_shipment_is_recorded(moved_to: &str, note: &str) 
             .await
             .unwrap();
         let (sum, ()) = tokio::join!(w.process(), async {
-            pg.wait_for_lock_waiters(1).await;
+            wait_for_lock_waiters(&pg, 1).await;
             assert_eq!(fulfiller_total(&w).await, 1, "the shipment was created");
             // Written as the connector writes it: only from "creating".
             let t = connector::store::now();
@@ -378,7 +346,7 @@ async fn a_shipment_created_after_the_cancel_finished_is_deleted_too() {
 /// cancels it at the fulfiller there and then.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_delete_racing_the_worker_that_records_the_shipment_cancels_it_at_once() {
-    let pg = Pg::create("prereg_race").await;
+    let pg = pg::TestDb::create("prereg_race").await;
     {
         let w = start_with(sandbox::Config::for_tests(), Some(pg.url.clone())).await;
         let id = lost_create(&w).await;
@@ -395,11 +363,11 @@ async fn a_delete_racing_the_worker_that_records_the_shipment_cancels_it_at_once
             w.process(),
             async {
                 // The worker waits to record the shipment before the DELETE starts.
-                pg.wait_for_lock_waiters(1).await;
+                wait_for_lock_waiters(&pg, 1).await;
                 w.call(Method::DELETE, &path, None).await
             },
             async {
-                pg.wait_for_lock_waiters(2).await;
+                wait_for_lock_waiters(&pg, 2).await;
                 tx.rollback().await.unwrap();
             }
         );
@@ -426,7 +394,7 @@ async fn a_delete_racing_the_worker_that_records_the_shipment_cancels_it_at_once
 
 #[tokio::test]
 async fn the_flow_runs_on_postgresql_too() {
-    let pg = Pg::create("prereg_flow").await;
+    let pg = pg::TestDb::create("prereg_flow").await;
     {
         let w = start_with(sandbox::Config::for_tests(), Some(pg.url.clone())).await;
         let (s, v) = w

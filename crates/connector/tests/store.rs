@@ -6,36 +6,7 @@ use connector::secrets::Purpose;
 use connector::store::{ListFilter, RequestRow, SqlStore, Store, now};
 use std::time::Duration;
 
-struct Pg {
-    admin: sqlx::AnyPool,
-    name: String,
-}
-
-impl Pg {
-    async fn create() -> (Self, String) {
-        sqlx::any::install_default_drivers();
-        let admin = sqlx::AnyPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
-            .await
-            .expect("PostgreSQL on 127.0.0.1:5432 (scripts/test starts it)");
-        let name = format!("prereg_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-        (Self { admin, name }, url)
-    }
-
-    async fn drop_db(self) {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&self.admin)
-        .await
-        .unwrap();
-    }
-}
+mod pg;
 
 fn sqlite_url() -> (tempdir::Dir, String) {
     let dir = tempdir::Dir::new();
@@ -86,8 +57,8 @@ async fn both(test: impl AsyncFn(SqlStore)) {
     let s = SqlStore::connect(&url).await.unwrap();
     test(s.clone()).await;
     s.close().await;
-    let (pg, url) = Pg::create().await;
-    let s = SqlStore::connect(&url).await.unwrap();
+    let pg = pg::TestDb::create("prereg_test").await;
+    let s = SqlStore::connect(&pg.url).await.unwrap();
     test(s.clone()).await;
     s.close().await;
     pg.drop_db().await;
