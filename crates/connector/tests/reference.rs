@@ -418,3 +418,54 @@ async fn on_a_fulfiller_that_ignores_the_reference_a_cancel_while_creating_delet
     assert_eq!(got["shipment_id"], made[0]["shipment_id"]);
     assert_eq!(total(&w).await, 0, "no key ships");
 }
+
+#[tokio::test]
+async fn a_fulfiller_that_refuses_the_reference_search_still_gets_one_shipment_after_a_lost_answer()
+{
+    let w = start().await;
+    ready(&w).await;
+    // The create is carried out but its answer is lost; the fulfiller keeps no
+    // reference and answers a search by it 400.
+    set_faults(
+        &w,
+        json!({"refuse_customer_reference": true, "drop_after_rate": 1.0}),
+    )
+    .await;
+    let (s, v) = w
+        .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
+        .await;
+    assert_eq!(s, 503, "{v}");
+    let id = v["error_data"]["request_id"].as_str().unwrap().to_owned();
+    set_faults(&w, json!({"refuse_customer_reference": true})).await;
+    let made = all_shipments(&w).await;
+    assert_eq!(made.len(), 1, "the lost create did reach the fulfiller");
+    assert_eq!(made[0]["customer_reference"], Value::Null);
+    let (s, _) = w
+        .call(Method::GET, &format!("/v1/fpr/shipments/{id}"), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(w.shipment(&id).await["state"], "creating");
+
+    // The next run's search by reference is refused: it matches recipient and address.
+    w.process().await;
+    let got = w.shipment(&id).await;
+    assert_eq!(got["state"], "open", "{got}");
+    assert_eq!(got["shipment_id"], made[0]["shipment_id"]);
+    assert!(
+        got["timeline"]
+            .to_string()
+            .contains("found the shipment an earlier attempt created"),
+        "{got}"
+    );
+    assert_eq!(total(&w).await, 1, "no second key was ordered");
+
+    w.advance().await;
+    w.advance().await;
+    let sum = w.process().await;
+    assert_eq!(sum["data"]["completed"], 1, "{sum}");
+    assert_eq!(w.shipment(&id).await["state"], "complete");
+    assert_eq!(total(&w).await, 1);
+    let methods = w.entra.registered_methods();
+    assert_eq!(methods.len(), 1);
+    assert_eq!(methods[0].user_id, ALEX);
+}

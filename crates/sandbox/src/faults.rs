@@ -38,12 +38,23 @@ pub struct FaultConfig {
     /// `customer_reference` field (it is dropped on create and ignored as a list
     /// filter, which then answers every shipment).
     pub ignore_customer_reference: bool,
+    /// The fulfiller only: act like a fulfiller that does not know the
+    /// `customer_reference` field and says so when asked to search by it (it is dropped
+    /// on create, and `search_field=customer_reference` is answered `400
+    /// validation_error`, as any field it cannot search).
+    pub refuse_customer_reference: bool,
 }
 
 impl FaultConfig {
     /// No faults.
     pub fn none() -> Self {
         Self::default()
+    }
+
+    /// Whether the fulfiller acts as if it did not know `customer_reference` (ignoring
+    /// or refusing its search).
+    pub fn unknown_customer_reference(&self) -> bool {
+        self.ignore_customer_reference || self.refuse_customer_reference
     }
 
     fn clamped(mut self) -> Self {

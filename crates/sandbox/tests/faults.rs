@@ -231,3 +231,92 @@ async fn ignore_customer_reference_acts_like_a_fulfiller_that_does_not_know_the_
         Some("ref-known")
     );
 }
+
+#[tokio::test]
+async fn refuse_customer_reference_answers_a_search_by_it_400_like_any_unknown_field() {
+    let sb = start().await;
+    let by_reference = ListQuery {
+        search: Some("ref-known".to_owned()),
+        search_field: Some("customer_reference".to_owned()),
+        ..Default::default()
+    };
+    let mut known = fpr_body();
+    known.customer_reference = Some("ref-known".into());
+    sb.client.create_fpr_shipment(&known).await.unwrap();
+
+    let (s, v) = sb
+        .call(
+            Method::PUT,
+            "/sandbox/v1/faults",
+            Some(json!({"refuse_customer_reference": true})),
+        )
+        .await;
+    assert_eq!((s, &v["refuse_customer_reference"]), (200, &json!(true)));
+    // The search is refused in the fulfiller's error shape, as for a field it cannot
+    // search.
+    let e = sb
+        .client
+        .list_shipments_exact(&by_reference)
+        .await
+        .unwrap_err();
+    match &e {
+        yubienterprise::ClientError::Api { status, body, .. } => {
+            assert_eq!(
+                (*status, body.code, body.field.as_deref()),
+                (400, ErrorCode::ValidationError, Some("search_field"))
+            );
+            assert!(
+                body.message
+                    .contains("\"customer_reference\" is not searchable"),
+                "{}",
+                body.message
+            );
+        }
+        other => panic!("expected a 400, got {other:?}"),
+    }
+    assert!(!e.is_transient());
+    let unknown = sb
+        .client
+        .list_shipments_exact(&ListQuery {
+            search: Some("x".into()),
+            search_field: Some("no_such_field".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.status(), Some(400));
+    // On create the field is neither kept nor checked (even over 50 characters).
+    let mut b = fpr_body();
+    b.recipient.recipient_lastname = "Refused".into();
+    b.customer_reference = Some("r".repeat(60));
+    let made = sb.client.create_fpr_shipment(&b).await.unwrap();
+    assert_eq!(made.customer_reference, None);
+    let got = sb
+        .client
+        .get_fpr_shipment(made.shipment_id.as_str())
+        .await
+        .unwrap();
+    assert_eq!(got.customer_reference, None);
+    let (_, d) = sb
+        .call(Method::GET, "/v1/shipments_exact/search-description", None)
+        .await;
+    let fields = d["searchable_fields"].as_array().unwrap();
+    assert!(!fields.iter().any(|f| f == "customer_reference"), "{d}");
+    // Other searches still filter.
+    let page = sb
+        .client
+        .list_shipments_exact(&ListQuery {
+            search: Some("Refused".into()),
+            search_field: Some("recipient_lastname".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.total_count, 1);
+
+    // Switched off, the field filters again.
+    sb.call(Method::PUT, "/sandbox/v1/faults", Some(json!({})))
+        .await;
+    let page = sb.client.list_shipments_exact(&by_reference).await.unwrap();
+    assert_eq!(page.total_count, 1);
+}

@@ -75,6 +75,10 @@ pub struct Args {
     /// create, ignored as a list filter.
     #[arg(long)]
     pub ignore_customer_reference: bool,
+    /// The fulfiller acts as if it did not know `customer_reference`: dropped on
+    /// create, a search by it refused (400).
+    #[arg(long)]
+    pub refuse_customer_reference: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -133,6 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         drop_rate: args.drop_rate,
         drop_after_rate: args.drop_after_rate,
         ignore_customer_reference: args.ignore_customer_reference,
+        refuse_customer_reference: args.refuse_customer_reference,
     };
     let connector_config = args.connector_config.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()

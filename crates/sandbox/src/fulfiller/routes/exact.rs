@@ -49,7 +49,7 @@ pub(crate) async fn delete(
 
 pub(crate) async fn search_description(State(st): State<Fulfiller>) -> Json<SearchDescription> {
     let mut d = Store::search_description();
-    if st.faults.get().ignore_customer_reference {
+    if st.faults.get().unknown_customer_reference() {
         d.searchable_fields.retain(|f| f != "customer_reference");
     }
     Json(d)
@@ -90,7 +90,11 @@ pub(crate) async fn list(
     let search = match (q.get("search"), q.get("search_field")) {
         (None, None) => None,
         (Some(v), Some(f)) => {
-            if !SEARCHABLE.contains(&f.as_str()) {
+            let faults = st.faults.get();
+            // A fulfiller that does not know `customer_reference` refuses it as it
+            // refuses any field it cannot search.
+            let refused = f == "customer_reference" && faults.refuse_customer_reference;
+            if refused || !SEARCHABLE.contains(&f.as_str()) {
                 return Err(bad(
                     "search_field",
                     format!(
@@ -98,7 +102,7 @@ pub(crate) async fn list(
                     ),
                 ));
             }
-            if f == "customer_reference" && st.faults.get().ignore_customer_reference {
+            if f == "customer_reference" && faults.ignore_customer_reference {
                 // A fulfiller that does not know the field ignores the filter: every
                 // shipment answers.
                 None

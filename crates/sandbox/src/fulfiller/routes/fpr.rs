@@ -12,7 +12,7 @@ pub(crate) async fn create(
     State(st): State<Fulfiller>,
     ApiJson(mut body): ApiJson<CreateFprShipment>,
 ) -> Result<(StatusCode, Json<FprShipment>), Failure> {
-    if st.faults.get().ignore_customer_reference {
+    if st.faults.get().unknown_customer_reference() {
         // A fulfiller that does not know the field: neither checked nor kept.
         body.customer_reference = None;
     }
