@@ -41,6 +41,9 @@ enum Command {
     /// The whole system in one command: sandboxes and connector in this process, keys
     /// ordered, shipped, registered, PINs mailed, users signing in (docs/demo.md).
     Demo(cmd::demo::Args),
+    /// How fast the connector takes orders and processes them, on SQLite and PostgreSQL:
+    /// prints the numbers (docs/bench.md).
+    Bench(cmd::bench::Args),
     /// The admin console's helpers: `hash-password` (docs/console.md).
     #[command(subcommand)]
     Console(cmd::console::Command),
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Yubico(c) => cmd::yubico::run(c),
         Command::Okta(c) => cmd::okta::run(c),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
         Command::Console(c) => cmd::console::run(c),
     };
     match result {

@@ -9,8 +9,8 @@
 //! response. Prints a table per user and exits 0 only when every user signed in and every
 //! bad case failed the way it should. docs/demo.md tells the story.
 
-mod entra;
-mod okta;
+pub(crate) mod entra;
+pub(crate) mod okta;
 mod progress;
 
 use anyhow::{Context, bail};
@@ -123,27 +123,12 @@ pub const TAMPERED: &str = "tampered fulfiller response";
 
 /// Runs the demo and prints its report.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    // The servers' logs only when asked for (PREREG_LOG=info, debug, ...), on stderr.
-    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("PREREG_LOG") {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    init_logs();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let dir = std::env::temp_dir().join(format!(
-        "prereg-demo-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default()
-    ));
-    std::fs::create_dir_all(dir.join("keys"))
-        .with_context(|| format!("creating {}", dir.display()))?;
+    let dir = work_dir("demo")?;
     let result = runtime.block_on(demo(&args, &dir));
     if args.keep {
         println!(
@@ -158,11 +143,42 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     report(&outcomes)
 }
 
+/// The servers' logs only when asked for (PREREG_LOG=info, debug, ...), on stderr.
+pub(crate) fn init_logs() {
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("PREREG_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
+/// A fresh working directory `prereg-<what>-<pid>-<nanos>` in the system's temporary
+/// directory, with an empty `keys/` inside.
+pub(crate) fn work_dir(what: &str) -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "prereg-{what}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default()
+    ));
+    std::fs::create_dir_all(dir.join("keys"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The connector's SQLite database in the working directory `dir`.
+pub(crate) fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("connector.db").display())
+}
+
 async fn demo(args: &Args, dir: &Path) -> anyhow::Result<Vec<Outcome>> {
     let n = usize::from(args.users);
     let entra_on = matches!(args.idp, IdpChoice::Entra | IdpChoice::Both);
     let okta_on = matches!(args.idp, IdpChoice::Okta | IdpChoice::Both);
-    let world = World::start(n, dir, okta_on).await?;
+    let world = World::start(n, dir, okta_on, &sqlite_url(dir)).await?;
     println!(
         "sandboxes: fulfiller {}, Entra {}, Okta {}, mail catcher smtp://{}",
         world.fulfiller,
@@ -328,7 +344,14 @@ impl Programmer for Tampering {
 }
 
 impl World {
-    async fn start(n: usize, dir: &Path, okta_on: bool) -> anyhow::Result<Self> {
+    /// Starts the sandboxes (seeded with `n` demo users in each IdP, and stock for them)
+    /// and the connector on `database_url`, with its `[okta]` section when `okta_on`.
+    pub(crate) async fn start(
+        n: usize,
+        dir: &Path,
+        okta_on: bool,
+        database_url: &str,
+    ) -> anyhow::Result<Self> {
         let tamper = Arc::new(Mutex::new(HashSet::new()));
         let mut config = sandbox::Config::for_tests();
         config.programmer = Arc::new(Tampering {
@@ -370,14 +393,13 @@ impl World {
         }));
         stops.push(tx);
 
-        let db = format!("sqlite://{}", dir.join("connector.db").display());
         let key = MasterKey::generate()
             .map_err(|e| anyhow::anyhow!("making the connector's master key: {e}"))?
             .to_base64();
         let mut toml = connector::sandbox_config::from_ready(
             &ready,
             &connector::sandbox_config::Local {
-                database_url: &db,
+                database_url,
                 master_key_b64: &key,
                 listen_addr: "127.0.0.1:0",
                 send_pin_url: None,
@@ -419,7 +441,8 @@ impl World {
         })
     }
 
-    async fn stop(mut self) {
+    /// Stops the connector and the sandboxes and waits for them.
+    pub(crate) async fn stop(mut self) {
         for s in self.stops.drain(..) {
             let _ = s.send(());
         }

@@ -1,5 +1,6 @@
 //! One module per command family. Shared input helpers live here.
 
+pub mod bench;
 pub mod console;
 pub mod demo;
 pub mod envelope;

@@ -4,7 +4,9 @@
 //! the connector to each user's manager, sign-in at the Entra sandbox.
 
 use super::progress::{Progress, Stage};
-use super::{ITEM, MISSING_FIELDS, Outcome, TAMPERED, UNDELIVERABLE, World, cast, report_stages};
+use super::{
+    ITEM, MISSING_FIELDS, Member, Outcome, TAMPERED, UNDELIVERABLE, World, cast, report_stages,
+};
 use anyhow::Context;
 use sandbox::entra::TenantSeed;
 use sandbox::entra::seed::SeedUser;
@@ -27,7 +29,8 @@ struct DemoUser {
     case: Option<&'static str>,
 }
 
-fn domain() -> String {
+/// The demo tenant's domain (`contoso.onmicrosoft.com`).
+pub(crate) fn domain() -> String {
     TenantSeed::default().domain
 }
 
@@ -38,7 +41,7 @@ fn users(n: usize) -> Vec<DemoUser> {
     let mut out: Vec<DemoUser> = cast(n)
         .into_iter()
         .map(|m| DemoUser {
-            upn: format!("{}@{d}", m.handle),
+            upn: upn(&m, &d),
             id: object_id(m.i),
             case: m.case,
         })
@@ -55,6 +58,24 @@ fn users(n: usize) -> Vec<DemoUser> {
         case: Some(MISSING_FIELDS),
     });
     out
+}
+
+/// A cast member's UPN in the tenant of `domain` (see [`domain`]).
+pub(crate) fn upn(m: &Member, domain: &str) -> String {
+    format!("{}@{domain}", m.handle)
+}
+
+/// The body of `POST /v1/fpr/shipments` the demo sends for `upn`: a generated 8-digit
+/// PIN and one [`ITEM`]; recipient and address come from the user's Entra profile.
+pub(crate) fn order_body(upn: &str) -> Value {
+    json!({
+        "user_id": upn,
+        "pin_request": {"type": "generate", "length": 8},
+        "yubico_shipment_request": {
+            "delivery_type": 1,
+            "shipment_items": ITEM.json(),
+        },
+    })
 }
 
 fn object_id(i: usize) -> String {
@@ -94,7 +115,7 @@ pub fn tenant(n: usize) -> anyhow::Result<TenantSeed> {
         anyhow::Ok(())
     };
     for m in cast(n) {
-        add(m.i, m.first, m.last, format!("{}@{d}", m.handle), m.street)?;
+        add(m.i, m.first, m.last, upn(&m, &d), m.street)?;
     }
     seed.check().context("the demo's Entra tenant")?;
     Ok(seed)
@@ -118,14 +139,7 @@ pub async fn run(w: &World, n: usize, progress: &Progress) -> anyhow::Result<Vec
     let token = w.api_token().await?;
     let mut orders = Vec::new();
     for user in users(n) {
-        let body = json!({
-            "user_id": user.upn,
-            "pin_request": {"type": "generate", "length": 8},
-            "yubico_shipment_request": {
-                "delivery_type": 1,
-                "shipment_items": ITEM.json(),
-            },
-        });
+        let body = order_body(&user.upn);
         let (status, v) = w
             .call(
                 &token,

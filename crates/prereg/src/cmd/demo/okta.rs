@@ -6,7 +6,7 @@
 //! Okta sandbox.
 
 use super::progress::{Progress, Stage};
-use super::{MISSING_FIELDS, Outcome, TAMPERED, UNDELIVERABLE, World, cast};
+use super::{MISSING_FIELDS, Member, Outcome, TAMPERED, UNDELIVERABLE, World, cast};
 use anyhow::{Context, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -25,6 +25,11 @@ struct DemoUser {
     case: Option<&'static str>,
 }
 
+/// A cast member's Okta login.
+pub(crate) fn login(m: &Member) -> String {
+    format!("{}@example.com", m.handle)
+}
+
 fn user_id(i: usize) -> String {
     format!("00udemo{i:013}")
 }
@@ -34,7 +39,7 @@ fn users(n: usize) -> Vec<DemoUser> {
         .into_iter()
         .map(|m| DemoUser {
             id: user_id(m.i),
-            login: format!("{}@example.com", m.handle),
+            login: login(&m),
             case: m.case,
         })
         .collect();
@@ -67,13 +72,7 @@ pub fn org(n: usize) -> anyhow::Result<sandbox::okta::OrgSeed> {
         anyhow::Ok(())
     };
     for m in cast(n) {
-        add(
-            m.i,
-            m.first,
-            m.last,
-            format!("{}@example.com", m.handle),
-            m.street,
-        )?;
+        add(m.i, m.first, m.last, login(&m), m.street)?;
     }
     seed.check().context("the demo's Okta org")?;
     Ok(seed)
