@@ -21,6 +21,12 @@
 //!   is recorded and deleted.
 //! - `pin_pending`: deliver the PIN → `complete`; the PIN stays sealed for resends for
 //!   `pin_retention_days` (0: destroyed now), see [`crate::pin::cleanup`].
+//!
+//! Every state write of a run is a compare-and-set on the state the run read
+//! ([`Store::update_request_if`]): an admin's DELETE or retry that lands while the
+//! worker polls is never overwritten. A run that loses ends with [`Step::Moved`]: the
+//! job is due again at once and the next run reads the request and decides on the state
+//! it now has (a deleted request stays deleted).
 
 use crate::app::AppState;
 use crate::secrets::Purpose;
@@ -333,8 +339,14 @@ async fn cancel(state: &AppState, mut row: RequestRow) -> Step {
     row.shipment_id = sid;
     row.state = "deleted".into();
     row.last_error = None;
-    if let Err(e) = state.store.update_request(&row, &note).await {
-        return Step::Retry(e.to_string());
+    match state
+        .store
+        .update_request_if(&row, "cancelling", &note)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return Step::Moved,
+        Err(e) => return Step::Retry(e.to_string()),
     }
     for p in [Purpose::Pin, Purpose::ResponseKey] {
         if let Err(e) = state.store.delete_secret(&row.id, p).await {
@@ -432,6 +444,17 @@ pub async fn drain(state: &AppState) -> Result<RunSummary, crate::store::StoreEr
                     sum.errors += 1;
                 }
                 state.store.finish(&job).await?;
+                // An admin's retry (or resend) that landed after this run's last write
+                // scheduled the job this `finish` removed: give the request one again.
+                if let Some(now_row) = state.store.get_request(&job.request_id).await?
+                    && ACTIVE.contains(&now_row.state.as_str())
+                {
+                    state.store.schedule(&now_row.id, now()).await?;
+                }
+            }
+            Step::Moved => {
+                // Another writer changed the request during the run: decide again now.
+                state.store.release(&job, now(), None).await?;
             }
             Step::Again => {
                 // Next cron tick (or `process`) makes it due again.
@@ -452,23 +475,37 @@ pub async fn run_now(state: &AppState) -> Result<RunSummary, crate::store::Store
     drain(state).await
 }
 
+/// The states a worker acts on (every other one is final, or waits for an admin).
+const ACTIVE: [&str; 4] = ["creating", "open", "pin_pending", "cancelling"];
+
 /// The outcome of one step of a request (shared with Okta mode).
 pub(crate) enum Step {
     /// Terminal state reached: the job is finished.
     Done(&'static str),
+    /// The run's compare-and-set lost: an admin (or another writer) changed the request
+    /// meanwhile. Nothing was overwritten; the job is due again at once.
+    Moved,
     /// Still open: poll again later.
     Again,
     /// A transient fault: retry with backoff.
     Retry(String),
 }
 
-/// Puts a request in the error state with `message` (what an admin reads).
+/// Puts a request in the error state with `message` (what an admin reads), only if it
+/// is still in the state the run read (`row.state`): a DELETE that landed meanwhile
+/// stays.
 pub(crate) async fn fail(state: &AppState, mut row: RequestRow, message: String) -> Step {
-    tracing::warn!(request_id = %row.id, error = %message, "request entered the error state");
-    row.state = "error".into();
+    let acted = std::mem::replace(&mut row.state, "error".into());
     row.last_error = Some(message.clone());
-    match state.store.update_request(&row, &message).await {
-        Ok(()) => Step::Done("error"),
+    match state.store.update_request_if(&row, &acted, &message).await {
+        Ok(true) => {
+            tracing::warn!(request_id = %row.id, error = %message, "request entered the error state");
+            Step::Done("error")
+        }
+        Ok(false) => {
+            tracing::info!(request_id = %row.id, error = %message, "the request changed meanwhile; not put in error");
+            Step::Moved
+        }
         Err(e) => Step::Retry(e.to_string()),
     }
 }
@@ -495,16 +532,18 @@ async fn step(state: &AppState, row: RequestRow) -> Step {
                 Ok(None) => return Step::Again,
                 Err(StepError::Transient(m)) => return Step::Retry(m),
                 Err(StepError::Permanent(m)) => return fail(state, row, m).await,
+                Err(StepError::Moved) => return Step::Moved,
             },
             "pin_pending" => match deliver(state, row.clone()).await {
                 Ok(r) => r,
                 Err(StepError::Transient(m)) => {
                     let mut r = row.clone();
                     r.last_error = Some(format!("PIN delivery failed, will retry: {m}"));
-                    let _ = state.store.update_request(&r, "").await;
+                    let _ = state.store.update_request_if(&r, "pin_pending", "").await;
                     return Step::Retry(m);
                 }
                 Err(StepError::Permanent(m)) => return fail(state, row, m).await,
+                Err(StepError::Moved) => return Step::Moved,
             },
             "cancelling" => return cancel(state, row).await,
             "complete" => return Step::Done("complete"),
@@ -519,6 +558,26 @@ async fn step(state: &AppState, row: RequestRow) -> Step {
 enum StepError {
     Transient(String),
     Permanent(String),
+    /// The compare-and-set lost: see [`Step::Moved`].
+    Moved,
+}
+
+/// Writes `row` only if the request is still `expected` (the state the run read):
+/// `Err(StepError::Moved)` when an admin changed it meanwhile.
+async fn write_if(
+    state: &AppState,
+    row: &RequestRow,
+    expected: &str,
+    note: &str,
+) -> Result<(), StepError> {
+    match state.store.update_request_if(row, expected, note).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            tracing::info!(request_id = %row.id, expected, "the request changed meanwhile; this run's write is dropped");
+            Err(StepError::Moved)
+        }
+        Err(e) => Err(StepError::Transient(e.to_string())),
+    }
 }
 
 fn client_err(e: ClientError) -> StepError {
@@ -538,11 +597,7 @@ async fn poll(state: &AppState, mut row: RequestRow) -> Result<Option<RequestRow
             row.last_error = Some(format!(
                 "shipment {sid} no longer exists at the fulfiller (deleted there)"
             ));
-            state
-                .store
-                .update_request(&row, "deleted at the fulfiller")
-                .await
-                .map_err(|e| StepError::Transient(e.to_string()))?;
+            write_if(state, &row, "open", "deleted at the fulfiller").await?;
             return Ok(Some(row));
         }
         Err(e) => return Err(client_err(e)),
@@ -565,11 +620,7 @@ async fn poll(state: &AppState, mut row: RequestRow) -> Result<Option<RequestRow
         }
         if changed {
             let note = format!("fulfiller state {}", st.id());
-            state
-                .store
-                .update_request(&row, &note)
-                .await
-                .map_err(|e| StepError::Transient(e.to_string()))?;
+            write_if(state, &row, "open", &note).await?;
         }
         return Ok(None);
     }
@@ -694,23 +745,34 @@ async fn register(
                 .await
                 .map_err(|e| StepError::Transient(e.to_string()))?;
             row.state = "pin_pending".into();
-            state
-                .store
-                .update_request(
-                    &row,
-                    "credential registered in Entra; PIN sealed for delivery",
-                )
-                .await
+            let written = write_if(
+                state,
+                &row,
+                "open",
+                "credential registered in Entra; PIN sealed for delivery",
+            )
+            .await;
+            if matches!(written, Err(StepError::Moved)) {
+                // Deleted meanwhile: the PIN sealed above is not kept for it.
+                if let Ok(Some(now_row)) = state.store.get_request(&row.id).await
+                    && now_row.state == "deleted"
+                {
+                    let _ = state.store.delete_secret(&row.id, Purpose::Pin).await;
+                }
+            }
+            written?;
         }
         None => {
             row.state = "complete".into();
-            state
-                .store
-                .update_request(&row, "credential registered in Entra; no PIN requested")
-                .await
+            write_if(
+                state,
+                &row,
+                "open",
+                "credential registered in Entra; no PIN requested",
+            )
+            .await?;
         }
     }
-    .map_err(|e| StepError::Transient(e.to_string()))?;
     Ok(row)
 }
 
@@ -722,11 +784,7 @@ async fn deliver(state: &AppState, mut row: RequestRow) -> Result<RequestRow, St
         .map_err(|e| StepError::Transient(e.to_string()))?
     else {
         row.state = "complete".into();
-        state
-            .store
-            .update_request(&row, "PIN already delivered")
-            .await
-            .map_err(|e| StepError::Transient(e.to_string()))?;
+        write_if(state, &row, "pin_pending", "PIN already delivered").await?;
         return Ok(row);
     };
     let pin = state
@@ -756,11 +814,7 @@ async fn deliver(state: &AppState, mut row: RequestRow) -> Result<RequestRow, St
     };
     row.state = "complete".into();
     row.last_error = None;
-    state
-        .store
-        .update_request(&row, &note)
-        .await
-        .map_err(|e| StepError::Transient(e.to_string()))?;
+    write_if(state, &row, "pin_pending", &note).await?;
     Ok(row)
 }
 

@@ -320,3 +320,39 @@ async fn refuse_customer_reference_answers_a_search_by_it_400_like_any_unknown_f
     let page = sb.client.list_shipments_exact(&by_reference).await.unwrap();
     assert_eq!(page.total_count, 1);
 }
+
+#[tokio::test]
+async fn a_hold_sends_the_answer_read_before_the_shipment_changed_once_released() {
+    let sb = start().await;
+    let made = sb.client.create_fpr_shipment(&fpr_body()).await.unwrap();
+    let id = made.shipment_id.as_str().to_owned();
+    let hold = format!("/sandbox/v1/holds/{id}");
+    let (s, v) = sb.call(Method::PUT, &hold, None).await;
+    assert_eq!((s, &v["hold"]), (200, &json!("armed")));
+
+    let client = sb.client.clone();
+    let read_id = id.clone();
+    let read = tokio::spawn(async move { client.get_fpr_shipment(&read_id).await });
+    let mut waiting = false;
+    for _ in 0..3000 {
+        if sb.call(Method::GET, &hold, None).await.1["hold"] == "waiting" {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(waiting, "the read never took the hold");
+    // Meanwhile the shipment is deleted (another client is not held).
+    sb.client.delete_fpr_shipment(&id).await.unwrap();
+    let (s, v) = sb.call(Method::DELETE, &hold, None).await;
+    assert_eq!((s, &v["hold"]), (200, &json!("waiting")));
+    // The held answer is the shipment as it was read.
+    let old = read.await.unwrap().unwrap();
+    assert_eq!(old.shipment_id.as_str(), id);
+    // Later reads are not held and see it gone.
+    assert_eq!(
+        sb.client.get_fpr_shipment(&id).await.unwrap_err().status(),
+        Some(404)
+    );
+    assert_eq!(sb.call(Method::GET, &hold, None).await.1["hold"], "none");
+}

@@ -1,5 +1,10 @@
 //! Reading and managing tracked requests: get (never the PIN), list, process now,
 //! retry, resend PIN, delete.
+//!
+//! A worker may be processing the request while an admin acts on it: every state change
+//! here is a compare-and-set on the state the handler read
+//! ([`Store::update_request_if`]). When the request moved meanwhile, the handler reads
+//! it again and decides again (DELETE), or answers 409 naming the state it is in now.
 
 use super::auth::Caller;
 use super::error::ApiError;
@@ -127,7 +132,7 @@ pub async fn retry(
         (Some(_), false) => "open",
     }
     .into();
-    s.store.update_request(&r, "retried by an admin").await?;
+    write_if(&s, &r, "error", "retried by an admin", "retried").await?;
     s.store.schedule(&r.id, now()).await?;
     Ok(Json(json!({"data": view(&r)})))
 }
@@ -162,14 +167,43 @@ pub async fn resend_pin(
             )),
         });
     }
-    r.state = "pin_pending".into();
-    s.store
-        .update_request(&r, "PIN resend requested by an admin")
-        .await?;
+    let read = std::mem::replace(&mut r.state, "pin_pending".into());
+    write_if(
+        &s,
+        &r,
+        &read,
+        "PIN resend requested by an admin",
+        "marked for a PIN resend",
+    )
+    .await?;
     s.store.schedule(&r.id, now()).await?;
     let mut v = view(&r);
     add_pin_hold(&s, &r, &mut v).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"data": v}))))
+}
+
+/// [`Store::update_request_if`] on the state the handler read (`expected`); when the
+/// request moved meanwhile (a worker or another admin wrote first), 409 naming the state
+/// it is in now, and nothing is overwritten. `what` completes "the request was not ...".
+async fn write_if(
+    s: &AppState,
+    r: &RequestRow,
+    expected: &str,
+    note: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    if s.store.update_request_if(r, expected, note).await? {
+        return Ok(());
+    }
+    let now_state = s
+        .store
+        .get_request(&r.id)
+        .await?
+        .map_or_else(|| "gone".to_owned(), |n| n.state);
+    Err(ApiError::Conflict(format!(
+        "request {} changed from {expected} to {now_state} while this ran (the processor or another admin acted on it); it was not {what}: look at it again and repeat if still needed",
+        r.id
+    )))
 }
 
 /// Adds `pin_held_until` (and, once purged, `pin_purged_at` and `pin_purge_reason`) to
@@ -206,9 +240,23 @@ pub async fn pin_acknowledged(
         }
         Some(h) if h.purged_at.is_none() => {
             crate::pin::purge(&s, &r.id, now(), "acknowledged").await?;
-            s.store
-                .update_request(&r, "an admin acknowledged the user's sign-in; PIN purged")
-                .await?;
+            // Only the audit entry: the row is written back as read, so only if no one
+            // changed it meanwhile (read again, up to four times).
+            let mut row = r.clone();
+            for _ in 0..4 {
+                let read = row.state.clone();
+                if s.store
+                    .update_request_if(
+                        &row,
+                        &read,
+                        "an admin acknowledged the user's sign-in; PIN purged",
+                    )
+                    .await?
+                {
+                    break;
+                }
+                row = find(&s, &r.id).await?;
+            }
         }
         Some(_) => {}
     }
@@ -229,12 +277,26 @@ pub async fn delete(
     if r.idp == "okta" {
         return crate::okta::api_delete(&s, r).await;
     }
-    // The worker may record the shipment while this runs: cancelling a request still
-    // being created is a compare-and-set, and when it loses, the request is read again
-    // (now with its shipment, deleted at the fulfiller below).
-    let mut attempt = 0;
-    let shipped = loop {
+    // The worker may move the request while this runs: every write is a compare-and-set
+    // on the state read, and when it loses the request is read again and the decision
+    // made again (cancelling a request still being created; a request that recorded its
+    // shipment meanwhile has it deleted at the fulfiller below).
+    for attempt in 0.. {
+        if attempt > 0 {
+            if attempt == 4 {
+                return Err(ApiError::Conflict(format!(
+                    "request {} changed state four times while it was being deleted; send the DELETE again",
+                    r.id
+                )));
+            }
+            r = s
+                .store
+                .get_request(&r.id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("no request {:?}", r.id)))?;
+        }
         let shipped = r.state == "complete";
+        let read = r.state.clone();
         if let Some(sid) = r.shipment_id.as_ref().filter(|_| !shipped) {
             match s.fulfiller.delete_fpr_shipment(sid).await {
                 Ok(()) | Err(yubienterprise::ClientError::Api { status: 404, .. }) => {}
@@ -253,47 +315,35 @@ pub async fn delete(
                     });
                 }
             }
-            break shipped;
+        } else if r.state == "creating" || r.state == "cancelling" {
+            // The create call may have reached the fulfiller: record the intent; the
+            // processor looks the shipment up by reference, deletes it, then marks the
+            // request deleted.
+            r.state = "cancelling".into();
+            r.last_error = None;
+            if s.store
+                .update_request_if(
+                    &r,
+                    &read,
+                    "cancel requested by an admin while the shipment was being created",
+                )
+                .await?
+            {
+                s.store.schedule(&r.id, now()).await?;
+                return Ok((StatusCode::ACCEPTED, Json(json!({"data": view(&r)}))));
+            }
+            continue;
         }
-        if r.state != "creating" && r.state != "cancelling" {
-            break shipped;
+        r.state = "deleted".into();
+        let note = if shipped {
+            "deleted by an admin (the key had shipped and was registered: nothing to cancel at the fulfiller)"
+        } else {
+            "deleted by an admin"
+        };
+        if s.store.update_request_if(&r, &read, note).await? {
+            break;
         }
-        // The create call may have reached the fulfiller: record the intent; the
-        // processor looks the shipment up by reference, deletes it, then marks the
-        // request deleted.
-        let expected = std::mem::replace(&mut r.state, "cancelling".into());
-        r.last_error = None;
-        if s.store
-            .update_request_if(
-                &r,
-                &expected,
-                "cancel requested by an admin while the shipment was being created",
-            )
-            .await?
-        {
-            s.store.schedule(&r.id, now()).await?;
-            return Ok((StatusCode::ACCEPTED, Json(json!({"data": view(&r)}))));
-        }
-        attempt += 1;
-        if attempt == 4 {
-            return Err(ApiError::Conflict(format!(
-                "request {} changed state four times while it was being cancelled; send the DELETE again",
-                r.id
-            )));
-        }
-        r = s
-            .store
-            .get_request(&r.id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no request {:?}", r.id)))?;
-    };
-    r.state = "deleted".into();
-    let note = if shipped {
-        "deleted by an admin (the key had shipped and was registered: nothing to cancel at the fulfiller)"
-    } else {
-        "deleted by an admin"
-    };
-    s.store.update_request(&r, note).await?;
+    }
     crate::pin::purge(&s, &r.id, now(), "deleted").await?;
     s.store.delete_secret(&r.id, Purpose::ResponseKey).await?;
     Ok((StatusCode::OK, Json(json!({"data": view(&r)}))))

@@ -65,14 +65,23 @@ pub(crate) fn okta_view(r: &RequestRow, part: Option<&OktaRequest>) -> Value {
     v
 }
 
-/// Writes the row, retrying transient database errors (a worker may be writing too).
-async fn save(state: &AppState, row: &RequestRow, note: &str) -> Result<(), ApiError> {
-    super::step::persist(state, row, note)
+/// Writes the row only if the request is still `expected` (the state this handler
+/// read: a worker may be writing too), retrying transient database errors. When it
+/// moved meanwhile: 409 naming the state it is in now, nothing overwritten.
+async fn save(
+    state: &AppState,
+    row: &RequestRow,
+    expected: &str,
+    note: &str,
+) -> Result<(), ApiError> {
+    super::step::persist_if(state, row, expected, note)
         .await
         .map_err(|f| match f {
-            super::step::Fault::Transient(m)
-            | super::step::Fault::Fatal(m)
-            | super::step::Fault::Fixable(m) => ApiError::Internal(m),
+            super::step::Fault::Moved(now) => ApiError::Conflict(format!(
+                "request {} changed from {expected} to {now} while this ran (the processor or another admin acted on it); nothing was changed by this action: look at it again and repeat if still needed",
+                row.id
+            )),
+            f => ApiError::Internal(f.message()),
         })
 }
 
@@ -431,12 +440,18 @@ pub async fn approve(state: &AppState, request_id: &str) -> Result<RequestRow, A
     }
     let part = part_of(state, &r.id).await?;
     r.state = "pin_pending".into();
-    save(state, &r, "approved by an admin: the key arrived").await?;
+    save(
+        state,
+        &r,
+        "awaiting_approval",
+        "approved by an admin: the key arrived",
+    )
+    .await?;
     match super::step::send_now(state, o, r.clone(), &part).await {
         Ok(done) => Ok(done),
         Err(m) => {
             r.last_error = Some(format!("sending the PIN failed, will retry: {m}"));
-            save(state, &r, "").await?;
+            save(state, &r, "pin_pending", "").await?;
             state.store.schedule(&r.id, now()).await?;
             Ok(r)
         }
@@ -512,7 +527,13 @@ pub(crate) async fn api_retry(
         note = "set back to ongoing by an admin";
     }
     row.last_error = None;
-    save(state, &row, note).await?;
+    if let Err(e) = save(state, &row, "error", note).await {
+        // Deleted meanwhile: the user's lock taken above is not this request's to keep.
+        if matches!(state.store.get_request(&row.id).await, Ok(Some(n)) if n.state == "deleted") {
+            let _ = ostore::unlock_user(pool, &row.id).await;
+        }
+        return Err(e);
+    }
     state.store.schedule(&row.id, now()).await?;
     Ok(Json(json!({"data": okta_view(&row, Some(&part))})))
 }
@@ -538,8 +559,13 @@ pub(crate) async fn api_resend_pin(
     }
     match super::step::okta_send_pin(o, &part).await {
         Ok(true) => {
-            save(state, &row, "PIN resent through Okta by an admin")
-                .await?;
+            save(
+                state,
+                &row,
+                &row.state,
+                "PIN resent through Okta by an admin",
+            )
+            .await?;
             Ok((
                 StatusCode::ACCEPTED,
                 Json(json!({"data": okta_view(&row, Some(&part))})),
@@ -552,6 +578,7 @@ pub(crate) async fn api_resend_pin(
         Err(super::step::Fault::Fatal(m)) | Err(super::step::Fault::Fixable(m)) => {
             Err(ApiError::Idp(m))
         }
+        Err(f @ super::step::Fault::Moved(_)) => Err(ApiError::Conflict(f.message())),
     }
 }
 
@@ -565,13 +592,34 @@ pub(crate) async fn api_delete(
     mut row: RequestRow,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let o = okta(state)?;
+    // Every write is a compare-and-set on the state read; when a worker moved the
+    // request meanwhile, it is read again and the decision made again.
+    for _ in 0..4 {
+        match delete_once(state, o, row).await? {
+            Ok(answer) => return Ok(answer),
+            Err(now) => row = now,
+        }
+    }
+    Err(ApiError::Conflict(
+        "the request changed state four times while it was being deleted; send the DELETE again"
+            .into(),
+    ))
+}
+
+/// One try of [`api_delete`]: the answer, or the request as it is now when it moved
+/// before the final write.
+async fn delete_once(
+    state: &AppState,
+    o: &OktaState,
+    mut row: RequestRow,
+) -> Result<Result<(StatusCode, Json<Value>), RequestRow>, ApiError> {
     for attempt in 0.. {
         if row.state == "cancelling" {
             let part = ostore::get(state.store.pool(), &row.id).await?;
-            return Ok((
+            return Ok(Ok((
                 StatusCode::ACCEPTED,
                 Json(json!({"data": okta_view(&row, part.as_ref())})),
-            ));
+            )));
         }
         if row.state != "creating" {
             break;
@@ -589,10 +637,10 @@ pub(crate) async fn api_delete(
         {
             state.store.schedule(&row.id, now()).await?;
             let part = ostore::get(state.store.pool(), &row.id).await?;
-            return Ok((
+            return Ok(Ok((
                 StatusCode::ACCEPTED,
                 Json(json!({"data": okta_view(&row, part.as_ref())})),
-            ));
+            )));
         }
         if attempt == 3 {
             return Err(ApiError::Conflict(format!(
@@ -609,11 +657,12 @@ pub(crate) async fn api_delete(
     }
     let part = ostore::get(state.store.pool(), &row.id).await?;
     if row.state == "deleted" {
-        return Ok((
+        return Ok(Ok((
             StatusCode::OK,
             Json(json!({"data": okta_view(&row, part.as_ref())})),
-        ));
+        )));
     }
+    let read = row.state.clone();
     let mut fulfiller = "no shipment";
     if let Some(sid) = &row.shipment_id {
         fulfiller = match state.fulfiller.delete_fpr_shipment(sid).await {
@@ -648,14 +697,15 @@ pub(crate) async fn api_delete(
     }
     row.state = "deleted".into();
     row.last_error = None;
-    save(
-        state,
-        &row,
-        &format!("deleted by an admin (fulfiller: {fulfiller}; Okta: {okta_result})"),
-    )
-    .await?;
+    let note = format!("deleted by an admin (fulfiller: {fulfiller}; Okta: {okta_result})");
+    if let Err(e) = save(state, &row, &read, &note).await {
+        return match state.store.get_request(&row.id).await? {
+            Some(now) if now.state != read => Ok(Err(now)),
+            _ => Err(e),
+        };
+    }
     ostore::unlock_user(state.store.pool(), &row.id).await?;
     let mut v = okta_view(&row, part.as_ref());
     v["deleted"] = json!({"fulfiller": fulfiller, "okta": okta_result, "table": "deleted"});
-    Ok((StatusCode::OK, Json(json!({"data": v}))))
+    Ok(Ok((StatusCode::OK, Json(json!({"data": v})))))
 }

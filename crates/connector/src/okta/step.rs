@@ -13,15 +13,18 @@
 //! An admin's DELETE while `creating` sets `cancelling` (a compare-and-set); every write
 //! of `create` that could race with it is conditional on `creating` (or leaves the state
 //! alone), and errors are recorded only in the state the run acted on, so a worker never
-//! overwrites the cancel: it carries it out (`cancel`).
+//! overwrites the cancel: it carries it out (`cancel`). The same holds for the other
+//! states: every write of a run is a compare-and-set on the state it read, so an admin's
+//! DELETE or retry that lands while the worker polls stays; the run ends with
+//! [`Step::Moved`] and the next one decides on the state the request now has.
 
 use super::OktaState;
 use super::store::{self as ostore, OktaRequest};
 use crate::app::AppState;
 use crate::process::{CreateError, Step, fail};
 use crate::store::{RequestRow, Store};
-use yubienterprise::fpr::{CreateFprShipment, ProductCustomization, ShipmentItemRequest};
 use yubienterprise::ClientError;
+use yubienterprise::fpr::{CreateFprShipment, ProductCustomization, ShipmentItemRequest};
 
 /// How a phase failed.
 pub(crate) enum Fault {
@@ -32,6 +35,21 @@ pub(crate) enum Fault {
     /// The admin can fix it where it is (the fulfiller's error states, the profile):
     /// the retry continues from the same place.
     Fixable(String),
+    /// The request changed meanwhile (an admin deleted or retried it): nothing was
+    /// written; the next run decides again. Carries the state it is in now.
+    Moved(String),
+}
+
+impl Fault {
+    /// What an admin reads.
+    pub(crate) fn message(self) -> String {
+        match self {
+            Fault::Transient(m) | Fault::Fatal(m) | Fault::Fixable(m) => m,
+            Fault::Moved(now) => format!(
+                "the request changed to {now} meanwhile (the processor or another admin acted on it)"
+            ),
+        }
+    }
 }
 
 fn db(e: impl std::fmt::Display) -> Fault {
@@ -104,6 +122,10 @@ pub(crate) async fn step(state: &AppState, row: RequestRow) -> Step {
             }
             Err(Fault::Fixable(m)) => return failed(state, okta, row, &mut part, m, false).await,
             Err(Fault::Fatal(m)) => return failed(state, okta, row, &mut part, m, true).await,
+            Err(Fault::Moved(now)) => {
+                tracing::info!(request_id = %row.id, now = %now, "the request changed meanwhile; this run's write is dropped");
+                return Step::Moved;
+            }
         };
     }
     Step::Again
@@ -260,10 +282,9 @@ async fn cancel(
         },
     };
     if part.enrollment_ids.is_empty()
-        && let Err(Fault::Transient(m) | Fault::Fatal(m) | Fault::Fixable(m)) =
-            withdraw_lost_enrollments(state, okta, &row, part).await
+        && let Err(f) = withdraw_lost_enrollments(state, okta, &row, part).await
     {
-        return Step::Retry(m);
+        return Step::Retry(f.message());
     }
     for id in &part.enrollment_ids {
         match okta.client.delete_enrollment(&part.okta_user_id, id).await {
@@ -288,7 +309,7 @@ async fn cancel(
         .await
     {
         Ok(true) => {}
-        Ok(false) => return Step::Retry("the request changed meanwhile".into()),
+        Ok(false) => return Step::Moved,
         Err(e) => return Step::Retry(e.to_string()),
     }
     if let Err(e) = ostore::unlock_user(state.store.pool(), &row.id).await {
@@ -496,7 +517,7 @@ async fn poll(
     row.fulfiller_message = Some(s.shipment_state.shipment_state_message.clone());
     row.tracking = s.tracking_link.clone();
     if st.is_error() {
-        state.store.update_request(&row, "").await.map_err(db)?;
+        persist_if(state, &row, "open", "").await?;
         return Err(Fault::Fixable(format!(
             "the fulfiller put shipment {sid} in error state {}: {}; correct it in the YubiEnterprise Console, then set this request back to ongoing",
             st.id(),
@@ -505,11 +526,7 @@ async fn poll(
     }
     if !st.has_responses() {
         if changed {
-            state
-                .store
-                .update_request(&row, &format!("fulfiller state {}", st.id()))
-                .await
-                .map_err(db)?;
+            persist_if(state, &row, "open", &format!("fulfiller state {}", st.id())).await?;
         }
         return Ok(None);
     }
@@ -577,7 +594,7 @@ async fn poll(
             "key activated at Okta"
         }
     };
-    persist(state, &row, note).await?;
+    persist_if(state, &row, "open", note).await?;
     Ok(Some(row))
 }
 
@@ -640,20 +657,35 @@ async fn send_pin(
     };
     // Okta has mailed the PIN: record it even through a busy database, or the next
     // run would mail it again.
-    persist(state, &row, note).await?;
+    persist_if(state, &row, "pin_pending", note).await?;
     ostore::unlock_user(state.store.pool(), &row.id)
         .await
         .map_err(db)?;
     Ok(row)
 }
 
-/// Writes the row after an outside effect happened, retrying transient database
-/// errors (SQLite answers "database is locked" to concurrent writers at times).
-pub(crate) async fn persist(state: &AppState, row: &RequestRow, note: &str) -> Result<(), Fault> {
+/// Writes the row after an outside effect happened, only if the request is still in
+/// `expected` (the state the writer read: a compare-and-set, [`Fault::Moved`] with the
+/// state it is in now otherwise), retrying transient database errors (SQLite answers
+/// "database is locked" to concurrent writers at times).
+pub(crate) async fn persist_if(
+    state: &AppState,
+    row: &RequestRow,
+    expected: &str,
+    note: &str,
+) -> Result<(), Fault> {
     let mut last = String::new();
     for attempt in 0..10u64 {
-        match state.store.update_request(row, note).await {
-            Ok(()) => return Ok(()),
+        match state.store.update_request_if(row, expected, note).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {
+                let now = match state.store.get_request(&row.id).await {
+                    Ok(Some(r)) => r.state,
+                    Ok(None) => "gone".into(),
+                    Err(e) => e.to_string(),
+                };
+                return Err(Fault::Moved(now));
+            }
             Err(e) => {
                 last = e.to_string();
                 tokio::time::sleep(std::time::Duration::from_millis(20 * (attempt + 1))).await;
@@ -670,7 +702,7 @@ pub(crate) async fn send_now(
     row: RequestRow,
     part: &OktaRequest,
 ) -> Result<RequestRow, String> {
-    send_pin(state, okta, row, part).await.map_err(|f| match f {
-        Fault::Transient(m) | Fault::Fatal(m) | Fault::Fixable(m) => m,
-    })
+    send_pin(state, okta, row, part)
+        .await
+        .map_err(Fault::message)
 }

@@ -8,12 +8,14 @@
 //!   `GET /v1/products/{id}`, `GET /v1/inventory`, `POST /v1/validate-address`
 //! - sandbox-only, bearer token, never faulted: `POST /sandbox/v1/advance`,
 //!   `GET|PUT /sandbox/v1/faults`, `POST /sandbox/v1/keys/rotate`,
-//!   `GET /sandbox/v1/shipments/{id}/key`, `GET /sandbox/v1/state`
+//!   `GET /sandbox/v1/shipments/{id}/key`, `GET /sandbox/v1/state`,
+//!   `GET|PUT|DELETE /sandbox/v1/holds/{id}` ([`hold`])
 //!
 //! Errors are `{"code","message","field"?}` ([`yubienterprise::ApiError`]).
 
 mod auth;
 pub mod fulfil;
+pub mod hold;
 pub mod keys;
 pub mod program;
 mod routes;
@@ -83,6 +85,12 @@ pub fn router(state: Fulfiller) -> Router {
         .route("/sandbox/v1/keys/rotate", post(admin::rotate))
         .route("/sandbox/v1/shipments/{id}/key", get(admin::parcel))
         .route("/sandbox/v1/state", get(admin::state))
+        .route(
+            "/sandbox/v1/holds/{id}",
+            get(admin::hold_state)
+                .put(admin::arm_hold)
+                .delete(admin::release_hold),
+        )
         .route_layer(from_fn_with_state(state.clone(), auth::require_token));
     service
         .merge(sandbox)

@@ -129,6 +129,7 @@ pub struct Store {
     seed: Seed,
     programmer: Arc<dyn Programmer>,
     inner: Mutex<Inner>,
+    holds: crate::fulfiller::hold::Holds,
 }
 
 fn api(code: ErrorCode, message: impl Into<String>) -> ApiError {
@@ -176,7 +177,13 @@ impl Store {
             }),
             seed,
             programmer,
+            holds: Default::default(),
         })
+    }
+
+    /// The race tests' pause points ([`crate::fulfiller::hold`]).
+    pub fn holds(&self) -> &crate::fulfiller::hold::Holds {
+        &self.holds
     }
 
     /// The seed.

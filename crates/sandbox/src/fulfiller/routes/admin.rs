@@ -64,6 +64,43 @@ pub(crate) async fn advance(
     Ok(Json(Advanced { moved }))
 }
 
+/// Where a hold stands (`{"hold": "armed"|"waiting"|"none"}`).
+#[derive(Debug, Serialize)]
+pub(crate) struct HoldView {
+    hold: crate::fulfiller::hold::HoldState,
+}
+
+/// `GET /sandbox/v1/holds/{id}`.
+pub(crate) async fn hold_state(
+    State(st): State<Fulfiller>,
+    Path(id): Path<String>,
+) -> Json<HoldView> {
+    Json(HoldView {
+        hold: st.store.holds().state(&id),
+    })
+}
+
+/// `PUT /sandbox/v1/holds/{id}`: hold the answer to the next read of the shipment.
+pub(crate) async fn arm_hold(
+    State(st): State<Fulfiller>,
+    Path(id): Path<String>,
+) -> Json<HoldView> {
+    Json(HoldView {
+        hold: st.store.holds().arm(&id),
+    })
+}
+
+/// `DELETE /sandbox/v1/holds/{id}`: send the held answer; the answer says what was
+/// released.
+pub(crate) async fn release_hold(
+    State(st): State<Fulfiller>,
+    Path(id): Path<String>,
+) -> Json<HoldView> {
+    Json(HoldView {
+        hold: st.store.holds().release(&id),
+    })
+}
+
 pub(crate) async fn get_faults(State(st): State<Fulfiller>) -> Json<FaultConfig> {
     Json(st.faults.get())
 }
