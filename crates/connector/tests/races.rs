@@ -3,10 +3,11 @@
 //! worker polls is never overwritten. The fulfiller sandbox holds the worker's poll
 //! (`/sandbox/v1/holds/{id}`: the shipment is read, the answer sent only when the test
 //! releases it), so the order is fixed: worker reads, admin acts, worker writes. On
-//! SQLite and PostgreSQL.
+//! SQLite and PostgreSQL, in Entra mode and (DELETE) in Okta mode.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod okta_common;
 mod pg;
 use common::{ALEX, World, guide_request, start_with};
 use connector::process::RunSummary;
@@ -187,4 +188,67 @@ async fn a_retry_while_the_worker_polls_is_refused_until_the_worker_records_its_
         assert!(timeline[at + 1].contains("error state 7"), "{timeline:?}");
     })
     .await;
+}
+
+/// Okta mode: a DELETE while the worker polls deletes the enrollment and the shipment,
+/// and the worker's write does not bring the request back (before, it did, and the next
+/// poll's 404 put it in error).
+#[tokio::test(flavor = "multi_thread")]
+async fn okta_a_delete_while_the_worker_polls_is_not_undone_by_the_worker() {
+    let pg = pg::TestDb::create("prereg_races").await;
+    for database_url in [None, Some(pg.url.clone())] {
+        let w = okta_common::start_with(okta_common::Options {
+            database_url,
+            ..Default::default()
+        })
+        .await;
+        let order = connector::okta::Order::from(&w.state.okta.as_ref().unwrap().config.groups[0]);
+        let id = match connector::okta::start_request(&w.state, okta_common::BOB, order, "batch")
+            .await
+            .unwrap()
+        {
+            connector::okta::Started::Created(r) => r.id,
+            other => panic!("{other:?}"),
+        };
+        w.process().await;
+        let r = w.request(&id).await;
+        assert_eq!(r["state"], "open", "{r}");
+        let sid = r["shipment_id"].as_str().unwrap().to_owned();
+        assert_eq!(w.enrollments(okta_common::BOB).await.len(), 1);
+        w.advance().await;
+
+        let hold = format!("/sandbox/v1/holds/{sid}");
+        let (s, v) = w.fulfiller_call(Method::PUT, &hold, None).await;
+        assert_eq!((s, &v["hold"]), (200, &json!("armed")));
+        let state = w.state.clone();
+        let worker =
+            tokio::spawn(async move { connector::process::run_now(&state).await.unwrap() });
+        let mut waiting = false;
+        for _ in 0..3000 {
+            if w.fulfiller_call(Method::GET, &hold, None).await.1["hold"] == "waiting" {
+                waiting = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(waiting, "the worker never polled shipment {sid}");
+
+        let (s, v) = w
+            .call(Method::DELETE, &format!("/v1/fpr/shipments/{id}"), None)
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["data"]["state"], "deleted", "{v}");
+
+        let (s, v) = w.fulfiller_call(Method::DELETE, &hold, None).await;
+        assert_eq!((s, &v["hold"]), (200, &json!("waiting")));
+        worker.await.unwrap();
+
+        w.process().await;
+        let r = w.request(&id).await;
+        assert_eq!(r["state"], "deleted", "{r}");
+        assert!(r["last_error"].is_null(), "{r}");
+        assert!(w.fulfiller_shipments().await.is_empty(), "shipment left");
+        assert!(w.enrollments(okta_common::BOB).await.is_empty());
+    }
+    pg.drop_db().await;
 }
