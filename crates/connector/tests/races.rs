@@ -6,11 +6,11 @@
 //! SQLite and PostgreSQL, in Entra mode and (DELETE) in Okta mode.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 mod okta_common;
 mod pg;
-use common::{ALEX, World, guide_request, start_with};
+// The Entra-mode world, through the Okta one (which includes it).
 use connector::process::RunSummary;
+use okta_common::common::{ALEX, World, guide_request, start_with};
 use reqwest::Method;
 use serde_json::{Value, json};
 
