@@ -25,8 +25,8 @@
 //! Every state write of a run is a compare-and-set on the state the run read
 //! ([`Store::update_request_if`]): an admin's DELETE or retry that lands while the
 //! worker polls is never overwritten. A run that loses ends with [`Step::Moved`]: the
-//! job is due again at once and the next run reads the request and decides on the state
-//! it now has (a deleted request stays deleted).
+//! request is read again and the step decides on the state it now has (a deleted
+//! request stays deleted).
 
 use crate::app::AppState;
 use crate::secrets::Purpose;
@@ -435,7 +435,18 @@ pub async fn drain(state: &AppState) -> Result<RunSummary, crate::store::StoreEr
             state.store.finish(&job).await?;
             continue;
         };
-        let outcome = step(state, row).await;
+        let mut outcome = step(state, row).await;
+        // Another writer (an admin) changed the request during the run: read it again
+        // and decide again on the state it has now.
+        for _ in 0..4 {
+            if !matches!(outcome, Step::Moved) {
+                break;
+            }
+            let Some(row) = state.store.get_request(&job.request_id).await? else {
+                break;
+            };
+            outcome = step(state, row).await;
+        }
         match outcome {
             Step::Done(final_state) => {
                 if final_state == "complete" {
@@ -453,7 +464,7 @@ pub async fn drain(state: &AppState) -> Result<RunSummary, crate::store::StoreEr
                 }
             }
             Step::Moved => {
-                // Another writer changed the request during the run: decide again now.
+                // Still moving: the next claim decides again.
                 state.store.release(&job, now(), None).await?;
             }
             Step::Again => {
@@ -483,7 +494,8 @@ pub(crate) enum Step {
     /// Terminal state reached: the job is finished.
     Done(&'static str),
     /// The run's compare-and-set lost: an admin (or another writer) changed the request
-    /// meanwhile. Nothing was overwritten; the job is due again at once.
+    /// meanwhile. Nothing was overwritten; the request is read again and the step run
+    /// on the state it has now.
     Moved,
     /// Still open: poll again later.
     Again,
