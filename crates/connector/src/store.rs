@@ -241,6 +241,74 @@ const PG_SCHEMA: &[&str] = &[
 const COLUMNS: &str = "id, idp, state, user_id, user_label, pin_contacts, create_body, shipment_id, \
     fulfiller_state, fulfiller_message, serial, firmware, tracking, last_error, created_at, updated_at";
 
+/// Inserts a new request row, inside the caller's transaction.
+pub(crate) async fn add_request(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    row: &RequestRow,
+) -> Result<(), StoreError> {
+    sqlx::query(sql!(
+        "INSERT INTO requests ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
+    ))
+    .bind(&row.id)
+    .bind(&row.idp)
+    .bind(&row.state)
+    .bind(&row.user_id)
+    .bind(&row.user_label)
+    .bind(&row.pin_contacts)
+    .bind(&row.create_body)
+    .bind(&row.shipment_id)
+    .bind(row.fulfiller_state)
+    .bind(&row.fulfiller_message)
+    .bind(&row.serial)
+    .bind(&row.firmware)
+    .bind(&row.tracking)
+    .bind(&row.last_error)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes a request's mutable fields at time `t`; with `expected`, only while its stored
+/// state is still that (a compare-and-set). Whether a row was written.
+async fn write_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    row: &RequestRow,
+    t: i64,
+    expected: Option<&str>,
+) -> Result<bool, StoreError> {
+    // One conditional UPDATE: on PostgreSQL a concurrent writer of the row makes it wait
+    // and then re-check `state` against the committed row; SQLite serializes writers
+    // (the transaction is immediate).
+    let condition = if expected.is_some() {
+        " AND state=$12"
+    } else {
+        ""
+    };
+    let q = sqlx::query(sql!(
+        "UPDATE requests SET state=$2, shipment_id=$3, fulfiller_state=$4, fulfiller_message=$5, \
+         serial=$6, firmware=$7, tracking=$8, last_error=$9, updated_at=$10, user_label=$11 \
+         WHERE id=$1{condition}"
+    ))
+    .bind(&row.id)
+    .bind(&row.state)
+    .bind(&row.shipment_id)
+    .bind(row.fulfiller_state)
+    .bind(&row.fulfiller_message)
+    .bind(&row.serial)
+    .bind(&row.firmware)
+    .bind(&row.tracking)
+    .bind(&row.last_error)
+    .bind(t)
+    .bind(&row.user_label);
+    let q = match expected {
+        Some(state) => q.bind(state),
+        None => q,
+    };
+    Ok(q.execute(&mut **tx).await?.rows_affected() > 0)
+}
+
 /// Appends an audit-trail entry, inside the caller's transaction.
 pub(crate) async fn add_history(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -421,27 +489,7 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query(sql!(
-            "INSERT INTO requests ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
-        ))
-        .bind(&row.id)
-        .bind(&row.idp)
-        .bind(&row.state)
-        .bind(&row.user_id)
-        .bind(&row.user_label)
-        .bind(&row.pin_contacts)
-        .bind(&row.create_body)
-        .bind(&row.shipment_id)
-        .bind(row.fulfiller_state)
-        .bind(&row.fulfiller_message)
-        .bind(&row.serial)
-        .bind(&row.firmware)
-        .bind(&row.tracking)
-        .bind(&row.last_error)
-        .bind(row.created_at)
-        .bind(row.updated_at)
-        .execute(&mut *tx)
-        .await?;
+        add_request(&mut tx, row).await?;
         sqlx::query("INSERT INTO sealed_secrets (request_id, purpose, sealed) VALUES ($1, $2, $3)")
             .bind(&row.id)
             .bind(Purpose::ResponseKey.as_str())
@@ -534,23 +582,7 @@ impl Store for SqlStore {
             .map(|r| r.try_get("state"))
             .transpose()?;
         let t = now();
-        sqlx::query(
-            "UPDATE requests SET state=$2, shipment_id=$3, fulfiller_state=$4, fulfiller_message=$5, \
-             serial=$6, firmware=$7, tracking=$8, last_error=$9, updated_at=$10, user_label=$11 WHERE id=$1",
-        )
-        .bind(&row.id)
-        .bind(&row.state)
-        .bind(&row.shipment_id)
-        .bind(row.fulfiller_state)
-        .bind(&row.fulfiller_message)
-        .bind(&row.serial)
-        .bind(&row.firmware)
-        .bind(&row.tracking)
-        .bind(&row.last_error)
-        .bind(t)
-        .bind(&row.user_label)
-        .execute(&mut *tx)
-        .await?;
+        write_row(&mut tx, row, t, None).await?;
         if old.as_deref() != Some(row.state.as_str()) || !note.is_empty() {
             add_history(&mut tx, &row.id, t, &row.state, note).await?;
         }
@@ -566,30 +598,7 @@ impl Store for SqlStore {
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let t = now();
-        // One conditional UPDATE: on PostgreSQL a concurrent writer of the row makes it
-        // wait and then re-check `state` against the committed row; SQLite serializes
-        // writers (the transaction is immediate).
-        let applied = sqlx::query(
-            "UPDATE requests SET state=$2, shipment_id=$3, fulfiller_state=$4, fulfiller_message=$5, \
-             serial=$6, firmware=$7, tracking=$8, last_error=$9, updated_at=$10, user_label=$11 \
-             WHERE id=$1 AND state=$12",
-        )
-        .bind(&row.id)
-        .bind(&row.state)
-        .bind(&row.shipment_id)
-        .bind(row.fulfiller_state)
-        .bind(&row.fulfiller_message)
-        .bind(&row.serial)
-        .bind(&row.firmware)
-        .bind(&row.tracking)
-        .bind(&row.last_error)
-        .bind(t)
-        .bind(&row.user_label)
-        .bind(expected)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
+        let applied = write_row(&mut tx, row, t, Some(expected)).await?;
         if !applied {
             tx.rollback().await?;
             return Ok(false);

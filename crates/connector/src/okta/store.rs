@@ -219,29 +219,7 @@ pub async fn insert_request(
     note: &str,
 ) -> Result<(), StoreError> {
     let mut tx = store.begin_write().await?;
-    sqlx::query(
-        "INSERT INTO requests (id, idp, state, user_id, user_label, pin_contacts, create_body, \
-         shipment_id, fulfiller_state, fulfiller_message, serial, firmware, tracking, last_error, \
-         created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
-    )
-    .bind(&row.id)
-    .bind(&row.idp)
-    .bind(&row.state)
-    .bind(&row.user_id)
-    .bind(&row.user_label)
-    .bind(&row.pin_contacts)
-    .bind(&row.create_body)
-    .bind(&row.shipment_id)
-    .bind(row.fulfiller_state)
-    .bind(&row.fulfiller_message)
-    .bind(&row.serial)
-    .bind(&row.firmware)
-    .bind(&row.tracking)
-    .bind(&row.last_error)
-    .bind(row.created_at)
-    .bind(row.updated_at)
-    .execute(&mut *tx)
-    .await?;
+    crate::store::add_request(&mut tx, row).await?;
     sqlx::query(
         "INSERT INTO okta_requests (request_id, okta_user_id, login, group_id, product_id, \
          inventory_product_id, customization_id, source, enrollment_ids, activated, restart, created_at) \
