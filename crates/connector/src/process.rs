@@ -294,47 +294,78 @@ async fn adopt(
     )))
 }
 
+/// What the first half of a cancel (shared by both modes) came to.
+pub(crate) enum Undone {
+    /// The request never reached the fulfiller: nothing to delete.
+    NothingOrdered,
+    /// This shipment is deleted at the fulfiller (or was already gone).
+    Deleted(String),
+    /// The fulfiller can no longer delete the shipment (already being fulfilled); `why`
+    /// says so in words.
+    TooLate { shipment_id: String, why: String },
+}
+
+/// Finds the shipment a cancelled request made — the recorded one, or, when the
+/// create's answer was lost, the one [`find_existing`] finds for `order` (`None`: the
+/// request never sent an order, so nothing was made) — and deletes it at the fulfiller.
+/// `Err` is the step to return (a transient fault: retry).
+pub(crate) async fn undo_shipment(
+    state: &AppState,
+    row: &RequestRow,
+    order: Option<&CreateFprShipment>,
+) -> Result<Undone, Step> {
+    let sid = match (&row.shipment_id, order) {
+        (Some(s), _) => s.clone(),
+        (None, Some(body)) => match find_existing(state, row, body).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(Undone::NothingOrdered),
+            Err(e) => {
+                return Err(Step::Retry(format!(
+                    "looking for a shipment this request created: {e}"
+                )));
+            }
+        },
+        (None, None) => return Ok(Undone::NothingOrdered),
+    };
+    match state.fulfiller.delete_fpr_shipment(&sid).await {
+        Ok(()) | Err(ClientError::Api { status: 404, .. }) => Ok(Undone::Deleted(sid)),
+        Err(ClientError::Api {
+            status: 409, body, ..
+        }) => Ok(Undone::TooLate {
+            why: format!(
+                "the cancel came too late: the fulfiller can no longer delete shipment {sid} ({})",
+                body.message
+            ),
+            shipment_id: sid,
+        }),
+        Err(e) => Err(Step::Retry(format!(
+            "deleting shipment {sid} at the fulfiller: {e}"
+        ))),
+    }
+}
+
 /// A request whose cancel was asked while it was still `creating`: reconcile first
 /// (the shipment may exist: find it by reference), delete it at the fulfiller, then
 /// mark the request deleted. Nothing is created.
 async fn cancel(state: &AppState, mut row: RequestRow) -> Step {
-    let sid = match &row.shipment_id {
-        Some(s) => Some(s.clone()),
-        None => {
-            let body: CreateFprShipment = match serde_json::from_str(&row.create_body) {
-                Ok(b) => b,
-                Err(e) => return Step::Retry(format!("stored create body: {e}")),
-            };
-            match find_existing(state, &row, &body).await {
-                Ok(s) => s,
-                Err(e) if e.is_transient() => return Step::Retry(e.to_string()),
-                Err(e) => return Step::Retry(format!("looking the shipment up: {e}")),
-            }
-        }
+    let order: CreateFprShipment = match serde_json::from_str(&row.create_body) {
+        Ok(b) => b,
+        Err(e) => return Step::Retry(format!("stored create body: {e}")),
     };
-    let note = match &sid {
-        Some(sid) => match state.fulfiller.delete_fpr_shipment(sid).await {
-            Ok(()) | Err(ClientError::Api { status: 404, .. }) => {
-                format!("cancelled by an admin: shipment {sid} deleted at the fulfiller")
-            }
-            Err(ClientError::Api {
-                status: 409, body, ..
-            }) => {
-                row.shipment_id = Some(sid.clone());
-                return fail(
-                    state,
-                    row,
-                    format!(
-                        "the cancel came too late: the fulfiller can no longer delete shipment {sid} ({}); the key will ship",
-                        body.message
-                    ),
-                )
-                .await;
-            }
-            Err(e) if e.is_transient() => return Step::Retry(e.to_string()),
-            Err(e) => return Step::Retry(format!("deleting shipment {sid}: {e}")),
-        },
-        None => "cancelled by an admin before the shipment was created".to_owned(),
+    let (sid, note) = match undo_shipment(state, &row, Some(&order)).await {
+        Ok(Undone::NothingOrdered) => (
+            None,
+            "cancelled by an admin before the shipment was created".to_owned(),
+        ),
+        Ok(Undone::Deleted(sid)) => {
+            let note = format!("cancelled by an admin: shipment {sid} deleted at the fulfiller");
+            (Some(sid), note)
+        }
+        Ok(Undone::TooLate { shipment_id, why }) => {
+            row.shipment_id = Some(shipment_id);
+            return fail(state, row, format!("{why}; the key will ship")).await;
+        }
+        Err(step) => return step,
     };
     row.shipment_id = sid;
     row.state = "deleted".into();

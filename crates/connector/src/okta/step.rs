@@ -21,7 +21,7 @@
 use super::OktaState;
 use super::store::{self as ostore, OktaRequest};
 use crate::app::AppState;
-use crate::process::{CreateError, Step, fail};
+use crate::process::{CreateError, Step, Undone, fail, undo_shipment};
 use crate::store::{RequestRow, Store};
 use yubienterprise::ClientError;
 use yubienterprise::fpr::{CreateFprShipment, ProductCustomization, ShipmentItemRequest};
@@ -251,35 +251,22 @@ async fn cancel(
     mut row: RequestRow,
     part: &mut OktaRequest,
 ) -> Step {
+    // The order is recorded before the fulfiller sees it: without one, nothing was made.
     let order = serde_json::from_str::<CreateFprShipment>(&row.create_body).ok();
-    let sid = match (row.shipment_id.clone(), &order) {
-        (Some(s), _) => Some(s),
-        (None, Some(body)) => match crate::process::find_existing(state, &row, body).await {
-            Ok(s) => s,
-            Err(e) => {
-                return Step::Retry(format!("looking for a shipment this request created: {e}"));
-            }
-        },
-        (None, None) => None,
-    };
-    let fulfiller = match &sid {
-        None => "nothing had been ordered".to_owned(),
-        Some(sid) => match state.fulfiller.delete_fpr_shipment(sid).await {
-            Ok(()) | Err(ClientError::Api { status: 404, .. }) => {
-                format!("shipment {sid} deleted")
-            }
-            Err(ClientError::Api {
-                status: 409, body, ..
-            }) => {
-                row.shipment_id = Some(sid.clone());
-                let message = format!(
-                    "the cancel came too late: the fulfiller can no longer delete shipment {sid} ({}); the key will ship. Its enrollment is kept at Okta: set the request back to ongoing to activate the key, or delete the request (the enrollment is deleted then)",
-                    body.message
-                );
-                return fail_unless_moved(state, okta, row, "cancelling", part, message).await;
-            }
-            Err(e) => return Step::Retry(format!("deleting shipment {sid} at the fulfiller: {e}")),
-        },
+    let (sid, fulfiller) = match undo_shipment(state, &row, order.as_ref()).await {
+        Ok(Undone::NothingOrdered) => (None, "nothing had been ordered".to_owned()),
+        Ok(Undone::Deleted(sid)) => {
+            let said = format!("shipment {sid} deleted");
+            (Some(sid), said)
+        }
+        Ok(Undone::TooLate { shipment_id, why }) => {
+            row.shipment_id = Some(shipment_id);
+            let message = format!(
+                "{why}; the key will ship. Its enrollment is kept at Okta: set the request back to ongoing to activate the key, or delete the request (the enrollment is deleted then)"
+            );
+            return fail_unless_moved(state, okta, row, "cancelling", part, message).await;
+        }
+        Err(step) => return step,
     };
     if part.enrollment_ids.is_empty()
         && let Err(f) = withdraw_lost_enrollments(state, okta, &row, part).await
