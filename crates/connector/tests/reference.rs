@@ -127,6 +127,27 @@ async fn two_lost_creates_for_the_same_recipient_and_address_end_with_one_shipme
     assert_eq!(w.entra.registered_methods().len(), 2);
 }
 
+/// The next run finds the lost create's shipment (`made`) without a reference, by
+/// recipient and address, orders no second key, and the request then completes.
+async fn matched_by_contact_then_completed(w: &World, id: &str, made: &Value) {
+    w.process().await;
+    let got = w.shipment(id).await;
+    assert_eq!(got["state"], "open", "{got}");
+    assert_eq!(got["shipment_id"], made["shipment_id"]);
+    assert!(
+        got["timeline"]
+            .to_string()
+            .contains("found the shipment an earlier attempt created"),
+        "{got}"
+    );
+    assert_eq!(total(w).await, 1, "no second key was ordered");
+
+    w.advance().await;
+    w.advance().await;
+    let sum = w.process().await;
+    assert_eq!(sum["data"]["completed"], 1, "{sum}");
+}
+
 #[tokio::test]
 async fn the_fulfiller_refuses_a_reference_longer_than_50_characters() {
     let w = start().await;
@@ -312,22 +333,7 @@ async fn a_fulfiller_that_ignores_the_reference_still_gets_one_shipment_after_a_
 
     // The next run cannot find it by reference (the fulfiller ignores the search and
     // answers shipments without one) and matches recipient and address instead.
-    w.process().await;
-    let got = w.shipment(&id).await;
-    assert_eq!(got["state"], "open", "{got}");
-    assert_eq!(got["shipment_id"], made[0]["shipment_id"]);
-    assert!(
-        got["timeline"]
-            .to_string()
-            .contains("found the shipment an earlier attempt created"),
-        "{got}"
-    );
-    assert_eq!(total(&w).await, 1, "no second key was ordered");
-
-    w.advance().await;
-    w.advance().await;
-    let sum = w.process().await;
-    assert_eq!(sum["data"]["completed"], 1, "{sum}");
+    matched_by_contact_then_completed(&w, &id, &made[0]).await;
     assert_eq!(total(&w).await, 1);
     assert_eq!(w.entra.registered_methods().len(), 1);
 }
@@ -447,22 +453,7 @@ async fn a_fulfiller_that_refuses_the_reference_search_still_gets_one_shipment_a
     assert_eq!(w.shipment(&id).await["state"], "creating");
 
     // The next run's search by reference is refused: it matches recipient and address.
-    w.process().await;
-    let got = w.shipment(&id).await;
-    assert_eq!(got["state"], "open", "{got}");
-    assert_eq!(got["shipment_id"], made[0]["shipment_id"]);
-    assert!(
-        got["timeline"]
-            .to_string()
-            .contains("found the shipment an earlier attempt created"),
-        "{got}"
-    );
-    assert_eq!(total(&w).await, 1, "no second key was ordered");
-
-    w.advance().await;
-    w.advance().await;
-    let sum = w.process().await;
-    assert_eq!(sum["data"]["completed"], 1, "{sum}");
+    matched_by_contact_then_completed(&w, &id, &made[0]).await;
     assert_eq!(w.shipment(&id).await["state"], "complete");
     assert_eq!(total(&w).await, 1);
     let methods = w.entra.registered_methods();
