@@ -110,3 +110,23 @@ fn the_table_names_the_machine_and_every_phase() {
         "the default is SQLite only:\n{out}"
     );
 }
+
+#[test]
+fn an_unreachable_postgresql_server_is_named_in_one_error_line() {
+    let (code, out, err) = bench(&[
+        "--users",
+        "1",
+        "--db",
+        "postgres",
+        "--postgres",
+        "postgres://postgres@127.0.0.1:1",
+    ]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains(
+            "connecting to PostgreSQL at postgres://postgres@127.0.0.1:1 (is it running?)"
+        ),
+        "{err}"
+    );
+    assert!(out.is_empty(), "nothing measured, nothing printed: {out}");
+}

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// The PostgreSQL server the bench makes its throwaway database on (trust auth).
+/// The PostgreSQL server the bench makes its throwaway database on, by default.
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 /// Checks in a row without progress (20 ms apart, a processing run after each) before
 /// the bench stops waiting for a phase: the correctness check then reports it.
@@ -25,7 +25,7 @@ const MAX_STALLS: usize = 250;
 pub enum DbChoice {
     /// SQLite in a temporary directory.
     Sqlite,
-    /// A throwaway database on postgres://postgres@127.0.0.1:5432, dropped at the end.
+    /// A throwaway database on the `--postgres` server, dropped at the end.
     Postgres,
     /// SQLite, then PostgreSQL.
     Both,
@@ -46,6 +46,10 @@ pub struct Args {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// The PostgreSQL server (URL without a database; the role must be allowed to create
+    /// databases) on which a throwaway `prereg_bench_*` database is made.
+    #[arg(long, default_value = POSTGRES)]
+    pub postgres: String,
 }
 
 /// Runs the bench on each chosen backend and prints the numbers; fails when a backend
@@ -107,7 +111,7 @@ fn machine() -> Value {
 async fn on_backend(args: &Args, backend: &str, dir: &std::path::Path) -> anyhow::Result<Value> {
     match backend {
         "postgres" => {
-            let db = PgDatabase::create().await?;
+            let db = PgDatabase::create(args.postgres.trim_end_matches('/')).await?;
             let result = measure(args, backend, dir, &db.url).await;
             let dropped = db.drop_db().await;
             let value = result?;
@@ -525,36 +529,41 @@ fn print_table(r: &Value) {
 
 /// A throwaway PostgreSQL database, `prereg_bench_<random>`.
 struct PgDatabase {
+    server: String,
     name: String,
     url: String,
 }
 
 impl PgDatabase {
-    async fn create() -> anyhow::Result<Self> {
+    async fn create(server: &str) -> anyhow::Result<Self> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or_default();
         let name = format!("prereg_bench_{}_{nanos:x}", std::process::id());
-        Self::admin(&format!("CREATE DATABASE {name}")).await?;
-        let url = format!("{POSTGRES}/{name}");
-        Ok(Self { name, url })
+        Self::admin(server, &format!("CREATE DATABASE {name}")).await?;
+        let url = format!("{server}/{name}");
+        Ok(Self {
+            server: server.to_owned(),
+            name,
+            url,
+        })
     }
 
     /// Drops the database, closing whatever is still connected to it.
     async fn drop_db(self) -> anyhow::Result<()> {
-        Self::admin(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
+        Self::admin(
+            &self.server,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        )
         .await
     }
 
-    async fn admin(sql: &str) -> anyhow::Result<()> {
+    async fn admin(server: &str, sql: &str) -> anyhow::Result<()> {
         use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&format!("{POSTGRES}/postgres"))
+        let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres"))
             .await
-            .with_context(|| format!("connecting to PostgreSQL at {POSTGRES} (is it running?)"))?;
+            .with_context(|| format!("connecting to PostgreSQL at {server} (is it running?)"))?;
         sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
             .execute(&mut conn)
             .await
