@@ -10,30 +10,11 @@ mod okta_common;
 mod pg;
 
 use okta_common::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 const USERS: usize = 25;
-
-fn group_event(uuid: &str, user: &str) -> Value {
-    json!({
-        "eventType": "com.okta.event_hook", "eventTypeVersion": "1.0", "cloudEventsVersion": "0.1",
-        "source": "https://example.okta.com/api/v1/eventHooks/who", "eventId": uuid::Uuid::new_v4().to_string(),
-        "eventTime": "2026-11-29T06:00:00.000Z", "contentType": "application/json",
-        "data": {"events": [{
-            "uuid": uuid, "published": "2026-11-29T06:00:00.000Z",
-            "eventType": "group.user_membership.add", "version": "0",
-            "displayMessage": "Add user to group membership", "severity": "INFO",
-            "actor": {"id": "00uadmin", "type": "User"},
-            "target": [
-                {"id": user, "type": "User", "alternateId": "x", "displayName": "x"},
-                {"id": GROUP, "type": "UserGroup", "alternateId": "g", "displayName": "g"}
-            ],
-            "outcome": {"result": "SUCCESS"}, "debugContext": {"debugData": {}}
-        }]}
-    })
-}
 
 /// Delivers one event hook call as Okta does: a 5xx answer is delivered again.
 async fn deliver(w: &OktaWorld, body: &Value) -> Value {
@@ -81,7 +62,7 @@ async fn run(database_url: Option<String>) {
             format!("group-add-again-{n:03}"),
         ] {
             let w = w.clone();
-            let body = group_event(&uuid, &u.id);
+            let body = group_add_event(&uuid, &u.id, GROUP);
             deliveries.push(tokio::spawn(async move { deliver(&w, &body).await }));
         }
     }

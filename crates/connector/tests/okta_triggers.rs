@@ -9,25 +9,6 @@ use okta_common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-fn group_event(uuid: &str, user: &str, group: &str) -> Value {
-    json!({
-        "eventType": "com.okta.event_hook", "eventTypeVersion": "1.0", "cloudEventsVersion": "0.1",
-        "source": "https://example.okta.com/api/v1/eventHooks/who", "eventId": uuid::Uuid::new_v4().to_string(),
-        "eventTime": "2026-11-29T06:00:00.000Z", "contentType": "application/json",
-        "data": {"events": [{
-            "uuid": uuid, "published": "2026-11-29T06:00:00.000Z",
-            "eventType": "group.user_membership.add", "version": "0",
-            "displayMessage": "Add user to group membership", "severity": "INFO",
-            "actor": {"id": "00uadmin", "type": "User"},
-            "target": [
-                {"id": user, "type": "User", "alternateId": "x", "displayName": "x"},
-                {"id": group, "type": "UserGroup", "alternateId": "unknown", "displayName": "g"}
-            ],
-            "outcome": {"result": "SUCCESS"}, "debugContext": {"debugData": {}}
-        }]}
-    })
-}
-
 async fn deliver(w: &OktaWorld, secret: &str, body: &Value) -> (u16, Value) {
     let r = w
         .http
@@ -64,7 +45,7 @@ async fn the_hook_answers_the_verification_and_refuses_a_wrong_secret() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let (s, _) = deliver(&w, "wrong", &group_event("e-1", BOB, GROUP)).await;
+    let (s, _) = deliver(&w, "wrong", &group_add_event("e-1", BOB, GROUP)).await;
     assert_eq!(s, 401);
     assert!(w.requests_of(BOB).await.is_empty());
     // The Okta sandbox verifies the hook end to end.
@@ -74,7 +55,7 @@ async fn the_hook_answers_the_verification_and_refuses_a_wrong_secret() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_duplicate_event_is_ignored_and_an_unmapped_group_starts_nothing() {
     let w = start().await;
-    let ev = group_event("dup-event-0001", BOB, GROUP);
+    let ev = group_add_event("dup-event-0001", BOB, GROUP);
     let (s, v) = deliver(&w, HOOK_SECRET, &ev).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["started"].as_array().unwrap().len(), 1, "{v}");
@@ -85,7 +66,12 @@ async fn a_duplicate_event_is_ignored_and_an_unmapped_group_starts_nothing() {
     assert_eq!(w.requests_of(BOB).await.len(), 1);
 
     // Another event for the same user (a new id) finds the open request: no second one.
-    let (s, v) = deliver(&w, HOOK_SECRET, &group_event("dup-event-0002", BOB, GROUP)).await;
+    let (s, v) = deliver(
+        &w,
+        HOOK_SECRET,
+        &group_add_event("dup-event-0002", BOB, GROUP),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(w.requests_of(BOB).await.len(), 1);
 
@@ -93,7 +79,7 @@ async fn a_duplicate_event_is_ignored_and_an_unmapped_group_starts_nothing() {
     let (s, v) = deliver(
         &w,
         HOOK_SECRET,
-        &group_event("other-group-1", ERIN, "00gsandboxeveryone3"),
+        &group_add_event("other-group-1", ERIN, "00gsandboxeveryone3"),
     )
     .await;
     assert_eq!(s, 200, "{v}");
@@ -179,7 +165,12 @@ fn first_entry(r: &Value) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_first_audit_entry_names_the_trigger_and_the_group() {
     let w = start().await;
-    let (s, v) = deliver(&w, HOOK_SECRET, &group_event("first-note-1", BOB, GROUP)).await;
+    let (s, v) = deliver(
+        &w,
+        HOOK_SECRET,
+        &group_add_event("first-note-1", BOB, GROUP),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     let id = v["started"][0]["request_id"].as_str().unwrap().to_owned();
     let first = first_entry(&w.request(&id).await);

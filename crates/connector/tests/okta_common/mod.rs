@@ -471,3 +471,24 @@ pub fn seed_user(n: usize, full: bool) -> okta::User {
     }))
     .unwrap()
 }
+
+/// An Okta event hook delivery of one `group.user_membership.add` event (`uuid`: the
+/// event's id) for `user` joining `group`.
+pub fn group_add_event(uuid: &str, user: &str, group: &str) -> Value {
+    json!({
+        "eventType": "com.okta.event_hook", "eventTypeVersion": "1.0", "cloudEventsVersion": "0.1",
+        "source": "https://example.okta.com/api/v1/eventHooks/who", "eventId": uuid::Uuid::new_v4().to_string(),
+        "eventTime": "2026-11-29T06:00:00.000Z", "contentType": "application/json",
+        "data": {"events": [{
+            "uuid": uuid, "published": "2026-11-29T06:00:00.000Z",
+            "eventType": "group.user_membership.add", "version": "0",
+            "displayMessage": "Add user to group membership", "severity": "INFO",
+            "actor": {"id": "00uadmin", "type": "User"},
+            "target": [
+                {"id": user, "type": "User", "alternateId": "x", "displayName": "x"},
+                {"id": group, "type": "UserGroup", "alternateId": "unknown", "displayName": "g"}
+            ],
+            "outcome": {"result": "SUCCESS"}, "debugContext": {"debugData": {}}
+        }]}
+    })
+}
