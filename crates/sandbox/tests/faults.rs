@@ -160,29 +160,26 @@ async fn drop_after_rate_carries_the_request_out_then_drops_the_answer() {
     assert_eq!(all.shipments[0].recipient_lastname, "Lindberg");
 }
 
-#[tokio::test]
-async fn ignore_customer_reference_acts_like_a_fulfiller_that_does_not_know_the_field() {
-    let sb = start().await;
-    let by_reference = |v: &str| ListQuery {
-        search: Some(v.to_owned()),
-        search_field: Some("customer_reference".to_owned()),
-        ..Default::default()
-    };
+/// A shipment with the reference `ref-known`, then the fulfiller's `fault` switched on.
+async fn referenced_shipment_then_switch_on(sb: &Sandbox, fault: &str) {
     let mut known = fpr_body();
     known.customer_reference = Some("ref-known".into());
     sb.client.create_fpr_shipment(&known).await.unwrap();
-
     let (s, v) = sb
         .call(
             Method::PUT,
             "/sandbox/v1/faults",
-            Some(json!({"ignore_customer_reference": true})),
+            Some(json!({ fault: true })),
         )
         .await;
-    assert_eq!((s, &v["ignore_customer_reference"]), (200, &json!(true)));
-    // On create the field is neither kept nor checked (even over 50 characters).
+    assert_eq!((s, &v[fault]), (200, &json!(true)));
+}
+
+/// Creates a shipment for `lastname` with a 60-character reference: it is neither
+/// checked (over 50 characters) nor kept.
+async fn created_without_its_reference(sb: &Sandbox, lastname: &str) {
     let mut b = fpr_body();
-    b.recipient.recipient_lastname = "Ignored".into();
+    b.recipient.recipient_lastname = lastname.into();
     b.customer_reference = Some("r".repeat(60));
     let made = sb.client.create_fpr_shipment(&b).await.unwrap();
     assert_eq!(made.customer_reference, None);
@@ -192,6 +189,32 @@ async fn ignore_customer_reference_acts_like_a_fulfiller_that_does_not_know_the_
         .await
         .unwrap();
     assert_eq!(got.customer_reference, None);
+}
+
+/// How many shipments a search by last name finds.
+async fn by_lastname(sb: &Sandbox, lastname: &str) -> u64 {
+    sb.client
+        .list_shipments_exact(&ListQuery {
+            search: Some(lastname.into()),
+            search_field: Some("recipient_lastname".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .total_count
+}
+
+#[tokio::test]
+async fn ignore_customer_reference_acts_like_a_fulfiller_that_does_not_know_the_field() {
+    let sb = start().await;
+    let by_reference = |v: &str| ListQuery {
+        search: Some(v.to_owned()),
+        search_field: Some("customer_reference".to_owned()),
+        ..Default::default()
+    };
+    referenced_shipment_then_switch_on(&sb, "ignore_customer_reference").await;
+    // On create the field is neither kept nor checked (even over 50 characters).
+    created_without_its_reference(&sb, "Ignored").await;
     // As a list filter it is ignored: every shipment answers.
     let page = sb
         .client
@@ -206,16 +229,7 @@ async fn ignore_customer_reference_acts_like_a_fulfiller_that_does_not_know_the_
     assert!(!fields.iter().any(|f| f == "customer_reference"), "{d}");
     assert!(fields.iter().any(|f| f == "postal_code"), "{d}");
     // Other searches still filter.
-    let page = sb
-        .client
-        .list_shipments_exact(&ListQuery {
-            search: Some("Ignored".into()),
-            search_field: Some("recipient_lastname".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(page.total_count, 1);
+    assert_eq!(by_lastname(&sb, "Ignored").await, 1);
 
     // Switched off, the field filters again.
     sb.call(Method::PUT, "/sandbox/v1/faults", Some(json!({})))
@@ -240,18 +254,7 @@ async fn refuse_customer_reference_answers_a_search_by_it_400_like_any_unknown_f
         search_field: Some("customer_reference".to_owned()),
         ..Default::default()
     };
-    let mut known = fpr_body();
-    known.customer_reference = Some("ref-known".into());
-    sb.client.create_fpr_shipment(&known).await.unwrap();
-
-    let (s, v) = sb
-        .call(
-            Method::PUT,
-            "/sandbox/v1/faults",
-            Some(json!({"refuse_customer_reference": true})),
-        )
-        .await;
-    assert_eq!((s, &v["refuse_customer_reference"]), (200, &json!(true)));
+    referenced_shipment_then_switch_on(&sb, "refuse_customer_reference").await;
     // The search is refused in the fulfiller's error shape, as for a field it cannot
     // search.
     let e = sb
@@ -286,33 +289,14 @@ async fn refuse_customer_reference_answers_a_search_by_it_400_like_any_unknown_f
         .unwrap_err();
     assert_eq!(unknown.status(), Some(400));
     // On create the field is neither kept nor checked (even over 50 characters).
-    let mut b = fpr_body();
-    b.recipient.recipient_lastname = "Refused".into();
-    b.customer_reference = Some("r".repeat(60));
-    let made = sb.client.create_fpr_shipment(&b).await.unwrap();
-    assert_eq!(made.customer_reference, None);
-    let got = sb
-        .client
-        .get_fpr_shipment(made.shipment_id.as_str())
-        .await
-        .unwrap();
-    assert_eq!(got.customer_reference, None);
+    created_without_its_reference(&sb, "Refused").await;
     let (_, d) = sb
         .call(Method::GET, "/v1/shipments_exact/search-description", None)
         .await;
     let fields = d["searchable_fields"].as_array().unwrap();
     assert!(!fields.iter().any(|f| f == "customer_reference"), "{d}");
     // Other searches still filter.
-    let page = sb
-        .client
-        .list_shipments_exact(&ListQuery {
-            search: Some("Refused".into()),
-            search_field: Some("recipient_lastname".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(page.total_count, 1);
+    assert_eq!(by_lastname(&sb, "Refused").await, 1);
 
     // Switched off, the field filters again.
     sb.call(Method::PUT, "/sandbox/v1/faults", Some(json!({})))
