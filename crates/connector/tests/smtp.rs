@@ -19,25 +19,7 @@ impl Drop for Sink {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_pin_is_mailed_to_the_manager_through_an_independent_smtp_server() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = std::env::var_os("PREREG_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv/bin/python"));
-    let mut child = Command::new(python)
-        .arg(root.join("interop/smtp_sink.py"))
-        .arg(port.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let sink = Sink(child);
-    assert_eq!(lines.next().unwrap().unwrap(), "READY");
+    let (sink, port, mut lines) = start_sink(&[]);
 
     let extra = format!(
         "smtp_host = \"127.0.0.1\"\nsmtp_port = {port}\nsmtp_security = \"plain\"\nsmtp_from = \"pins@contoso.example\"\n"
@@ -148,12 +130,8 @@ fn start_sink(
         .local_addr()
         .unwrap()
         .port();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = std::env::var_os("PREREG_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv/bin/python"));
-    let mut child = Command::new(python)
-        .arg(root.join("interop/smtp_sink.py"))
+    let mut child = Command::new(testkit::python())
+        .arg(testkit::repo_root().join("interop/smtp_sink.py"))
         .arg(port.to_string())
         .args(args)
         .stdout(Stdio::piped())
