@@ -30,6 +30,8 @@ pub struct AppState {
     pub okta: Option<crate::okta::OktaState>,
     /// The fulfiller's transport keys, cached for 10 minutes.
     pub transport: tokio::sync::Mutex<Option<(std::time::Instant, envelope::Jwks)>>,
+    /// The runner's handle: kick it, wait for it ([`crate::runner`]).
+    pub runner: crate::runner::Runner,
 }
 
 impl AppState {
@@ -244,7 +246,9 @@ impl Application {
             Some(t) => Some(Arc::new(tls_server_config(t)?)),
             None => None,
         };
-        let store = SqlStore::connect(&config.database_url).await?;
+        // Each worker may hold a connection, plus the API's.
+        let connections = u32::try_from(config.processing.workers).unwrap_or(64) + 8;
+        let store = SqlStore::connect_sized(&config.database_url, connections).await?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -293,6 +297,7 @@ impl Application {
             http,
             keys: api::auth::KeyCache::default(),
             transport: tokio::sync::Mutex::new(None),
+            runner: crate::runner::Runner::default(),
         });
         Ok(Self {
             listener,
@@ -324,6 +329,7 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
+        let runner = tokio::spawn(crate::runner::run(state.clone()));
         let sched = tokio::spawn(schedulers(state.clone()));
         let okta = state
             .okta
@@ -348,6 +354,7 @@ impl Application {
             }
         };
         sched.abort();
+        runner.abort();
         if let Some(t) = okta {
             t.abort();
         }
@@ -372,24 +379,13 @@ async fn schedulers(state: Arc<AppState>) {
             (None, None) => return,
         };
         let wait = (next - now).to_std().unwrap_or(Duration::from_secs(1));
-        // Between ticks, run jobs whose retry backoff has come due.
-        tokio::time::sleep(wait.min(Duration::from_secs(15))).await;
-        let now = chrono::Utc::now();
-        if now < next {
-            if let Err(e) = crate::process::drain(&state).await {
-                tracing::warn!(error = %e, "processing run failed");
-            }
-            continue;
-        }
+        tokio::time::sleep(wait).await;
         if next_p == Some(next) {
-            match crate::process::run_now(&state).await {
-                Ok(s) => tracing::info!(
-                    processed = s.processed,
-                    completed = s.completed,
-                    errors = s.errors,
-                    "scheduled processing run"
-                ),
-                Err(e) => tracing::warn!(error = %e, "processing run failed"),
+            // The tick makes due what waits for the fulfiller; a job waiting out a
+            // retry backoff keeps waiting (the runner picks it up when it is due).
+            match crate::runner::tick(&state).await {
+                Ok(n) => tracing::info!(made_due = n, "scheduled processing tick"),
+                Err(e) => tracing::warn!(error = %e, "scheduled processing tick failed"),
             }
         }
         if next_c == Some(next) {

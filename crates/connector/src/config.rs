@@ -50,6 +50,11 @@ pub const KEYS: &[&str] = &[
     "tls_key_file",
     "pin_retention_days",
     "smtp_ca_file",
+    "processing_workers",
+    "retry_base_seconds",
+    "retry_max_seconds",
+    "max_attempts",
+    "job_lease_seconds",
 ];
 
 /// Sections of the file (TOML tables) owned by a module; their environment variables
@@ -193,10 +198,81 @@ pub struct Config {
     pub tls: Option<Tls>,
     /// Days a delivered PIN stays sealed for resends (0: destroyed right after delivery).
     pub pin_retention_days: u32,
+    /// How the runner processes jobs.
+    pub processing: Processing,
     /// Okta mode (`[okta]`), off when absent.
     pub okta: Option<crate::okta::OktaConfig>,
     /// The admin console (`[console]`), off when absent.
     pub console: Option<crate::console::ConsoleConfig>,
+}
+
+/// The runner's settings (top-level keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Processing {
+    /// Jobs run at once (`processing_workers`, default 32: the work waits on vendors,
+    /// not on the CPU).
+    pub workers: usize,
+    /// The first retry's backoff after a transient failure (`retry_base_seconds`,
+    /// default 30); it doubles with each further failure.
+    pub retry_base_seconds: u64,
+    /// The longest backoff (`retry_max_seconds`, default 3600).
+    pub retry_max_seconds: u64,
+    /// Consecutive transient failures after which a request goes to `error` naming the
+    /// last one (`max_attempts`, default 20).
+    pub max_attempts: u32,
+    /// How long a job is leased to the run (or API call) processing it
+    /// (`job_lease_seconds`, default 60); renewed every third of it while it runs, and
+    /// how long a crashed holder's job waits before another run takes it over.
+    pub lease_seconds: u64,
+}
+
+impl Processing {
+    /// The lease, as a duration.
+    pub fn lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lease_seconds)
+    }
+}
+
+impl Default for Processing {
+    fn default() -> Self {
+        Self {
+            workers: 32,
+            retry_base_seconds: 30,
+            retry_max_seconds: 3600,
+            max_attempts: 20,
+            lease_seconds: crate::runner::LEASE.as_secs(),
+        }
+    }
+}
+
+fn processing(raw: &Section) -> Result<Processing, ConfigError> {
+    let d = Processing::default();
+    let p = Processing {
+        workers: raw.parsed("processing_workers", d.workers)?,
+        retry_base_seconds: raw.parsed("retry_base_seconds", d.retry_base_seconds)?,
+        retry_max_seconds: raw.parsed("retry_max_seconds", d.retry_max_seconds)?,
+        max_attempts: raw.parsed("max_attempts", d.max_attempts)?,
+        lease_seconds: raw.parsed("job_lease_seconds", d.lease_seconds)?,
+    };
+    if !(3..=3600).contains(&p.lease_seconds) {
+        return Err(err("job_lease_seconds", "must be between 3 and 3600"));
+    }
+    if !(1..=1024).contains(&p.workers) {
+        return Err(err("processing_workers", "must be between 1 and 1024"));
+    }
+    if !(1..=86400).contains(&p.retry_base_seconds) {
+        return Err(err("retry_base_seconds", "must be between 1 and 86400"));
+    }
+    if !(p.retry_base_seconds..=7 * 86400).contains(&p.retry_max_seconds) {
+        return Err(err(
+            "retry_max_seconds",
+            "must be at least retry_base_seconds and at most 604800 (7 days)",
+        ));
+    }
+    if !(1..=10_000).contains(&p.max_attempts) {
+        return Err(err("max_attempts", "must be between 1 and 10000"));
+    }
+    Ok(p)
 }
 
 /// The listener's certificate and key (PEM files).
@@ -534,6 +610,7 @@ impl Config {
             smtp: smtp(&raw)?,
             tls,
             pin_retention_days,
+            processing: processing(&raw)?,
             okta,
             console,
             azure_tenant_id,

@@ -14,6 +14,7 @@ pub mod console;
 pub mod okta;
 pub mod pin;
 pub mod process;
+pub mod runner;
 pub mod sandbox_config;
 pub mod secrets;
 pub mod store;

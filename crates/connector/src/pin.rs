@@ -8,20 +8,59 @@ use crate::app::AppState;
 use crate::store::RequestRow;
 use serde_json::json;
 
-/// Sends the PIN to the configured channel. The error text never contains the PIN.
-pub async fn deliver(state: &AppState, row: &RequestRow, pin: &str) -> Result<(), String> {
+/// Why a PIN could not be delivered. The text never contains the PIN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// Worth trying again (a busy or unreachable server, a 4xx SMTP reply, a webhook
+    /// 5xx/429).
+    Transient(String),
+    /// Refused for good (an SMTP 5xx for a recipient, a webhook 4xx, no channel, a bad
+    /// address): retrying changes nothing until an admin fixes the cause.
+    Permanent(String),
+}
+
+impl DeliveryError {
+    /// The text an admin reads.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Transient(m) | Self::Permanent(m) => m,
+        }
+    }
+}
+
+/// The recipient key under which a webhook delivery is recorded.
+const WEBHOOK: &str = "webhook";
+
+/// Sends the PIN to the configured channel, to each recipient not yet served (the
+/// recipients served are recorded one by one, so a retry after a partial failure sends
+/// only to the others). The error text never contains the PIN.
+pub async fn deliver(state: &AppState, row: &RequestRow, pin: &str) -> Result<(), DeliveryError> {
     let contacts: Vec<String> = serde_json::from_str(&row.pin_contacts).unwrap_or_default();
+    let served = delivered(state, &row.id)
+        .await
+        .map_err(|e| DeliveryError::Transient(e.to_string()))?;
     if let Some(smtp) = &state.config.smtp {
-        send_smtp(smtp, row, &contacts, pin).await?;
-        tracing::info!(request_id = %row.id, recipients = contacts.len(), "PIN mailed");
+        let todo: Vec<String> = contacts
+            .iter()
+            .filter(|c| !served.iter().any(|s| s.eq_ignore_ascii_case(c)))
+            .cloned()
+            .collect();
+        for to in &todo {
+            send_smtp(smtp, row, std::slice::from_ref(to), pin).await?;
+            record(state, &row.id, to).await?;
+        }
+        tracing::info!(request_id = %row.id, recipients = todo.len(), already = served.len(), "PIN mailed");
         return Ok(());
     }
     let Some(url) = &state.config.send_pin_url else {
-        return Err(
+        return Err(DeliveryError::Permanent(
             "no PIN channel is configured: set SMTP_HOST (smtp_host) or SEND_PIN_URL (send_pin_url)"
                 .into(),
-        );
+        ));
     };
+    if served.iter().any(|s| s == WEBHOOK) {
+        return Ok(());
+    }
     let body = zeroize::Zeroizing::new(
         json!({
             "request_id": row.id,
@@ -42,23 +81,70 @@ pub async fn deliver(state: &AppState, row: &RequestRow, pin: &str) -> Result<()
         .body(body.as_str().to_owned())
         .send()
         .await
-        .map_err(|e| format!("PIN webhook did not answer: {}", e.without_url()))?;
-    if !r.status().is_success() {
-        return Err(format!("PIN webhook answered {}", r.status()));
+        .map_err(|e| {
+            DeliveryError::Transient(format!("PIN webhook did not answer: {}", e.without_url()))
+        })?;
+    let status = r.status();
+    if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
+        return Err(DeliveryError::Permanent(format!(
+            "the PIN webhook refused the PIN ({status}); fix the webhook (send_pin_url), then retry the request"
+        )));
     }
+    if !status.is_success() {
+        return Err(DeliveryError::Transient(format!(
+            "PIN webhook answered {status}"
+        )));
+    }
+    record(state, &row.id, WEBHOOK).await?;
     tracing::info!(request_id = %row.id, recipients = contacts.len(), "PIN delivered");
     Ok(())
 }
 
+/// The recipients already served for a request.
+async fn delivered(state: &AppState, request_id: &str) -> DbResult<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT recipient FROM pin_deliveries WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_all(state.store.pool())
+            .await?,
+    )
+}
+
+/// Records that `recipient` got the PIN. A recipient the database cannot record is
+/// not counted as served (sent again on retry, rather than never).
+async fn record(state: &AppState, request_id: &str, recipient: &str) -> Result<(), DeliveryError> {
+    sqlx::query(
+        "INSERT INTO pin_deliveries (request_id, recipient, delivered_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (request_id, recipient) DO NOTHING",
+    )
+    .bind(request_id)
+    .bind(recipient.to_ascii_lowercase())
+    .bind(crate::store::now())
+    .execute(state.store.pool())
+    .await
+    .map_err(|e| DeliveryError::Transient(format!("recording the delivery to {recipient}: {e}")))?;
+    Ok(())
+}
+
+/// Forgets who was served (an admin's resend sends to every recipient again).
+pub async fn forget_deliveries(state: &AppState, request_id: &str) -> DbResult<()> {
+    sqlx::query("DELETE FROM pin_deliveries WHERE request_id = $1")
+        .bind(request_id)
+        .execute(state.store.pool())
+        .await?;
+    Ok(())
+}
+
 /// Sends the PIN by SMTP to each contact, one message each. The error text never
-/// contains the PIN.
+/// contains the PIN; a permanent refusal names the recipient.
 pub async fn send_smtp(
     smtp: &crate::config::Smtp,
     row: &RequestRow,
     contacts: &[String],
     pin: &str,
-) -> Result<(), String> {
+) -> Result<(), DeliveryError> {
     use crate::config::SmtpSecurity;
+    use DeliveryError::{Permanent, Transient};
     use lettre::message::header::ContentType;
     use lettre::transport::smtp::authentication::Credentials;
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -67,14 +153,15 @@ pub async fn send_smtp(
     use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
     // The server's certificate is checked against the platform's roots plus, when
     // `smtp_ca_file` is set, the CA certificates in it (for private CAs).
-    let params = || -> Result<TlsParameters, String> {
+    let params = || -> Result<TlsParameters, DeliveryError> {
         let mut b = TlsParameters::builder(smtp.host.clone());
         for pem in smtp.ca_pem.as_deref().map(split_pem).unwrap_or_default() {
-            let cert = Certificate::from_pem(&pem).map_err(|e| format!("smtp_ca_file: {e}"))?;
+            let cert =
+                Certificate::from_pem(&pem).map_err(|e| Permanent(format!("smtp_ca_file: {e}")))?;
             b = b.add_root_certificate(cert);
         }
         b.build_rustls()
-            .map_err(|e| format!("SMTP {} TLS: {e}", smtp.host))
+            .map_err(|e| Permanent(format!("SMTP {} TLS: {e}", smtp.host)))
     };
     let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host);
     let builder = match smtp.security {
@@ -89,13 +176,17 @@ pub async fn send_smtp(
         builder = builder.credentials(Credentials::new(u.clone(), p.expose_secret().to_owned()));
     }
     let mailer = builder.build();
-    let from: lettre::message::Mailbox =
-        smtp.from.parse().map_err(|e| format!("smtp_from: {e}"))?;
+    let from: lettre::message::Mailbox = smtp
+        .from
+        .parse()
+        .map_err(|e| Permanent(format!("smtp_from: {e}")))?;
     let serial = row.serial.as_deref().unwrap_or("(unknown)");
-    for to in contacts {
-        let to: lettre::message::Mailbox = to
-            .parse()
-            .map_err(|e| format!("PIN contact {to:?} is not an address: {e}"))?;
+    for to_text in contacts {
+        let to: lettre::message::Mailbox = to_text.parse().map_err(|e| {
+            Permanent(format!(
+                "PIN contact {to_text:?} is not an address: {e}; correct the contact and order again"
+            ))
+        })?;
         let body = zeroize::Zeroizing::new(format!(
             "A security key (YubiKey serial {serial}) is on its way to {user}, already registered \
              for signing in to Microsoft Entra ID.\r\n\r\n\
@@ -113,11 +204,20 @@ pub async fn send_smtp(
             ))
             .header(ContentType::TEXT_PLAIN)
             .body(body.as_str().to_owned())
-            .map_err(|e| format!("building the PIN message: {e}"))?;
-        mailer
-            .send(msg)
-            .await
-            .map_err(|e| format!("SMTP {}:{}: {e}", smtp.host, smtp.port))?;
+            .map_err(|e| Permanent(format!("building the PIN message: {e}")))?;
+        if let Err(e) = mailer.send(msg).await {
+            return Err(if e.is_permanent() {
+                Permanent(format!(
+                    "the mail server {}:{} refused the PIN mail to {to_text} for good: {e}; correct the PIN contact, then retry the request",
+                    smtp.host, smtp.port
+                ))
+            } else {
+                Transient(format!(
+                    "SMTP {}:{} (mail to {to_text}): {e}",
+                    smtp.host, smtp.port
+                ))
+            });
+        }
     }
     Ok(())
 }
@@ -141,20 +241,7 @@ fn split_pem(pem: &[u8]) -> Vec<Vec<u8>> {
 // or when the request is deleted. `pin_holds` remembers when and why, so a resend after
 // the purge can say so. It never holds the PIN.
 
-use crate::store::Backend;
 use sqlx::Row;
-
-/// The `pin_holds` table (run by the store's migration).
-pub fn schema(backend: Backend) -> &'static [&'static str] {
-    match backend {
-        Backend::Sqlite => &["CREATE TABLE IF NOT EXISTS pin_holds (
-            request_id TEXT PRIMARY KEY, delivered_at INTEGER NOT NULL, held_until INTEGER,
-            purged_at INTEGER, purge_reason TEXT)"],
-        Backend::Postgres => &["CREATE TABLE IF NOT EXISTS pin_holds (
-            request_id TEXT PRIMARY KEY, delivered_at BIGINT NOT NULL, held_until BIGINT,
-            purged_at BIGINT, purge_reason TEXT)"],
-    }
-}
 
 /// What is known about a request's delivered PIN.
 #[derive(Debug, Clone, PartialEq, Eq)]

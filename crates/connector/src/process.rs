@@ -36,8 +36,6 @@ use std::time::Duration;
 use yubienterprise::fpr::{CreateFprShipment, FprShipment};
 use yubienterprise::{ClientError, ListQuery, ShipmentState, ShipmentType};
 
-/// How long a claimed job is leased to its worker.
-pub const LEASE: Duration = Duration::from_secs(300);
 /// A transient failure is retried in the same run this many times.
 const INLINE_ATTEMPTS: u32 = 4;
 
@@ -51,8 +49,9 @@ pub enum CreateError {
         /// Its message.
         message: String,
     },
-    /// The fulfiller did not answer; the intent stays and is reconciled later.
-    Unavailable(String),
+    /// The fulfiller did not answer; the intent stays and is reconciled later. Carries
+    /// the fulfiller's `Retry-After` (seconds) when it asked for a pause.
+    Unavailable(String, Option<u64>),
     /// Our own failure.
     Internal(String),
 }
@@ -68,10 +67,13 @@ pub struct RunSummary {
     pub errors: u64,
 }
 
-fn backoff(attempt: u32, retry_after: Option<u64>) -> Duration {
+/// The pause between attempts inside one run; `None` when the fulfiller asked for a
+/// longer pause than a run should hold a worker for (the job's backoff waits instead).
+fn inline_backoff(attempt: u32, retry_after: Option<u64>) -> Option<Duration> {
     match retry_after {
-        Some(s) => Duration::from_secs(s.min(30)),
-        None => Duration::from_millis(100u64 << attempt.min(6)),
+        Some(s) if s > 2 => None,
+        Some(s) => Some(Duration::from_secs(s)),
+        None => Some(Duration::from_millis(100u64 << attempt.min(6))),
     }
 }
 
@@ -266,7 +268,16 @@ async fn adopt(
                     "{note} after the cancel: shipment {shipment_id} is deleted at the fulfiller too"
                 ),
             ),
-            _ => return Ok(current),
+            _ => {
+                if current
+                    .shipment_id
+                    .as_deref()
+                    .is_some_and(|other| other != shipment_id)
+                {
+                    discard_duplicate(state, &current, &shipment_id).await;
+                }
+                return Ok(current);
+            }
         };
         tracing::info!(request_id = %row.id, shipment_id = %shipment_id, "the request was cancelled while its shipment was being created; the shipment will be deleted");
         current.shipment_id = Some(shipment_id.clone());
@@ -292,6 +303,25 @@ async fn adopt(
         "request {} kept changing while its shipment {shipment_id} was being recorded; the next run reconciles it",
         row.id
     )))
+}
+
+/// Another run recorded a different shipment for this request (it should not happen:
+/// only the lease holder creates): the one this run made is a duplicate. It is deleted
+/// at the fulfiller so that no second key ships, and logged either way.
+async fn discard_duplicate(state: &AppState, row: &RequestRow, duplicate: &str) {
+    let kept = row.shipment_id.as_deref().unwrap_or_default();
+    tracing::error!(request_id = %row.id, kept, duplicate, "a second shipment was made for one request; deleting it at the fulfiller");
+    let note = match state.fulfiller.delete_fpr_shipment(duplicate).await {
+        Ok(()) | Err(ClientError::Api { status: 404, .. }) => format!(
+            "a second shipment {duplicate} was made for this request; it was deleted at the fulfiller (shipment {kept} is kept)"
+        ),
+        Err(e) => format!(
+            "a second shipment {duplicate} was made for this request and could not be deleted at the fulfiller ({e}); delete it in the YubiEnterprise Console"
+        ),
+    };
+    if let Err(e) = state.store.update_request_if(row, &row.state, &note).await {
+        tracing::warn!(request_id = %row.id, error = %e, "recording the duplicate shipment failed");
+    }
 }
 
 /// What the first half of a cancel (shared by both modes) came to.
@@ -400,6 +430,7 @@ pub async fn create_shipment(
     let body: CreateFprShipment = serde_json::from_str(&row.create_body)
         .map_err(|e| CreateError::Internal(format!("stored create body: {e}")))?;
     let mut last = String::new();
+    let mut asked = None;
     for attempt in 0..INLINE_ATTEMPTS {
         if !(fresh && attempt == 0) {
             match find_existing(state, &row, &body).await {
@@ -416,10 +447,14 @@ pub async fn create_shipment(
                 Ok(None) => {}
                 Err(e) if e.is_transient() => {
                     last = e.to_string();
-                    tokio::time::sleep(backoff(attempt, e.retry_after())).await;
+                    asked = e.retry_after();
+                    match inline_backoff(attempt, asked) {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => break,
+                    }
                     continue;
                 }
-                Err(e) => return Err(CreateError::Unavailable(e.to_string())),
+                Err(e) => return Err(CreateError::Unavailable(e.to_string(), None)),
             }
         }
         match state.fulfiller.create_fpr_shipment(&body).await {
@@ -443,7 +478,11 @@ pub async fn create_shipment(
             Err(e) => {
                 tracing::warn!(request_id = %row.id, error = %e, attempt, "creating the shipment failed; will look it up and retry");
                 last = e.to_string();
-                tokio::time::sleep(backoff(attempt, e.retry_after())).await;
+                asked = e.retry_after();
+                match inline_backoff(attempt, asked) {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => break,
+                }
             }
         }
     }
@@ -454,71 +493,11 @@ pub async fn create_shipment(
         .store
         .update_request_if(&row, "creating", "shipment creation deferred")
         .await;
-    Err(CreateError::Unavailable(last))
-}
-
-/// Runs every due job until none is left.
-pub async fn drain(state: &AppState) -> Result<RunSummary, crate::store::StoreError> {
-    let mut sum = RunSummary::default();
-    while let Some(job) = state.store.claim(LEASE).await? {
-        sum.processed += 1;
-        let Some(row) = state.store.get_request(&job.request_id).await? else {
-            state.store.finish(&job).await?;
-            continue;
-        };
-        let mut outcome = step(state, row).await;
-        // Another writer (an admin) changed the request during the run: read it again
-        // and decide again on the state it has now.
-        for _ in 0..4 {
-            if !matches!(outcome, Step::Moved) {
-                break;
-            }
-            let Some(row) = state.store.get_request(&job.request_id).await? else {
-                break;
-            };
-            outcome = step(state, row).await;
-        }
-        match outcome {
-            Step::Done(final_state) => {
-                if final_state == "complete" {
-                    sum.completed += 1;
-                } else if final_state == "error" {
-                    sum.errors += 1;
-                }
-                state.store.finish(&job).await?;
-                // An admin's retry (or resend) that landed after this run's last write
-                // scheduled the job this `finish` removed: give the request one again.
-                if let Some(now_row) = state.store.get_request(&job.request_id).await?
-                    && ACTIVE.contains(&now_row.state.as_str())
-                {
-                    state.store.schedule(&now_row.id, now()).await?;
-                }
-            }
-            Step::Moved => {
-                // Still moving: the next claim decides again.
-                state.store.release(&job, now(), None).await?;
-            }
-            Step::Again => {
-                // Next cron tick (or `process`) makes it due again.
-                state.store.release(&job, now() + 24 * 3600, None).await?;
-            }
-            Step::Retry(why) => {
-                let delay = 30i64 << job.attempts.clamp(0, 8);
-                state.store.release(&job, now() + delay, Some(&why)).await?;
-            }
-        }
-    }
-    Ok(sum)
-}
-
-/// Makes every job due and drains.
-pub async fn run_now(state: &AppState) -> Result<RunSummary, crate::store::StoreError> {
-    state.store.make_all_due().await?;
-    drain(state).await
+    Err(CreateError::Unavailable(last, asked))
 }
 
 /// The states a worker acts on (every other one is final, or waits for an admin).
-const ACTIVE: [&str; 4] = ["creating", "open", "pin_pending", "cancelling"];
+pub(crate) const ACTIVE: [&str; 4] = ["creating", "open", "pin_pending", "cancelling"];
 
 /// The outcome of one step of a request (shared with Okta mode).
 pub(crate) enum Step {
@@ -532,6 +511,9 @@ pub(crate) enum Step {
     Again,
     /// A transient fault: retry with backoff.
     Retry(String),
+    /// A transient fault where the service said how long to wait (`Retry-After`,
+    /// seconds): retry with backoff, no sooner than that.
+    RetryAfter(String, u64),
 }
 
 /// Puts a request in the error state with `message` (what an admin reads), only if it
@@ -554,7 +536,7 @@ pub(crate) async fn fail(state: &AppState, mut row: RequestRow, message: String)
 }
 
 #[tracing::instrument(skip_all, fields(request_id = %row.id, state = %row.state))]
-async fn step(state: &AppState, row: RequestRow) -> Step {
+pub(crate) async fn step(state: &AppState, row: RequestRow) -> Step {
     if row.idp == "okta" {
         return crate::okta::step(state, row).await;
     }
@@ -567,7 +549,10 @@ async fn step(state: &AppState, row: RequestRow) -> Step {
                 Err(CreateError::Refused { code, message }) => {
                     return fail(state, row, format!("the fulfiller refused the shipment ({code}): {message}; fix the request and create it again")).await;
                 }
-                Err(CreateError::Unavailable(m)) => return Step::Retry(m),
+                Err(CreateError::Unavailable(m, Some(after))) => {
+                    return Step::RetryAfter(m, after);
+                }
+                Err(CreateError::Unavailable(m, None)) => return Step::Retry(m),
                 Err(CreateError::Internal(m)) => return Step::Retry(m),
             },
             "open" => match poll(state, row.clone()).await {
@@ -756,10 +741,24 @@ async fn register(
             StepError::Permanent(format!("step read credential: {e}; nothing was registered"))
         })?;
     let display = format!("YubiKey {} (pre-registered)", pd.serial_number);
-    let method = graph::NewFido2Method::from_registration(Some(display), &reg);
+    // The PIN is sealed and stored before Graph is called: whatever happens to Graph's
+    // answer, the PIN of a registered key is never lost.
+    if let Some(p) = &pin {
+        let sealed = state
+            .master_key
+            .seal(&row.id, Purpose::Pin, p.pin.expose().as_bytes())
+            .map_err(|e| StepError::Transient(e.to_string()))?;
+        state
+            .store
+            .put_secret(&row.id, Purpose::Pin, &sealed)
+            .await
+            .map_err(|e| StepError::Transient(e.to_string()))?;
+    }
+    let method = graph::NewFido2Method::from_registration(Some(display.clone()), &reg);
+    let version = state.config.entra_fido_api_version;
     match state
         .graph
-        .register_fido2_method(state.config.entra_fido_api_version, &row.user_id, &method)
+        .register_fido2_method(version, &row.user_id, &method)
         .await
     {
         Ok(m) => {
@@ -769,52 +768,64 @@ async fn register(
             return Err(StepError::Transient(format!("registering with Graph: {e}")));
         }
         Err(e) => {
-            return Err(StepError::Permanent(format!(
-                "step register with Entra: Graph refused the credential: {e}; check the Passkey (FIDO2) policy"
-            )));
+            // A refusal may only mean an earlier run registered it and lost Graph's
+            // answer (the challenge is then used up): look for the credential itself.
+            let ours = webauthn::b64::encode(&reg.id);
+            match state.graph.list_fido2_methods(version, &row.user_id).await {
+                Ok(list)
+                    if list.iter().any(|m| {
+                        m.id == ours || m.display_name.as_deref() == Some(display.as_str())
+                    }) =>
+                {
+                    tracing::info!(serial = %pd.serial_number, "Graph refused a second registration: the credential is already registered (an earlier answer was lost)");
+                }
+                Ok(_) => {
+                    return Err(StepError::Permanent(format!(
+                        "step register with Entra: Graph refused the credential: {e}; check the Passkey (FIDO2) policy"
+                    )));
+                }
+                Err(l) if l.is_transient() => {
+                    return Err(StepError::Transient(format!(
+                        "Graph refused the registration ({e}); looking for an earlier one failed: {l}"
+                    )));
+                }
+                Err(l) => {
+                    return Err(StepError::Permanent(format!(
+                        "step register with Entra: Graph refused the credential: {e} (and listing the user's passkeys failed: {l}); check the Passkey (FIDO2) policy"
+                    )));
+                }
+            }
         }
     }
     row.serial = Some(pd.serial_number.clone());
     row.firmware = Some(pd.firmware_version.clone());
-    match pin {
-        Some(p) => {
-            let sealed = state
-                .master_key
-                .seal(&row.id, Purpose::Pin, p.pin.expose().as_bytes())
-                .map_err(|e| StepError::Transient(e.to_string()))?;
-            state
-                .store
-                .put_secret(&row.id, Purpose::Pin, &sealed)
-                .await
-                .map_err(|e| StepError::Transient(e.to_string()))?;
-            row.state = "pin_pending".into();
-            let written = write_if(
-                state,
-                &row,
-                "open",
-                "credential registered in Entra; PIN sealed for delivery",
-            )
-            .await;
-            if matches!(written, Err(StepError::Moved)) {
-                // Deleted meanwhile: the PIN sealed above is not kept for it.
-                if let Ok(Some(now_row)) = state.store.get_request(&row.id).await
-                    && now_row.state == "deleted"
-                {
-                    let _ = state.store.delete_secret(&row.id, Purpose::Pin).await;
-                }
+    if pin.is_some() {
+        row.state = "pin_pending".into();
+        let written = write_if(
+            state,
+            &row,
+            "open",
+            "credential registered in Entra; PIN sealed for delivery",
+        )
+        .await;
+        if matches!(written, Err(StepError::Moved)) {
+            // Deleted meanwhile: the PIN sealed above is not kept for it.
+            if let Ok(Some(now_row)) = state.store.get_request(&row.id).await
+                && now_row.state == "deleted"
+            {
+                let _ = state.store.delete_secret(&row.id, Purpose::Pin).await;
             }
-            written?;
         }
-        None => {
-            row.state = "complete".into();
-            write_if(
-                state,
-                &row,
-                "open",
-                "credential registered in Entra; no PIN requested",
-            )
-            .await?;
-        }
+        written?;
+    } else {
+        row.state = "complete".into();
+        write_if(
+            state,
+            &row,
+            "open",
+            "credential registered in Entra; no PIN requested",
+        )
+        .await?;
     }
     Ok(row)
 }
@@ -838,7 +849,10 @@ async fn deliver(state: &AppState, mut row: RequestRow) -> Result<RequestRow, St
         .map_err(|_| StepError::Permanent("stored PIN is not UTF-8".into()))?;
     crate::pin::deliver(state, &row, pin)
         .await
-        .map_err(StepError::Transient)?;
+        .map_err(|e| match e {
+            crate::pin::DeliveryError::Transient(m) => StepError::Transient(m),
+            crate::pin::DeliveryError::Permanent(m) => StepError::Permanent(m),
+        })?;
     let at = now();
     let until = crate::pin::record_delivery(state, &row.id, at)
         .await

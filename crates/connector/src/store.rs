@@ -47,7 +47,7 @@ pub enum Backend {
 }
 
 /// One tracked request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RequestRow {
     /// The connector's id (UUID).
     pub id: String,
@@ -84,7 +84,7 @@ pub struct RequestRow {
 }
 
 /// One entry of a request's audit trail.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct HistoryRow {
     /// When, seconds.
     pub at: i64,
@@ -94,8 +94,9 @@ pub struct HistoryRow {
     pub note: String,
 }
 
-/// A claimed job.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A claimed job: only the holder of its lease (`lease`) may renew, release or finish
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Job {
     /// Job id.
     pub id: String,
@@ -103,6 +104,22 @@ pub struct Job {
     pub request_id: String,
     /// How many times it was claimed.
     pub attempts: i64,
+    /// Consecutive transient failures so far (reset when a run makes progress).
+    pub retries: i64,
+    /// This holder's lease id.
+    #[sqlx(rename = "lease_id")]
+    pub lease: String,
+}
+
+/// How a job is given back ([`Store::release`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Waiting for the outside world (the fulfiller to ship): a cron tick or "process
+    /// now" makes it due early.
+    Wait,
+    /// A transient failure: it waits out its backoff (a tick does not shorten it), and
+    /// counts toward the attempt cap.
+    Backoff,
 }
 
 /// A page of requests.
@@ -123,14 +140,18 @@ pub struct ListFilter {
 /// What the connector keeps, whatever the database.
 #[allow(async_fn_in_trait)]
 pub trait Store: Send + Sync {
-    /// Records a new request in state `creating` with its sealed response key and a
-    /// due job, all in one transaction; with an idempotency key, refuses a duplicate.
+    /// Records a new request in state `creating` with its sealed response key and its
+    /// job, all in one transaction; with an idempotency key, refuses a duplicate. The
+    /// job is leased to the caller for `lease` (the caller creates the shipment now;
+    /// nobody else may meanwhile) and returned; it is due as soon as it is released or
+    /// its lease runs out.
     async fn insert_request(
         &self,
         row: &RequestRow,
         sealed_response_key: &[u8],
         idempotency: Option<(&str, &str)>,
-    ) -> Result<(), StoreError>;
+        lease: Duration,
+    ) -> Result<Job, StoreError>;
     /// The request a client's idempotency key already created, if any.
     async fn idempotent_request(
         &self,
@@ -167,20 +188,33 @@ pub trait Store: Send + Sync {
     async fn get_secret(&self, id: &str, purpose: Purpose) -> Result<Option<Vec<u8>>, StoreError>;
     /// Destroys a sealed secret.
     async fn delete_secret(&self, id: &str, purpose: Purpose) -> Result<(), StoreError>;
-    /// Ensures a request has a job, due at `run_at`.
+    /// Ensures a request has a job, due at `run_at`, with no backoff and no retries
+    /// counted (an admin's retry, a resend). A lease held on it stays.
     async fn schedule(&self, request_id: &str, run_at: i64) -> Result<(), StoreError>;
-    /// Makes every job due now (the cron tick and `POST /v1/fpr/shipments/process`).
-    async fn make_all_due(&self) -> Result<u64, StoreError>;
+    /// Makes due now every job that is waiting for the outside world; with
+    /// `with_backoff`, also those waiting out a retry backoff. The cron tick leaves
+    /// backoffs alone; an admin's "process now" asks for everything.
+    async fn make_due(&self, with_backoff: bool) -> Result<u64, StoreError>;
+    /// Renews the lease of a job its holder still holds: whether it does.
+    async fn heartbeat(&self, job: &Job, lease: Duration) -> Result<bool, StoreError>;
     /// Claims one due job whose lease is free, leasing it for `lease`.
     async fn claim(&self, lease: Duration) -> Result<Option<Job>, StoreError> {
         self.claim_as_of(now(), lease).await
     }
     /// [`Store::claim`] as if the clock read `at` (tests of lease expiry).
     async fn claim_as_of(&self, at: i64, lease: Duration) -> Result<Option<Job>, StoreError>;
-    /// Releases a job to run again at `run_at`.
-    async fn release(&self, job: &Job, run_at: i64, error: Option<&str>) -> Result<(), StoreError>;
-    /// Deletes a finished job.
-    async fn finish(&self, job: &Job) -> Result<(), StoreError>;
+    /// Gives a job back to run again at `run_at`, only while `job`'s holder still holds
+    /// it (whether it did).
+    async fn release(
+        &self,
+        job: &Job,
+        run_at: i64,
+        error: Option<&str>,
+        how: Release,
+    ) -> Result<bool, StoreError>;
+    /// Deletes a finished job, only while `job`'s holder still holds it (whether it
+    /// did).
+    async fn finish(&self, job: &Job) -> Result<bool, StoreError>;
     /// Deletes every secret of requests completed (or deleted) before `before`.
     async fn purge_completed(&self, before: i64) -> Result<u64, StoreError>;
 }
@@ -192,51 +226,11 @@ pub struct SqlStore {
     backend: Backend,
 }
 
-const SQLITE_SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS requests (
-        id TEXT PRIMARY KEY, idp TEXT NOT NULL DEFAULT 'entra', state TEXT NOT NULL, user_id TEXT NOT NULL, user_label TEXT NOT NULL,
-        pin_contacts TEXT NOT NULL, create_body TEXT NOT NULL, shipment_id TEXT UNIQUE,
-        fulfiller_state INTEGER, fulfiller_message TEXT, serial TEXT, firmware TEXT,
-        tracking TEXT, last_error TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS requests_state ON requests (state)",
-    "CREATE INDEX IF NOT EXISTS requests_idp ON requests (idp)",
-    "CREATE TABLE IF NOT EXISTS request_history (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, at INTEGER NOT NULL,
-        state TEXT NOT NULL, note TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS jobs (
-        id TEXT PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, run_at INTEGER NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0, locked_until INTEGER, last_error TEXT)",
-    "CREATE TABLE IF NOT EXISTS sealed_secrets (
-        request_id TEXT NOT NULL, purpose TEXT NOT NULL, sealed BLOB NOT NULL,
-        PRIMARY KEY (request_id, purpose))",
-    "CREATE TABLE IF NOT EXISTS idempotency_keys (
-        client TEXT NOT NULL, key TEXT NOT NULL, request_id TEXT NOT NULL, created_at INTEGER NOT NULL,
-        PRIMARY KEY (client, key))",
-];
-
-const PG_SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS requests (
-        id TEXT PRIMARY KEY, idp TEXT NOT NULL DEFAULT 'entra', state TEXT NOT NULL, user_id TEXT NOT NULL, user_label TEXT NOT NULL,
-        pin_contacts TEXT NOT NULL, create_body TEXT NOT NULL, shipment_id TEXT UNIQUE,
-        fulfiller_state BIGINT, fulfiller_message TEXT, serial TEXT, firmware TEXT,
-        tracking TEXT, last_error TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS requests_state ON requests (state)",
-    "CREATE INDEX IF NOT EXISTS requests_idp ON requests (idp)",
-    "CREATE TABLE IF NOT EXISTS request_history (
-        seq BIGSERIAL PRIMARY KEY, request_id TEXT NOT NULL, at BIGINT NOT NULL,
-        state TEXT NOT NULL, note TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS jobs (
-        id TEXT PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, run_at BIGINT NOT NULL,
-        attempts BIGINT NOT NULL DEFAULT 0, locked_until BIGINT, last_error TEXT)",
-    "CREATE TABLE IF NOT EXISTS sealed_secrets (
-        request_id TEXT NOT NULL, purpose TEXT NOT NULL, sealed BYTEA NOT NULL,
-        PRIMARY KEY (request_id, purpose))",
-    "CREATE TABLE IF NOT EXISTS idempotency_keys (
-        client TEXT NOT NULL, key TEXT NOT NULL, request_id TEXT NOT NULL, created_at BIGINT NOT NULL,
-        PRIMARY KEY (client, key))",
-];
+/// The schema, one folder of versioned migrations per dialect
+/// (`crates/connector/migrations/`). On PostgreSQL sqlx runs them under an advisory lock,
+/// so replicas starting together do not race.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 const COLUMNS: &str = "id, idp, state, user_id, user_label, pin_contacts, create_body, shipment_id, \
     fulfiller_state, fulfiller_message, serial, firmware, tracking, last_error, created_at, updated_at";
@@ -329,24 +323,43 @@ pub(crate) async fn add_history(
     Ok(())
 }
 
-/// Gives a new request its job, due at `run_at`, inside the caller's transaction.
+/// Gives a new request its job, due at `run_at`, inside the caller's transaction; with
+/// `lease` (id, until), already leased to the caller.
 pub(crate) async fn add_job(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     request_id: &str,
     run_at: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO jobs (id, request_id, run_at, attempts) VALUES ($1, $2, $3, 0)")
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(request_id)
-        .bind(run_at)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    lease: Option<(&str, i64)>,
+) -> Result<String, StoreError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query(
+        "INSERT INTO jobs (id, request_id, run_at, attempts, lease_id, locked_until, backoff, retries) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, 0)",
+    )
+    .bind(&id)
+    .bind(request_id)
+    .bind(run_at)
+    .bind(i64::from(lease.is_some()))
+    .bind(lease.map(|l| l.0))
+    .bind(lease.map(|l| l.1))
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+fn until(t: i64, lease: Duration) -> i64 {
+    t + i64::try_from(lease.as_secs()).unwrap_or(i64::MAX / 2)
 }
 
 impl SqlStore {
     /// Connects and runs the migrations. `sqlite://path` creates the file (WAL mode).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_sized(url, 8).await
+    }
+
+    /// [`SqlStore::connect`] with a PostgreSQL pool of `postgres_connections` (sized to
+    /// the runner's workers; SQLite keeps 4, it serializes writers anyway).
+    pub async fn connect_sized(url: &str, postgres_connections: u32) -> Result<Self, StoreError> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -358,7 +371,11 @@ impl SqlStore {
             _ => url.to_owned(),
         };
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .max_connections(if backend == Backend::Sqlite {
+                4
+            } else {
+                postgres_connections.max(2)
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -390,20 +407,15 @@ impl SqlStore {
                 .execute(&self.pool)
                 .await?;
         }
-        let schema = match self.backend {
-            Backend::Sqlite => SQLITE_SCHEMA,
-            Backend::Postgres => PG_SCHEMA,
-        };
-        // The version table first (it is the first statement of both schemas), so that
-        // reading the version fails only on a real error, never on a fresh database.
-        sqlx::query(schema[0]).execute(&self.pool).await?;
+        // A database of the first release (schema_version 1) lacks `requests.idp`: add it
+        // before the migrations (which create only what is missing) run.
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            .execute(&self.pool)
+            .await?;
         let v: Option<i64> =
-            sqlx::query("SELECT CAST(MAX(version) AS BIGINT) AS v FROM schema_version")
+            sqlx::query_scalar("SELECT CAST(MAX(version) AS BIGINT) AS v FROM schema_version")
                 .fetch_one(&self.pool)
-                .await?
-                .try_get("v")?;
-        // Version 1 databases lack `requests.idp`: add it before the statements below
-        // (which create only what is missing) run.
+                .await?;
         if v == Some(1) {
             sqlx::query("ALTER TABLE requests ADD COLUMN idp TEXT NOT NULL DEFAULT 'entra'")
                 .execute(&self.pool)
@@ -412,14 +424,14 @@ impl SqlStore {
                 .execute(&self.pool)
                 .await?;
         }
-        for stmt in schema
-            .iter()
-            .chain(crate::okta::store::schema(self.backend))
-            .chain(crate::console::schema(self.backend))
-            .chain(crate::pin::schema(self.backend))
-        {
-            sqlx::query(*stmt).execute(&self.pool).await?;
-        }
+        let migrations = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrations
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError(format!("migrating the schema: {e}")))?;
         if v.is_none() {
             sqlx::query("INSERT INTO schema_version (version) VALUES (2)")
                 .execute(&self.pool)
@@ -451,34 +463,14 @@ impl SqlStore {
     }
 }
 
-fn row_to_request(r: &sqlx::any::AnyRow) -> Result<RequestRow, StoreError> {
-    Ok(RequestRow {
-        id: r.try_get("id")?,
-        idp: r.try_get("idp")?,
-        state: r.try_get("state")?,
-        user_id: r.try_get("user_id")?,
-        user_label: r.try_get("user_label")?,
-        pin_contacts: r.try_get("pin_contacts")?,
-        create_body: r.try_get("create_body")?,
-        shipment_id: r.try_get("shipment_id")?,
-        fulfiller_state: r.try_get("fulfiller_state")?,
-        fulfiller_message: r.try_get("fulfiller_message")?,
-        serial: r.try_get("serial")?,
-        firmware: r.try_get("firmware")?,
-        tracking: r.try_get("tracking")?,
-        last_error: r.try_get("last_error")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
-
 impl Store for SqlStore {
     async fn insert_request(
         &self,
         row: &RequestRow,
         sealed_response_key: &[u8],
         idempotency: Option<(&str, &str)>,
-    ) -> Result<(), StoreError> {
+        lease: Duration,
+    ) -> Result<Job, StoreError> {
         let mut tx = self.begin_write().await?;
         if let Some((client, key)) = idempotency {
             sqlx::query("INSERT INTO idempotency_keys (client, key, request_id, created_at) VALUES ($1, $2, $3, $4)")
@@ -504,9 +496,22 @@ impl Store for SqlStore {
             "request accepted; shipment about to be created at the fulfiller",
         )
         .await?;
-        add_job(&mut tx, &row.id, row.created_at + 60).await?;
+        let lease_id = uuid::Uuid::new_v4().to_string();
+        let id = add_job(
+            &mut tx,
+            &row.id,
+            row.created_at,
+            Some((&lease_id, until(row.created_at, lease))),
+        )
+        .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Job {
+            id,
+            request_id: row.id.clone(),
+            attempts: 1,
+            retries: 0,
+            lease: lease_id,
+        })
     }
 
     async fn idempotent_request(
@@ -527,21 +532,21 @@ impl Store for SqlStore {
     }
 
     async fn get_request(&self, id: &str) -> Result<Option<RequestRow>, StoreError> {
-        let r = sqlx::query(sql!("SELECT {COLUMNS} FROM requests WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        r.as_ref().map(row_to_request).transpose()
+        Ok(
+            sqlx::query_as(sql!("SELECT {COLUMNS} FROM requests WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn by_shipment(&self, shipment_id: &str) -> Result<Option<RequestRow>, StoreError> {
-        let r = sqlx::query(sql!(
+        Ok(sqlx::query_as(sql!(
             "SELECT {COLUMNS} FROM requests WHERE shipment_id = $1"
         ))
         .bind(shipment_id)
         .fetch_optional(&self.pool)
-        .await?;
-        r.as_ref().map(row_to_request).transpose()
+        .await?)
     }
 
     async fn list_requests(&self, f: &ListFilter) -> Result<(Vec<RequestRow>, i64), StoreError> {
@@ -559,7 +564,7 @@ impl Store for SqlStore {
         .fetch_one(&self.pool)
         .await?
         .try_get("n")?;
-        let rows = sqlx::query(sql!(
+        let rows = sqlx::query_as(sql!(
             "SELECT {COLUMNS} FROM requests WHERE {filter} ORDER BY created_at DESC, id LIMIT $4 OFFSET $5"
         ))
         .bind(&state)
@@ -569,7 +574,6 @@ impl Store for SqlStore {
         .bind(f.offset.max(0))
         .fetch_all(&self.pool)
         .await?;
-        let rows = rows.iter().map(row_to_request).collect::<Result<_, _>>()?;
         Ok((rows, total))
     }
 
@@ -634,21 +638,12 @@ impl Store for SqlStore {
     }
 
     async fn history(&self, id: &str) -> Result<Vec<HistoryRow>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT at, state, note FROM request_history WHERE request_id = $1 ORDER BY seq",
         )
         .bind(id)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(HistoryRow {
-                    at: r.try_get("at")?,
-                    state: r.try_get("state")?,
-                    note: r.try_get("note")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     async fn put_secret(
@@ -696,78 +691,112 @@ impl Store for SqlStore {
     }
 
     async fn schedule(&self, request_id: &str, run_at: i64) -> Result<(), StoreError> {
-        let updated = sqlx::query("UPDATE jobs SET run_at = $2 WHERE request_id = $1")
-            .bind(request_id)
-            .bind(run_at)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let updated = sqlx::query(
+            "UPDATE jobs SET run_at = $2, backoff = 0, retries = 0 WHERE request_id = $1",
+        )
+        .bind(request_id)
+        .bind(run_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         if updated == 0 {
-            sqlx::query(
-                "INSERT INTO jobs (id, request_id, run_at, attempts) VALUES ($1, $2, $3, 0)",
-            )
-            .bind(uuid::Uuid::new_v4().to_string())
-            .bind(request_id)
-            .bind(run_at)
-            .execute(&self.pool)
-            .await?;
+            let mut tx = self.begin_write().await?;
+            // Two schedulers may race to add the job: the second insert is a no-op.
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT id FROM jobs WHERE request_id = $1")
+                    .bind(request_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if exists.is_none() {
+                add_job(&mut tx, request_id, run_at, None).await?;
+            }
+            tx.commit().await?;
         }
         Ok(())
     }
 
-    async fn make_all_due(&self) -> Result<u64, StoreError> {
-        Ok(sqlx::query("UPDATE jobs SET run_at = $1 WHERE run_at > $1")
-            .bind(now())
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+    async fn make_due(&self, with_backoff: bool) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("UPDATE jobs SET run_at = $1 WHERE run_at > $1 AND (backoff = 0 OR $2)")
+                .bind(now())
+                .bind(with_backoff)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    async fn heartbeat(&self, job: &Job, lease: Duration) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("UPDATE jobs SET locked_until = $3 WHERE id = $1 AND lease_id = $2")
+                .bind(&job.id)
+                .bind(&job.lease)
+                .bind(until(now(), lease))
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                > 0,
+        )
     }
 
     async fn claim_as_of(&self, t: i64, lease: Duration) -> Result<Option<Job>, StoreError> {
-        let until = t + i64::try_from(lease.as_secs()).unwrap_or(i64::MAX / 2);
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let sql = format!(
-            "UPDATE jobs SET locked_until = $1, attempts = attempts + 1 WHERE id = (\
+        // A new lease id per claim: a holder whose lease ran out and was taken over can
+        // no longer renew, release or finish the job.
+        Ok(sqlx::query_as(sql!(
+            "UPDATE jobs SET locked_until = $1, attempts = attempts + 1, lease_id = $3 WHERE id = (\
                SELECT id FROM jobs WHERE run_at <= $2 AND (locked_until IS NULL OR locked_until < $2) \
                ORDER BY run_at, id LIMIT 1{lock}) \
-             RETURNING id, request_id, CAST(attempts AS BIGINT) AS attempts"
-        );
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(until)
-            .bind(t)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match r {
-            Some(r) => Some(Job {
-                id: r.try_get("id")?,
-                request_id: r.try_get("request_id")?,
-                attempts: r.try_get("attempts")?,
-            }),
-            None => None,
-        })
+             RETURNING id, request_id, CAST(attempts AS BIGINT) AS attempts, \
+               CAST(retries AS BIGINT) AS retries, lease_id"
+        ))
+        .bind(until(t, lease))
+        .bind(t)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
-    async fn release(&self, job: &Job, run_at: i64, error: Option<&str>) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE jobs SET locked_until = NULL, run_at = $2, last_error = $3 WHERE id = $1",
+    async fn release(
+        &self,
+        job: &Job,
+        run_at: i64,
+        error: Option<&str>,
+        how: Release,
+    ) -> Result<bool, StoreError> {
+        let (backoff, retries) = match how {
+            Release::Wait => (0i64, 0i64),
+            Release::Backoff => (1, job.retries + 1),
+        };
+        Ok(sqlx::query(
+            "UPDATE jobs SET locked_until = NULL, lease_id = NULL, run_at = $3, last_error = $4, \
+             backoff = $5, retries = $6 WHERE id = $1 AND lease_id = $2",
         )
         .bind(&job.id)
+        .bind(&job.lease)
         .bind(run_at)
         .bind(error)
+        .bind(backoff)
+        .bind(retries)
         .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected()
+            > 0)
     }
 
-    async fn finish(&self, job: &Job) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM jobs WHERE id = $1")
-            .bind(&job.id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn finish(&self, job: &Job) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM jobs WHERE id = $1 AND lease_id = $2")
+                .bind(&job.id)
+                .bind(&job.lease)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                > 0,
+        )
     }
 
     async fn purge_completed(&self, before: i64) -> Result<u64, StoreError> {

@@ -56,7 +56,8 @@ async fn killed_between_shipment_created_and_recorded_then_restarted_orders_one_
     let sb = in_process(
         &format!("prereg-serve-kill-{}", std::process::id()),
         None,
-        "",
+        // The dead process held the new request's job: its lease runs out in 3 s.
+        "job_lease_seconds = 3\n",
     )
     .await;
     let (fulfiller, dir, path) = (sb.fulfiller.clone(), sb.dir.clone(), sb.config.clone());
@@ -129,7 +130,8 @@ async fn sigkilled_from_outside_between_created_and_recorded_then_restarted_orde
     let sb = in_process(
         &format!("prereg-serve-sigkill-{}", std::process::id()),
         None,
-        "",
+        // The dead process held the new request's job: its lease runs out in 3 s.
+        "job_lease_seconds = 3\n",
     )
     .await;
     let (fulfiller, dir, path) = (sb.fulfiller.clone(), sb.dir.clone(), sb.config.clone());
@@ -230,18 +232,29 @@ async fn fulfiller_shipments(http: &reqwest::Client, fulfiller: &str) -> Vec<Str
         .collect()
 }
 
-/// Runs processing once (asserting it handled the one request) and lists the requests.
+/// Processes until the one request has been handled (the job of a request whose
+/// creator died is taken over once the dead holder's lease runs out) and lists the
+/// requests.
 async fn process_then_list(http: &reqwest::Client, base: &str, token: &str) -> serde_json::Value {
-    let v: serde_json::Value = http
-        .post(format!("{base}/v1/fpr/shipments/process"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(v["data"]["processed"], 1, "{v}");
+    let mut handled = false;
+    for _ in 0..100 {
+        let v: serde_json::Value = http
+            .post(format!("{base}/v1/fpr/shipments/process?wait=120"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["data"]["idle"], true, "{v}");
+        if v["data"]["processed"].as_u64().unwrap() >= 1 {
+            handled = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(handled, "the request was never processed");
     http.get(format!("{base}/v1/fpr/shipments"))
         .bearer_auth(token)
         .send()

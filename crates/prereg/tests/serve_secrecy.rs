@@ -109,7 +109,12 @@ async fn with_debug_logs_the_pin_appears_only_in_the_pin_channel() {
             .await
             .unwrap();
     }
-    call(reqwest::Method::POST, "/v1/fpr/shipments/process", None).await;
+    call(
+        reqwest::Method::POST,
+        "/v1/fpr/shipments/process?wait=120",
+        None,
+    )
+    .await;
     let got = call(
         reqwest::Method::GET,
         &format!("/v1/fpr/shipments/{sid}"),

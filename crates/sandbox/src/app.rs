@@ -215,6 +215,11 @@ impl App {
         format!("http://{}", self.addr)
     }
 
+    /// The fulfiller's live fault setting (tests script one-shot faults with it).
+    pub fn fulfiller_faults(&self) -> Faults {
+        self.fulfiller.faults.clone()
+    }
+
     /// The fulfiller's state (tests read it directly).
     pub fn fulfiller_store(&self) -> Arc<Store> {
         self.fulfiller.store.clone()

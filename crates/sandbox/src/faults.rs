@@ -43,6 +43,57 @@ pub struct FaultConfig {
     /// on create, and `search_field=customer_reference` is answered `400
     /// validation_error`, as any field it cannot search).
     pub refuse_customer_reference: bool,
+    /// One-shot faults for deterministic tests: the next matching requests get exactly
+    /// this fault (checked before the rates above; each entry counts itself down and
+    /// is gone when spent).
+    pub script: Vec<ScriptedFault>,
+}
+
+/// A fault for the next requests that match (see [`FaultConfig::script`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedFault {
+    /// Only this HTTP method (any when absent), e.g. `POST`.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Only paths containing this text (every path when empty), e.g. `/fido2Methods`.
+    #[serde(default)]
+    pub path_contains: String,
+    /// What happens.
+    pub fault: FaultKind,
+    /// How many matching requests get it (default 1).
+    #[serde(default = "one")]
+    pub times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// What a scripted fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Answered 500 without acting.
+    Error,
+    /// Answered 429 with `Retry-After` (`retry_after_secs`, default 1) without acting.
+    RateLimit,
+    /// The connection dropped before the request is handled.
+    Drop,
+    /// The request is carried out, then the connection drops: the answer is lost.
+    DropAfter,
+}
+
+impl ScriptedFault {
+    /// `times` requests matching `method` and `path_contains` get `fault`.
+    pub fn new(method: &str, path_contains: &str, fault: FaultKind, times: u32) -> Self {
+        Self {
+            method: Some(method.to_owned()),
+            path_contains: path_contains.to_owned(),
+            fault,
+            times,
+        }
+    }
 }
 
 impl FaultConfig {
@@ -90,6 +141,36 @@ impl Faults {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Takes the scripted fault for this request, if one matches (counting it down).
+    fn take_scripted(&self, method: &str, path: &str) -> Option<FaultKind> {
+        let mut c = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let i = c.script.iter().position(|f| {
+            f.times > 0
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && path.contains(&f.path_contains)
+        })?;
+        let kind = c.script[i].fault;
+        c.script[i].times -= 1;
+        if c.script[i].times == 0 {
+            c.script.remove(i);
+        }
+        Some(kind)
+    }
+
+    /// Adds one-shot faults to the live setting.
+    pub fn script(&self, faults: impl IntoIterator<Item = ScriptedFault>) {
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .script
+            .extend(faults);
     }
 
     /// Replaces the setting.
@@ -146,6 +227,31 @@ pub async fn inject_with(
     if f.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
     }
+    let scripted = if f.script.is_empty() {
+        None
+    } else {
+        faults.take_scripted(req.method().as_str(), req.uri().path())
+    };
+    match scripted {
+        Some(FaultKind::Drop) => {
+            tracing::debug!("scripted fault: dropping the connection");
+            return dropped();
+        }
+        Some(FaultKind::Error) => {
+            tracing::debug!("scripted fault: 500");
+            return (bodies.internal_error)();
+        }
+        Some(FaultKind::RateLimit) => {
+            tracing::debug!("scripted fault: 429");
+            return too_many(bodies, f.retry_after_secs.unwrap_or(1));
+        }
+        Some(FaultKind::DropAfter) => {
+            let _ = next.run(req).await;
+            tracing::debug!("scripted fault: the request was carried out, its answer dropped");
+            return dropped();
+        }
+        None => {}
+    }
     if hit(f.drop_rate) {
         tracing::debug!("fault: dropping the connection");
         return dropped();
@@ -156,18 +262,21 @@ pub async fn inject_with(
     }
     if hit(f.rate_limit_rate) {
         tracing::debug!("fault: 429");
-        let secs = f.retry_after_secs.unwrap_or(1);
-        let mut resp = (bodies.too_many_requests)(secs);
-        *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return resp;
+        return too_many(bodies, f.retry_after_secs.unwrap_or(1));
     }
     let resp = next.run(req).await;
     if hit(f.drop_after_rate) {
         tracing::debug!("fault: dropping the connection after the request was carried out");
         return dropped();
     }
+    resp
+}
+
+fn too_many(bodies: FaultBodies, secs: u64) -> Response {
+    let mut resp = (bodies.too_many_requests)(secs);
+    *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     resp
 }
 

@@ -43,6 +43,16 @@ pub struct Mail {
 pub struct MailCatcher {
     addr: SocketAddr,
     messages: Arc<Mutex<Vec<Mail>>>,
+    refusals: Arc<Mutex<Vec<Refusal>>>,
+}
+
+/// A recipient the catcher refuses at `RCPT TO` (a fault switch for tests).
+#[derive(Debug, Clone)]
+struct Refusal {
+    recipient: String,
+    code: u16,
+    /// How many more times (`None`: every time).
+    times: Option<u32>,
 }
 
 impl std::fmt::Debug for MailCatcher {
@@ -68,6 +78,7 @@ impl MailCatcher {
         let catcher = Self {
             addr,
             messages: Arc::new(Mutex::new(Vec::new())),
+            refusals: Arc::new(Mutex::new(Vec::new())),
         };
         let c = catcher.clone();
         tokio::spawn(async move {
@@ -102,6 +113,54 @@ impl MailCatcher {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Refuses `recipient` (case-insensitive) at `RCPT TO` with `code`: a 5xx is a
+    /// permanent refusal (`550 5.1.1 mailbox unavailable`), a 4xx a transient one (`451
+    /// 4.3.0 try again later`). `times`: how many attempts are refused (`None`: all,
+    /// until [`MailCatcher::accept_all`]).
+    pub fn refuse(&self, recipient: &str, code: u16, times: Option<u32>) {
+        self.refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Refusal {
+                recipient: recipient.to_ascii_lowercase(),
+                code,
+                times,
+            });
+    }
+
+    /// Ends every refusal.
+    pub fn accept_all(&self) {
+        self.refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The refusal for `recipient` now, if any (counts it down).
+    fn refusal(&self, recipient: &str) -> Option<u16> {
+        let mut all = self
+            .refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lower = recipient.to_ascii_lowercase();
+        let i = all.iter().position(|r| r.recipient == lower)?;
+        let code = all[i].code;
+        match &mut all[i].times {
+            Some(0) => {
+                all.remove(i);
+                return None;
+            }
+            Some(n) => {
+                *n -= 1;
+                if *n == 0 {
+                    all.remove(i);
+                }
+            }
+            None => {}
+        }
+        Some(code)
     }
 
     /// Forgets every message.
@@ -158,6 +217,13 @@ impl MailCatcher {
                         b"503 MAIL first\r\n"
                     } else if to.len() >= MAX_RECIPIENTS {
                         b"452 Too many recipients\r\n"
+                    } else if let Some(code) = self.refusal(&address(&text[8..])) {
+                        tracing::info!(code, "refusing a recipient (fault switch)");
+                        if code >= 500 {
+                            b"550 5.1.1 mailbox unavailable (sandbox refusal)\r\n"
+                        } else {
+                            b"451 4.3.0 try again later (sandbox refusal)\r\n"
+                        }
                     } else {
                         to.push(address(&text[8..]));
                         b"250 OK\r\n"

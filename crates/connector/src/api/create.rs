@@ -11,7 +11,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::secrets::Purpose;
-use crate::store::{RequestRow, Store, now};
+use crate::store::{Release, RequestRow, Store, now};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -612,30 +612,78 @@ async fn create(
         created_at: t,
         updated_at: t,
     };
-    state
+    let job = state
         .store
         .insert_request(
             &row,
             &sealed_key,
             idem.as_deref().map(|k| (caller.client_app.as_str(), k)),
+            state.config.processing.lease(),
         )
         .await?;
     tracing::info!(request_id = %id, "request recorded; creating the shipment");
-    match crate::process::create_shipment(&state, row, true).await {
-        Ok(row) => Ok(created(
-            &row.id,
-            row.shipment_id.as_deref().unwrap_or_default(),
-        )),
-        Err(crate::process::CreateError::Refused { code, message }) => {
+    // The job is leased to this call from the start: no worker creates a second
+    // shipment while the fulfiller is slow to answer this one. The create runs in a
+    // task of its own, so a caller that hangs up does not stop it halfway.
+    let s = state.clone();
+    tokio::spawn(async move { create_and_release(&s, job, row).await })
+        .await
+        .map_err(|e| ApiError::Internal(format!("creating the shipment: {e}")))?
+}
+
+/// Creates the shipment as the holder of the request's job, then gives the job back.
+async fn create_and_release(
+    state: &AppState,
+    job: crate::store::Job,
+    row: RequestRow,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = row.id.clone();
+    let made = crate::runner::holding(state, &job, async {
+        crate::process::create_shipment(state, row, true).await
+    })
+    .await;
+    let p = state.config.processing;
+    match made {
+        None => Err(ApiError::FulfillerUnavailable {
+            message: "the request is kept and its shipment is being created; ask again later"
+                .into(),
+            request_id: id,
+        }),
+        Some(Ok(row)) => {
+            state
+                .store
+                .release(&job, now() + 60, None, Release::Wait)
+                .await?;
+            state.runner.kick();
+            Ok(created(
+                &row.id,
+                row.shipment_id.as_deref().unwrap_or_default(),
+            ))
+        }
+        Some(Err(crate::process::CreateError::Refused { code, message })) => {
             state.store.forget_request(&id).await?;
             Err(ApiError::Fulfiller { code, message })
         }
-        Err(crate::process::CreateError::Unavailable(m)) => Err(ApiError::FulfillerUnavailable {
-            message: format!(
-                "the fulfiller did not answer ({m}); the request is kept and the shipment will be created by the next processing run"
-            ),
-            request_id: id,
-        }),
-        Err(crate::process::CreateError::Internal(m)) => Err(ApiError::Internal(m)),
+        Some(Err(crate::process::CreateError::Unavailable(m, asked))) => {
+            let delay = crate::runner::backoff(&p, 0, asked);
+            state
+                .store
+                .release(&job, now() + delay, Some(&m), Release::Backoff)
+                .await?;
+            Err(ApiError::FulfillerUnavailable {
+                message: format!(
+                    "the fulfiller did not answer ({m}); the request is kept and the shipment will be created by the processor"
+                ),
+                request_id: id,
+            })
+        }
+        Some(Err(crate::process::CreateError::Internal(m))) => {
+            let delay = crate::runner::backoff(&p, 0, None);
+            state
+                .store
+                .release(&job, now() + delay, Some(&m), Release::Backoff)
+                .await?;
+            Err(ApiError::Internal(m))
+        }
     }
 }

@@ -104,9 +104,39 @@ pub async fn list(
 }
 
 /// `POST /v1/fpr/shipments/process`.
-pub async fn process(State(s): State<Arc<AppState>>, _c: Caller) -> Result<Json<Value>, ApiError> {
-    let sum = crate::process::run_now(&s).await?;
-    Ok(Json(json!({"data": sum})))
+///
+/// Makes due every request (those waiting out a retry backoff too: an admin asks to
+/// try now) and wakes the runner; answers 202 at once with how many were made due. The
+/// work runs in the runner, never in this call. With `?wait=SECONDS` (1-300) it answers
+/// 200 once the runner has run everything due as far as it goes now (or the time is
+/// up: `"idle": false`), with what the runner did meanwhile.
+pub async fn process(
+    State(s): State<Arc<AppState>>,
+    _c: Caller,
+    q: Result<Query<ProcessParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::Validation(format!("query: {e}")))?;
+    let Some(wait) = q.wait else {
+        let queued = crate::runner::process_now(&s).await?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"data": {"queued": queued}})),
+        ));
+    };
+    if !(1..=300).contains(&wait) {
+        return Err(ApiError::Validation(
+            "`wait` must be between 1 and 300 seconds".into(),
+        ));
+    }
+    let done = crate::runner::process_and_wait(&s, std::time::Duration::from_secs(wait)).await?;
+    Ok((StatusCode::OK, Json(json!({"data": done}))))
+}
+
+/// `process` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessParams {
+    wait: Option<u64>,
 }
 
 /// `POST /v1/fpr/shipments/{id}/retry`.
@@ -176,6 +206,7 @@ pub async fn resend_pin(
         "marked for a PIN resend",
     )
     .await?;
+    crate::pin::forget_deliveries(&s, &r.id).await?;
     s.store.schedule(&r.id, now()).await?;
     let mut v = view(&r);
     add_pin_hold(&s, &r, &mut v).await?;

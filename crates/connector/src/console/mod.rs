@@ -25,7 +25,6 @@ pub mod throttle;
 
 use crate::app::AppState;
 use crate::config::{ConfigError, Section};
-use crate::store::Backend;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
@@ -220,27 +219,6 @@ pub fn sandbox_section(ready: &serde_json::Value) -> String {
         q(secret),
         q(user)
     )
-}
-
-/// The statements that create the console's tables (sessions, failed sign-ins), run by
-/// the store's migration; each must be idempotent.
-pub fn schema(backend: Backend) -> &'static [&'static str] {
-    match backend {
-        Backend::Sqlite => &[
-            "CREATE TABLE IF NOT EXISTS console_sessions (
-            id_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, method TEXT NOT NULL,
-            created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
-            throttle::TABLE_SQLITE,
-            throttle::INDEX,
-        ],
-        Backend::Postgres => &[
-            "CREATE TABLE IF NOT EXISTS console_sessions (
-            id_hash TEXT PRIMARY KEY, user_name TEXT NOT NULL, method TEXT NOT NULL,
-            created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
-            throttle::TABLE_POSTGRES,
-            throttle::INDEX,
-        ],
-    }
 }
 
 const HTMX: &str = include_str!("../../static/htmx.min.js");

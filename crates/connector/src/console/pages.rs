@@ -871,17 +871,24 @@ pub async fn process_now(
             back.into(),
         );
     }
-    match crate::process::run_now(&s).await {
-        Ok(sum) => page(&Outcome {
-            page: Page::new("Processing run finished", &admin, "shipments"),
-            message: format!(
-                "Processed {}, completed {}, errors {}.",
-                sum.processed, sum.completed, sum.errors
-            ),
-            back: "/console/shipments".into(),
-        }),
-        Err(e) => internal(&e.to_string()),
-    }
+    // The work runs in the runner; the page waits (up to 30 s) to report what it did.
+    let done = match crate::runner::process_and_wait(&s, std::time::Duration::from_secs(30)).await {
+        Ok(d) => d,
+        Err(e) => return internal(&e.to_string()),
+    };
+    let still = if done.idle {
+        ""
+    } else {
+        " Some requests are still being processed; reload the list to follow them."
+    };
+    page(&Outcome {
+        page: Page::new("Processing run finished", &admin, "shipments"),
+        message: format!(
+            "Made {} waiting request(s) due. Processed {}, completed {}, errors {}.{still}",
+            done.queued, done.processed, done.completed, done.errors
+        ),
+        back: "/console/shipments".into(),
+    })
 }
 
 /// A recipient, address and delivery type as the fulfiller keeps them (trimmed, the

@@ -136,12 +136,7 @@ async fn verify(
 }
 
 fn kick(state: &Arc<AppState>) {
-    let s = state.clone();
-    tokio::spawn(async move {
-        if let Err(e) = crate::process::drain(&s).await {
-            tracing::warn!(error = %e, "processing after a trigger failed");
-        }
-    });
+    state.runner.kick();
 }
 
 /// `POST /v1/okta/events`: an event hook delivery.

@@ -376,10 +376,7 @@ pub async fn background(state: Arc<AppState>) {
             ),
             Err(e) => tracing::warn!(error = %e, "Okta group reconciliation failed"),
         }
-        let s2 = state.clone();
-        tokio::spawn(async move {
-            let _ = crate::process::drain(&s2).await;
-        });
+        state.runner.kick();
     }
 }
 

@@ -416,7 +416,7 @@ async fn create(
         Err(CreateError::Refused { code, message }) => Err(Fault::Fatal(format!(
             "the fulfiller refused the shipment ({code}): {message}; fix the cause (profile, product, customization) and set the request back to ongoing"
         ))),
-        Err(CreateError::Unavailable(m)) | Err(CreateError::Internal(m)) => {
+        Err(CreateError::Unavailable(m, _)) | Err(CreateError::Internal(m)) => {
             Err(Fault::Transient(m))
         }
     }

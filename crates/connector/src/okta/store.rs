@@ -10,41 +10,8 @@
 //! - `okta_events`: event ids (the System Log `uuid`) already handled, so a redelivered
 //!   event is ignored.
 
-use crate::store::{Backend, RequestRow, SqlStore, StoreError};
+use crate::store::{RequestRow, SqlStore, StoreError};
 use sqlx::{AnyPool, Row};
-
-/// The statements that create Okta mode's tables (run by the store's migration, after
-/// the shared tables; each must be idempotent: `CREATE ... IF NOT EXISTS`).
-pub fn schema(backend: Backend) -> &'static [&'static str] {
-    match backend {
-        Backend::Sqlite => &[
-            "CREATE TABLE IF NOT EXISTS okta_requests (
-                request_id TEXT PRIMARY KEY, okta_user_id TEXT NOT NULL, login TEXT NOT NULL,
-                group_id TEXT, product_id INTEGER NOT NULL, inventory_product_id INTEGER NOT NULL,
-                customization_id TEXT NOT NULL, source TEXT NOT NULL, enrollment_ids TEXT,
-                activated INTEGER NOT NULL DEFAULT 0, restart INTEGER NOT NULL DEFAULT 0,
-                created_at INTEGER NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS okta_requests_user ON okta_requests (okta_user_id)",
-            "CREATE TABLE IF NOT EXISTS okta_open_users (
-                okta_user_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, locked_at BIGINT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS okta_events (
-                event_id TEXT PRIMARY KEY, received_at INTEGER NOT NULL)",
-        ],
-        Backend::Postgres => &[
-            "CREATE TABLE IF NOT EXISTS okta_requests (
-                request_id TEXT PRIMARY KEY, okta_user_id TEXT NOT NULL, login TEXT NOT NULL,
-                group_id TEXT, product_id BIGINT NOT NULL, inventory_product_id BIGINT NOT NULL,
-                customization_id TEXT NOT NULL, source TEXT NOT NULL, enrollment_ids TEXT,
-                activated BIGINT NOT NULL DEFAULT 0, restart BIGINT NOT NULL DEFAULT 0,
-                created_at BIGINT NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS okta_requests_user ON okta_requests (okta_user_id)",
-            "CREATE TABLE IF NOT EXISTS okta_open_users (
-                okta_user_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, locked_at BIGINT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS okta_events (
-                event_id TEXT PRIMARY KEY, received_at BIGINT NOT NULL)",
-        ],
-    }
-}
 
 /// Okta mode's part of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,7 +204,7 @@ pub async fn insert_request(
     .execute(&mut *tx)
     .await?;
     crate::store::add_history(&mut tx, &row.id, row.created_at, &row.state, note).await?;
-    crate::store::add_job(&mut tx, &row.id, row.created_at).await?;
+    crate::store::add_job(&mut tx, &row.id, row.created_at, None).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -514,13 +514,14 @@ impl World {
         ))
     }
 
-    /// `POST /v1/fpr/shipments/process`.
+    /// `POST /v1/fpr/shipments/process?wait=300`: makes due what waits for the
+    /// fulfiller and returns once the connector's runner has run it as far as it goes.
     pub async fn process(&self, token: &str) -> anyhow::Result<()> {
         let (s, v) = self
             .call(
                 token,
                 reqwest::Method::POST,
-                "/v1/fpr/shipments/process",
+                "/v1/fpr/shipments/process?wait=300",
                 None,
             )
             .await?;

@@ -59,6 +59,9 @@ async fn app(path: &std::path::Path) -> anyhow::Result<connector::Application> {
         .context("opening the connector's database and clients")
 }
 
+/// How long `--process` runs at most.
+const PROCESS_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Runs a `prereg okta` command.
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -76,7 +79,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!(e))?;
                 println!("{}", serde_json::to_string(&sum)?);
                 if c.process {
-                    let s = connector::process::drain(&state).await?;
+                    let s = connector::runner::run_until_idle(state, PROCESS_LIMIT).await;
                     eprintln!("processed {} jobs", s.processed);
                 }
                 Ok(())
@@ -134,7 +137,7 @@ async fn batch(a: BatchArgs) -> anyhow::Result<()> {
         println!("{line}");
     }
     if a.conf.process {
-        let s = connector::process::drain(&state).await?;
+        let s = connector::runner::run_until_idle(state.clone(), PROCESS_LIMIT).await;
         eprintln!("processed {} jobs", s.processed);
     }
     if refused > 0 {

@@ -138,6 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         drop_after_rate: args.drop_after_rate,
         ignore_customer_reference: args.ignore_customer_reference,
         refuse_customer_reference: args.refuse_customer_reference,
+        script: Vec::new(),
     };
     let connector_config = args.connector_config.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -6,11 +6,17 @@
 //! `GET /sandbox/v1/holds/{id}` tells whether a read is waiting; `DELETE
 //! /sandbox/v1/holds/{id}` sends the held answer (or disarms a hold no read took yet).
 //! Later reads are not held. Sandbox-only; nothing else is held.
+//!
+//! The id [`CREATE`] holds the next `POST /v1/fpr/shipments` before the shipment is
+//! created (a slow fulfiller): the create waits, then is carried out when released.
 
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
+
+/// The hold id that holds the next create (before it is carried out).
+pub const CREATE: &str = "create";
 
 /// Where a hold on one shipment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -16,6 +16,8 @@ pub(crate) async fn create(
         // A fulfiller that does not know the field: neither checked nor kept.
         body.customer_reference = None;
     }
+    // A race test may hold the next create before it is carried out (a slow fulfiller).
+    st.store.holds().pause(crate::fulfiller::hold::CREATE).await;
     let s = st.store.create_fpr(body)?;
     tracing::info!(shipment = %s.shipment_id, "FIDO Pre-reg shipment created");
     Ok((StatusCode::CREATED, Json(s)))

@@ -3,7 +3,7 @@
 //! even when two requests share recipient and address.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 use common::{ALEX, World, guide_request, start};
 use connector::store::Store;
 use reqwest::Method;

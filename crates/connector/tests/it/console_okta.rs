@@ -2,9 +2,8 @@
 //! (approve PIN release) from the details page.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod console_common;
-mod okta_common;
-use okta_common::common;
+use crate::console_common;
+use crate::okta_common;
 
 use console_common::{ADMIN, PASSWORD, browser, input_value};
 use okta_common::*;

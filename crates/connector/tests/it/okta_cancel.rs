@@ -10,7 +10,7 @@
 //! still be activated).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod okta_common;
+use crate::okta_common;
 
 use okta_common::*;
 use reqwest::Method;
@@ -159,7 +159,11 @@ async fn a_cancel_landing_while_okta_enrolls_deletes_the_enrollment_it_returns()
     let id = start_quietly(&w, BOB).await;
     let worker = {
         let s = w.state.clone();
-        tokio::spawn(async move { connector::process::drain(&s).await.unwrap() })
+        tokio::spawn(async move {
+            connector::runner::process_and_wait(&s, std::time::Duration::from_secs(120))
+                .await
+                .unwrap()
+        })
     };
     wait_note(&w, &id, "enrolling at Okta").await;
     let (s, v) = delete(&w, &id).await;
@@ -192,7 +196,11 @@ async fn a_cancel_landing_while_the_fulfiller_creates_deletes_the_new_shipment_a
     let id = start_quietly(&w, BOB).await;
     let worker = {
         let s = w.state.clone();
-        tokio::spawn(async move { connector::process::drain(&s).await.unwrap() })
+        tokio::spawn(async move {
+            connector::runner::process_and_wait(&s, std::time::Duration::from_secs(120))
+                .await
+                .unwrap()
+        })
     };
     wait_note(&w, &id, "enrolled at Okta").await;
     let (s, v) = delete(&w, &id).await;

@@ -3,9 +3,9 @@
 //! filters, details without the PIN, actions through the API's rules.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod console_common;
-mod pg;
+use crate::common;
+use crate::console_common;
+use crate::pg;
 
 use common::ALEX;
 use console_common::*;

@@ -5,7 +5,7 @@
 //! from them, and Okta activates with what "Get Shipment Details" returns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use connector::okta::cards::{
     self, BuildShipmentItem, CardError, CreateShipmentRequest, ShipmentDetails,

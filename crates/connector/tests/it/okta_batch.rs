@@ -4,8 +4,8 @@
 //! once on PostgreSQL (127.0.0.1:5432, as the other store tests).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod okta_common;
-mod pg;
+use crate::okta_common;
+use crate::pg;
 
 use okta_common::*;
 use reqwest::Method;

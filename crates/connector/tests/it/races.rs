@@ -6,10 +6,10 @@
 //! SQLite and PostgreSQL, in Entra mode and (DELETE) in Okta mode.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod okta_common;
-mod pg;
+use crate::okta_common;
+use crate::pg;
 // The Entra-mode world, through the Okta one (which includes it).
-use connector::process::RunSummary;
+use connector::runner::Processed as RunSummary;
 use okta_common::common::{ALEX, World, guide_request, start_with};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -24,20 +24,6 @@ async fn on_both(test: impl AsyncFn(&World)) {
         test(&w).await;
     }
     pg.drop_db().await;
-}
-
-/// A sandbox-only call to the fulfiller.
-async fn fulfiller(w: &World, method: Method, path: &str, body: Option<Value>) -> Value {
-    let mut req = w
-        .http
-        .request(method, format!("{}{path}", w.fulfiller))
-        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    assert!(r.status().is_success(), "{path}: {}", r.status());
-    r.json().await.unwrap()
 }
 
 /// A request whose shipment is created and recorded (`open`). Returns (request id,
@@ -61,12 +47,16 @@ async fn open_request(w: &World) -> (String, String) {
 /// once the worker has read the shipment and waits for the answer.
 async fn worker_holding(w: &World, sid: &str) -> tokio::task::JoinHandle<RunSummary> {
     let hold = format!("/sandbox/v1/holds/{sid}");
-    let v = fulfiller(w, Method::PUT, &hold, None).await;
+    let v = w.fulfiller_call(Method::PUT, &hold, None).await;
     assert_eq!(v["hold"], "armed", "{v}");
     let state = w.state.clone();
-    let worker = tokio::spawn(async move { connector::process::run_now(&state).await.unwrap() });
+    let worker = tokio::spawn(async move {
+        connector::runner::process_and_wait(&state, std::time::Duration::from_secs(120))
+            .await
+            .unwrap()
+    });
     for _ in 0..3000 {
-        if fulfiller(w, Method::GET, &hold, None).await["hold"] == "waiting" {
+        if w.fulfiller_call(Method::GET, &hold, None).await["hold"] == "waiting" {
             return worker;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -76,7 +66,9 @@ async fn worker_holding(w: &World, sid: &str) -> tokio::task::JoinHandle<RunSumm
 
 /// Sends the held answer and waits for the run to end.
 async fn release(w: &World, sid: &str, worker: tokio::task::JoinHandle<RunSummary>) {
-    let v = fulfiller(w, Method::DELETE, &format!("/sandbox/v1/holds/{sid}"), None).await;
+    let v = w
+        .fulfiller_call(Method::DELETE, &format!("/sandbox/v1/holds/{sid}"), None)
+        .await;
     assert_eq!(v["hold"], "waiting", "{v}");
     worker.await.unwrap();
 }
@@ -148,8 +140,7 @@ async fn a_retry_while_the_worker_polls_is_refused_until_the_worker_records_its_
     on_both(async |w: &World| {
         let (id, sid) = open_request(w).await;
         // The fulfiller finds the address undeliverable.
-        fulfiller(
-            w,
+        w.fulfiller_call(
             Method::POST,
             "/sandbox/v1/advance",
             Some(json!({"shipment_id": sid, "to_state": 7})),
@@ -221,8 +212,11 @@ async fn okta_a_delete_while_the_worker_polls_is_not_undone_by_the_worker() {
         let (s, v) = w.fulfiller_call(Method::PUT, &hold, None).await;
         assert_eq!((s, &v["hold"]), (200, &json!("armed")));
         let state = w.state.clone();
-        let worker =
-            tokio::spawn(async move { connector::process::run_now(&state).await.unwrap() });
+        let worker = tokio::spawn(async move {
+            connector::runner::process_and_wait(&state, std::time::Duration::from_secs(120))
+                .await
+                .unwrap()
+        });
         let mut waiting = false;
         for _ in 0..3000 {
             if w.fulfiller_call(Method::GET, &hold, None).await.1["hold"] == "waiting" {

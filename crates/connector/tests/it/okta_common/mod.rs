@@ -4,8 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 /// The shared test world (the caller token comes from there).
-#[path = "../common/mod.rs"]
-pub mod common;
+pub use crate::common;
 
 use connector::Application;
 use connector::secrets::MasterKey;
@@ -316,7 +315,7 @@ impl OktaWorld {
     /// `POST /v1/fpr/shipments/process` (runs every due job, Okta ones included).
     pub async fn process(&self) -> Value {
         let (s, v) = self
-            .call(Method::POST, "/v1/fpr/shipments/process", None)
+            .call(Method::POST, "/v1/fpr/shipments/process?wait=120", None)
             .await;
         assert_eq!(s, 200, "{v}");
         v

@@ -2,7 +2,7 @@
 //! start that name the key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 use common::{ALEX, guide_request, start_full, test_certs};
 use reqwest::Method;
 

@@ -9,8 +9,8 @@
 //! them); without them the test fails and says so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod console_common;
+use crate::common;
+use crate::console_common;
 
 use common::ALEX;
 use connector::store::Store;

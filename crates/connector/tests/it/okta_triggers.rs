@@ -3,7 +3,7 @@
 //! and a group event Okta never delivered recovered by reconciliation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod okta_common;
+use crate::okta_common;
 
 use okta_common::*;
 use reqwest::Method;

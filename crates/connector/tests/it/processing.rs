@@ -2,8 +2,8 @@
 //! exactly one shipment per request across a lost answer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod pg;
+use crate::common;
+use crate::pg;
 use common::{ALEX, World, guide_request, start, start_with};
 use connector::store::Store;
 use reqwest::Method;
@@ -11,20 +11,6 @@ use sandbox::fulfiller::program::{Order, ProgramError, Programmed, Programmer};
 use serde_json::{Value, json};
 use sqlx::Row;
 use std::sync::Arc;
-
-async fn fulfiller_total(w: &World) -> u64 {
-    let r: Value = w
-        .http
-        .get(format!("{}/v1/shipments_exact", w.fulfiller))
-        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["total_count"].as_u64().unwrap()
-}
 
 async fn set_faults(w: &World, f: Value) {
     let r = w
@@ -126,7 +112,7 @@ async fn with_500s_429s_and_dropped_connections_every_request_still_completes_on
             .call_as(
                 &token,
                 Method::POST,
-                "/v1/fpr/shipments/process",
+                "/v1/fpr/shipments/process?wait=120",
                 None,
                 None,
             )
@@ -154,7 +140,7 @@ async fn with_500s_429s_and_dropped_connections_every_request_still_completes_on
     )
     .await;
     assert_eq!(
-        fulfiller_total(&w).await,
+        w.fulfiller_total().await,
         4,
         "exactly one shipment per request"
     );
@@ -199,7 +185,7 @@ async fn a_shipment_created_but_not_recorded_is_found_not_ordered_again() {
     let got = w.state.store.get_request(&id).await.unwrap().unwrap();
     assert_eq!(got.state, "open");
     assert_eq!(got.shipment_id.as_deref(), Some(made.shipment_id.as_str()));
-    assert_eq!(fulfiller_total(&w).await, 1);
+    assert_eq!(w.fulfiller_total().await, 1);
     w.advance().await;
     w.advance().await;
     w.process().await;
@@ -207,7 +193,7 @@ async fn a_shipment_created_but_not_recorded_is_found_not_ordered_again() {
         w.state.store.get_request(&id).await.unwrap().unwrap().state,
         "complete"
     );
-    assert_eq!(fulfiller_total(&w).await, 1);
+    assert_eq!(w.fulfiller_total().await, 1);
 }
 
 /// Waits until `n` sessions on this database wait for a lock (a row lock the test
@@ -258,7 +244,7 @@ async fn state_moves_while_the_shipment_is_recorded(moved_to: &str, note: &str) 
     {
         let w = start_with(sandbox::Config::for_tests(), Some(pg.url.clone())).await;
         let id = lost_create(&w).await;
-        assert_eq!(fulfiller_total(&w).await, 0);
+        assert_eq!(w.fulfiller_total().await, 0);
 
         let holder = sqlx::AnyPool::connect(&pg.url).await.unwrap();
         let mut tx = holder.begin().await.unwrap();
@@ -269,7 +255,7 @@ async fn state_moves_while_the_shipment_is_recorded(moved_to: &str, note: &str) 
             .unwrap();
         let (sum, ()) = tokio::join!(w.process(), async {
             wait_for_lock_waiters(&pg, 1).await;
-            assert_eq!(fulfiller_total(&w).await, 1, "the shipment was created");
+            assert_eq!(w.fulfiller_total().await, 1, "the shipment was created");
             // Written as the connector writes it: only from "creating".
             let t = connector::store::now();
             sqlx::query("UPDATE requests SET state = $2, last_error = NULL, updated_at = $3 WHERE id = $1 AND state = 'creating'")
@@ -303,7 +289,7 @@ async fn state_moves_while_the_shipment_is_recorded(moved_to: &str, note: &str) 
             matches!(e, yubienterprise::ClientError::Api { status: 404, .. }),
             "{e}"
         );
-        assert_eq!(fulfiller_total(&w).await, 0, "no key ships");
+        assert_eq!(w.fulfiller_total().await, 0, "no key ships");
         let notes = got["timeline"].to_string();
         assert!(notes.contains(note), "{notes}");
         assert!(
@@ -313,7 +299,7 @@ async fn state_moves_while_the_shipment_is_recorded(moved_to: &str, note: &str) 
         // Nothing more happens on later runs.
         w.process().await;
         assert_eq!(w.shipment(&id).await["state"], "deleted");
-        assert_eq!(fulfiller_total(&w).await, 0);
+        assert_eq!(w.fulfiller_total().await, 0);
         holder.close().await;
         w.state.store.close().await;
     }
@@ -383,7 +369,7 @@ async fn a_delete_racing_the_worker_that_records_the_shipment_cancels_it_at_once
             matches!(e, yubienterprise::ClientError::Api { status: 404, .. }),
             "{e}"
         );
-        assert_eq!(fulfiller_total(&w).await, 0, "no key ships");
+        assert_eq!(w.fulfiller_total().await, 0, "no key ships");
         w.process().await;
         assert_eq!(w.shipment(&id).await["state"], "deleted");
         holder.close().await;

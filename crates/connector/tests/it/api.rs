@@ -1,7 +1,7 @@
 //! Every error shape of the guide, 401s, and nothing written for a rejected request.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 use common::{ALEX, guide_request, start};
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! PIN mail through a real, independent SMTP server (Python aiosmtpd).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 use common::{ALEX, guide_request, start_full};
 use reqwest::Method;
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! reaching the Okta sandbox.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod okta_common;
+use crate::okta_common;
 
 use okta_common::*;
 use reqwest::Method;

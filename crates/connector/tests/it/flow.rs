@@ -2,7 +2,7 @@
 //! credential and a delivered PIN.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 use common::{ALEX, guide_request, start};
 use reqwest::Method;
 

@@ -4,7 +4,7 @@
 //! places (fulfiller, Okta enrollment, table).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod okta_common;
+use crate::okta_common;
 
 use okta_common::*;
 use reqwest::Method;

@@ -2,11 +2,12 @@
 //! run on 127.0.0.1:5432, dropped afterwards).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use connector::runner::LEASE;
 use connector::secrets::Purpose;
-use connector::store::{ListFilter, RequestRow, SqlStore, Store, now};
+use connector::store::{ListFilter, Release, RequestRow, SqlStore, Store, now};
 use std::time::Duration;
 
-mod pg;
+use crate::pg;
 
 fn sqlite_url() -> (tempdir::Dir, String) {
     let dir = tempdir::Dir::new();
@@ -68,7 +69,7 @@ async fn both(test: impl AsyncFn(SqlStore)) {
 async fn a_request_keeps_its_audit_trail_and_secrets() {
     both(async |s: SqlStore| {
         let mut r = request("r1", "u1");
-        s.insert_request(&r, b"sealed-key", Some(("app", "idem-1")))
+        s.insert_request(&r, b"sealed-key", Some(("app", "idem-1")), LEASE)
             .await
             .unwrap();
         assert_eq!(s.get_request("r1").await.unwrap().unwrap(), r);
@@ -80,7 +81,7 @@ async fn a_request_keeps_its_audit_trail_and_secrets() {
             Some("r1")
         );
         assert!(
-            s.insert_request(&request("r2", "u1"), b"k", Some(("app", "idem-1")))
+            s.insert_request(&request("r2", "u1"), b"k", Some(("app", "idem-1")), LEASE)
                 .await
                 .is_err()
         );
@@ -129,7 +130,7 @@ async fn a_request_keeps_its_audit_trail_and_secrets() {
                 .is_none()
         );
 
-        s.insert_request(&request("r3", "u2"), b"k", None)
+        s.insert_request(&request("r3", "u2"), b"k", None, LEASE)
             .await
             .unwrap();
         let (page, total) = s
@@ -159,16 +160,31 @@ async fn a_request_keeps_its_audit_trail_and_secrets() {
 #[tokio::test]
 async fn a_job_is_claimed_by_one_worker_and_comes_back_after_a_crash() {
     both(async |s: SqlStore| {
+        // A new request's job is leased to its creator (the API creating the shipment).
+        let mut creators = Vec::new();
         for i in 0..4 {
-            s.insert_request(&request(&format!("j{i}"), "u"), b"k", None)
-                .await
-                .unwrap();
+            creators.push(
+                s.insert_request(&request(&format!("j{i}"), "u"), b"k", None, LEASE)
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert!(
+            s.claim(Duration::from_secs(60)).await.unwrap().is_none(),
+            "leased to their creators"
+        );
+        for job in &creators {
+            assert!(
+                s.release(job, now() + 3600, None, Release::Wait)
+                    .await
+                    .unwrap()
+            );
         }
         assert!(
             s.claim(Duration::from_secs(60)).await.unwrap().is_none(),
             "not due yet"
         );
-        assert_eq!(s.make_all_due().await.unwrap(), 4);
+        assert_eq!(s.make_due(false).await.unwrap(), 4);
         // Eight concurrent workers: each job claimed exactly once.
         let claims = futures_like_join(&s).await;
         let mut ids: Vec<_> = claims
@@ -185,12 +201,45 @@ async fn a_job_is_claimed_by_one_worker_and_comes_back_after_a_crash() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(again.attempts, 2);
-        let job = claims.into_iter().flatten().next().unwrap();
-        s.release(&job, now() + 3600, Some("transient"))
+        assert_eq!(again.attempts, 3);
+        // The first holder lost its lease: it can neither renew, release nor finish.
+        let first = claims
+            .iter()
+            .flatten()
+            .find(|j| j.request_id == again.request_id)
+            .unwrap();
+        assert!(!s.heartbeat(first, LEASE).await.unwrap());
+        assert!(
+            !s.release(first, now(), Some("late"), Release::Backoff)
+                .await
+                .unwrap()
+        );
+        assert!(!s.finish(first).await.unwrap());
+        assert!(s.heartbeat(&again, LEASE).await.unwrap());
+        assert!(s.finish(&again).await.unwrap());
+    })
+    .await;
+}
+
+/// A job released after a transient failure waits out its backoff: the cron tick's
+/// `make_due(false)` leaves it alone, an admin's "process now" does not.
+#[tokio::test]
+async fn a_backoff_is_kept_by_the_tick_and_ended_by_process_now() {
+    both(async |s: SqlStore| {
+        let job = s
+            .insert_request(&request("b1", "u"), b"k", None, LEASE)
             .await
             .unwrap();
-        s.finish(&again).await.unwrap();
+        assert!(
+            s.release(&job, now() + 3600, Some("503"), Release::Backoff)
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.make_due(false).await.unwrap(), 0, "the tick keeps it");
+        assert!(s.claim(LEASE).await.unwrap().is_none());
+        assert_eq!(s.make_due(true).await.unwrap(), 1);
+        let again = s.claim(LEASE).await.unwrap().unwrap();
+        assert_eq!((again.request_id.as_str(), again.retries), ("b1", 1));
     })
     .await;
 }
@@ -256,7 +305,7 @@ async fn a_version_1_database_is_upgraded_in_place() {
 async fn a_conditional_update_is_refused_once_the_state_moved() {
     both(async |s: SqlStore| {
         let r = request("c1", "u1");
-        s.insert_request(&r, b"k", None).await.unwrap();
+        s.insert_request(&r, b"k", None, LEASE).await.unwrap();
 
         // The admin's cancel lands first.
         let mut cancel = r.clone();

@@ -4,7 +4,7 @@
 //! catcher, and the user signs in with the shipped key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod okta_common;
+use crate::okta_common;
 
 use authenticator::{KeyProgrammer, Pin};
 use okta_common::*;

@@ -3,8 +3,8 @@
 //! afterwards answers 409 saying why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod pg;
+use crate::common;
+use crate::pg;
 use common::{ALEX, World, guide_request, start_full};
 use reqwest::Method;
 

@@ -13,6 +13,8 @@ pub const ALEX: &str = "72a3e904-0789-594c-8f2b-3fe9bedff6ac";
 pub struct World {
     pub ready: Value,
     pub fulfiller: String,
+    /// The fulfiller's live fault setting.
+    pub fulfiller_faults: sandbox::faults::Faults,
     pub entra: sandbox::entra::Entra,
     pub connector: String,
     pub state: Arc<connector::AppState>,
@@ -141,6 +143,56 @@ impl World {
         )
     }
 
+    /// A sandbox-only call to the fulfiller (asserting success): holds, faults.
+    pub async fn fulfiller_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.fulfiller))
+            .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    /// How many shipments the fulfiller holds (every state).
+    pub async fn fulfiller_total(&self) -> u64 {
+        let r: Value = self
+            .http
+            .get(format!("{}/v1/shipments_exact", self.fulfiller))
+            .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["total_count"].as_u64().unwrap()
+    }
+
+    /// Processes (an admin's "process now", waiting for the runner) until the request
+    /// is in one of `states`, sleeping a little between rounds so that short backoffs
+    /// run out. Panics after 150 rounds.
+    pub async fn settle(&self, id: &str, states: &[&str]) -> Value {
+        let mut got = Value::Null;
+        for _ in 0..150 {
+            self.process().await;
+            got = self.shipment(id).await;
+            if states.iter().any(|s| got["state"] == *s) {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("request {id} never reached {states:?}: {got}");
+    }
+
     /// One sandbox round.
     pub async fn advance(&self) {
         let r = self
@@ -154,11 +206,18 @@ impl World {
         assert!(r.status().is_success());
     }
 
+    /// `POST /v1/fpr/shipments/process?wait=120`: makes due what waits for the
+    /// fulfiller and returns once the runner has run everything due as far as it goes.
     pub async fn process(&self) -> Value {
         let (s, v) = self
-            .call(reqwest::Method::POST, "/v1/fpr/shipments/process", None)
+            .call(
+                reqwest::Method::POST,
+                "/v1/fpr/shipments/process?wait=120",
+                None,
+            )
             .await;
         assert_eq!(s, 200, "{v}");
+        assert_eq!(v["data"]["idle"], true, "{v}");
         v
     }
 
@@ -258,6 +317,7 @@ pub async fn start_full_with(
     let app = sandbox::App::build(config).await.unwrap();
     let ready = app.ready_info();
     let fulfiller = app.fulfiller_url();
+    let fulfiller_faults = app.fulfiller_faults();
     let entra = app.entra();
     let mail = app.mail_catcher();
     let mut stops = Vec::new();
@@ -317,6 +377,7 @@ pub async fn start_full_with(
     World {
         ready,
         fulfiller,
+        fulfiller_faults,
         entra,
         connector,
         state,
