@@ -326,6 +326,33 @@ async fn create(
             }
             Err(e) => return Err(Fault::Transient(format!("reading the user at Okta: {e}"))),
         };
+        if user.id != part.okta_user_id {
+            // Recorded while Okta did not answer, under the name it was given: now the
+            // user is known. One open request per person: a second one is withdrawn.
+            let pool = state.store.pool();
+            if let Some(holder) = ostore::lock_user(pool, &user.id, &row.id)
+                .await
+                .map_err(db)?
+            {
+                row.state = "deleted".into();
+                row.last_error = None;
+                let note = format!(
+                    "{} already has open request {holder}; this one is withdrawn (nothing was ordered)",
+                    user.profile.login
+                );
+                persist_if(state, &row, "creating", &note).await?;
+                ostore::unlock_user(pool, &row.id).await.map_err(db)?;
+                return Ok(row);
+            }
+            ostore::resolve_user(&state.store, &row.id, &user.id, &user.profile.login)
+                .await
+                .map_err(db)?;
+            tracing::info!(request_id = %row.id, okta_user = %user.id, "read the user the request was recorded for");
+            part.okta_user_id = user.id.clone();
+            part.login = user.profile.login.clone();
+            row.user_id = user.id.clone();
+            row.user_label = user.profile.login.clone();
+        }
         let hr =
             match &okta.config.hr_csv {
                 Some(p) => Some(super::profile::HrData::load(p).map_err(|e| {

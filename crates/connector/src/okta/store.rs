@@ -165,6 +165,33 @@ pub async fn lock_user(
     )))
 }
 
+/// Records the Okta id and login of a request's user, read by its job (the request was
+/// recorded while Okta did not answer, under the name it was given). Its lock under
+/// that name stays until the request ends (it keeps a second start for the same name
+/// out too).
+pub async fn resolve_user(
+    store: &SqlStore,
+    request_id: &str,
+    okta_user_id: &str,
+    login: &str,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin_write().await?;
+    sqlx::query("UPDATE okta_requests SET okta_user_id = $2, login = $3 WHERE request_id = $1")
+        .bind(request_id)
+        .bind(okta_user_id)
+        .bind(login)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE requests SET user_id = $2, user_label = $3 WHERE id = $1")
+        .bind(request_id)
+        .bind(okta_user_id)
+        .bind(login)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Releases the user's lock if `request_id` holds it.
 pub async fn unlock_user(pool: &AnyPool, request_id: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM okta_open_users WHERE request_id = $1")

@@ -2,7 +2,11 @@
 //! batch call, and the reconciliation of mapped groups' members. Each start resolves the
 //! user at Okta, takes the user's open-request lock (one pre-registered request at a
 //! time per user) and records a `creating` request with a due job; the flow itself runs
-//! in [`super::step`].
+//! in [`super::step`]. A start never refuses a person because Okta did not answer: the
+//! request is recorded under the name given and its job reads the user (with retries),
+//! then takes the lock under the user's Okta id (a second open request for the same
+//! person found then is withdrawn). Only what is really wrong is refused: a user Okta
+//! does not know, an unmapped group.
 
 use super::store::{self as ostore, OktaRequest};
 use super::{GroupMapping, OktaState};
@@ -68,8 +72,10 @@ pub async fn start_request(
     source: &str,
 ) -> Result<Started, StartError> {
     let o = okta_state(state)?;
-    let u = match o.client.get_user(user).await {
-        Ok(u) => u,
+    // (Okta id, login) of the user; when Okta does not answer, the name as given: the
+    // request is recorded anyway and its job reads the user, with retries.
+    let (okta_id, login, resolved) = match o.client.get_user(user).await {
+        Ok(u) => (u.id, u.profile.login, true),
         Err(okta::ClientError::Okta { status: 404, .. }) => {
             return Err(StartError::Refused(format!("Okta has no user {user:?}")));
         }
@@ -81,18 +87,17 @@ pub async fn start_request(
             )));
         }
         Err(e) => {
-            return Err(StartError::Unavailable(format!(
-                "reading user {user:?} at Okta: {e}"
-            )));
+            tracing::warn!(user, source, error = %e, "Okta did not answer; recording the request, its job reads the user");
+            (user.to_owned(), user.to_owned(), false)
         }
     };
     let pool = state.store.pool();
     let id = uuid::Uuid::new_v4().to_string();
-    if let Some(holder) = ostore::lock_user(pool, &u.id, &id)
+    if let Some(holder) = ostore::lock_user(pool, &okta_id, &id)
         .await
         .map_err(|e| StartError::Unavailable(e.to_string()))?
     {
-        tracing::info!(okta_user = %u.id, request_id = %holder, source, "the user already has an open request; not starting another");
+        tracing::info!(okta_user = %okta_id, request_id = %holder, source, "the user already has an open request; not starting another");
         return Ok(Started::Duplicate(holder));
     }
     let t = now();
@@ -100,8 +105,8 @@ pub async fn start_request(
         id: id.clone(),
         idp: "okta".into(),
         state: "creating".into(),
-        user_id: u.id.clone(),
-        user_label: u.profile.login.clone(),
+        user_id: okta_id.clone(),
+        user_label: login.clone(),
         pin_contacts: "[]".into(),
         create_body: "{}".into(),
         shipment_id: None,
@@ -116,8 +121,8 @@ pub async fn start_request(
     };
     let part = OktaRequest {
         request_id: id.clone(),
-        okta_user_id: u.id.clone(),
-        login: u.profile.login.clone(),
+        okta_user_id: okta_id.clone(),
+        login: login.clone(),
         group_id: order.group_id.clone(),
         product_id: i64::from(order.product_id),
         inventory_product_id: i64::from(order.inventory_product_id),
@@ -127,7 +132,12 @@ pub async fn start_request(
         activated: false,
         restart: false,
     };
-    let note = first_note(source, &part);
+    let mut note = first_note(source, &part);
+    if !resolved {
+        note.push_str(&format!(
+            " (Okta did not answer when the request was recorded: its job reads user {user:?} first)"
+        ));
+    }
     if let Err(e) = ostore::insert_request(&state.store, &row, &part, &note).await {
         // Nothing was written (one transaction): release the user, so the trigger's
         // redelivery (answered 502) starts the request. Should the release fail too,
@@ -137,7 +147,7 @@ pub async fn start_request(
         }
         return Err(StartError::Unavailable(e.to_string()));
     }
-    tracing::info!(request_id = %id, okta_user = %u.id, source, "Okta-mode request started");
+    tracing::info!(request_id = %id, okta_user = %okta_id, source, "Okta-mode request started");
     Ok(Started::Created(Box::new(row)))
 }
 

@@ -122,3 +122,75 @@ async fn a_batch_of_50_users_on_postgres_ends_with_one_shipment_each_and_no_requ
     run_batch(Some(db.url.clone())).await;
     db.drop_db().await;
 }
+
+/// A batch sent while Okta drops connections: nobody is refused. The two users whose
+/// reads were dropped are recorded under their login and their jobs read them; the
+/// user named a second time by id (read at once) makes a second request, which the
+/// first one's job finds and withdraws. Each person ends with one key and one PIN mail.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_sent_while_okta_drops_connections_refuses_nobody() {
+    use sandbox::faults::{FaultKind, ScriptedFault};
+    let mut seed = sandbox::okta::seed::OrgSeed::default();
+    let users: Vec<okta::User> = (0..3).map(|n| seed_user(n, true)).collect();
+    seed.users.extend(users.iter().cloned());
+    let w = start_with(Options {
+        approval: "auto",
+        seed: Some(seed),
+        ..Default::default()
+    })
+    .await;
+    w.okta_org.faults().script([ScriptedFault::new(
+        "GET",
+        "/api/v1/users/",
+        FaultKind::Drop,
+        2,
+    )]);
+    let mut list: Vec<Value> = users.iter().map(|u| json!(u.profile.login)).collect();
+    list.push(json!(users[0].id));
+    let (s, v) = w
+        .call(Method::POST, "/v1/okta/batch", Some(json!({"users": list})))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(v["created"], 4, "nobody refused: {v}");
+    assert!(
+        w.okta_org.faults().get().script.is_empty(),
+        "Okta dropped two reads"
+    );
+    let mut done = false;
+    for _ in 0..20 {
+        w.process().await;
+        let table = w.table().await;
+        if table
+            .iter()
+            .all(|r| matches!(r["state"].as_str(), Some("complete" | "deleted")))
+        {
+            done = true;
+            break;
+        }
+        w.advance().await;
+    }
+    assert!(done, "requests left open: {:?}", w.table().await);
+    let table = w.table().await;
+    let complete: Vec<&Value> = table.iter().filter(|r| r["state"] == "complete").collect();
+    let mut people: Vec<&str> = complete
+        .iter()
+        .map(|r| r["user_id"].as_str().unwrap())
+        .collect();
+    people.sort();
+    let mut ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(people, ids, "one complete request per person, by Okta id");
+    let withdrawn: Vec<&Value> = table.iter().filter(|r| r["state"] == "deleted").collect();
+    assert_eq!(withdrawn.len(), 1, "{table:?}");
+    let id = withdrawn[0]["request_id"].as_str().unwrap();
+    let (_, one) = w
+        .call(Method::GET, &format!("/v1/fpr/shipments/{id}"), None)
+        .await;
+    let last = one["data"]["timeline"].as_array().unwrap().last().unwrap()["note"].clone();
+    assert!(
+        last.as_str().unwrap().contains("this one is withdrawn"),
+        "{one}"
+    );
+    assert_eq!(w.fulfiller_shipments().await.len(), 3, "one key each");
+    assert_eq!(w.mail.messages().len(), 3, "one PIN mail each");
+}
