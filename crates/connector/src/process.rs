@@ -65,6 +65,8 @@ pub struct RunSummary {
     pub completed: u64,
     /// Requests that entered the error state.
     pub errors: u64,
+    /// Runs that ended in a transient failure (retried with backoff).
+    pub retries: u64,
 }
 
 /// The pause between attempts inside one run; `None` when the fulfiller asked for a

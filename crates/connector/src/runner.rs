@@ -84,6 +84,7 @@ impl Runner {
         match outcome {
             "complete" => t.completed += 1,
             "error" => t.errors += 1,
+            "retry" => t.retries += 1,
             _ => {}
         }
     }
@@ -163,6 +164,7 @@ pub async fn run_until_idle(state: Arc<AppState>, limit: Duration) -> RunSummary
         processed: after.processed - before.processed,
         completed: after.completed - before.completed,
         errors: after.errors - before.errors,
+        retries: after.retries - before.retries,
     }
 }
 

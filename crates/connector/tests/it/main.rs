@@ -13,6 +13,7 @@ mod console_browser;
 mod console_http;
 mod console_okta;
 mod engine;
+mod faults_batch;
 mod flow;
 mod okta_batch;
 mod okta_cancel;

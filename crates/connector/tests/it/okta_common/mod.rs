@@ -27,6 +27,9 @@ pub struct OktaWorld {
     pub okta_token: String,
     /// The Okta sandbox itself (trusted signing keys, faults).
     pub okta_org: sandbox::okta::Okta,
+    /// The fulfiller's and the Entra sandbox's live fault settings.
+    pub fulfiller_faults: sandbox::faults::Faults,
+    pub entra: sandbox::entra::Entra,
     pub connector: String,
     pub state: Arc<connector::AppState>,
     pub mail: sandbox::mail::MailCatcher,
@@ -50,6 +53,10 @@ pub struct Options {
     pub seed: Option<sandbox::okta::seed::OrgSeed>,
     pub database_url: Option<String>,
     pub extra_okta_toml: String,
+    /// Top-level connector keys (before `[okta]`).
+    pub extra_toml: String,
+    /// The Entra tenant (default: the built-in one).
+    pub entra_seed: Option<sandbox::entra::seed::TenantSeed>,
 }
 
 impl Default for Options {
@@ -59,6 +66,8 @@ impl Default for Options {
             seed: None,
             database_url: None,
             extra_okta_toml: String::new(),
+            extra_toml: String::new(),
+            entra_seed: None,
         }
     }
 }
@@ -72,11 +81,16 @@ pub async fn start_with(o: Options) -> OktaWorld {
     if let Some(seed) = o.seed {
         config.okta_seed = seed;
     }
+    if let Some(seed) = o.entra_seed {
+        config.entra_seed = seed;
+    }
     let app = sandbox::App::build(config).await.unwrap();
     let ready = app.ready_info();
     let fulfiller = app.fulfiller_url();
     let okta = app.okta_url();
     let okta_org = app.okta();
+    let fulfiller_faults = app.fulfiller_faults();
+    let entra = app.entra();
     let mail = app.mail_catcher();
     let mut stops = Vec::new();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -114,6 +128,7 @@ pub async fn start_with(o: Options) -> OktaWorld {
         Some((head, tail)) => format!("{head}{}\n[[okta.groups]]{tail}", o.extra_okta_toml),
         None => section,
     };
+    toml.push_str(&o.extra_toml);
     toml.push_str(&section);
     let config = connector::Config::from_parts(&toml, Default::default()).unwrap();
     let app = Application::build(config).await.unwrap();
@@ -127,6 +142,8 @@ pub async fn start_with(o: Options) -> OktaWorld {
     OktaWorld {
         okta_token: ready["okta"]["ssws_token"].as_str().unwrap().to_owned(),
         okta_org,
+        fulfiller_faults,
+        entra,
         ready,
         fulfiller,
         okta,
