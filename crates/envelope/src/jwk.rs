@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use base64::Engine as _;
+
 use p384::ecdsa::SigningKey;
 use p384::elliptic_curve::Generate;
 use p384::elliptic_curve::sec1::ToSec1Point;
@@ -263,24 +265,23 @@ impl Jwks {
     }
 
     /// Parses `{"keys":[...]}`. Every key must be a valid public P-384 JWK and every
-    /// `kid` unique; a JWKS with private keys in it is refused.
+    /// `kid` unique; a JWKS with private keys in it is refused. Members the profile does
+    /// not use (`x5c`, `x5t`, `x5t#S256`, `key_ops`, unknown ones, and top-level members
+    /// next to `keys`) are ignored as RFC 7517 §4 and §5 require.
     pub fn parse(json: &str) -> Result<Self> {
         let value = crate::json::parse_strict(json.as_bytes(), "JWKS")?;
         Self::from_value(&value)
     }
 
-    /// Builds a set from an already-parsed JSON value (see [`Jwks::parse`]).
+    /// Builds a set from an already-parsed JSON value (see [`Jwks::parse`]). Top-level
+    /// members other than `keys` are ignored (RFC 7517 §5: "Additional members can be
+    /// present in the JWK Set; if not understood by implementations encountering them,
+    /// they MUST be ignored").
     pub fn from_value(value: &Value) -> Result<Self> {
         let obj = value.as_object().ok_or(Error::Malformed {
             what: "JWKS",
             detail: "not a JSON object",
         })?;
-        if obj.keys().any(|k| k != "keys") {
-            return Err(Error::Malformed {
-                what: "JWKS",
-                detail: "only a \"keys\" member is allowed",
-            });
-        }
         let list = obj
             .get("keys")
             .and_then(Value::as_array)
@@ -412,17 +413,16 @@ struct JwkFields {
 }
 
 impl JwkFields {
+    /// Reads the members the profile uses. Every other member is ignored (RFC 7517 §4:
+    /// "Additional members can be present in the JWK; if not understood by
+    /// implementations encountering them, they MUST be ignored"), except that the X.509
+    /// members, when present, must have the types RFC 7517 §4.6-4.9 give them.
     fn read(value: &Value) -> Result<Self> {
-        const KNOWN: [&str; 9] = ["kty", "crv", "kid", "use", "x", "y", "d", "alg", "key_ops"];
         let obj = value.as_object().ok_or(Error::Malformed {
             what: "JWK",
             detail: "not a JSON object",
         })?;
-        if obj.keys().any(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(Error::InvalidKey(
-                "JWK has a member outside kty, crv, kid, use, x, y, d, alg, key_ops",
-            ));
-        }
+        check_x509_members(obj)?;
         let text = |name: &'static str| -> Result<Option<&str>> {
             match obj.get(name) {
                 None => Ok(None),
@@ -447,16 +447,6 @@ impl JwkFields {
             }
             None => return Err(Error::InvalidKey("crv is missing")),
         }
-        if let Some(alg) = text("alg")?
-            && alg != "ES384"
-            && alg != "ECDH-ES+A256KW"
-        {
-            return Err(Error::UnsupportedAlgorithm {
-                which: "alg",
-                value: crate::error::clip(alg),
-                allowed: "ES384 or ECDH-ES+A256KW",
-            });
-        }
         let kid = text("kid")?.ok_or(Error::InvalidKey("kid is missing"))?;
         check_kid(kid)?;
         let key_use = match text("use")? {
@@ -464,6 +454,9 @@ impl JwkFields {
             Some("sig") => KeyUse::Sig,
             _ => return Err(Error::InvalidKey("use must be \"enc\" or \"sig\"")),
         };
+        if let Some(alg) = text("alg")? {
+            check_alg(alg, key_use)?;
+        }
         Ok(Self {
             kid: kid.to_owned(),
             key_use,
@@ -484,4 +477,74 @@ impl JwkFields {
             key: point_from_xy(&self.x, &self.y)?,
         })
     }
+}
+
+/// `alg` (RFC 7517 §4.4) must be the profile's algorithm for the key's `use`:
+/// `ECDH-ES+A256KW` for an `enc` key, `ES384` for a `sig` key.
+fn check_alg(alg: &str, key_use: KeyUse) -> Result<()> {
+    match (alg, key_use) {
+        ("ECDH-ES+A256KW", KeyUse::Enc) | ("ES384", KeyUse::Sig) => Ok(()),
+        ("ES384", KeyUse::Enc) => Err(Error::InvalidKey(
+            "alg \"ES384\" is a signature algorithm but use is \"enc\" (an enc key takes alg \"ECDH-ES+A256KW\")",
+        )),
+        ("ECDH-ES+A256KW", KeyUse::Sig) => Err(Error::InvalidKey(
+            "alg \"ECDH-ES+A256KW\" is a key-agreement algorithm but use is \"sig\" (a sig key takes alg \"ES384\")",
+        )),
+        (other, _) => Err(Error::UnsupportedAlgorithm {
+            which: "alg",
+            value: crate::error::clip(other),
+            allowed: "ES384 (use sig) or ECDH-ES+A256KW (use enc)",
+        }),
+    }
+}
+
+/// The X.509 members are not used here, but a JWK whose `x5c` is not an array of base64
+/// strings or whose thumbprints are not base64url of the right length is malformed
+/// (RFC 7517 §4.7-4.9), so it is refused rather than half-read.
+fn check_x509_members(obj: &Map<String, Value>) -> Result<()> {
+    const BAD_X5C: Error = Error::Malformed {
+        what: "JWK",
+        detail: "x5c must be a non-empty array of base64 (not base64url) DER certificates",
+    };
+    if let Some(x5c) = obj.get("x5c") {
+        let certs = x5c.as_array().ok_or(BAD_X5C)?;
+        if certs.is_empty() {
+            return Err(BAD_X5C);
+        }
+        for cert in certs {
+            let text = cert.as_str().ok_or(BAD_X5C)?;
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|_| BAD_X5C)?;
+            // A DER certificate is a SEQUENCE.
+            if der.first() != Some(&0x30) {
+                return Err(BAD_X5C);
+            }
+        }
+    }
+    for (name, len, detail) in [
+        (
+            "x5t",
+            20,
+            "x5t must be the base64url SHA-1 thumbprint (20 bytes) of a certificate",
+        ),
+        (
+            "x5t#S256",
+            32,
+            "x5t#S256 must be the base64url SHA-256 thumbprint (32 bytes) of a certificate",
+        ),
+    ] {
+        if let Some(v) = obj.get(name) {
+            let bad = Error::Malformed {
+                what: "JWK",
+                detail,
+            };
+            let text = v.as_str().ok_or(bad.clone())?;
+            let bytes = b64::decode(text, "JWK").map_err(|_| bad.clone())?;
+            if bytes.len() != len {
+                return Err(bad);
+            }
+        }
+    }
+    Ok(())
 }

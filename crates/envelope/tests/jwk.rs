@@ -157,3 +157,159 @@ fn jwks_is_built_from_the_public_halves_of_key_pairs() {
     assert!(!set.to_json().contains("\"d\""));
     assert!(Jwks::from_keys([a.public(), a.public()]).is_err());
 }
+
+// RFC 7517 member handling: understood members are checked, the rest is ignored.
+
+fn public_vector(name: &str) -> serde_json::Value {
+    let mut v = vector_key(name);
+    v.as_object_mut().unwrap().remove("d");
+    v
+}
+
+/// A DER-looking certificate (a SEQUENCE) in standard base64, as `x5c` carries it.
+const FAKE_CERT_B64: &str = "MIIBAg+/AQID";
+
+#[test]
+fn jwk_with_x509_members_is_accepted_and_the_members_are_ignored() {
+    let mut v = public_vector("signing");
+    let plain = PublicJwk::from_value(&v).unwrap();
+    v["x5c"] = json!([FAKE_CERT_B64, FAKE_CERT_B64]);
+    v["x5t"] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAA"); // 20 bytes
+    v["x5t#S256"] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); // 32 bytes
+    let key = PublicJwk::from_value(&v).unwrap();
+    assert_eq!(key, plain);
+    // The profile shape is what is written back out.
+    assert!(key.to_value().get("x5c").is_none());
+}
+
+#[test]
+fn jwk_with_unknown_members_is_accepted() {
+    let mut v = public_vector("transport");
+    v["key_ops"] = json!(["wrapKey"]);
+    v["x5u"] = json!("https://example.invalid/cert.pem");
+    v["vendor-extension"] = json!({"anything": [1, 2, 3]});
+    assert_eq!(
+        PublicJwk::from_value(&v).unwrap(),
+        PublicJwk::from_value(&public_vector("transport")).unwrap()
+    );
+}
+
+#[test]
+fn jwk_with_malformed_x509_members_is_refused() {
+    for (name, bad) in [
+        ("x5c", json!("MIIBAg==")),                         // not an array
+        ("x5c", json!([])),                                 // empty
+        ("x5c", json!(["MIIB_-AB"])),                       // base64url, not base64
+        ("x5c", json!([42])),                               // not a string
+        ("x5c", json!(["AQID"])),                           // not a DER SEQUENCE
+        ("x5t", json!("AAAA")),                             // not 20 bytes
+        ("x5t#S256", json!("AAAAAAAAAAAAAAAAAAAAAAAAAAA")), // 20 bytes, not 32
+        ("x5t", json!(7)),
+    ] {
+        let mut v = public_vector("signing");
+        v[name] = bad.clone();
+        assert!(
+            matches!(
+                PublicJwk::from_value(&v),
+                Err(Error::Malformed { what: "JWK", .. })
+            ),
+            "{name} = {bad} was accepted"
+        );
+    }
+}
+
+#[test]
+fn jwk_alg_matching_its_use_is_accepted() {
+    let mut sig = public_vector("signing");
+    sig["alg"] = json!("ES384");
+    assert_eq!(PublicJwk::from_value(&sig).unwrap().key_use(), KeyUse::Sig);
+    let mut enc = public_vector("transport");
+    enc["alg"] = json!("ECDH-ES+A256KW");
+    assert_eq!(PublicJwk::from_value(&enc).unwrap().key_use(), KeyUse::Enc);
+}
+
+#[test]
+fn jwk_alg_contradicting_its_use_is_refused_with_a_clear_error() {
+    let mut sig = public_vector("signing");
+    sig["alg"] = json!("ECDH-ES+A256KW");
+    let err = PublicJwk::from_value(&sig).unwrap_err();
+    assert!(matches!(err, Error::InvalidKey(_)));
+    let text = err.to_string();
+    assert!(
+        text.contains("ECDH-ES+A256KW") && text.contains("\"sig\""),
+        "{text}"
+    );
+
+    let mut enc = public_vector("transport");
+    enc["alg"] = json!("ES384");
+    let text = PublicJwk::from_value(&enc).unwrap_err().to_string();
+    assert!(text.contains("ES384") && text.contains("\"enc\""), "{text}");
+}
+
+#[test]
+fn jwk_alg_outside_the_profile_is_refused() {
+    for alg in ["RS256", "ES256", "ECDH-ES", "none"] {
+        let mut v = public_vector("signing");
+        v["alg"] = json!(alg);
+        assert!(
+            matches!(
+                PublicJwk::from_value(&v),
+                Err(Error::UnsupportedAlgorithm { which: "alg", .. })
+            ),
+            "{alg}"
+        );
+    }
+}
+
+#[test]
+fn jwk_use_is_still_required_and_checked() {
+    let mut v = public_vector("signing");
+    v.as_object_mut().unwrap().remove("use");
+    assert!(matches!(
+        PublicJwk::from_value(&v),
+        Err(Error::InvalidKey(_))
+    ));
+    v["use"] = json!("wrap");
+    assert!(matches!(
+        PublicJwk::from_value(&v),
+        Err(Error::InvalidKey(_))
+    ));
+}
+
+#[test]
+fn jwks_ignores_top_level_members_other_than_keys() {
+    let v = testkit::vectors("envelope-v1.json");
+    let mut set = v["transport_jwks"].clone();
+    set["issuer"] = json!("https://console.yubico.com");
+    set["cache_max_age"] = json!(3600);
+    let parsed = Jwks::from_value(&set).unwrap();
+    assert_eq!(parsed, Jwks::from_value(&v["transport_jwks"]).unwrap());
+    // Without "keys" it is still not a key set.
+    assert!(Jwks::from_value(&json!({"issuer": "x"})).is_err());
+}
+
+#[test]
+fn jwks_with_x5c_keys_is_accepted_but_one_with_d_is_still_refused() {
+    let mut signing = public_vector("signing");
+    signing["x5c"] = json!([FAKE_CERT_B64]);
+    signing["alg"] = json!("ES384");
+    let set = Jwks::from_value(&json!({"keys": [signing]})).unwrap();
+    assert_eq!(set.len(), 1);
+
+    let mut private = vector_key("signing");
+    private["x5c"] = json!([FAKE_CERT_B64]);
+    assert!(matches!(
+        Jwks::from_value(&json!({"keys": [private]})),
+        Err(Error::InvalidKey(_))
+    ));
+}
+
+#[test]
+fn jwk_that_is_still_not_p384_ec_is_refused_even_with_x5c() {
+    let rsa = json!({"kty":"RSA","kid":"a","use":"sig","n":"AQAB","e":"AQAB",
+        "x5c":[FAKE_CERT_B64]});
+    assert!(matches!(
+        PublicJwk::from_value(&rsa),
+        Err(Error::InvalidKey(_))
+    ));
+}

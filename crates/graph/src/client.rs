@@ -1,8 +1,9 @@
 //! A small async client for the token service and Graph. The connector's Entra mode
 //! uses it; tests point it at the Entra sandbox.
 //!
-//! - [`TokenClient`]: client credentials with a client secret, one cached token per
-//!   scope, renewed five minutes before it expires (or when Graph says it is invalid).
+//! - [`TokenClient`]: client credentials with a client secret (in the body or HTTP
+//!   Basic) or a certificate ([`crate::credential`]), one cached token per scope, renewed
+//!   five minutes before it expires (or when Graph says it is invalid).
 //! - [`GraphClient`]: the calls the connector makes. 429 is retried after `Retry-After`
 //!   (capped), 5xx and transport failures with exponential backoff, but a POST only on
 //!   429 and 503 (the request was not processed), so a registration is never sent twice
@@ -19,6 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::credential::ClientCredential;
 use crate::error::GraphErrorBody;
 use crate::fido2::{CreationOptions, Fido2AuthenticationMethod, NewFido2Method};
 use crate::token::{TokenError, TokenRequest, TokenResponse};
@@ -88,8 +90,9 @@ pub struct GraphConfig {
     pub tenant: String,
     /// The app's client id.
     pub client_id: String,
-    /// The app's client secret.
-    pub client_secret: SecretString,
+    /// How the app authenticates: a client secret (what the guide sets up) or a
+    /// certificate registered on the app.
+    pub credential: ClientCredential,
     pub retry: RetryPolicy,
     /// Per-request timeout.
     pub timeout: Duration,
@@ -102,21 +105,27 @@ impl std::fmt::Debug for GraphConfig {
             .field("graph_url", &self.graph_url)
             .field("tenant", &self.tenant)
             .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
+            .field("credential", &self.credential)
             .field("retry", &self.retry)
             .finish()
     }
 }
 
 impl GraphConfig {
-    /// The real hosts, default retries and a 30 s timeout.
+    /// The real hosts, default retries and a 30 s timeout, with a client secret sent in
+    /// the form body.
     pub fn new(tenant: &str, client_id: &str, client_secret: SecretString) -> Self {
+        Self::with_credential(tenant, client_id, ClientCredential::Secret(client_secret))
+    }
+
+    /// The same with any credential, e.g. [`ClientCredential::certificate`].
+    pub fn with_credential(tenant: &str, client_id: &str, credential: ClientCredential) -> Self {
         Self {
             authority_url: crate::DEFAULT_AUTHORITY_URL.to_owned(),
             graph_url: crate::DEFAULT_GRAPH_URL.to_owned(),
             tenant: tenant.to_owned(),
             client_id: client_id.to_owned(),
-            client_secret,
+            credential,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
         }
@@ -192,7 +201,9 @@ impl Error {
 
 fn token_hint(body: &TokenError) -> &'static str {
     match body.error.as_str() {
-        "invalid_client" => "; check the client secret (its value, not its id) and its expiry",
+        "invalid_client" => {
+            "; check the client secret (its value, not its id) and its expiry, or the certificate registered on the app and its private key"
+        }
         "unauthorized_client" => "; check the client id and the tenant",
         "invalid_scope" => "; client credentials need a scope of the form {resource}/.default",
         _ => "",
@@ -221,7 +232,7 @@ pub struct TokenClient {
     http: reqwest::Client,
     token_url: String,
     client_id: String,
-    client_secret: SecretString,
+    credential: ClientCredential,
     retry: RetryPolicy,
     cache: Arc<Mutex<HashMap<String, CachedToken>>>,
 }
@@ -239,13 +250,33 @@ impl std::fmt::Debug for TokenClient {
 const RENEW_MARGIN: Duration = Duration::from_secs(300);
 
 impl TokenClient {
-    /// `{authority_url}/{tenant}/oauth2/v2.0/token` with the app's credentials.
+    /// `{authority_url}/{tenant}/oauth2/v2.0/token` with the app's client secret (sent in
+    /// the form body).
     pub fn new(
         http: reqwest::Client,
         authority_url: &str,
         tenant: &str,
         client_id: &str,
         client_secret: SecretString,
+        retry: RetryPolicy,
+    ) -> Result<Self, Error> {
+        Self::with_credential(
+            http,
+            authority_url,
+            tenant,
+            client_id,
+            ClientCredential::Secret(client_secret),
+            retry,
+        )
+    }
+
+    /// The same with any credential.
+    pub fn with_credential(
+        http: reqwest::Client,
+        authority_url: &str,
+        tenant: &str,
+        client_id: &str,
+        credential: ClientCredential,
         retry: RetryPolicy,
     ) -> Result<Self, Error> {
         if tenant.is_empty() || tenant.contains('/') {
@@ -258,7 +289,7 @@ impl TokenClient {
             http,
             token_url: token_url.to_string(),
             client_id: client_id.to_owned(),
-            client_secret,
+            credential,
             retry,
             cache: Arc::new(Mutex::new(HashMap::new())),
         })
@@ -274,16 +305,11 @@ impl TokenClient {
         if let Some(t) = self.cached(scope) {
             return Ok(t);
         }
-        let req = TokenRequest::client_credentials(&self.client_id, &self.client_secret, scope);
         let mut attempt = 0;
         let resp = loop {
             attempt += 1;
-            let sent = self
-                .http
-                .post(&self.token_url)
-                .form(&req.form())
-                .send()
-                .await;
+            // Built per attempt: a certificate assertion is single-use (fresh `jti`).
+            let sent = self.token_request(scope)?.send().await;
             let resp = match sent {
                 Ok(r) => r,
                 Err(source) if attempt < self.retry.max_attempts => {
@@ -347,6 +373,40 @@ impl TokenClient {
             );
         }
         Ok(token)
+    }
+
+    /// The token request for `scope` with this client's credential.
+    fn token_request(&self, scope: &str) -> Result<reqwest::RequestBuilder, Error> {
+        let post = self.http.post(&self.token_url);
+        Ok(match &self.credential {
+            ClientCredential::Secret(secret) => {
+                let req = TokenRequest::client_credentials(&self.client_id, secret, scope);
+                post.form(&req.form())
+            }
+            ClientCredential::SecretBasic(secret) => post
+                .header(
+                    reqwest::header::AUTHORIZATION,
+                    crate::credential::basic_header(&self.client_id, secret).expose_secret(),
+                )
+                .form(&[
+                    ("grant_type", crate::token::CLIENT_CREDENTIALS),
+                    ("scope", scope),
+                ]),
+            ClientCredential::Certificate(cert) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or_default();
+                let assertion = cert.assertion(&self.client_id, &self.token_url, now)?;
+                post.form(&[
+                    ("grant_type", crate::token::CLIENT_CREDENTIALS),
+                    ("client_id", self.client_id.as_str()),
+                    ("scope", scope),
+                    ("client_assertion_type", crate::credential::ASSERTION_TYPE),
+                    ("client_assertion", assertion.as_str()),
+                ])
+            }
+        })
     }
 
     /// Forgets the cached token for `scope` (e.g. after a 401).
@@ -416,12 +476,12 @@ impl GraphClient {
             .timeout(config.timeout)
             .build()
             .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))?;
-        let tokens = TokenClient::new(
+        let tokens = TokenClient::with_credential(
             http.clone(),
             &config.authority_url,
             &config.tenant,
             &config.client_id,
-            config.client_secret,
+            config.credential,
             config.retry.clone(),
         )?;
         join(&config.graph_url, &[])?;

@@ -5,7 +5,8 @@
 //! `fido2Methods`, its `creationOptions`, the POST body and the 201 body, [`token`] for
 //! the client-credentials request, response, AADSTS error, access-token claims and the
 //! OpenID metadata, [`error`] for Graph's error body) and a small async client
-//! ([`client`]: token acquisition with caching, Graph calls that retry on 429 honouring
+//! ([`client`]: token acquisition with caching and a secret or certificate credential
+//! ([`credential`]), Graph calls that retry on 429 honouring
 //! `Retry-After` and on 5xx). Authority and Graph base URLs are configurable, so the
 //! same client talks to the real hosts or to the Entra sandbox.
 //!
@@ -14,12 +15,14 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod credential;
 pub mod error;
 pub mod fido2;
 pub mod token;
 pub mod users;
 
 pub use client::{ApiVersion, Error, GraphClient, GraphConfig, RetryPolicy, TokenClient};
+pub use credential::{ClientCertificate, ClientCredential};
 pub use error::{GraphError, GraphErrorBody, InnerError};
 pub use fido2::{
     CreationOptions, Fido2AuthenticationMethod, NewFido2Method, WebauthnAttestationResponse,

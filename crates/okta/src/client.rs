@@ -18,10 +18,13 @@ use crate::users::User;
 pub enum Auth {
     /// `Authorization: SSWS <token>`.
     Ssws(SecretString),
-    /// OAuth client credentials with a signed client assertion (ES256 or RS256 key).
+    /// OAuth client credentials with a signed client assertion. The algorithm follows
+    /// the key: RS256 for an RSA key (what Okta's Admin Console generates), ES256 for a
+    /// P-256 key, ES384 for a P-384 key.
     PrivateKeyJwt {
         client_id: String,
-        /// PKCS#8 PEM of the app's private key.
+        /// PEM of the app's private key: PKCS#8 (`PRIVATE KEY`, RSA or EC) or PKCS#1
+        /// (`RSA PRIVATE KEY`).
         private_key_pem: SecretString,
         /// The `kid` registered with the app.
         kid: String,
@@ -78,8 +81,13 @@ pub struct Client {
     base: String,
     http: reqwest::Client,
     auth: Arc<Auth>,
+    /// The assertion key, read once from `Auth::PrivateKeyJwt`.
+    signer: Option<Arc<(jsonwebtoken::Algorithm, jsonwebtoken::EncodingKey)>>,
     token: Arc<Mutex<Option<(SecretString, u64)>>>,
 }
+
+/// Most pages a list call follows (a guard against a server that never ends).
+const MAX_PAGES: usize = 10_000;
 
 fn now() -> u64 {
     SystemTime::now()
@@ -90,16 +98,31 @@ fn now() -> u64 {
 
 impl Client {
     /// A client for the org at `base_url` (`https://example.okta.com`, no trailing path).
+    /// A `PrivateKeyJwt` key is read here: one that is not RSA, P-256 or P-384 is refused.
     pub fn new(base_url: &str, auth: Auth) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?;
+        let signer = match &auth {
+            Auth::Ssws(_) => None,
+            Auth::PrivateKeyJwt {
+                private_key_pem, ..
+            } => Some(Arc::new(crate::keys::assertion_key(
+                private_key_pem.expose_secret(),
+            )?)),
+        };
         Ok(Self {
             base: base_url.trim_end_matches('/').to_owned(),
             http,
             auth: Arc::new(auth),
+            signer,
             token: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// The JWS algorithm of the client assertion (`None` with an SSWS token).
+    pub fn assertion_algorithm(&self) -> Option<jsonwebtoken::Algorithm> {
+        self.signer.as_ref().map(|s| s.0)
     }
 
     async fn authorization(&self) -> Result<String, ClientError> {
@@ -107,9 +130,9 @@ impl Client {
             Auth::Ssws(t) => Ok(format!("SSWS {}", t.expose_secret())),
             Auth::PrivateKeyJwt {
                 client_id,
-                private_key_pem,
                 kid,
                 scopes,
+                ..
             } => {
                 let mut cached = self.token.lock().await;
                 if let Some((tok, until)) = &*cached
@@ -127,13 +150,13 @@ impl Client {
                     exp: iat + 300,
                     jti: uuid::Uuid::new_v4().to_string(),
                 };
-                let der = pem_der(private_key_pem.expose_secret())?;
-                // ES256 with a P-256 PKCS#8 key (what the sandbox's service app uses).
-                let key = jsonwebtoken::EncodingKey::from_ec_der(&der);
-                let alg = jsonwebtoken::Algorithm::ES256;
-                let mut header = jsonwebtoken::Header::new(alg);
+                let (alg, key) = self
+                    .signer
+                    .as_deref()
+                    .ok_or_else(|| ClientError::Config("no assertion key".into()))?;
+                let mut header = jsonwebtoken::Header::new(*alg);
                 header.kid = Some(kid.clone());
-                let assertion = jsonwebtoken::encode(&header, &claims, &key)
+                let assertion = jsonwebtoken::encode(&header, &claims, key)
                     .map_err(|e| ClientError::Config(format!("signing the assertion: {e}")))?;
                 let resp = self
                     .http
@@ -169,16 +192,29 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<(StatusCode, String), ClientError> {
+        let url = format!("{}{path}", self.base);
+        self.call_url(method, &url, body)
+            .await
+            .map(|(status, _, text)| (status, text))
+    }
+
+    /// One call to an absolute URL; the answer's status, headers and body.
+    async fn call_url<B: Serialize>(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, reqwest::header::HeaderMap, String), ClientError> {
         // A 429 means the call was not processed: wait as told (at most MAX_WAIT) and
         // try again, up to RATE_LIMIT_TRIES in all; then report Okta's 429.
         const RATE_LIMIT_TRIES: u32 = 3;
         const MAX_WAIT: u64 = 30;
         let mut tries = 0;
-        let (status, text) = loop {
+        let (status, headers, text) = loop {
             tries += 1;
             let mut req = self
                 .http
-                .request(method.clone(), format!("{}{path}", self.base))
+                .request(method.clone(), url)
                 .header("Authorization", self.authorization().await?)
                 .header("Accept", "application/json");
             if let Some(b) = body {
@@ -197,10 +233,11 @@ impl Client {
                 tokio::time::sleep(Duration::from_secs(wait)).await;
                 continue;
             }
-            break (status, resp.text().await?);
+            let headers = resp.headers().clone();
+            break (status, headers, resp.text().await?);
         };
         if status.is_success() {
-            Ok((status, text))
+            Ok((status, headers, text))
         } else {
             match serde_json::from_str::<ErrorBody>(&text) {
                 Ok(body) => Err(ClientError::Okta {
@@ -212,6 +249,40 @@ impl Client {
                 }),
             }
         }
+    }
+
+    /// Every item of a list call: `GET path`, then each `Link: <...>; rel="next"` until
+    /// there is none (Okta's cursor pagination). A next link must stay on this org's
+    /// origin: the client never sends its credentials elsewhere.
+    async fn all_pages<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, ClientError> {
+        let mut out = Vec::new();
+        let mut url = format!("{}{path}", self.base);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let (_, headers, text) = self.call_url::<()>(Method::GET, &url, None).await?;
+            let page: Vec<T> = serde_json::from_str(&text)
+                .map_err(|e| ClientError::Decode(format!("{path}: {e}")))?;
+            out.extend(page);
+            seen.insert(url.clone());
+            match crate::paging::next_link(&headers) {
+                None => return Ok(out),
+                Some(next) => {
+                    if !same_origin(&next, &self.base) {
+                        return Err(ClientError::Decode(format!(
+                            "{path}: the next page link {next:?} leaves the org {}",
+                            self.base
+                        )));
+                    }
+                    if seen.contains(&next) {
+                        return Ok(out);
+                    }
+                    url = next;
+                }
+            }
+        }
+        Err(ClientError::Decode(format!(
+            "{path}: more than {MAX_PAGES} pages"
+        )))
     }
 
     async fn json<B: Serialize, T: DeserializeOwned>(
@@ -234,42 +305,27 @@ impl Client {
         .await
     }
 
-    /// `GET /api/v1/groups/{id}/users`: every member, following the `after` cursor
-    /// (pages of 200) until a short or repeated page.
-    pub async fn list_group_members(&self, group_id: &str) -> Result<Vec<User>, ClientError> {
-        const PAGE: usize = 200;
-        let mut out: Vec<User> = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let path = match &after {
-                None => format!("/api/v1/groups/{}/users?limit={PAGE}", enc(group_id)),
-                Some(a) => format!(
-                    "/api/v1/groups/{}/users?limit={PAGE}&after={}",
-                    enc(group_id),
-                    enc(a)
-                ),
-            };
-            let page: Vec<User> = self.json::<(), _>(Method::GET, &path, None).await?;
-            let n = page.len();
-            let last = page.last().map(|u| u.id.clone());
-            let mut fresh = 0;
-            for u in page {
-                if !out.iter().any(|o| o.id == u.id) {
-                    out.push(u);
-                    fresh += 1;
-                }
-            }
-            if n < PAGE || fresh == 0 || last.is_none() || last == after {
-                return Ok(out);
-            }
-            after = last;
-        }
+    /// `GET /api/v1/users` (optionally `?search=`): every user, page after page by the
+    /// `Link: rel="next"` headers.
+    pub async fn list_users(&self, search: Option<&str>) -> Result<Vec<User>, ClientError> {
+        let path = match search {
+            None => "/api/v1/users?limit=200".to_owned(),
+            Some(s) => format!("/api/v1/users?search={}&limit=200", query(s)),
+        };
+        self.all_pages(&path).await
     }
 
-    /// `GET /api/v1/eventHooks`.
-    pub async fn list_event_hooks(&self) -> Result<Vec<crate::hooks::EventHook>, ClientError> {
-        self.json::<(), _>(Method::GET, "/api/v1/eventHooks", None)
+    /// `GET /api/v1/groups/{id}/users`: every member, page after page by the `Link:
+    /// rel="next"` headers.
+    pub async fn list_group_members(&self, group_id: &str) -> Result<Vec<User>, ClientError> {
+        self.all_pages(&format!("/api/v1/groups/{}/users?limit=200", enc(group_id)))
             .await
+    }
+
+    /// `GET /api/v1/eventHooks`, every page (Okta documents no paging for it; a `Link:
+    /// rel="next"` is followed if one comes).
+    pub async fn list_event_hooks(&self) -> Result<Vec<crate::hooks::EventHook>, ClientError> {
+        self.all_pages("/api/v1/eventHooks").await
     }
 
     /// `POST /api/v1/eventHooks`.
@@ -295,9 +351,50 @@ impl Client {
         .await
     }
 
-    /// `DELETE /api/v1/eventHooks/{id}` (real Okta wants it deactivated first; the
-    /// caller deactivates when needed).
+    /// `POST /api/v1/eventHooks/{id}/lifecycle/activate`.
+    pub async fn activate_event_hook(
+        &self,
+        id: &str,
+    ) -> Result<crate::hooks::EventHook, ClientError> {
+        self.json::<(), _>(
+            Method::POST,
+            &format!("/api/v1/eventHooks/{}/lifecycle/activate", enc(id)),
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/eventHooks/{id}/lifecycle/deactivate`.
+    pub async fn deactivate_event_hook(
+        &self,
+        id: &str,
+    ) -> Result<crate::hooks::EventHook, ClientError> {
+        self.json::<(), _>(
+            Method::POST,
+            &format!("/api/v1/eventHooks/{}/lifecycle/deactivate", enc(id)),
+            None,
+        )
+        .await
+    }
+
+    /// `PUT /api/v1/eventHooks/{id}`: replaces the hook's name, events and channel.
+    pub async fn replace_event_hook(
+        &self,
+        id: &str,
+        hook: &crate::hooks::EventHook,
+    ) -> Result<crate::hooks::EventHook, ClientError> {
+        self.json(
+            Method::PUT,
+            &format!("/api/v1/eventHooks/{}", enc(id)),
+            Some(hook),
+        )
+        .await
+    }
+
+    /// Deletes a hook the way Okta requires: `POST .../lifecycle/deactivate` (only an
+    /// `INACTIVE` hook can be deleted), then `DELETE /api/v1/eventHooks/{id}` (204).
     pub async fn delete_event_hook(&self, id: &str) -> Result<(), ClientError> {
+        self.deactivate_event_hook(id).await?;
         self.call::<()>(
             Method::DELETE,
             &format!("/api/v1/eventHooks/{}", enc(id)),
@@ -343,17 +440,14 @@ impl Client {
             .map(|_| ())
     }
 
-    /// `GET .../users/{userId}/enrollments`.
+    /// `GET .../users/{userId}/enrollments`, every page (Okta documents no paging for
+    /// it; a `Link: rel="next"` is followed if one comes).
     pub async fn list_enrollments(
         &self,
         user_id: &str,
     ) -> Result<Vec<WebAuthnPreregistrationFactor>, ClientError> {
-        self.json::<(), _>(
-            Method::GET,
-            &prereg_path(&format!("users/{}/enrollments", enc(user_id))),
-            None,
-        )
-        .await
+        self.all_pages(&prereg_path(&format!("users/{}/enrollments", enc(user_id))))
+            .await
     }
 
     /// `DELETE .../users/{userId}/enrollments/{id}` (204).
@@ -383,17 +477,25 @@ impl Client {
     }
 }
 
-/// The DER inside a `-----BEGIN PRIVATE KEY-----` PEM.
-fn pem_der(pem: &str) -> Result<Vec<u8>, ClientError> {
-    use base64::Engine as _;
-    let body: String = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .map(str::trim)
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .map_err(|_| ClientError::Config("the service app key is not a PKCS#8 PEM".into()))
+/// Whether `url` is on the origin (scheme, host, port) of `base`.
+fn same_origin(url: &str, base: &str) -> bool {
+    match (reqwest::Url::parse(url), reqwest::Url::parse(base)) {
+        (Ok(u), Ok(b)) => u.origin() == b.origin(),
+        _ => false,
+    }
+}
+
+/// Percent-encodes a query value.
+fn query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn prereg_path(rest: &str) -> String {

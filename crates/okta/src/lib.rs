@@ -3,7 +3,8 @@
 //! Lives here: users and the profile fields used for shipping ([`users`]), groups, the
 //! error body ([`error`]), event hooks ([`hooks`]), the `/webauthn-registration/api/v1/`
 //! bodies ([`prereg`]), the OAuth token exchange for a service app ([`oauth`]) and
-//! [`Client`] (SSWS API token or OAuth `private_key_jwt`).
+//! [`Client`] (SSWS API token or OAuth `private_key_jwt` with an RSA or EC key; list calls
+//! follow Okta's `Link: rel="next"` pages, [`paging`]).
 //!
 //! Does not live here: the envelope cryptography (crate `envelope`), WebAuthn checks
 //! (crate `webauthn`), the Okta sandbox (`sandbox::okta`).
@@ -18,7 +19,9 @@
 mod client;
 pub mod error;
 pub mod hooks;
+mod keys;
 pub mod oauth;
+pub mod paging;
 pub mod prereg;
 pub mod users;
 

@@ -188,20 +188,67 @@ async fn challenge_timeouts_follow_the_version_rules() {
         assert_eq!(s, 400, "{bad}: {v}");
         assert_eq!(reason(&v), "invalidChallengeTimeout");
     }
-    // v1.0 takes no custom timeout; the undocumented query form answers 405.
+    // v1.0 takes no custom timeout, in either form.
+    for form in [
+        "creationOptions(challengeTimeoutInMinutes=60)",
+        "creationOptions?challengeTimeoutInMinutes=60",
+    ] {
+        let (s, v) = sb
+            .call(Method::GET, &path("v1.0", form), Some(&t), None)
+            .await;
+        assert_eq!(s, 400, "{form}: {v}");
+        assert_eq!(reason(&v), "customTimeoutNotSupported");
+    }
+    // The query form is answered like the function-call form (issue 15).
     let (s, v) = sb
         .call(
             Method::GET,
-            &path("v1.0", "creationOptions(challengeTimeoutInMinutes=60)"),
+            &path("beta", "creationOptions?challengeTimeoutInMinutes=60"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let sixty = sandbox_rfc3339(now + 3600);
+    let sixty_plus = sandbox_rfc3339(now + 3601);
+    assert!(
+        expiry(&v) == sixty || expiry(&v) == sixty_plus,
+        "{}",
+        expiry(&v)
+    );
+    assert!(v["publicKey"]["challenge"].is_string(), "{v}");
+    for bad in ["4", "43201", "sixty"] {
+        let (s, v) = sb
+            .call(
+                Method::GET,
+                &path(
+                    "beta",
+                    &format!("creationOptions?challengeTimeoutInMinutes={bad}"),
+                ),
+                Some(&t),
+                None,
+            )
+            .await;
+        assert_eq!(s, 400, "{bad}: {v}");
+    }
+    // Both forms at once is ambiguous.
+    let (s, v) = sb
+        .call(
+            Method::GET,
+            &path(
+                "beta",
+                "creationOptions(challengeTimeoutInMinutes=60)?challengeTimeoutInMinutes=60",
+            ),
             Some(&t),
             None,
         )
         .await;
     assert_eq!(s, 400, "{v}");
+    // A method the URL does not support still answers Graph's 405 shape.
     let (s, v) = sb
         .call(
-            Method::GET,
-            &path("beta", "creationOptions?challengeTimeoutInMinutes=60"),
+            Method::PUT,
+            &path("beta", "creationOptions"),
             Some(&t),
             None,
         )

@@ -62,8 +62,8 @@ async fn a_key_enrolled_in_okta_ships_activates_and_signs_in_with_the_mailed_pin
     assert_eq!(mail.len(), 1);
     assert_eq!(
         mail[0]["to"],
-        json!(["alice.anders@example.com"]),
-        "ACTIVE user: work email only"
+        json!(["alice.anders@example.com", "alice.personal@example.net"]),
+        "primary and secondary email, as the guide's FAQ says"
     );
     assert_eq!(mail[0]["subject"], "Your security key PIN");
     let pin = pin_in(mail[0]["body"].as_str().unwrap());

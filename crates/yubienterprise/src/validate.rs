@@ -16,6 +16,7 @@
 
 use crate::exact::CreateShipmentExact;
 use crate::fpr::{CreateFprShipment, MailingAddress, Recipient};
+use crate::ids::Base58Id;
 use std::fmt;
 
 /// A field the rules talk about.
@@ -63,6 +64,11 @@ pub enum Field {
     CredentialRequests,
     /// `customer_reference` (the Console's "Customer reference").
     CustomerReference,
+    /// `reseller_organization_id`: the reseller's organisation (22-character Base58),
+    /// optional, in the Entra connector's newer create body.
+    ResellerOrganizationId,
+    /// `address_validation_bypass`: a boolean, optional, in the same body.
+    AddressValidationBypass,
 }
 
 impl Field {
@@ -90,6 +96,8 @@ impl Field {
             Self::PinRequest => "PIN Request",
             Self::CredentialRequests => "Credential Requests",
             Self::CustomerReference => "Customer Reference",
+            Self::ResellerOrganizationId => "Reseller Organization ID",
+            Self::AddressValidationBypass => "Address Validation Bypass",
         }
     }
 
@@ -117,6 +125,8 @@ impl Field {
             Self::PinRequest => "fido_pin_request",
             Self::CredentialRequests => "fido_credential_requests",
             Self::CustomerReference => "customer_reference",
+            Self::ResellerOrganizationId => "reseller_organization_id",
+            Self::AddressValidationBypass => "address_validation_bypass",
         }
     }
 }
@@ -379,7 +389,40 @@ pub fn fpr_shipment(req: &CreateFprShipment) -> Result {
     if let Some(r) = &req.customer_reference {
         max_len(Field::CustomerReference, r, limits::CUSTOMER_REFERENCE)?;
     }
+    if let Some(r) = &req.reseller_organization_id
+        && Base58Id::parse(r.trim()).is_err()
+    {
+        return Err(err(
+            Field::ResellerOrganizationId,
+            Problem::Invalid("must be a 22-character Base58 organization ID"),
+        ));
+    }
     Ok(())
+}
+
+/// The JSON types of the optional members Yubico's newer create body carries
+/// (fidoprereg-microsoft api-reference): `reseller_organization_id` a string,
+/// `address_validation_bypass` a boolean; `null` counts as absent. Checked on the raw
+/// body, before it is read into [`CreateFprShipment`], so that a wrong type is reported
+/// as that field's validation error rather than as an unreadable body.
+pub fn fpr_optional_member_types(body: &serde_json::Value) -> Result {
+    use serde_json::Value;
+    match body.get(Field::ResellerOrganizationId.wire_name()) {
+        None | Some(Value::Null | Value::String(_)) => {}
+        Some(_) => {
+            return Err(err(
+                Field::ResellerOrganizationId,
+                Problem::Invalid("must be a string (a 22-character Base58 organization ID)"),
+            ));
+        }
+    }
+    match body.get(Field::AddressValidationBypass.wire_name()) {
+        None | Some(Value::Null | Value::Bool(_)) => Ok(()),
+        Some(_) => Err(err(
+            Field::AddressValidationBypass,
+            Problem::Invalid("must be a boolean (true or false)"),
+        )),
+    }
 }
 
 /// A whole flat create (or PUT) body: the contact and at least one item of quantity at

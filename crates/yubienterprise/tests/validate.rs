@@ -315,3 +315,32 @@ fn validation_error_becomes_the_documented_error_body() {
     );
     assert_eq!(json["field"], "recipient_lastname");
 }
+
+#[test]
+fn reseller_organization_id_must_be_a_base58_organization_id() {
+    let mut b = good();
+    b.reseller_organization_id = Some("E1ap3BG24ytkAwmQG8NWnP".into());
+    assert!(validate::fpr_shipment(&b).is_ok());
+    b.reseller_organization_id = Some("not-an-org".into());
+    let e = validate::fpr_shipment(&b).unwrap_err();
+    assert_eq!(e.field, Field::ResellerOrganizationId);
+    assert_eq!(e.field.wire_name(), "reseller_organization_id");
+}
+
+#[test]
+fn optional_member_types_name_the_field_that_has_the_wrong_type() {
+    use serde_json::json;
+    let ok = json!({"reseller_organization_id": "E1ap3BG24ytkAwmQG8NWnP",
+                    "address_validation_bypass": true});
+    assert!(validate::fpr_optional_member_types(&ok).is_ok());
+    assert!(validate::fpr_optional_member_types(&json!({})).is_ok());
+    let nulls = json!({"reseller_organization_id": null, "address_validation_bypass": null});
+    assert!(validate::fpr_optional_member_types(&nulls).is_ok());
+    let e = validate::fpr_optional_member_types(&json!({"address_validation_bypass": "true"}))
+        .unwrap_err();
+    assert_eq!(e.field, Field::AddressValidationBypass);
+    assert!(e.to_string().contains("boolean"), "{e}");
+    let e =
+        validate::fpr_optional_member_types(&json!({"reseller_organization_id": 7})).unwrap_err();
+    assert_eq!(e.field, Field::ResellerOrganizationId);
+}

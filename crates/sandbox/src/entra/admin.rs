@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -128,6 +128,90 @@ pub(crate) async fn set_policy(
     let mut seed = entra.seed_mut();
     seed.fido2_policy = candidate.fido2_policy;
     Ok(Json(seed.fido2_policy.clone()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct AppPatch {
+    /// `1`, `2` or `null` (v1.0).
+    access_token_accepted_version: Option<u8>,
+}
+
+/// `PATCH /sandbox/v1/apps/{clientId}` `{"accessTokenAcceptedVersion": 1|2|null}`: the
+/// manifest setting that picks v1.0 or v2.0 access tokens for the app's API.
+pub(crate) async fn patch_app(
+    State(entra): State<Entra>,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, GraphFailure> {
+    let patch: AppPatch = serde_json::from_slice(&body)
+        .map_err(|e| GraphFailure::invalid("invalidBody", e.to_string()))?;
+    let mut candidate = entra.seed().clone();
+    let found = candidate
+        .apps
+        .iter_mut()
+        .find(|a| a.client_id.eq_ignore_ascii_case(&app))
+        .ok_or_else(|| app_not_found(&app))?;
+    found.access_token_accepted_version = patch.access_token_accepted_version;
+    candidate
+        .check()
+        .map_err(|e| GraphFailure::invalid("invalidApp", e.to_string()))?;
+    *entra.seed_mut() = candidate;
+    Ok(Json(app_view(&entra, &app)))
+}
+
+/// `POST /sandbox/v1/apps/{clientId}/certificates` with a PEM certificate (RSA key) as
+/// the body: registers it for certificate credentials; answers its thumbprints.
+pub(crate) async fn add_certificate(
+    State(entra): State<Entra>,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), GraphFailure> {
+    let pem = std::str::from_utf8(&body)
+        .map_err(|_| GraphFailure::invalid("invalidBody", "the body must be a PEM certificate"))?
+        .to_owned();
+    let registered = super::certs::Registered::from_pem(&pem)
+        .map_err(|e| GraphFailure::invalid("invalidBody", e))?;
+    let mut seed = entra.seed_mut();
+    let found = seed
+        .apps
+        .iter_mut()
+        .find(|a| a.client_id.eq_ignore_ascii_case(&app))
+        .ok_or_else(|| app_not_found(&app))?;
+    found.certificates.push(pem);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "clientId": found.client_id,
+            "x5t": registered.x5t,
+            "x5t#S256": registered.x5t_s256,
+            "certificates": found.certificates.len(),
+        })),
+    ))
+}
+
+fn app_not_found(app: &str) -> GraphFailure {
+    GraphFailure::new(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        format!("No app registration with clientId {app:?} in the sandbox tenant."),
+    )
+}
+
+fn app_view(entra: &Entra, app: &str) -> Value {
+    let seed = entra.seed();
+    let a = seed
+        .apps
+        .iter()
+        .find(|a| a.client_id.eq_ignore_ascii_case(app));
+    json!({
+        "clientId": a.map(|a| a.client_id.clone()),
+        "accessTokenAcceptedVersion": a.and_then(|a| a.access_token_accepted_version),
+        "tokenVersion": a.map(|a| match a.token_version() {
+            super::seed::TokenVersion::V1 => "1.0",
+            super::seed::TokenVersion::V2 => "2.0",
+        }),
+    })
 }
 
 pub(crate) async fn get_faults(State(entra): State<Entra>) -> Json<FaultConfig> {

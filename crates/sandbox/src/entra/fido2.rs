@@ -215,34 +215,57 @@ fn creation_options(
     function: &str,
     q: &HashMap<String, String>,
 ) -> Result<Json<Value>, GraphFailure> {
-    if q.contains_key("challengeTimeoutInMinutes") {
-        // The undocumented query form got 405 in the wild (entra.md §1, DSI #13/#33).
-        return Err(GraphFailure::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "methodNotAllowed",
-            "The method is not supported for this URL. Pass the timeout as creationOptions(challengeTimeoutInMinutes=N) on beta.",
-        ));
-    }
-    let minutes = match function.strip_prefix("creationOptions") {
-        Some("") => DEFAULT_TIMEOUT_MINUTES,
-        Some(args) => {
-            if v == ApiVersion::V1 {
-                return Err(GraphFailure::invalid(
-                    "customTimeoutNotSupported",
-                    "Custom challenge timeout values are not supported in v1.0; use beta.",
-                ));
-            }
-            let n = args
-                .strip_prefix("(challengeTimeoutInMinutes=")
+    // The query form `creationOptions?challengeTimeoutInMinutes=N` (what YubicoLabs' and
+    // DSInternals' tools send) is answered like the documented function-call form
+    // `creationOptions(challengeTimeoutInMinutes=N)`. It got 405 in 2024-2025 (DSI #13,
+    // #33) until the maintainer reported it "resolved in the latest release" (entra.md §1).
+    let query_minutes = q.get("challengeTimeoutInMinutes");
+    let args = match (function.strip_prefix("creationOptions"), query_minutes) {
+        (Some(""), None) => None,
+        (Some(""), Some(n)) => Some(n.trim().to_owned()),
+        (Some(args), None) => Some(
+            args.strip_prefix("(challengeTimeoutInMinutes=")
                 .and_then(|r| r.strip_suffix(')'))
-                .and_then(|n| n.trim().parse::<u64>().ok())
+                .map(|n| n.trim().to_owned())
                 .ok_or_else(|| {
                     GraphFailure::new(
                         StatusCode::BAD_REQUEST,
                         "BadRequest",
                         format!("Resource not found for the segment '{function}'."),
                     )
-                })?;
+                })?,
+        ),
+        (Some(_), Some(_)) => {
+            return Err(GraphFailure::new(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "challengeTimeoutInMinutes was given twice (in creationOptions(...) and in the query); give it once.",
+            ));
+        }
+        (None, _) => {
+            return Err(GraphFailure::new(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "Resource not found.",
+            ));
+        }
+    };
+    let minutes = match args {
+        None => DEFAULT_TIMEOUT_MINUTES,
+        Some(n) => {
+            if v == ApiVersion::V1 {
+                return Err(GraphFailure::invalid(
+                    "customTimeoutNotSupported",
+                    "Custom challenge timeout values are not supported in v1.0; use beta.",
+                ));
+            }
+            let n = n.parse::<u64>().map_err(|_| {
+                GraphFailure::new(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    format!("challengeTimeoutInMinutes {n:?} is not a whole number of minutes."),
+                )
+            })?;
             if !(5..=43200).contains(&n) {
                 return Err(GraphFailure::invalid(
                     "invalidChallengeTimeout",
@@ -252,13 +275,6 @@ fn creation_options(
                 ));
             }
             n
-        }
-        None => {
-            return Err(GraphFailure::new(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                "Resource not found.",
-            ));
         }
     };
     require(caller, METHOD_WRITE, "accessDenied")?;

@@ -21,6 +21,7 @@
 
 mod admin;
 pub mod authorize;
+pub(crate) mod certs;
 mod challenge;
 pub mod clock;
 mod directory;
@@ -397,7 +398,12 @@ pub fn router(entra: Entra) -> Router {
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(tokens::openid_configuration),
         )
-        .route("/{tenant}/discovery/v2.0/keys", get(tokens::jwks));
+        .route("/{tenant}/discovery/v2.0/keys", get(tokens::jwks))
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(tokens::openid_configuration_v1),
+        )
+        .route("/{tenant}/discovery/keys", get(tokens::jwks));
     let sandbox = Router::new()
         .route("/sandbox/v1/signin/begin", post(signin::begin))
         .route("/sandbox/v1/signin/finish", post(signin::finish))
@@ -412,6 +418,14 @@ pub fn router(entra: Entra) -> Router {
         .route(
             "/sandbox/v1/faults",
             get(admin::get_faults).put(admin::set_faults),
+        )
+        .route(
+            "/sandbox/v1/apps/{app}",
+            axum::routing::patch(admin::patch_app),
+        )
+        .route(
+            "/sandbox/v1/apps/{app}/certificates",
+            post(admin::add_certificate),
         )
         .route("/sandbox/v1/state", get(admin::state));
     graph.merge(login).merge(sandbox).with_state(entra)

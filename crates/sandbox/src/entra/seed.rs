@@ -80,6 +80,38 @@ pub struct SeedApp {
     /// Roles granted to this app on other apps' APIs.
     #[serde(default)]
     pub api_permissions: Vec<ApiPermission>,
+    /// The manifest's `accessTokenAcceptedVersion` for the API this app exposes: which
+    /// access tokens Entra mints for callers of it, whatever endpoint they used
+    /// (entra.md §4). `null` or `1`: v1.0 (`iss` `https://sts.windows.net/{tid}/`, `aud`
+    /// as requested, usually the Application ID URI, `appid`); `2`: v2.0 (`iss`
+    /// `…/{tid}/v2.0`, `aud` the client id, `azp`). Absent is null, as for an app
+    /// registered the way the guide says; the built-in seed sets `2` for the connector
+    /// API so it keeps issuing what it always issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_accepted_version: Option<u8>,
+    /// Certificates (PEM) registered on the app for certificate credentials
+    /// (`client_assertion`, entra.md §4): the assertion's `x5t` or `x5t#S256` names one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<String>,
+}
+
+/// Which access-token format an API's callers receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenVersion {
+    /// v1.0: `iss` `https://sts.windows.net/{tid}/`, `appid`, `ver` `1.0`.
+    V1,
+    /// v2.0: `iss` `{authority}/{tid}/v2.0`, `azp`, `ver` `2.0`.
+    V2,
+}
+
+impl SeedApp {
+    /// The token version its API's callers get (`accessTokenAcceptedVersion`; null is 1).
+    pub fn token_version(&self) -> TokenVersion {
+        match self.access_token_accepted_version {
+            Some(2) => TokenVersion::V2,
+            _ => TokenVersion::V1,
+        }
+    }
 }
 
 /// Roles granted on another app's API.
@@ -220,6 +252,20 @@ impl TenantSeed {
             }
             if !clients.insert(a.client_id.to_ascii_lowercase()) {
                 return bad(format!("app clientId {} appears twice", a.client_id));
+            }
+            if let Some(v) = a.access_token_accepted_version
+                && v != 1
+                && v != 2
+            {
+                return bad(format!(
+                    "app {:?}: accessTokenAcceptedVersion must be 1, 2 or null, not {v}",
+                    a.display_name
+                ));
+            }
+            for pem in &a.certificates {
+                crate::entra::certs::Registered::from_pem(pem).map_err(|e| {
+                    SeedError::Invalid(format!("app {:?}: certificates: {e}", a.display_name))
+                })?;
             }
             if a.client_secret.is_empty() {
                 return bad(format!(

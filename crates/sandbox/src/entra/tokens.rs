@@ -7,14 +7,15 @@ use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::KeyPair as _;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use graph::token::{AccessTokenClaims, Jwk, Jwks, OpenIdConfiguration, TokenError, TokenResponse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashSet;
 
 use super::Entra;
+use super::seed::TokenVersion;
 
 /// One signing key.
 pub(crate) struct SigningKey {
@@ -164,10 +165,14 @@ pub(crate) fn aadsts(status: StatusCode, error: &str, code: u32, text: &str) -> 
     (status, Json(body)).into_response()
 }
 
-/// `POST /{tenant}/oauth2/v2.0/token`.
+/// `POST /{tenant}/oauth2/v2.0/token`. Client authentication as Entra takes it: the
+/// secret in the form (`client_secret_post`), in HTTP Basic (`client_secret_basic`, RFC
+/// 6749 §2.3.1: id and secret each form-urlencoded, then `id:secret` in base64), or a
+/// certificate assertion (`client_assertion`, [`super::certs`]); never two at once.
 pub(crate) async fn token(
     State(entra): State<Entra>,
     Path(tenant): Path<String>,
+    headers: HeaderMap,
     form: Result<axum::Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     if !entra.is_tenant(&tenant) {
@@ -180,7 +185,7 @@ pub(crate) async fn token(
             ),
         );
     }
-    let pairs = match form {
+    let mut pairs = match form {
         Ok(f) => f.0,
         Err(_) => Vec::new(),
     };
@@ -190,6 +195,38 @@ pub(crate) async fn token(
     {
         return super::authorize::redeem(&entra, &pairs.into_iter().collect());
     }
+    let basic_secret = match basic_credentials(&headers) {
+        Ok(None) => None,
+        Ok(Some((id, secret))) => {
+            if pairs
+                .iter()
+                .any(|(k, _)| k == "client_secret" || k == "client_assertion")
+            {
+                return aadsts(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    9002313,
+                    "Invalid request. The client authenticated with more than one method (HTTP Basic and a credential in the body); use one (RFC 6749 section 2.3).",
+                );
+            }
+            match pairs.iter().find(|(k, _)| k == "client_id") {
+                Some((_, form_id)) if !form_id.eq_ignore_ascii_case(&id) => {
+                    return aadsts(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        9002313,
+                        "Invalid request. The client_id in the body is not the one in the Authorization header.",
+                    );
+                }
+                Some(_) => {}
+                None => pairs.push(("client_id".to_owned(), id)),
+            }
+            Some(SecretString::from(secret))
+        }
+        Err(why) => {
+            return aadsts(StatusCode::UNAUTHORIZED, "invalid_client", 7000216, why);
+        }
+    };
     let req: graph::TokenRequest = match token_request(pairs) {
         Ok(r) => r,
         Err(()) => {
@@ -243,33 +280,60 @@ pub(crate) async fn token(
             ),
         );
     };
-    if req.client_assertion.is_some() {
-        return aadsts(
-            StatusCode::BAD_REQUEST,
-            "invalid_client",
-            700027,
-            "Client assertion failed signature validation. The sandbox accepts client secrets only.",
-        );
-    }
-    let Some(secret) = req.client_secret.as_ref() else {
-        return aadsts(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        );
+    // `appidacr`/`azpacr`: "1" secret, "2" certificate.
+    let acr = if let Some(assertion) = req.client_assertion.as_deref() {
+        if req.client_assertion_type.as_deref() != Some(super::certs::ASSERTION_TYPE) {
+            return aadsts(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                900144,
+                &format!(
+                    "The request body must contain the following parameter: 'client_assertion_type' with the value '{}'.",
+                    super::certs::ASSERTION_TYPE
+                ),
+            );
+        }
+        if req.client_secret.is_some() {
+            return aadsts(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                9002313,
+                "Invalid request. The client sent both a client_secret and a client_assertion; use one (RFC 6749 section 2.3).",
+            );
+        }
+        let base = entra.base_url();
+        let audiences: Vec<String> = [tenant.as_str(), &seed.tenant_id, &seed.domain]
+            .iter()
+            .map(|t| format!("{base}/{t}/oauth2/v2.0/token"))
+            .collect();
+        if let Err((code, text)) =
+            super::certs::verify(assertion, &app.client_id, &app.certificates, &audiences)
+        {
+            return aadsts(StatusCode::UNAUTHORIZED, "invalid_client", code, &text);
+        }
+        "2"
+    } else {
+        let Some(secret) = basic_secret.as_ref().or(req.client_secret.as_ref()) else {
+            return aadsts(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            );
+        };
+        if secret.expose_secret() != app.client_secret {
+            return aadsts(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000215,
+                &format!(
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
+                    app.client_id
+                ),
+            );
+        }
+        "1"
     };
-    if secret.expose_secret() != app.client_secret {
-        return aadsts(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000215,
-            &format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
-                app.client_id
-            ),
-        );
-    }
     let Some(scope) = req.scope.as_deref() else {
         return aadsts(
             StatusCode::BAD_REQUEST,
@@ -288,12 +352,13 @@ pub(crate) async fn token(
             ),
         );
     };
-    let (audience, roles) = if resource.eq_ignore_ascii_case(graph::GRAPH_RESOURCE)
+    let (audience, roles, version) = if resource.eq_ignore_ascii_case(graph::GRAPH_RESOURCE)
         || resource.eq_ignore_ascii_case(graph::GRAPH_APP_ID)
     {
         (
             graph::GRAPH_APP_ID.to_owned(),
             app.graph_permissions.clone(),
+            TokenVersion::V2,
         )
     } else if let Some(api) = seed.api(resource) {
         let roles = app
@@ -305,7 +370,14 @@ pub(crate) async fn token(
             })
             .flat_map(|p| p.roles.clone())
             .collect();
-        (api.client_id.clone(), roles)
+        let version = api.token_version();
+        // v2.0: always the API's client id. v1.0: what the client asked for, the
+        // Application ID URI or the client id (entra.md §4).
+        let audience = match (version, api.identifier_uri.as_deref()) {
+            (TokenVersion::V1, Some(uri)) if uri.eq_ignore_ascii_case(resource) => uri.to_owned(),
+            _ => api.client_id.clone(),
+        };
+        (audience, roles, version)
     } else {
         return aadsts(
             StatusCode::BAD_REQUEST,
@@ -328,23 +400,56 @@ pub(crate) async fn token(
     let uti = crate::rng::bytes::<16>()
         .map(webauthn::b64::encode)
         .unwrap_or_default();
-    let claims = AccessTokenClaims {
-        aud: audience,
-        iss: entra.issuer(),
-        iat: now,
-        nbf: now,
-        exp: now + life,
-        azp: app.client_id.clone(),
-        azpacr: Some("1".into()),
-        oid: app.object_id.clone(),
-        sub: app.object_id.clone(),
-        tid: seed.tenant_id.clone(),
-        roles,
-        scp: None,
-        idtyp: Some("app".into()),
-        ver: "2.0".into(),
-        uti: Some(uti.clone()),
-        other: serde_json::Map::new(),
+    let claims = match version {
+        TokenVersion::V2 => serde_json::to_value(AccessTokenClaims {
+            aud: audience,
+            iss: entra.issuer(),
+            iat: now,
+            nbf: now,
+            exp: now + life,
+            azp: app.client_id.clone(),
+            azpacr: Some(acr.into()),
+            oid: app.object_id.clone(),
+            sub: app.object_id.clone(),
+            tid: seed.tenant_id.clone(),
+            roles,
+            scp: None,
+            idtyp: Some("app".into()),
+            ver: "2.0".into(),
+            uti: Some(uti.clone()),
+            other: serde_json::Map::new(),
+        }),
+        TokenVersion::V1 => {
+            let iss = v1_issuer(&seed.tenant_id);
+            Ok(serde_json::json!({
+                "aud": audience,
+                "iss": iss,
+                "idp": iss,
+                "iat": now,
+                "nbf": now,
+                "exp": now + life,
+                "appid": app.client_id,
+                "appidacr": acr,
+                "oid": app.object_id,
+                "sub": app.object_id,
+                "tid": seed.tenant_id,
+                "roles": roles,
+                "idtyp": "app",
+                "ver": "1.0",
+                "uti": uti,
+            }))
+        }
+    };
+    let claims = match claims {
+        Ok(c) => c,
+        Err(e) => {
+            return aadsts(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                50000,
+                &format!("There was an error issuing a token: {e}"),
+            );
+        }
     };
     drop(seed);
     let signed = {
@@ -379,6 +484,61 @@ pub(crate) async fn token(
             &format!("There was an error issuing a token: {e}"),
         ),
     }
+}
+
+/// The v1.0 issuer: `https://sts.windows.net/{tid}/`, with the trailing slash, whatever
+/// host issued the token (entra.md §4; the sandbox issues it too, as Entra does).
+pub(crate) fn v1_issuer(tid: &str) -> String {
+    format!("https://sts.windows.net/{tid}/")
+}
+
+/// `Authorization: Basic` client credentials (RFC 6749 §2.3.1): `None` without such a
+/// header; the client id and secret, each form-urlencoded-decoded, otherwise.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, &'static str> {
+    use base64::Engine as _;
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = "The Authorization header is not valid HTTP Basic client authentication: base64 of form-urlencoded client_id ':' form-urlencoded client_secret (RFC 6749 section 2.3.1).";
+    let text = value.to_str().map_err(|_| bad)?;
+    let Some((scheme, rest)) = text.split_once(' ') else {
+        return Err(bad);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad);
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .map_err(|_| bad)?;
+    let raw = String::from_utf8(raw).map_err(|_| bad)?;
+    let (id, secret) = raw.split_once(':').ok_or(bad)?;
+    let id = form_decode(id).ok_or(bad)?;
+    let secret = form_decode(secret).ok_or(bad)?;
+    if id.is_empty() {
+        return Err(bad);
+    }
+    Ok(Some((id, secret)))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one value: `+` is a space, `%XX` a
+/// byte; the result must be UTF-8.
+fn form_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 fn token_request(pairs: Vec<(String, String)>) -> Result<graph::TokenRequest, ()> {
@@ -416,7 +576,11 @@ pub(crate) async fn openid_configuration(
         jwks_uri: format!("{base}/{tid}/discovery/v2.0/keys"),
         token_endpoint: format!("{base}/{tid}/oauth2/v2.0/token"),
         authorization_endpoint: Some(format!("{base}/{tid}/oauth2/v2.0/authorize")),
-        token_endpoint_auth_methods_supported: vec!["client_secret_post".into()],
+        token_endpoint_auth_methods_supported: vec![
+            "client_secret_post".into(),
+            "private_key_jwt".into(),
+            "client_secret_basic".into(),
+        ],
         id_token_signing_alg_values_supported: vec!["RS256".into()],
         response_types_supported: vec![
             "code".into(),
@@ -437,7 +601,47 @@ pub(crate) async fn openid_configuration(
     .into_response()
 }
 
-/// `GET /{tenant}/discovery/v2.0/keys`.
+/// `GET /{tenant}/.well-known/openid-configuration`: the v1.0 metadata, whose issuer
+/// `https://sts.windows.net/{tid}/` is the one v1.0 access tokens carry (entra.md §4:
+/// validate a token against the metadata of its own version).
+pub(crate) async fn openid_configuration_v1(
+    State(entra): State<Entra>,
+    Path(tenant): Path<String>,
+) -> Response {
+    if !entra.is_tenant(&tenant) {
+        return aadsts(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            90002,
+            &format!("Tenant '{tenant}' not found."),
+        );
+    }
+    let base = entra.base_url();
+    let tid = entra.tenant_id();
+    Json(OpenIdConfiguration {
+        issuer: v1_issuer(&tid),
+        jwks_uri: format!("{base}/{tid}/discovery/keys"),
+        // The sandbox has no v1.0 token endpoint (`resource=`); the v2.0 one mints v1.0
+        // tokens for APIs that accept them, as Entra's does.
+        token_endpoint: format!("{base}/{tid}/oauth2/v2.0/token"),
+        authorization_endpoint: None,
+        token_endpoint_auth_methods_supported: vec![
+            "client_secret_post".into(),
+            "private_key_jwt".into(),
+            "client_secret_basic".into(),
+        ],
+        id_token_signing_alg_values_supported: vec!["RS256".into()],
+        response_types_supported: vec!["code".into(), "id_token".into()],
+        subject_types_supported: vec!["pairwise".into()],
+        scopes_supported: vec!["openid".into()],
+        tenant_region_scope: Some("NA".into()),
+        other: serde_json::Map::new(),
+    })
+    .into_response()
+}
+
+/// `GET /{tenant}/discovery/v2.0/keys` and the v1.0 `GET /{tenant}/discovery/keys`
+/// (the same keys).
 pub(crate) async fn jwks(State(entra): State<Entra>, Path(tenant): Path<String>) -> Response {
     if !entra.is_tenant(&tenant) {
         return aadsts(

@@ -3,9 +3,18 @@
 //! once. Rotation adds a key and stops publishing the oldest beyond `keys_per_set`; a
 //! transport key that is no longer published still opens requests sealed to it before
 //! the rotation (in-flight orders), a retired signing key signs nothing more.
+//!
+//! Each signing key has an X.509 chain (leaf over the key, then the sandbox signing CA,
+//! [`super::certs`]), published as `x5c` with its `x5t#S256` next to the key.
 
+use base64::Engine as _;
 use envelope::{Jwks, KeyUse, PrivateJwk};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use yubienterprise::Base58Id;
+
+use super::certs::{CertError, SigningCa};
 
 /// Why a key operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +25,9 @@ pub enum KeyError {
     /// The OS RNG failed while naming a key.
     #[error("the system random number generator failed")]
     Rng,
+    /// A signing key's certificate could not be made.
+    #[error(transparent)]
+    Cert(#[from] CertError),
 }
 
 /// The key sets.
@@ -25,6 +37,9 @@ pub struct KeyRing {
     transport: Vec<PrivateJwk>,
     transport_retired: Vec<PrivateJwk>,
     signing: Vec<PrivateJwk>,
+    ca: SigningCa,
+    /// The `x5c` chain (DER, leaf first) of each signing key, by `kid`.
+    chains: HashMap<String, Vec<Vec<u8>>>,
 }
 
 /// What a rotation did.
@@ -59,12 +74,22 @@ impl KeyRing {
             transport: Vec::new(),
             transport_retired: Vec::new(),
             signing: Vec::new(),
+            ca: SigningCa::generate()?,
+            chains: HashMap::new(),
         };
         for _ in 0..keep {
             ring.transport.push(generate(KeyUse::Enc)?);
-            ring.signing.push(generate(KeyUse::Sig)?);
+            let key = generate(KeyUse::Sig)?;
+            ring.certify(&key)?;
+            ring.signing.push(key);
         }
         Ok(ring)
+    }
+
+    fn certify(&mut self, key: &PrivateJwk) -> Result<(), KeyError> {
+        let chain = self.ca.chain_for(key.public())?;
+        self.chains.insert(key.kid().to_owned(), chain);
+        Ok(())
     }
 
     /// The published transport JWKS.
@@ -75,6 +100,42 @@ impl KeyRing {
     /// The published signing JWKS.
     pub fn signing_jwks(&self) -> Jwks {
         jwks(&self.signing)
+    }
+
+    /// The published signing JWKS as served: each key with its `x5c` chain (standard
+    /// base64 DER, leaf first) and `x5t#S256` (base64url SHA-256 of the leaf's DER).
+    pub fn signing_jwks_document(&self) -> Value {
+        let keys = self
+            .signing
+            .iter()
+            .map(|k| {
+                let mut v = k.public().to_value();
+                if let (Value::Object(m), Some(chain)) = (&mut v, self.chains.get(k.kid())) {
+                    let x5c = chain
+                        .iter()
+                        .map(|der| {
+                            Value::String(base64::engine::general_purpose::STANDARD.encode(der))
+                        })
+                        .collect();
+                    m.insert("x5c".into(), Value::Array(x5c));
+                    if let Some(leaf) = chain.first() {
+                        m.insert(
+                            "x5t#S256".into(),
+                            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                                .encode(Sha256::digest(leaf))
+                                .into(),
+                        );
+                    }
+                }
+                v
+            })
+            .collect();
+        serde_json::json!({ "keys": Value::Array(keys) })
+    }
+
+    /// The DER of the sandbox signing CA that issued every signing key's certificate.
+    pub fn signing_ca_der(&self) -> &[u8] {
+        self.ca.der()
     }
 
     /// Every transport private key that may open a request: published and retired.
@@ -94,6 +155,9 @@ impl KeyRing {
     /// Adds a key of the kind and retires the oldest beyond `keep`.
     pub fn rotate(&mut self, key_use: KeyUse) -> Result<Rotation, KeyError> {
         let key = generate(key_use)?;
+        if key_use == KeyUse::Sig {
+            self.certify(&key)?;
+        }
         let added = key.kid().to_owned();
         let set = match key_use {
             KeyUse::Enc => &mut self.transport,
@@ -104,8 +168,11 @@ impl KeyRing {
         if set.len() > self.keep {
             let old = set.remove(0);
             retired = Some(old.kid().to_owned());
-            if key_use == KeyUse::Enc {
-                self.transport_retired.push(old);
+            match key_use {
+                KeyUse::Enc => self.transport_retired.push(old),
+                KeyUse::Sig => {
+                    self.chains.remove(old.kid());
+                }
             }
         }
         Ok(Rotation { added, retired })

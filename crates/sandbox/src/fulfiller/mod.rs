@@ -14,6 +14,7 @@
 //! Errors are `{"code","message","field"?}` ([`yubienterprise::ApiError`]).
 
 mod auth;
+mod certs;
 pub mod fulfil;
 pub mod hold;
 pub mod keys;

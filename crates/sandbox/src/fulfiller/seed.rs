@@ -34,6 +34,17 @@ pub struct Seed {
     /// Published keys per set (transport, signing); rotation keeps this many.
     #[serde(default = "default_keys_per_set")]
     pub keys_per_set: usize,
+    /// Resellers' organisations (22-character base58) this organisation may order
+    /// through: a create body's `reseller_organization_id` must be one of them.
+    #[serde(default = "default_resellers")]
+    pub resellers: Vec<String>,
+}
+
+/// The reseller organisation the default seed knows.
+pub const DEFAULT_RESELLER: &str = "E1ap3BG24ytkAwmQG8NWnP";
+
+fn default_resellers() -> Vec<String> {
+    vec![DEFAULT_RESELLER.to_owned()]
 }
 
 fn default_serial() -> u32 {
@@ -171,6 +182,7 @@ impl Default for Seed {
             denied_parties: vec!["Denied Party Inc".to_owned()],
             first_serial: default_serial(),
             keys_per_set: default_keys_per_set(),
+            resellers: default_resellers(),
         }
     }
 }
@@ -218,7 +230,10 @@ impl Seed {
     /// Checks that ids are well formed and references resolve.
     pub fn check(&self) -> Result<(), SeedError> {
         let bad = |m: String| Err(SeedError::Invalid(m));
-        for id in [&self.organization_id, &self.user_id] {
+        for id in [&self.organization_id, &self.user_id]
+            .into_iter()
+            .chain(&self.resellers)
+        {
             if yubienterprise::Base58Id::parse(id).is_err() {
                 return bad(format!("{id:?} is not a 22-character base58 id"));
             }
@@ -243,6 +258,11 @@ impl Seed {
     /// The product with this id.
     pub fn product(&self, id: u32) -> Option<&Product> {
         self.products.iter().find(|p| p.product_id == id)
+    }
+
+    /// Whether `id` is one of the seed's reseller organisations.
+    pub fn is_reseller(&self, id: &str) -> bool {
+        self.resellers.iter().any(|r| r == id)
     }
 
     /// The customization with this id.

@@ -215,6 +215,17 @@ impl Store {
         self.lock().keys.signing_jwks()
     }
 
+    /// The published signing JWKS as served, each key with its `x5c` chain.
+    pub fn signing_jwks_document(&self) -> serde_json::Value {
+        self.lock().keys.signing_jwks_document()
+    }
+
+    /// The sandbox signing CA certificate (DER) that issued the signing keys'
+    /// certificates: the trust anchor for their `x5c` chains.
+    pub fn signing_ca_der(&self) -> Vec<u8> {
+        self.lock().keys.signing_ca_der().to_vec()
+    }
+
     /// Rotates one key set.
     pub fn rotate(&self, key_use: KeyUse) -> Result<Rotation, ApiError> {
         self.lock()
@@ -273,6 +284,18 @@ impl Store {
     /// `POST /v1/fpr/shipments`.
     pub fn create_fpr(&self, req: CreateFprShipment) -> Result<FprShipment, ApiError> {
         validate::fpr_shipment(&req)?;
+        if let Some(reseller) = &req.reseller_organization_id
+            && !self.seed.is_reseller(reseller.trim())
+        {
+            return Err(ApiError {
+                code: ErrorCode::ValidationError,
+                message: format!(
+                    "Input for Reseller Organization ID {:?} is not a reseller of this organization; leave it out or use the reseller's organization ID from the Console",
+                    reseller.trim()
+                ),
+                field: Some("reseller_organization_id".to_owned()),
+            });
+        }
         let mut items = Vec::with_capacity(1);
         for i in &req.shipment_items {
             let product = self.check_product(i.product_id, i.inventory_product_id)?;

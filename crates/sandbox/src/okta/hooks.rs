@@ -4,6 +4,12 @@
 //! `{"verification": <challenge>}`), and verified, active hooks receive
 //! `group.user_membership.add` and the preregistration event as POSTs, retried up to
 //! [`MAX_ATTEMPTS`] times on failure.
+//!
+//! Lifecycle as Okta's Event Hooks API publishes it: a hook is created `ACTIVE`;
+//! `POST .../lifecycle/deactivate` and `.../lifecycle/activate` switch it; `PUT
+//! /api/v1/eventHooks/{id}` replaces its name, events and channel (`id`, `status`,
+//! `created` are not replaced); `DELETE` is refused while the hook is `ACTIVE` ("As a
+//! safety precaution, you can only delete event hooks with a status of `INACTIVE`").
 
 use axum::Json;
 use axum::body::Bytes;
@@ -41,6 +47,26 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> Result<Json<EventHook>, Failure> {
     let mut hook: EventHook = parse_body(&body, "eventHook")?;
+    check_hook(&hook)?;
+    let auth = hook
+        .channel
+        .config
+        .auth_scheme
+        .as_ref()
+        .and_then(|a| a.value.clone().map(|v| (a.key.clone(), v)));
+    let now = crate::time::rfc3339(crate::time::now());
+    hook.id = Some(random_id("who", 17));
+    hook.status = Some("ACTIVE".into());
+    hook.verification_status = Some("UNVERIFIED".into());
+    hook.created = Some(now.clone());
+    hook.last_updated = Some(now);
+    let out = public(&hook);
+    okta.org().hooks.push(HookRecord { hook, auth });
+    Ok(Json(out))
+}
+
+/// The rules a created or replacing hook body must meet.
+fn check_hook(hook: &EventHook) -> Result<(), Failure> {
     if hook.events.kind != "EVENT_TYPE" || hook.events.items.is_empty() {
         return Err(Failure::validation(
             "eventHook",
@@ -72,21 +98,7 @@ pub(crate) async fn create(
             ),
         ));
     }
-    let auth = hook
-        .channel
-        .config
-        .auth_scheme
-        .as_ref()
-        .and_then(|a| a.value.clone().map(|v| (a.key.clone(), v)));
-    let now = crate::time::rfc3339(crate::time::now());
-    hook.id = Some(random_id("who", 17));
-    hook.status = Some("ACTIVE".into());
-    hook.verification_status = Some("UNVERIFIED".into());
-    hook.created = Some(now.clone());
-    hook.last_updated = Some(now);
-    let out = public(&hook);
-    okta.org().hooks.push(HookRecord { hook, auth });
-    Ok(Json(out))
+    Ok(())
 }
 
 /// `GET /api/v1/eventHooks`.
@@ -107,18 +119,108 @@ pub(crate) async fn get(
         .ok_or_else(|| Failure::not_found(&id))
 }
 
-/// `DELETE /api/v1/eventHooks/{id}` (204).
+/// `DELETE /api/v1/eventHooks/{id}` (204); refused while the hook is `ACTIVE`.
 pub(crate) async fn delete(
     State(okta): State<Okta>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Failure> {
     let mut org = okta.org();
-    let before = org.hooks.len();
-    org.hooks.retain(|h| h.hook.id.as_deref() != Some(&id));
-    if org.hooks.len() == before {
-        return Err(Failure::not_found(&id));
+    let h = org
+        .hooks
+        .iter()
+        .find(|h| h.hook.id.as_deref() == Some(&id))
+        .ok_or_else(|| Failure::not_found(&id))?;
+    if h.hook.status.as_deref() != Some("INACTIVE") {
+        return Err(Failure::validation(
+            "eventHook",
+            format!(
+                "Event hook {id} is {}: as a safety precaution, you can only delete event hooks with a status of INACTIVE. Deactivate it first (POST /api/v1/eventHooks/{id}/lifecycle/deactivate).",
+                h.hook.status.as_deref().unwrap_or("ACTIVE")
+            ),
+        ));
     }
+    org.hooks.retain(|h| h.hook.id.as_deref() != Some(&id));
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn set_status(okta: &Okta, id: &str, status: &str) -> Result<Json<EventHook>, Failure> {
+    let mut org = okta.org();
+    let h = org
+        .hooks
+        .iter_mut()
+        .find(|h| h.hook.id.as_deref() == Some(id))
+        .ok_or_else(|| Failure::not_found(id))?;
+    if h.hook.status.as_deref() != Some(status) {
+        h.hook.status = Some(status.into());
+        h.hook.last_updated = Some(crate::time::rfc3339(crate::time::now()));
+    }
+    Ok(Json(public(&h.hook)))
+}
+
+/// `POST /api/v1/eventHooks/{id}/lifecycle/activate`: the hook receives events again.
+pub(crate) async fn activate(
+    State(okta): State<Okta>,
+    Path(id): Path<String>,
+) -> Result<Json<EventHook>, Failure> {
+    set_status(&okta, &id, "ACTIVE")
+}
+
+/// `POST /api/v1/eventHooks/{id}/lifecycle/deactivate`: no more events; deletable.
+pub(crate) async fn deactivate(
+    State(okta): State<Okta>,
+    Path(id): Path<String>,
+) -> Result<Json<EventHook>, Failure> {
+    set_status(&okta, &id, "INACTIVE")
+}
+
+/// `PUT /api/v1/eventHooks/{id}`: replaces the name, the events and the channel. The
+/// auth header value is write-only: a body without one keeps the registered value when
+/// the header name is unchanged. A new `channel.config.uri` must be verified again
+/// (the sandbox's choice: Okta's docs do not say).
+pub(crate) async fn replace(
+    State(okta): State<Okta>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<EventHook>, Failure> {
+    let new: EventHook = parse_body(&body, "eventHook")?;
+    check_hook(&new)?;
+    let mut org = okta.org();
+    let h = org
+        .hooks
+        .iter_mut()
+        .find(|h| h.hook.id.as_deref() == Some(&id))
+        .ok_or_else(|| Failure::not_found(&id))?;
+    if new.id.as_deref().is_some_and(|n| n != id) {
+        return Err(Failure::validation(
+            "eventHook",
+            format!("id is read-only: the body names {:?}, the URL {id}", new.id),
+        ));
+    }
+    let new_auth = new
+        .channel
+        .config
+        .auth_scheme
+        .as_ref()
+        .map(|a| match (&a.value, &h.auth) {
+            (Some(v), _) => Some((a.key.clone(), v.clone())),
+            (None, Some((k, v))) if *k == a.key => Some((k.clone(), v.clone())),
+            (None, _) => None,
+        });
+    if let Some(None) = new_auth {
+        return Err(Failure::validation(
+            "eventHook",
+            "channel.config.authScheme names a new header without its value",
+        ));
+    }
+    if new.channel.config.uri != h.hook.channel.config.uri {
+        h.hook.verification_status = Some("UNVERIFIED".into());
+    }
+    h.auth = new_auth.flatten();
+    h.hook.name = new.name;
+    h.hook.events = new.events;
+    h.hook.channel = new.channel;
+    h.hook.last_updated = Some(crate::time::rfc3339(crate::time::now()));
+    Ok(Json(public(&h.hook)))
 }
 
 /// `POST /api/v1/eventHooks/{id}/lifecycle/verify`.

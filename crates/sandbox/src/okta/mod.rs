@@ -5,12 +5,14 @@
 //! endpoint; GETs need `okta.users.read` or `okta.users.manage`, the rest
 //! `okta.users.manage`; errors in Okta's shape; faults apply):
 //! - `POST /oauth2/v1/token`: client credentials with a `private_key_jwt` assertion
-//!   (ES256, `iss`=`sub`=client id, `aud` = this URL). No auth header.
+//!   (RS256 for an RSA key, Okta's default, or ES256/ES384 for an EC key, by the key the
+//!   app registered; `iss`=`sub`=client id, `aud` = this URL). No auth header.
 //! - `GET /api/v1/users/{id|login}`, `GET /api/v1/users?search=|q=`,
 //!   `GET /api/v1/users/{id}/groups`, `GET /api/v1/groups?q=`, `GET /api/v1/groups/{id}`,
 //!   `GET /api/v1/groups/{id}/users`, `PUT|DELETE /api/v1/groups/{id}/users/{userId}`.
-//! - `POST|GET /api/v1/eventHooks`, `GET|DELETE /api/v1/eventHooks/{id}`,
-//!   `POST /api/v1/eventHooks/{id}/lifecycle/verify` ([`hooks`]).
+//!   The user and member lists are paged with `limit`/`after` and `Link` headers.
+//! - `POST|GET /api/v1/eventHooks`, `GET|PUT|DELETE /api/v1/eventHooks/{id}`,
+//!   `POST /api/v1/eventHooks/{id}/lifecycle/verify|activate|deactivate` ([`hooks`]).
 //! - `/webauthn-registration/api/v1/`: `initiate-fulfillment-request`, `enroll`,
 //!   `activate`, `send-pin`, `users/{id}/enrollments` (GET), `.../{factorId}` (DELETE),
 //!   `.../{factorId}/mark-error` ([`prereg`]).
@@ -314,11 +316,19 @@ pub fn router(okta: Okta) -> Router {
         .route("/api/v1/eventHooks", post(hooks::create).get(hooks::list))
         .route(
             "/api/v1/eventHooks/{id}",
-            get(hooks::get).delete(hooks::delete),
+            get(hooks::get).put(hooks::replace).delete(hooks::delete),
         )
         .route(
             "/api/v1/eventHooks/{id}/lifecycle/verify",
             post(hooks::verify),
+        )
+        .route(
+            "/api/v1/eventHooks/{id}/lifecycle/activate",
+            post(hooks::activate),
+        )
+        .route(
+            "/api/v1/eventHooks/{id}/lifecycle/deactivate",
+            post(hooks::deactivate),
         )
         .merge(prereg::routes())
         .layer(from_fn_with_state(okta.clone(), authenticate));
@@ -574,7 +584,19 @@ impl Okta {
             .map_err(|e| format!("The app's registered key is unusable: {e}"))?;
         let key = jsonwebtoken::DecodingKey::from_jwk(&jwk)
             .map_err(|e| format!("The app's registered key is unusable: {e}"))?;
-        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+        let allowed = algorithms_for(&app.jwk);
+        if !allowed.contains(&header.alg) {
+            return Err(format!(
+                "The assertion is signed {:?}, but the key registered for {sub} takes {}.",
+                header.alg,
+                allowed
+                    .iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ));
+        }
+        let mut v = jsonwebtoken::Validation::new(header.alg);
         v.set_audience(&[aud]);
         v.set_issuer(&[sub]);
         v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
@@ -587,12 +609,101 @@ impl Okta {
     }
 }
 
+/// What a registered JWK signs with: RSA keys RS256/RS384/RS512 (RS256 is what Okta's
+/// Admin Console generates), EC P-256 ES256, EC P-384 ES384.
+fn algorithms_for(jwk: &Value) -> Vec<jsonwebtoken::Algorithm> {
+    use jsonwebtoken::Algorithm::{ES256, ES384, RS256, RS384, RS512};
+    match (
+        jwk.get("kty").and_then(Value::as_str),
+        jwk.get("crv").and_then(Value::as_str),
+    ) {
+        (Some("RSA"), _) => vec![RS256, RS384, RS512],
+        (Some("EC"), Some("P-256")) => vec![ES256],
+        (Some("EC"), Some("P-384")) => vec![ES384],
+        _ => vec![],
+    }
+}
+
 #[derive(Deserialize)]
 struct UserQuery {
     search: Option<String>,
     q: Option<String>,
     filter: Option<String>,
     limit: Option<usize>,
+    after: Option<String>,
+}
+
+/// `limit` and `after` of a paged list.
+#[derive(Deserialize)]
+struct PageQuery {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+/// Okta's cursor pagination (developer.okta.com "Pagination"): at most `limit` items
+/// (clamped to 1..=`max`, `default` when absent) after the item whose id is `after`;
+/// a `Link: <...?limit=N>; rel="self"` header and, when more follow, `Link:
+/// <...?after=ID&limit=N>; rel="next"` (absolute URLs; the cursor is the last item's
+/// id, opaque to clients). `extra` are the other query parameters, kept in the links.
+#[allow(clippy::too_many_arguments)]
+fn paged(
+    okta: &Okta,
+    path: &str,
+    extra: &[(&str, &str)],
+    items: Vec<(String, Value)>,
+    after: Option<&str>,
+    limit: Option<usize>,
+    default: usize,
+    max: usize,
+) -> Response {
+    let limit = limit.unwrap_or(default).clamp(1, max);
+    let start = match after {
+        None => 0,
+        Some(a) => items
+            .iter()
+            .position(|(id, _)| id == a)
+            .map_or(items.len(), |i| i + 1),
+    };
+    let rest = items.len().saturating_sub(start);
+    let page: Vec<(String, Value)> = items.into_iter().skip(start).take(limit).collect();
+    let query = |cursor: Option<&str>| {
+        let mut q: Vec<String> = extra
+            .iter()
+            .map(|(k, v)| format!("{k}={}", query_enc(v)))
+            .collect();
+        if let Some(c) = cursor {
+            q.push(format!("after={}", query_enc(c)));
+        }
+        q.push(format!("limit={limit}"));
+        format!("{}{path}?{}", okta.base_url(), q.join("&"))
+    };
+    let mut headers = HeaderMap::new();
+    let mut link = |url: String, rel: &str| {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("<{url}>; rel=\"{rel}\"")) {
+            headers.append(header::LINK, v);
+        }
+    };
+    link(query(after), "self");
+    if rest > limit
+        && let Some((last, _)) = page.last()
+    {
+        link(query(Some(last)), "next");
+    }
+    let body: Vec<Value> = page.into_iter().map(|(_, v)| v).collect();
+    (headers, Json(Value::Array(body))).into_response()
+}
+
+/// Percent-encodes a query value.
+fn query_enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn user_json(okta: &Okta, u: &User) -> Value {
@@ -618,18 +729,19 @@ async fn get_user(
 }
 
 /// `GET /api/v1/users?search=...` (`attr eq|sw|co "v"` joined by `and`), `?q=` prefix
-/// on login, email, first and last name.
+/// on login, email, first and last name; paged by `limit` (default and most 200) and
+/// `after` with `Link` headers ([`paged`]).
 async fn list_users(
     State(okta): State<Okta>,
     Query(q): Query<UserQuery>,
-) -> Result<Json<Value>, Failure> {
+) -> Result<Response, Failure> {
     let users = okta.org().users.clone();
-    let expr = q.search.or(q.filter);
+    let expr = q.search.clone().or(q.filter.clone());
     let clauses = match &expr {
         Some(e) => parse_search(e)?,
         None => Vec::new(),
     };
-    let out: Vec<Value> = users
+    let out: Vec<(String, Value)> = users
         .iter()
         .filter(|u| clauses.iter().all(|c| c.matches(u)))
         .filter(|u| match &q.q {
@@ -647,10 +759,28 @@ async fn list_users(
             }
             None => true,
         })
-        .take(q.limit.unwrap_or(200).min(200))
-        .map(|u| user_json(&okta, u))
+        .map(|u| (u.id.clone(), user_json(&okta, u)))
         .collect();
-    Ok(Json(Value::Array(out)))
+    let mut extra: Vec<(&str, &str)> = Vec::new();
+    if let Some(s) = &q.search {
+        extra.push(("search", s));
+    }
+    if let Some(f) = &q.filter {
+        extra.push(("filter", f));
+    }
+    if let Some(p) = &q.q {
+        extra.push(("q", p));
+    }
+    Ok(paged(
+        &okta,
+        "/api/v1/users",
+        &extra,
+        out,
+        q.after.as_deref(),
+        q.limit,
+        200,
+        200,
+    ))
 }
 
 struct Clause {
@@ -771,24 +901,36 @@ async fn get_group(
     Ok(Json(group_json(&okta, &g.group)))
 }
 
-/// `GET /api/v1/groups/{id}/users`.
+/// `GET /api/v1/groups/{id}/users`, paged by `limit` (default and most 1000) and
+/// `after` with `Link` headers ([`paged`]).
 async fn group_users(
     State(okta): State<Okta>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Failure> {
-    let org = okta.org();
-    let g = org
-        .groups
-        .iter()
-        .find(|g| g.group.id == id)
-        .ok_or_else(|| Failure::not_found(&id))?;
-    Ok(Json(Value::Array(
+    Query(page): Query<PageQuery>,
+) -> Result<Response, Failure> {
+    let members: Vec<(String, Value)> = {
+        let org = okta.org();
+        let g = org
+            .groups
+            .iter()
+            .find(|g| g.group.id == id)
+            .ok_or_else(|| Failure::not_found(&id))?;
         g.members
             .iter()
             .filter_map(|m| org.find_user(m))
-            .map(|u| user_json(&okta, u))
-            .collect(),
-    )))
+            .map(|u| (u.id.clone(), user_json(&okta, u)))
+            .collect()
+    };
+    Ok(paged(
+        &okta,
+        &format!("/api/v1/groups/{id}/users"),
+        &[],
+        members,
+        page.after.as_deref(),
+        page.limit,
+        1000,
+        1000,
+    ))
 }
 
 /// `PUT /api/v1/groups/{id}/users/{userId}` (204); emits `group.user_membership.add`.

@@ -23,8 +23,7 @@ use envelope::{
 use okta::error::codes;
 use okta::{
     EnrollmentActivationRequest, EnrollmentActivationResponse, EnrollmentInitializationRequest,
-    EnrollmentInitializationResponse, FulfillmentRequest, PinRequest, UserStatus,
-    WebAuthnCredRequest,
+    EnrollmentInitializationResponse, FulfillmentRequest, PinRequest, WebAuthnCredRequest,
 };
 use serde_json::{Value, json};
 
@@ -556,13 +555,15 @@ async fn send_pin(State(okta): State<Okta>, body: Bytes) -> Result<StatusCode, F
         envelope::open_pin_response(resp, std::slice::from_ref(&p.key), jwks, &p.jwe)
             .map_err(internal)?
     };
+    // The guide's FAQ: "The user receives an email with the randomly generated PIN code
+    // to their primary and secondary email addresses listed in the Okta Universal
+    // Directory", whatever the user's status; the primary first.
     let mut to = Vec::new();
     if let Some(e) = &user.profile.email {
         to.push(e.clone());
     }
-    if user.status == UserStatus::Staged
-        && let Some(e) = &user.profile.second_email
-        && !to.contains(e)
+    if let Some(e) = &user.profile.second_email
+        && !to.iter().any(|t: &String| t.eq_ignore_ascii_case(e))
     {
         to.push(e.clone());
     }

@@ -1,16 +1,16 @@
 //! `POST /v1/fpr/shipments`, `GET|PUT|DELETE /v1/fpr/shipments/{id}`.
 
-use super::{ApiJson, Failure};
+use super::{ApiJson, Failure, FprCreateJson};
 use crate::fulfiller::Fulfiller;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use yubienterprise::fpr::{CreateFprShipment, FprShipment, UpdateFprShipment};
+use yubienterprise::fpr::{FprShipment, UpdateFprShipment};
 
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create(
     State(st): State<Fulfiller>,
-    ApiJson(mut body): ApiJson<CreateFprShipment>,
+    FprCreateJson(mut body): FprCreateJson,
 ) -> Result<(StatusCode, Json<FprShipment>), Failure> {
     if st.faults.get().unknown_customer_reference() {
         // A fulfiller that does not know the field: neither checked nor kept.

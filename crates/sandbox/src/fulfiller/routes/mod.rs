@@ -47,6 +47,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// The `POST /v1/fpr/shipments` body: the optional members of Yubico's newer body
+/// (`reseller_organization_id`, `address_validation_bypass`) are type-checked first, so
+/// a wrong type is that field's `validation_error`; then the body is read as usual.
+pub(crate) struct FprCreateJson(pub yubienterprise::fpr::CreateFprShipment);
+
+impl<S: Send + Sync> FromRequest<S> for FprCreateJson {
+    type Rejection = Failure;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ApiJson(raw) = ApiJson::<serde_json::Value>::from_request(req, state).await?;
+        yubienterprise::validate::fpr_optional_member_types(&raw).map_err(ApiError::from)?;
+        serde_json::from_value(raw).map(Self).map_err(|e| {
+            Failure(ApiError::new(
+                ErrorCode::InvalidBody,
+                format!("The request body is not valid: {e}"),
+            ))
+        })
+    }
+}
+
 /// Unknown route.
 pub(crate) async fn not_found() -> Failure {
     Failure(ApiError::new(ErrorCode::NotFound, "No such endpoint"))

@@ -1,5 +1,5 @@
 //! `GET /.well-known/yubico-transport-keys.jwks`, `GET /.well-known/yubico-sign.jwks`
-//! (no token).
+//! (no token). Signing keys carry their `x5c` chain and `x5t#S256`.
 
 use crate::fulfiller::Fulfiller;
 use axum::Json;
@@ -10,5 +10,5 @@ pub(crate) async fn transport(State(st): State<Fulfiller>) -> Json<serde_json::V
 }
 
 pub(crate) async fn signing(State(st): State<Fulfiller>) -> Json<serde_json::Value> {
-    Json(st.store.signing_jwks().to_value())
+    Json(st.store.signing_jwks_document())
 }
