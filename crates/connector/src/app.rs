@@ -32,6 +32,9 @@ pub struct AppState {
     pub transport: tokio::sync::Mutex<Option<(std::time::Instant, envelope::Jwks)>>,
     /// The runner's handle: kick it, wait for it ([`crate::runner`]).
     pub runner: crate::runner::Runner,
+    /// The fulfiller's signing keys (from `ye_jwks_sign_endpoint`), cached for 10
+    /// minutes.
+    pub signing: tokio::sync::Mutex<Option<(std::time::Instant, envelope::Jwks)>>,
 }
 
 impl AppState {
@@ -62,6 +65,30 @@ impl AppState {
             }
         }
         Err(last)
+    }
+}
+
+impl AppState {
+    /// The fulfiller's signing keys from `ye_jwks_sign_endpoint`: the cached set (up to
+    /// 10 minutes old), or with `fresh` (a response signed by a key the cached set does
+    /// not have: the fulfiller rotated) read again.
+    pub async fn signing_keys(
+        &self,
+        fresh: bool,
+    ) -> Result<envelope::Jwks, yubienterprise::ClientError> {
+        let mut g = self.signing.lock().await;
+        if !fresh
+            && let Some((at, jwks)) = g.as_ref()
+            && at.elapsed() < Duration::from_secs(600)
+        {
+            return Ok(jwks.clone());
+        }
+        let jwks = self
+            .fulfiller
+            .jwks_at(&self.config.ye_jwks_sign_endpoint)
+            .await?;
+        *g = Some((std::time::Instant::now(), jwks.clone()));
+        Ok(jwks)
     }
 }
 
@@ -298,6 +325,7 @@ impl Application {
             keys: api::auth::KeyCache::default(),
             transport: tokio::sync::Mutex::new(None),
             runner: crate::runner::Runner::default(),
+            signing: tokio::sync::Mutex::new(None),
         });
         Ok(Self {
             listener,

@@ -11,6 +11,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod console;
+pub mod domain;
 pub mod okta;
 pub mod pin;
 pub mod process;

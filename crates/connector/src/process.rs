@@ -29,6 +29,7 @@
 //! request stays deleted).
 
 use crate::app::AppState;
+use crate::domain::{Idp, RequestState};
 use crate::secrets::Purpose;
 use crate::store::{RequestRow, Store, now};
 use envelope::PrivateJwk;
@@ -240,10 +241,10 @@ async fn adopt(
     let internal = |e: crate::store::StoreError| CreateError::Internal(e.to_string());
     row.shipment_id = Some(shipment_id.clone());
     row.last_error = None;
-    row.state = "open".into();
+    row.state = RequestState::Open;
     if state
         .store
-        .update_request_if(&row, "creating", note)
+        .update_request_if(&row, RequestState::Creating, note)
         .await
         .map_err(internal)?
     {
@@ -257,15 +258,15 @@ async fn adopt(
                 row.id
             )));
         };
-        let (expected, why) = match (current.state.as_str(), &current.shipment_id) {
-            ("cancelling", None) => (
-                "cancelling",
+        let (expected, why) = match (current.state, &current.shipment_id) {
+            (RequestState::Cancelling, None) => (
+                RequestState::Cancelling,
                 format!(
                     "{note}: shipment {shipment_id}, cancelled by an admin meanwhile; it is deleted at the fulfiller next"
                 ),
             ),
-            ("deleted", None) => (
-                "deleted",
+            (RequestState::Deleted, None) => (
+                RequestState::Deleted,
                 format!(
                     "{note} after the cancel: shipment {shipment_id} is deleted at the fulfiller too"
                 ),
@@ -285,7 +286,7 @@ async fn adopt(
         current.shipment_id = Some(shipment_id.clone());
         current.fulfiller_state = row.fulfiller_state;
         current.fulfiller_message = row.fulfiller_message.clone();
-        current.state = "cancelling".into();
+        current.state = RequestState::Cancelling;
         current.last_error = None;
         if state
             .store
@@ -321,7 +322,7 @@ async fn discard_duplicate(state: &AppState, row: &RequestRow, duplicate: &str) 
             "a second shipment {duplicate} was made for this request and could not be deleted at the fulfiller ({e}); delete it in the YubiEnterprise Console"
         ),
     };
-    if let Err(e) = state.store.update_request_if(row, &row.state, &note).await {
+    if let Err(e) = state.store.update_request_if(row, row.state, &note).await {
         tracing::warn!(request_id = %row.id, error = %e, "recording the duplicate shipment failed");
     }
 }
@@ -400,11 +401,11 @@ async fn cancel(state: &AppState, mut row: RequestRow) -> Step {
         Err(step) => return step,
     };
     row.shipment_id = sid;
-    row.state = "deleted".into();
+    row.state = RequestState::Deleted;
     row.last_error = None;
     match state
         .store
-        .update_request_if(&row, "cancelling", &note)
+        .update_request_if(&row, RequestState::Cancelling, &note)
         .await
     {
         Ok(true) => {}
@@ -416,7 +417,7 @@ async fn cancel(state: &AppState, mut row: RequestRow) -> Step {
             return Step::Retry(e.to_string());
         }
     }
-    Step::Done("deleted")
+    Step::Done(RequestState::Deleted)
 }
 
 /// Creates the shipment for a request in state `creating`, exactly once: before every
@@ -493,18 +494,16 @@ pub async fn create_shipment(
     // Only while still `creating`: a cancel recorded meanwhile stays.
     let _ = state
         .store
-        .update_request_if(&row, "creating", "shipment creation deferred")
+        .update_request_if(&row, RequestState::Creating, "shipment creation deferred")
         .await;
     Err(CreateError::Unavailable(last, asked))
 }
 
-/// The states a worker acts on (every other one is final, or waits for an admin).
-pub(crate) const ACTIVE: [&str; 4] = ["creating", "open", "pin_pending", "cancelling"];
-
 /// The outcome of one step of a request (shared with Okta mode).
 pub(crate) enum Step {
-    /// Terminal state reached: the job is finished.
-    Done(&'static str),
+    /// Terminal state reached (or one only an admin moves on from): the job is
+    /// finished.
+    Done(RequestState),
     /// The run's compare-and-set lost: an admin (or another writer) changed the request
     /// meanwhile. Nothing was overwritten; the request is read again and the step run
     /// on the state it has now.
@@ -521,13 +520,11 @@ pub(crate) enum Step {
 /// Puts a request in the error state with `message` (what an admin reads), only if it
 /// is still in the state the run read (`row.state`): a DELETE that landed meanwhile
 /// stays.
-pub(crate) async fn fail(state: &AppState, mut row: RequestRow, message: String) -> Step {
-    let acted = std::mem::replace(&mut row.state, "error".into());
-    row.last_error = Some(message.clone());
-    match state.store.update_request_if(&row, &acted, &message).await {
+pub(crate) async fn fail(state: &AppState, row: RequestRow, message: String) -> Step {
+    match state.store.apply(&row.failed(&message), &message).await {
         Ok(true) => {
             tracing::warn!(request_id = %row.id, error = %message, "request entered the error state");
-            Step::Done("error")
+            Step::Done(RequestState::Error)
         }
         Ok(false) => {
             tracing::info!(request_id = %row.id, error = %message, "the request changed meanwhile; not put in error");
@@ -539,14 +536,14 @@ pub(crate) async fn fail(state: &AppState, mut row: RequestRow, message: String)
 
 #[tracing::instrument(skip_all, fields(request_id = %row.id, state = %row.state))]
 pub(crate) async fn step(state: &AppState, row: RequestRow) -> Step {
-    if row.idp == "okta" {
+    if row.idp == Idp::Okta {
         return crate::okta::step(state, row).await;
     }
     let mut row = row;
     // Each state moves the request on as far as it can in one run.
     for _ in 0..4 {
-        let next = match row.state.as_str() {
-            "creating" => match create_shipment(state, row.clone(), false).await {
+        let next = match row.state {
+            RequestState::Creating => match create_shipment(state, row.clone(), false).await {
                 Ok(r) => r,
                 Err(CreateError::Refused { code, message }) => {
                     return fail(state, row, format!("the fulfiller refused the shipment ({code}): {message}; fix the request and create it again")).await;
@@ -557,28 +554,31 @@ pub(crate) async fn step(state: &AppState, row: RequestRow) -> Step {
                 Err(CreateError::Unavailable(m, None)) => return Step::Retry(m),
                 Err(CreateError::Internal(m)) => return Step::Retry(m),
             },
-            "open" => match poll(state, row.clone()).await {
+            RequestState::Open => match poll(state, row.clone()).await {
                 Ok(Some(r)) => r,
                 Ok(None) => return Step::Again,
                 Err(StepError::Transient(m)) => return Step::Retry(m),
                 Err(StepError::Permanent(m)) => return fail(state, row, m).await,
                 Err(StepError::Moved) => return Step::Moved,
             },
-            "pin_pending" => match deliver(state, row.clone()).await {
+            RequestState::PinPending => match deliver(state, row.clone()).await {
                 Ok(r) => r,
                 Err(StepError::Transient(m)) => {
                     let mut r = row.clone();
                     r.last_error = Some(format!("PIN delivery failed, will retry: {m}"));
-                    let _ = state.store.update_request_if(&r, "pin_pending", "").await;
+                    let _ = state
+                        .store
+                        .update_request_if(&r, RequestState::PinPending, "")
+                        .await;
                     return Step::Retry(m);
                 }
                 Err(StepError::Permanent(m)) => return fail(state, row, m).await,
                 Err(StepError::Moved) => return Step::Moved,
             },
-            "cancelling" => return cancel(state, row).await,
-            "complete" => return Step::Done("complete"),
-            "deleted" => return Step::Done("deleted"),
-            _ => return Step::Done("error"),
+            RequestState::Cancelling => return cancel(state, row).await,
+            RequestState::Complete => return Step::Done(RequestState::Complete),
+            RequestState::Deleted => return Step::Done(RequestState::Deleted),
+            _ => return Step::Done(RequestState::Error),
         };
         row = next;
     }
@@ -597,13 +597,13 @@ enum StepError {
 async fn write_if(
     state: &AppState,
     row: &RequestRow,
-    expected: &str,
+    expected: RequestState,
     note: &str,
 ) -> Result<(), StepError> {
     match state.store.update_request_if(row, expected, note).await {
         Ok(true) => Ok(()),
         Ok(false) => {
-            tracing::info!(request_id = %row.id, expected, "the request changed meanwhile; this run's write is dropped");
+            tracing::info!(request_id = %row.id, expected = %expected, "the request changed meanwhile; this run's write is dropped");
             Err(StepError::Moved)
         }
         Err(e) => Err(StepError::Transient(e.to_string())),
@@ -623,11 +623,11 @@ async fn poll(state: &AppState, mut row: RequestRow) -> Result<Option<RequestRow
     let s = match state.fulfiller.get_fpr_shipment(&sid).await {
         Ok(s) => s,
         Err(ClientError::Api { status: 404, .. }) => {
-            row.state = "deleted".into();
+            row.state = RequestState::Deleted;
             row.last_error = Some(format!(
                 "shipment {sid} no longer exists at the fulfiller (deleted there)"
             ));
-            write_if(state, &row, "open", "deleted at the fulfiller").await?;
+            write_if(state, &row, RequestState::Open, "deleted at the fulfiller").await?;
             return Ok(Some(row));
         }
         Err(e) => return Err(client_err(e)),
@@ -650,7 +650,7 @@ async fn poll(state: &AppState, mut row: RequestRow) -> Result<Option<RequestRow
         }
         if changed {
             let note = format!("fulfiller state {}", st.id());
-            write_if(state, &row, "open", &note).await?;
+            write_if(state, &row, RequestState::Open, &note).await?;
         }
         return Ok(None);
     }
@@ -697,7 +697,7 @@ async fn register(
         .map_err(|_| StepError::Permanent("stored response key is not UTF-8".into()))?;
     let response_key = PrivateJwk::parse(key_text)
         .map_err(|e| StepError::Permanent(format!("stored response key: {e}")))?;
-    let signing = state.fulfiller.signing_keys().await.map_err(client_err)?;
+    let mut signing = state.signing_keys(false).await.map_err(client_err)?;
     let keys = [response_key];
     let Some(cred_req) = custom.fido_credential_requests.first() else {
         return Err(StepError::Permanent(
@@ -707,12 +707,20 @@ async fn register(
     let Some(cred_resp) = pd.fido_credential_responses.first() else {
         return Err(StepError::Permanent("step open credential response: the shipment carries no credential response; nothing was registered".into()));
     };
-    let cred =
-        envelope::open_credential_response(cred_resp, &keys, &signing, cred_req).map_err(|e| {
-            StepError::Permanent(format!(
-                "step open credential response: {e}; nothing was registered — contact the fulfiller"
-            ))
-        })?;
+    let cred = match envelope::open_credential_response(cred_resp, &keys, &signing, cred_req) {
+        Ok(c) => c,
+        // Perhaps signed by a key the cached set lacks (a rotation): read it again.
+        Err(_) => {
+            signing = state.signing_keys(true).await.map_err(client_err)?;
+            envelope::open_credential_response(cred_resp, &keys, &signing, cred_req).map_err(
+                |e| {
+                    StepError::Permanent(format!(
+                        "step open credential response: {e}; nothing was registered — contact the fulfiller"
+                    ))
+                },
+            )?
+        }
+    };
     let pin = if pd.fido_pin_response.is_empty() {
         None
     } else {
@@ -802,29 +810,29 @@ async fn register(
     row.serial = Some(pd.serial_number.clone());
     row.firmware = Some(pd.firmware_version.clone());
     if pin.is_some() {
-        row.state = "pin_pending".into();
+        row.state = RequestState::PinPending;
         let written = write_if(
             state,
             &row,
-            "open",
+            RequestState::Open,
             "credential registered in Entra; PIN sealed for delivery",
         )
         .await;
         if matches!(written, Err(StepError::Moved)) {
             // Deleted meanwhile: the PIN sealed above is not kept for it.
             if let Ok(Some(now_row)) = state.store.get_request(&row.id).await
-                && now_row.state == "deleted"
+                && now_row.state == RequestState::Deleted
             {
                 let _ = state.store.delete_secret(&row.id, Purpose::Pin).await;
             }
         }
         written?;
     } else {
-        row.state = "complete".into();
+        row.state = RequestState::Complete;
         write_if(
             state,
             &row,
-            "open",
+            RequestState::Open,
             "credential registered in Entra; no PIN requested",
         )
         .await?;
@@ -839,8 +847,14 @@ async fn deliver(state: &AppState, mut row: RequestRow) -> Result<RequestRow, St
         .await
         .map_err(|e| StepError::Transient(e.to_string()))?
     else {
-        row.state = "complete".into();
-        write_if(state, &row, "pin_pending", "PIN already delivered").await?;
+        row.state = RequestState::Complete;
+        write_if(
+            state,
+            &row,
+            RequestState::PinPending,
+            "PIN already delivered",
+        )
+        .await?;
         return Ok(row);
     };
     let pin = state
@@ -871,9 +885,9 @@ async fn deliver(state: &AppState, mut row: RequestRow) -> Result<RequestRow, St
             "PIN delivered and destroyed".to_owned()
         }
     };
-    row.state = "complete".into();
+    row.state = RequestState::Complete;
     row.last_error = None;
-    write_if(state, &row, "pin_pending", &note).await?;
+    write_if(state, &row, RequestState::PinPending, &note).await?;
     Ok(row)
 }
 

@@ -20,6 +20,7 @@
 //!   polled again at the next cron tick or "process now" ([`Release::Wait`]).
 
 use crate::app::AppState;
+use crate::domain::RequestState;
 use crate::process::{RunSummary, Step};
 use crate::store::{Job, Release, Store, StoreError, now};
 use std::sync::Arc;
@@ -283,10 +284,7 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
 /// Appends a note to a request's audit trail (its state unchanged).
 async fn note(state: &AppState, request_id: &str, text: &str) -> Result<(), StoreError> {
     if let Some(row) = state.store.get_request(request_id).await? {
-        state
-            .store
-            .update_request_if(&row, &row.state, text)
-            .await?;
+        state.store.update_request_if(&row, row.state, text).await?;
     }
     Ok(())
 }
@@ -294,10 +292,10 @@ async fn note(state: &AppState, request_id: &str, text: &str) -> Result<(), Stor
 /// The request's steps: as far as it goes in one run. A run whose write lost to an
 /// admin reads the request again and decides again.
 async fn steps(state: &AppState, request_id: &str) -> Result<Step, StoreError> {
-    let mut outcome = Step::Done("deleted");
+    let mut outcome = Step::Done(RequestState::Deleted);
     for _ in 0..5 {
         let Some(row) = state.store.get_request(request_id).await? else {
-            return Ok(Step::Done("deleted"));
+            return Ok(Step::Done(RequestState::Deleted));
         };
         outcome = crate::process::step(state, row).await;
         if !matches!(outcome, Step::Moved) {
@@ -323,12 +321,12 @@ async fn settle(state: &AppState, job: &Job, outcome: Step) -> Result<(), StoreE
     let p = state.config.processing;
     match outcome {
         Step::Done(final_state) => {
-            state.runner.count(final_state);
+            state.runner.count(final_state.as_str());
             state.store.finish(job).await?;
             // An admin's retry (or resend) that landed after this run's last write
             // scheduled the job this `finish` removed: give the request one again.
             if let Some(now_row) = state.store.get_request(&job.request_id).await?
-                && crate::process::ACTIVE.contains(&now_row.state.as_str())
+                && now_row.state.is_active()
             {
                 state.store.schedule(&now_row.id, now()).await?;
             }
@@ -353,11 +351,11 @@ async fn settle(state: &AppState, job: &Job, outcome: Step) -> Result<(), StoreE
             );
             let outcome = match state.store.get_request(&job.request_id).await? {
                 Some(row) => crate::process::fail(state, row, message).await,
-                None => Step::Done("deleted"),
+                None => Step::Done(RequestState::Deleted),
             };
             match outcome {
                 Step::Done(s) => {
-                    state.runner.count(s);
+                    state.runner.count(s.as_str());
                     state.store.finish(job).await?;
                 }
                 _ => {

@@ -8,6 +8,7 @@
 //! writers). A claimed job carries a lease: a worker that dies leaves the lease to
 //! expire, and the job is claimed again.
 
+use crate::domain::{Idp, RequestState, Transition};
 use crate::secrets::Purpose;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
@@ -51,10 +52,12 @@ pub enum Backend {
 pub struct RequestRow {
     /// The connector's id (UUID).
     pub id: String,
-    /// Which identity provider the request belongs to: `entra` or `okta`.
-    pub idp: String,
-    /// Our state: creating, open, pin_pending, complete, error, deleted.
-    pub state: String,
+    /// Which identity provider the request belongs to.
+    #[sqlx(try_from = "String")]
+    pub idp: Idp,
+    /// Where it stands.
+    #[sqlx(try_from = "String")]
+    pub state: RequestState,
     /// Entra object id.
     pub user_id: String,
     /// The user's UPN or display name, for messages.
@@ -174,9 +177,14 @@ pub trait Store: Send + Sync {
     async fn update_request_if(
         &self,
         row: &RequestRow,
-        expected: &str,
+        expected: RequestState,
         note: &str,
     ) -> Result<bool, StoreError>;
+    /// Writes a [`Transition`] (a compare-and-set on the state it was read in): whether
+    /// it applied.
+    async fn apply(&self, t: &Transition, note: &str) -> Result<bool, StoreError> {
+        self.update_request_if(&t.row, t.from, note).await
+    }
     /// Removes a request that the fulfiller refused at creation (nothing stays written).
     async fn forget_request(&self, id: &str) -> Result<(), StoreError>;
     /// The audit trail, oldest first.
@@ -244,8 +252,8 @@ pub(crate) async fn add_request(
         "INSERT INTO requests ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
     ))
     .bind(&row.id)
-    .bind(&row.idp)
-    .bind(&row.state)
+    .bind(row.idp.as_str())
+    .bind(row.state.as_str())
     .bind(&row.user_id)
     .bind(&row.user_label)
     .bind(&row.pin_contacts)
@@ -270,7 +278,7 @@ async fn write_row(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     row: &RequestRow,
     t: i64,
-    expected: Option<&str>,
+    expected: Option<RequestState>,
 ) -> Result<bool, StoreError> {
     // One conditional UPDATE: on PostgreSQL a concurrent writer of the row makes it wait
     // and then re-check `state` against the committed row; SQLite serializes writers
@@ -286,7 +294,7 @@ async fn write_row(
          WHERE id=$1{condition}"
     ))
     .bind(&row.id)
-    .bind(&row.state)
+    .bind(row.state.as_str())
     .bind(&row.shipment_id)
     .bind(row.fulfiller_state)
     .bind(&row.fulfiller_message)
@@ -297,7 +305,7 @@ async fn write_row(
     .bind(t)
     .bind(&row.user_label);
     let q = match expected {
-        Some(state) => q.bind(state),
+        Some(state) => q.bind(state.as_str()),
         None => q,
     };
     Ok(q.execute(&mut **tx).await?.rows_affected() > 0)
@@ -492,7 +500,7 @@ impl Store for SqlStore {
             &mut tx,
             &row.id,
             row.created_at,
-            &row.state,
+            row.state.as_str(),
             "request accepted; shipment about to be created at the fulfiller",
         )
         .await?;
@@ -588,7 +596,7 @@ impl Store for SqlStore {
         let t = now();
         write_row(&mut tx, row, t, None).await?;
         if old.as_deref() != Some(row.state.as_str()) || !note.is_empty() {
-            add_history(&mut tx, &row.id, t, &row.state, note).await?;
+            add_history(&mut tx, &row.id, t, row.state.as_str(), note).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -597,7 +605,7 @@ impl Store for SqlStore {
     async fn update_request_if(
         &self,
         row: &RequestRow,
-        expected: &str,
+        expected: RequestState,
         note: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -608,7 +616,7 @@ impl Store for SqlStore {
             return Ok(false);
         }
         if expected != row.state || !note.is_empty() {
-            add_history(&mut tx, &row.id, t, &row.state, note).await?;
+            add_history(&mut tx, &row.id, t, row.state.as_str(), note).await?;
         }
         tx.commit().await?;
         Ok(true)

@@ -189,7 +189,14 @@ impl Client {
     }
 
     async fn jwks(&self, name: &str) -> Result<Jwks, ClientError> {
-        let url = format!("{}/.well-known/{name}", self.keys_base);
+        self.jwks_at(&format!("{}/.well-known/{name}", self.keys_base))
+            .await
+    }
+
+    /// A JWKS at `url` (no token): the configured `YE_JWKS_SIGN_ENDPOINT` or
+    /// `YE_JWKS_TRANSPORT_ENDPOINT`, wherever it points.
+    pub async fn jwks_at(&self, url: &str) -> Result<Jwks, ClientError> {
+        let url = url.to_owned();
         let resp = self
             .http
             .get(&url)

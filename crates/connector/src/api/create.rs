@@ -10,6 +10,7 @@
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::AppState;
+use crate::domain::{Idp, RequestState};
 use crate::secrets::Purpose;
 use crate::store::{Release, RequestRow, Store, now};
 use axum::Json;
@@ -595,9 +596,9 @@ async fn create(
         .map_err(ApiError::internal)?;
     let t = now();
     let row = RequestRow {
-        idp: "entra".into(),
+        idp: Idp::Entra,
         id: id.clone(),
-        state: "creating".into(),
+        state: RequestState::Creating,
         user_id: user.id.clone(),
         user_label: label,
         pin_contacts: serde_json::to_string(&contacts).map_err(ApiError::internal)?,

@@ -9,6 +9,7 @@
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::AppState;
+use crate::domain::{Idp, RequestState};
 use crate::secrets::Purpose;
 use crate::store::{ListFilter, RequestRow, Store, now};
 use axum::Json;
@@ -146,10 +147,10 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let mut r = find(&s, &id).await?;
-    if r.idp == "okta" {
+    if r.idp == Idp::Okta {
         return crate::okta::api_retry(&s, r).await;
     }
-    if r.state != "error" {
+    if r.state != RequestState::Error {
         return Err(ApiError::Conflict(format!(
             "request is {}, not error",
             r.state
@@ -157,12 +158,18 @@ pub async fn retry(
     }
     let pin_held = s.store.get_secret(&r.id, Purpose::Pin).await?.is_some();
     r.state = match (&r.shipment_id, pin_held) {
-        (None, _) => "creating",
-        (Some(_), true) => "pin_pending",
-        (Some(_), false) => "open",
-    }
-    .into();
-    write_if(&s, &r, "error", "retried by an admin", "retried").await?;
+        (None, _) => RequestState::Creating,
+        (Some(_), true) => RequestState::PinPending,
+        (Some(_), false) => RequestState::Open,
+    };
+    write_if(
+        &s,
+        &r,
+        RequestState::Error,
+        "retried by an admin",
+        "retried",
+    )
+    .await?;
     s.store.schedule(&r.id, now()).await?;
     Ok(Json(json!({"data": view(&r)})))
 }
@@ -174,7 +181,7 @@ pub async fn resend_pin(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut r = find(&s, &id).await?;
-    if r.idp == "okta" {
+    if r.idp == Idp::Okta {
         return crate::okta::api_resend_pin(&s, r).await;
     }
     // The retention ended but the cleanup has not run yet: purge now.
@@ -197,11 +204,11 @@ pub async fn resend_pin(
             )),
         });
     }
-    let read = std::mem::replace(&mut r.state, "pin_pending".into());
+    let read = std::mem::replace(&mut r.state, RequestState::PinPending);
     write_if(
         &s,
         &r,
-        &read,
+        read,
         "PIN resend requested by an admin",
         "marked for a PIN resend",
     )
@@ -219,7 +226,7 @@ pub async fn resend_pin(
 async fn write_if(
     s: &AppState,
     r: &RequestRow,
-    expected: &str,
+    expected: RequestState,
     note: &str,
     what: &str,
 ) -> Result<(), ApiError> {
@@ -230,7 +237,7 @@ async fn write_if(
         .store
         .get_request(&r.id)
         .await?
-        .map_or_else(|| "gone".to_owned(), |n| n.state);
+        .map_or_else(|| "gone".to_owned(), |n| n.state.to_string());
     Err(ApiError::Conflict(format!(
         "request {} changed from {expected} to {now_state} while this ran (the processor or another admin acted on it); it was not {what}: look at it again and repeat if still needed",
         r.id
@@ -275,11 +282,11 @@ pub async fn pin_acknowledged(
             // changed it meanwhile (read again, up to four times).
             let mut row = r.clone();
             for _ in 0..4 {
-                let read = row.state.clone();
+                let read = row.state;
                 if s.store
                     .update_request_if(
                         &row,
-                        &read,
+                        read,
                         "an admin acknowledged the user's sign-in; PIN purged",
                     )
                     .await?
@@ -305,7 +312,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut r = find(&s, &id).await?;
-    if r.idp == "okta" {
+    if r.idp == Idp::Okta {
         return crate::okta::api_delete(&s, r).await;
     }
     // The worker may move the request while this runs: every write is a compare-and-set
@@ -326,8 +333,8 @@ pub async fn delete(
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("no request {:?}", r.id)))?;
         }
-        let shipped = r.state == "complete";
-        let read = r.state.clone();
+        let shipped = r.state == RequestState::Complete;
+        let read = r.state;
         if let Some(sid) = r.shipment_id.as_ref().filter(|_| !shipped) {
             match s.fulfiller.delete_fpr_shipment(sid).await {
                 Ok(()) | Err(yubienterprise::ClientError::Api { status: 404, .. }) => {}
@@ -346,16 +353,16 @@ pub async fn delete(
                     });
                 }
             }
-        } else if r.state == "creating" || r.state == "cancelling" {
+        } else if r.state == RequestState::Creating || r.state == RequestState::Cancelling {
             // The create call may have reached the fulfiller: record the intent; the
             // processor looks the shipment up by reference, deletes it, then marks the
             // request deleted.
-            r.state = "cancelling".into();
+            r.state = RequestState::Cancelling;
             r.last_error = None;
             if s.store
                 .update_request_if(
                     &r,
-                    &read,
+                    read,
                     "cancel requested by an admin while the shipment was being created",
                 )
                 .await?
@@ -365,13 +372,13 @@ pub async fn delete(
             }
             continue;
         }
-        r.state = "deleted".into();
+        r.state = RequestState::Deleted;
         let note = if shipped {
             "deleted by an admin (the key had shipped and was registered: nothing to cancel at the fulfiller)"
         } else {
             "deleted by an admin"
         };
-        if s.store.update_request_if(&r, &read, note).await? {
+        if s.store.update_request_if(&r, read, note).await? {
             break;
         }
     }

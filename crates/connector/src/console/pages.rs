@@ -7,6 +7,7 @@ use super::query::{self, Filter, Line, Sort};
 use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 use crate::app::AppState;
+use crate::domain::{Idp, RequestState};
 use crate::store::{RequestRow, Store};
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
@@ -189,14 +190,15 @@ pub struct ShipmentsPage {
     flash: Option<String>,
 }
 
-const STATES: &[&str] = &[
-    "creating",
-    "open",
-    "awaiting_approval",
-    "pin_pending",
-    "complete",
-    "error",
-    "deleted",
+/// The states the list filters by (cancelling is shown under creating's neighbours).
+const STATES: &[RequestState] = &[
+    RequestState::Creating,
+    RequestState::Open,
+    RequestState::AwaitingApproval,
+    RequestState::PinPending,
+    RequestState::Complete,
+    RequestState::Error,
+    RequestState::Deleted,
 ];
 
 const PAGE: i64 = 25;
@@ -237,7 +239,7 @@ pub async fn shipments(
     };
     let page_no = q.page.parse::<i64>().ok().filter(|p| *p >= 1).unwrap_or(1);
     let f = Filter {
-        state: Some(q.state.clone()).filter(|v| STATES.contains(&v.as_str())),
+        state: Some(q.state.clone()).filter(|v| STATES.iter().any(|s| s.as_str() == v)),
         idp: Some(q.idp.clone()).filter(|v| v == "entra" || v == "okta"),
         fulfiller_state: q.fulfiller_state.trim().parse().ok(),
         fpr: match q.kind.as_str() {
@@ -301,7 +303,10 @@ pub async fn shipments(
     {
         return page(&results);
     }
-    let states = STATES.iter().map(|st| (*st, q.state == *st)).collect();
+    let states = STATES
+        .iter()
+        .map(|st| (st.as_str(), q.state == st.as_str()))
+        .collect();
     let results = match render(&results) {
         Ok(h) => h.0,
         Err(r) => return r,
@@ -495,8 +500,8 @@ async fn details_page(
         (Some(n), None) => n.to_string(),
         _ => "not ordered yet".into(),
     };
-    let locked = match (&r.shipment_id, r.state.as_str()) {
-        (_, "deleted") => "The request was deleted; nothing can be edited.".to_owned(),
+    let locked = match (&r.shipment_id, r.state) {
+        (_, RequestState::Deleted) => "The request was deleted; nothing can be edited.".to_owned(),
         (None, _) => {
             "The shipment is not ordered at the fulfiller yet; process first, then edit.".to_owned()
         }
@@ -565,13 +570,13 @@ async fn details_page(
             "shipments",
         ),
         error: r.last_error.as_deref().map(explain),
-        can_retry: r.state == "error",
-        can_delete: r.state != "deleted",
-        can_resend: pin_held || r.idp == "okta",
-        can_approve: r.state == "awaiting_approval",
+        can_retry: r.state == RequestState::Error,
+        can_delete: r.state != RequestState::Deleted,
+        can_resend: pin_held || r.idp == Idp::Okta,
+        can_approve: r.state == RequestState::AwaitingApproval,
         id: r.id,
-        idp: r.idp,
-        state: r.state,
+        idp: r.idp.to_string(),
+        state: r.state.to_string(),
         user: r.user_label,
         user_id: r.user_id,
         shipment_id: r.shipment_id.unwrap_or_default(),
@@ -1061,7 +1066,11 @@ pub async fn edit(
             }
         }
     };
-    let Some(sid) = r.shipment_id.clone().filter(|_| r.state != "deleted") else {
+    let Some(sid) = r
+        .shipment_id
+        .clone()
+        .filter(|_| r.state != RequestState::Deleted)
+    else {
         let problem = "This request has no shipment at the fulfiller to edit.";
         return again(StatusCode::CONFLICT, None, Some(problem.into())).await;
     };
@@ -1149,7 +1158,8 @@ pub async fn edit(
         changed
     };
     let note = format!("{what} edited by {} in the console", admin.user);
-    if let Err(e) = query::record_edit(s.store.pool(), &r.id, &r.state, &body, &note).await {
+    if let Err(e) = query::record_edit(s.store.pool(), &r.id, r.state.as_str(), &body, &note).await
+    {
         return internal(&e.to_string());
     }
     back_to(&id, "edited")

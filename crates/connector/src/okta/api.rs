@@ -11,12 +11,13 @@
 //! Retry, resend-PIN and delete go through the shared `/v1/fpr/shipments/{id}/...`
 //! routes, which hand Okta-mode rows to [`api_retry`], [`api_resend_pin`], [`api_delete`].
 
+use super::OktaState;
 use super::store::{self as ostore, OktaRequest};
 use super::triggers::{Order, StartError, Started, order_of_event, start_request};
-use super::{OktaState, table_state};
 use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 use crate::app::AppState;
+use crate::domain::{Idp, RequestState};
 use crate::store::{ListFilter, RequestRow, Store, now};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -48,7 +49,7 @@ fn okta(state: &AppState) -> Result<&OktaState, ApiError> {
 /// The shared view plus the shipments-table state and Okta's part.
 pub(crate) fn okta_view(r: &RequestRow, part: Option<&OktaRequest>) -> Value {
     let mut v = crate::api::shipments::view(r);
-    v["table_state"] = json!(table_state(&r.state));
+    v["table_state"] = json!(r.state.table_state());
     if let Some(p) = part {
         v["okta"] = json!({
             "user_id": p.okta_user_id,
@@ -71,7 +72,7 @@ pub(crate) fn okta_view(r: &RequestRow, part: Option<&OktaRequest>) -> Value {
 async fn save(
     state: &AppState,
     row: &RequestRow,
-    expected: &str,
+    expected: RequestState,
     note: &str,
 ) -> Result<(), ApiError> {
     super::step::persist_if(state, row, expected, note)
@@ -421,24 +422,24 @@ async fn approve_route(
 pub async fn approve(state: &AppState, request_id: &str) -> Result<RequestRow, ApiError> {
     let o = okta(state)?;
     let mut r = crate::api::shipments::find(state, request_id).await?;
-    if r.idp != "okta" {
+    if r.idp != Idp::Okta {
         return Err(ApiError::Conflict(format!(
             "request {} is an {} request; only Okta-mode requests have an approval gate",
             r.id, r.idp
         )));
     }
-    if r.state != "awaiting_approval" {
+    if r.state != RequestState::AwaitingApproval {
         return Err(ApiError::Conflict(format!(
             "request {} is {}, not awaiting_approval",
             r.id, r.state
         )));
     }
     let part = part_of(state, &r.id).await?;
-    r.state = "pin_pending".into();
+    r.state = RequestState::PinPending;
     save(
         state,
         &r,
-        "awaiting_approval",
+        RequestState::AwaitingApproval,
         "approved by an admin: the key arrived",
     )
     .await?;
@@ -446,7 +447,7 @@ pub async fn approve(state: &AppState, request_id: &str) -> Result<RequestRow, A
         Ok(done) => Ok(done),
         Err(m) => {
             r.last_error = Some(format!("sending the PIN failed, will retry: {m}"));
-            save(state, &r, "pin_pending", "").await?;
+            save(state, &r, RequestState::PinPending, "").await?;
             state.store.schedule(&r.id, now()).await?;
             Ok(r)
         }
@@ -460,7 +461,7 @@ pub(crate) async fn api_retry(
     mut row: RequestRow,
 ) -> Result<Json<Value>, ApiError> {
     let o = okta(state)?;
-    if row.state != "error" {
+    if row.state != RequestState::Error {
         return Err(ApiError::Conflict(format!(
             "request is {}, not error",
             row.state
@@ -509,22 +510,23 @@ pub(crate) async fn api_retry(
         row.fulfiller_state = None;
         row.fulfiller_message = None;
         row.tracking = None;
-        row.state = "creating".into();
+        row.state = RequestState::Creating;
         note = "set back to ongoing by an admin: starting over with a new enrollment";
     } else if part.activated {
-        row.state = "pin_pending".into();
+        row.state = RequestState::PinPending;
         note = "set back to ongoing by an admin: sending the PIN again";
     } else if row.shipment_id.is_some() {
-        row.state = "open".into();
+        row.state = RequestState::Open;
         note = "set back to ongoing by an admin: polling the shipment again";
     } else {
-        row.state = "creating".into();
+        row.state = RequestState::Creating;
         note = "set back to ongoing by an admin";
     }
     row.last_error = None;
-    if let Err(e) = save(state, &row, "error", note).await {
+    if let Err(e) = save(state, &row, RequestState::Error, note).await {
         // Deleted meanwhile: the user's lock taken above is not this request's to keep.
-        if matches!(state.store.get_request(&row.id).await, Ok(Some(n)) if n.state == "deleted") {
+        if matches!(state.store.get_request(&row.id).await, Ok(Some(n)) if n.state == RequestState::Deleted)
+        {
             let _ = ostore::unlock_user(pool, &row.id).await;
         }
         return Err(e);
@@ -541,12 +543,12 @@ pub(crate) async fn api_resend_pin(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let o = okta(state)?;
     let part = part_of(state, &row.id).await?;
-    if row.state == "awaiting_approval" {
+    if row.state == RequestState::AwaitingApproval {
         return Err(ApiError::Conflict(
             "the request awaits approval; approve it (POST /v1/okta/requests/{id}/approve) and Okta sends the PIN".into(),
         ));
     }
-    if !part.activated || row.state == "deleted" {
+    if !part.activated || row.state == RequestState::Deleted {
         return Err(ApiError::Conflict(format!(
             "no PIN to resend: the key is not activated at Okta (request is {})",
             row.state
@@ -557,7 +559,7 @@ pub(crate) async fn api_resend_pin(
             save(
                 state,
                 &row,
-                &row.state,
+                row.state,
                 "PIN resent through Okta by an admin",
             )
             .await?;
@@ -609,23 +611,23 @@ async fn delete_once(
     mut row: RequestRow,
 ) -> Result<Result<(StatusCode, Json<Value>), RequestRow>, ApiError> {
     for attempt in 0.. {
-        if row.state == "cancelling" {
+        if row.state == RequestState::Cancelling {
             let part = ostore::get(state.store.pool(), &row.id).await?;
             return Ok(Ok((
                 StatusCode::ACCEPTED,
                 Json(json!({"data": okta_view(&row, part.as_ref())})),
             )));
         }
-        if row.state != "creating" {
+        if row.state != RequestState::Creating {
             break;
         }
-        row.state = "cancelling".into();
+        row.state = RequestState::Cancelling;
         row.last_error = None;
         if state
             .store
             .update_request_if(
                 &row,
-                "creating",
+                RequestState::Creating,
                 "cancel requested by an admin while the request was being created; the processor deletes what was made (shipment, Okta enrollment), then marks it deleted",
             )
             .await?
@@ -651,13 +653,13 @@ async fn delete_once(
             .ok_or_else(|| ApiError::NotFound(format!("no request {:?}", row.id)))?;
     }
     let part = ostore::get(state.store.pool(), &row.id).await?;
-    if row.state == "deleted" {
+    if row.state == RequestState::Deleted {
         return Ok(Ok((
             StatusCode::OK,
             Json(json!({"data": okta_view(&row, part.as_ref())})),
         )));
     }
-    let read = row.state.clone();
+    let read = row.state;
     let mut fulfiller = "no shipment";
     if let Some(sid) = &row.shipment_id {
         fulfiller = match state.fulfiller.delete_fpr_shipment(sid).await {
@@ -690,10 +692,10 @@ async fn delete_once(
             }
         }
     }
-    row.state = "deleted".into();
+    row.state = RequestState::Deleted;
     row.last_error = None;
     let note = format!("deleted by an admin (fulfiller: {fulfiller}; Okta: {okta_result})");
-    if let Err(e) = save(state, &row, &read, &note).await {
+    if let Err(e) = save(state, &row, read, &note).await {
         return match state.store.get_request(&row.id).await? {
             Some(now) if now.state != read => Ok(Err(now)),
             _ => Err(e),

@@ -336,17 +336,6 @@ impl OktaState {
     }
 }
 
-/// The guide's shipments-table state of a request: `ongoing`, `error`, `complete` (and
-/// `deleted`, which the table would no longer show).
-pub fn table_state(state: &str) -> &'static str {
-    match state {
-        "error" => "error",
-        "complete" => "complete",
-        "deleted" => "deleted",
-        _ => "ongoing",
-    }
-}
-
 /// The Okta-mode routes (merged into the API router).
 pub fn router(state: Arc<AppState>) -> axum::Router {
     api::routes(state)

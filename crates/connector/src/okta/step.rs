@@ -21,6 +21,7 @@
 use super::OktaState;
 use super::store::{self as ostore, OktaRequest};
 use crate::app::AppState;
+use crate::domain::RequestState;
 use crate::process::{CreateError, Step, Undone, fail, undo_shipment};
 use crate::store::{RequestRow, Store};
 use yubienterprise::ClientError;
@@ -79,8 +80,10 @@ fn ye_fault(e: ClientError) -> Fault {
 /// `idp = 'okta'`).
 pub(crate) async fn step(state: &AppState, row: RequestRow) -> Step {
     let Some(okta) = state.okta.as_ref() else {
-        return match row.state.as_str() {
-            "complete" | "deleted" | "error" => Step::Done("error"),
+        return match row.state {
+            RequestState::Complete | RequestState::Deleted | RequestState::Error => {
+                Step::Done(RequestState::Error)
+            }
             _ => Step::Retry("Okta mode is off (no [okta] section); the request waits".into()),
         };
     };
@@ -98,20 +101,20 @@ pub(crate) async fn step(state: &AppState, row: RequestRow) -> Step {
     };
     let mut row = row;
     for _ in 0..6 {
-        let res = match row.state.as_str() {
-            "creating" => create(state, okta, row.clone(), &mut part).await.map(Some),
-            "open" => poll(state, okta, row.clone(), &mut part).await,
-            "awaiting_approval" => return Step::Done("awaiting_approval"),
-            "pin_pending" => send_pin(state, okta, row.clone(), &part).await.map(Some),
-            "complete" => {
+        let res = match row.state {
+            RequestState::Creating => create(state, okta, row.clone(), &mut part).await.map(Some),
+            RequestState::Open => poll(state, okta, row.clone(), &mut part).await,
+            RequestState::AwaitingApproval => return Step::Done(RequestState::AwaitingApproval),
+            RequestState::PinPending => send_pin(state, okta, row.clone(), &part).await.map(Some),
+            RequestState::Complete => {
                 if let Err(e) = ostore::unlock_user(state.store.pool(), &row.id).await {
                     return Step::Retry(e.to_string());
                 }
-                return Step::Done("complete");
+                return Step::Done(RequestState::Complete);
             }
-            "cancelling" => return cancel(state, okta, row, &mut part).await,
-            "deleted" => return Step::Done("deleted"),
-            _ => return Step::Done("error"),
+            RequestState::Cancelling => return cancel(state, okta, row, &mut part).await,
+            RequestState::Deleted => return Step::Done(RequestState::Deleted),
+            _ => return Step::Done(RequestState::Error),
         };
         row = match res {
             Ok(Some(r)) => r,
@@ -143,15 +146,15 @@ async fn failed(
     message: String,
     spent: bool,
 ) -> Step {
-    let acted = row.state.clone();
+    let acted = row.state;
     let row = fresh(state, row).await;
-    if row.state == "cancelling" {
+    if row.state == RequestState::Cancelling {
         return cancel(state, okta, row, part).await;
     }
     if spent {
-        fatal(state, okta, row, &acted, part, message).await
+        fatal(state, okta, row, acted, part, message).await
     } else {
-        fail_unless_moved(state, okta, row, &acted, part, message).await
+        fail_unless_moved(state, okta, row, acted, part, message).await
     }
 }
 
@@ -169,7 +172,7 @@ async fn fatal(
     state: &AppState,
     okta: &OktaState,
     row: RequestRow,
-    expected: &str,
+    expected: RequestState,
     part: &mut OktaRequest,
     message: String,
 ) -> Step {
@@ -201,12 +204,12 @@ async fn fail_unless_moved(
     state: &AppState,
     okta: &OktaState,
     row: RequestRow,
-    expected: &str,
+    expected: RequestState,
     part: &mut OktaRequest,
     message: String,
 ) -> Step {
     let mut failed = row.clone();
-    failed.state = "error".into();
+    failed.state = RequestState::Error;
     failed.last_error = Some(message.clone());
     match state
         .store
@@ -215,11 +218,11 @@ async fn fail_unless_moved(
     {
         Ok(true) => {
             tracing::warn!(request_id = %row.id, error = %message, "request entered the error state");
-            Step::Done("error")
+            Step::Done(RequestState::Error)
         }
         Ok(false) => {
             let now = fresh(state, row).await;
-            if now.state == "cancelling" {
+            if now.state == RequestState::Cancelling {
                 Box::pin(cancel(state, okta, now, part)).await
             } else {
                 Step::Retry(format!(
@@ -264,7 +267,8 @@ async fn cancel(
             let message = format!(
                 "{why}; the key will ship. Its enrollment is kept at Okta: set the request back to ongoing to activate the key, or delete the request (the enrollment is deleted then)"
             );
-            return fail_unless_moved(state, okta, row, "cancelling", part, message).await;
+            return fail_unless_moved(state, okta, row, RequestState::Cancelling, part, message)
+                .await;
         }
         Err(step) => return step,
     };
@@ -285,14 +289,14 @@ async fn cancel(
         format!("enrollment {} deleted", part.enrollment_ids.join(", "))
     };
     row.shipment_id = sid;
-    row.state = "deleted".into();
+    row.state = RequestState::Deleted;
     row.last_error = None;
     let note = format!(
         "cancelled by an admin while it was being created (fulfiller: {fulfiller}; Okta: {okta_result})"
     );
     match state
         .store
-        .update_request_if(&row, "cancelling", &note)
+        .update_request_if(&row, RequestState::Cancelling, &note)
         .await
     {
         Ok(true) => {}
@@ -303,7 +307,7 @@ async fn cancel(
         // A deleted request's lock is stale: the next start takes it over.
         tracing::warn!(request_id = %row.id, error = %e, "could not release the user's lock");
     }
-    Step::Done("deleted")
+    Step::Done(RequestState::Deleted)
 }
 
 /// `creating`: read the shipping data, enroll at Okta, record the order, create the
@@ -334,13 +338,13 @@ async fn create(
                 .await
                 .map_err(db)?
             {
-                row.state = "deleted".into();
+                row.state = RequestState::Deleted;
                 row.last_error = None;
                 let note = format!(
                     "{} already has open request {holder}; this one is withdrawn (nothing was ordered)",
                     user.profile.login
                 );
-                persist_if(state, &row, "creating", &note).await?;
+                persist_if(state, &row, RequestState::Creating, &note).await?;
                 ostore::unlock_user(pool, &row.id).await.map_err(db)?;
                 return Ok(row);
             }
@@ -373,7 +377,7 @@ async fn create(
         // nothing is enrolled.
         if !state
             .store
-            .update_request_if(&row, "creating", ENROLLING)
+            .update_request_if(&row, RequestState::Creating, ENROLLING)
             .await
             .map_err(db)?
         {
@@ -430,7 +434,7 @@ async fn create(
         )
         .await
         .map_err(db)?;
-        if now != "creating" {
+        if now != RequestState::Creating.as_str() {
             return Ok(fresh(state, row).await);
         }
         row.create_body = text;
@@ -531,7 +535,7 @@ async fn poll(
     row.fulfiller_message = Some(s.shipment_state.shipment_state_message.clone());
     row.tracking = s.tracking_link.clone();
     if st.is_error() {
-        persist_if(state, &row, "open", "").await?;
+        persist_if(state, &row, RequestState::Open, "").await?;
         return Err(Fault::Fixable(format!(
             "the fulfiller put shipment {sid} in error state {}: {}; correct it in the YubiEnterprise Console, then set this request back to ongoing",
             st.id(),
@@ -540,7 +544,13 @@ async fn poll(
     }
     if !st.has_responses() {
         if changed {
-            persist_if(state, &row, "open", &format!("fulfiller state {}", st.id())).await?;
+            persist_if(
+                state,
+                &row,
+                RequestState::Open,
+                &format!("fulfiller state {}", st.id()),
+            )
+            .await?;
         }
         return Ok(None);
     }
@@ -600,15 +610,15 @@ async fn poll(
     row.last_error = None;
     let note = match okta.config.approval {
         super::Approval::Admin => {
-            row.state = "awaiting_approval".into();
+            row.state = RequestState::AwaitingApproval;
             "key activated at Okta; waiting for an admin to approve that it arrived"
         }
         super::Approval::Auto => {
-            row.state = "pin_pending".into();
+            row.state = RequestState::PinPending;
             "key activated at Okta"
         }
     };
-    persist_if(state, &row, "open", note).await?;
+    persist_if(state, &row, RequestState::Open, note).await?;
     Ok(Some(row))
 }
 
@@ -662,7 +672,7 @@ async fn send_pin(
         Err(Fault::Fatal(m)) => return Err(Fault::Fixable(m)),
         Err(e) => return Err(e),
     };
-    row.state = "complete".into();
+    row.state = RequestState::Complete;
     row.last_error = None;
     let note = if sent {
         "Okta sent the PIN to the user"
@@ -671,7 +681,7 @@ async fn send_pin(
     };
     // Okta has mailed the PIN: record it even through a busy database, or the next
     // run would mail it again.
-    persist_if(state, &row, "pin_pending", note).await?;
+    persist_if(state, &row, RequestState::PinPending, note).await?;
     ostore::unlock_user(state.store.pool(), &row.id)
         .await
         .map_err(db)?;
@@ -685,7 +695,7 @@ async fn send_pin(
 pub(crate) async fn persist_if(
     state: &AppState,
     row: &RequestRow,
-    expected: &str,
+    expected: RequestState,
     note: &str,
 ) -> Result<(), Fault> {
     let mut last = String::new();
@@ -694,7 +704,7 @@ pub(crate) async fn persist_if(
             Ok(true) => return Ok(()),
             Ok(false) => {
                 let now = match state.store.get_request(&row.id).await {
-                    Ok(Some(r)) => r.state,
+                    Ok(Some(r)) => r.state.to_string(),
                     Ok(None) => "gone".into(),
                     Err(e) => e.to_string(),
                 };

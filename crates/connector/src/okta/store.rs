@@ -230,7 +230,7 @@ pub async fn insert_request(
     .bind(row.created_at)
     .execute(&mut *tx)
     .await?;
-    crate::store::add_history(&mut tx, &row.id, row.created_at, &row.state, note).await?;
+    crate::store::add_history(&mut tx, &row.id, row.created_at, row.state.as_str(), note).await?;
     crate::store::add_job(&mut tx, &row.id, row.created_at, None).await?;
     tx.commit().await?;
     Ok(())

@@ -11,6 +11,7 @@
 use super::store::{self as ostore, OktaRequest};
 use super::{GroupMapping, OktaState};
 use crate::app::AppState;
+use crate::domain::{Idp, RequestState};
 use crate::store::{RequestRow, now};
 
 /// The order line for one user.
@@ -103,8 +104,8 @@ pub async fn start_request(
     let t = now();
     let row = RequestRow {
         id: id.clone(),
-        idp: "okta".into(),
-        state: "creating".into(),
+        idp: Idp::Okta,
+        state: RequestState::Creating,
         user_id: okta_id.clone(),
         user_label: login.clone(),
         pin_contacts: "[]".into(),

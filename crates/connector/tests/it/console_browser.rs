@@ -194,7 +194,7 @@ async fn scenario(b: WebDriver) {
     let (editable, editable_sid) = order(&w, ALEX).await;
     let (failed, _) = order(&w, ALEX).await;
     let mut row = w.state.store.get_request(&failed).await.unwrap().unwrap();
-    row.state = "error".into();
+    row.state = connector::domain::RequestState::Error;
     row.last_error = Some("the fulfiller was unavailable: 503 Service Unavailable".into());
     w.state
         .store

@@ -481,7 +481,7 @@ async fn actions_edit_until_locked_retry_and_resend_follow_the_apis_rules() {
     // Retry an error (confirmation first).
     let mut row = w.state.store.get_request(&open).await.unwrap().unwrap();
     use connector::store::Store;
-    row.state = "error".into();
+    row.state = connector::domain::RequestState::Error;
     row.last_error = Some("the fulfiller was unavailable: connection refused".into());
     w.state
         .store

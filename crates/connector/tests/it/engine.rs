@@ -197,7 +197,7 @@ async fn a_backoff_survives_a_cron_tick() {
             );
             assert_eq!(w.state.runner.totals().processed, before.processed);
             let row = w.state.store.get_request(&id).await.unwrap().unwrap();
-            assert_eq!(row.state, "creating");
+            assert_eq!(row.state.as_str(), "creating");
             assert_eq!(w.fulfiller_total().await, 0, "nothing ordered by the tick");
             // "Process now" ends the backoff.
             let got = w.settle(&id, &["open"]).await;

@@ -103,7 +103,7 @@ async fn tick(w: &OktaWorld) {
 async fn all_complete(w: &OktaWorld, ids: &[String]) -> bool {
     for id in ids {
         let r = w.state.store.get_request(id).await.unwrap().unwrap();
-        if r.state != "complete" {
+        if r.state.as_str() != "complete" {
             return false;
         }
     }

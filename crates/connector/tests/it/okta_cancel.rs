@@ -247,7 +247,7 @@ async fn lost_create_answer_then_cancel(faults: Value) {
     fulfiller_faults(&w, faults).await;
     // The recorded order reached the fulfiller after all; its answer never came back.
     let row = w.state.store.get_request(&id).await.unwrap().unwrap();
-    assert_eq!(row.state, "creating");
+    assert_eq!(row.state.as_str(), "creating");
     assert!(row.shipment_id.is_none());
     let order: Value = serde_json::from_str(&row.create_body).unwrap();
     assert_eq!(order["customer_reference"], id.as_str());

@@ -218,8 +218,8 @@ async fn a_failed_write_while_recording_a_request_leaves_nothing_behind() {
     let t = connector::store::now();
     let row = connector::store::RequestRow {
         id: id.clone(),
-        idp: "okta".into(),
-        state: "creating".into(),
+        idp: connector::domain::Idp::Okta,
+        state: connector::domain::RequestState::Creating,
         user_id: BOB.into(),
         user_label: "bob.brown@example.com".into(),
         pin_contacts: "[]".into(),

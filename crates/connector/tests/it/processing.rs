@@ -122,7 +122,16 @@ async fn with_500s_429s_and_dropped_connections_every_request_still_completes_on
         }
         let mut done = 0;
         for id in &ids {
-            if w.state.store.get_request(id).await.unwrap().unwrap().state == "complete" {
+            if w.state
+                .store
+                .get_request(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .state
+                .as_str()
+                == "complete"
+            {
                 done += 1;
             }
         }
@@ -132,7 +141,7 @@ async fn with_500s_429s_and_dropped_connections_every_request_still_completes_on
     }
     for id in &ids {
         let r = w.state.store.get_request(id).await.unwrap().unwrap();
-        assert_eq!(r.state, "complete", "{r:?}");
+        assert_eq!(r.state.as_str(), "complete", "{r:?}");
     }
     set_faults(
         &w,
@@ -170,7 +179,7 @@ async fn a_shipment_created_but_not_recorded_is_found_not_ordered_again() {
     assert_eq!(s, 503, "{v}");
     let id = v["error_data"]["request_id"].as_str().unwrap().to_owned();
     let row = w.state.store.get_request(&id).await.unwrap().unwrap();
-    assert_eq!(row.state, "creating");
+    assert_eq!(row.state.as_str(), "creating");
     set_faults(
         &w,
         json!({"error_rate": 0.0, "rate_limit_rate": 0.0, "latency_ms": 0, "drop_rate": 0.0}),
@@ -183,14 +192,21 @@ async fn a_shipment_created_but_not_recorded_is_found_not_ordered_again() {
     // The next run finds it instead of ordering a second key.
     w.process().await;
     let got = w.state.store.get_request(&id).await.unwrap().unwrap();
-    assert_eq!(got.state, "open");
+    assert_eq!(got.state.as_str(), "open");
     assert_eq!(got.shipment_id.as_deref(), Some(made.shipment_id.as_str()));
     assert_eq!(w.fulfiller_total().await, 1);
     w.advance().await;
     w.advance().await;
     w.process().await;
     assert_eq!(
-        w.state.store.get_request(&id).await.unwrap().unwrap().state,
+        w.state
+            .store
+            .get_request(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .as_str(),
         "complete"
     );
     assert_eq!(w.fulfiller_total().await, 1);

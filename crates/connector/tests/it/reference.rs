@@ -83,7 +83,7 @@ async fn two_lost_creates_for_the_same_recipient_and_address_end_with_one_shipme
     // As if only the second request's call had reached the fulfiller before the answer
     // was lost: its shipment exists, unrecorded, carrying its request id.
     let row = w.state.store.get_request(&ids[1]).await.unwrap().unwrap();
-    assert_eq!(row.state, "creating");
+    assert_eq!(row.state.as_str(), "creating");
     let body: yubienterprise::fpr::CreateFprShipment =
         serde_json::from_str(&row.create_body).unwrap();
     assert_eq!(body.customer_reference.as_deref(), Some(ids[1].as_str()));
@@ -97,7 +97,7 @@ async fn two_lost_creates_for_the_same_recipient_and_address_end_with_one_shipme
     assert_eq!(total(&w).await, 2, "exactly one shipment each");
     for id in &ids {
         let got = w.state.store.get_request(id).await.unwrap().unwrap();
-        assert_eq!(got.state, "open", "{got:?}");
+        assert_eq!(got.state.as_str(), "open", "{got:?}");
         let found = by_reference(&w, id).await;
         assert_eq!(found.len(), 1, "one shipment carries {id}");
         assert_eq!(
@@ -327,7 +327,14 @@ async fn a_fulfiller_that_ignores_the_reference_still_gets_one_shipment_after_a_
         "it kept no reference"
     );
     assert_eq!(
-        w.state.store.get_request(&id).await.unwrap().unwrap().state,
+        w.state
+            .store
+            .get_request(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .as_str(),
         "creating"
     );
 

@@ -2,6 +2,7 @@
 //! run on 127.0.0.1:5432, dropped afterwards).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use connector::domain::{Idp, RequestState};
 use connector::runner::LEASE;
 use connector::secrets::Purpose;
 use connector::store::{ListFilter, Release, RequestRow, SqlStore, Store, now};
@@ -34,9 +35,9 @@ mod tempdir {
 fn request(id: &str, user: &str) -> RequestRow {
     let t = now();
     RequestRow {
-        idp: "entra".into(),
+        idp: connector::domain::Idp::Entra,
         id: id.to_owned(),
-        state: "creating".into(),
+        state: connector::domain::RequestState::Creating,
         user_id: user.into(),
         user_label: format!("{user}@contoso"),
         pin_contacts: "[\"boss@contoso\"]".into(),
@@ -90,10 +91,13 @@ async fn a_request_keeps_its_audit_trail_and_secrets() {
             "a refused insert writes nothing"
         );
 
-        r.state = "open".into();
+        r.state = connector::domain::RequestState::Open;
         r.shipment_id = Some("S1".into());
         s.update_request(&r, "shipment created").await.unwrap();
-        assert_eq!(s.by_shipment("S1").await.unwrap().unwrap().state, "open");
+        assert_eq!(
+            s.by_shipment("S1").await.unwrap().unwrap().state,
+            RequestState::Open
+        );
         let h = s.history("r1").await.unwrap();
         assert_eq!(
             h.iter().map(|h| h.state.as_str()).collect::<Vec<_>>(),
@@ -120,7 +124,7 @@ async fn a_request_keeps_its_audit_trail_and_secrets() {
         s.delete_secret("r1", Purpose::Pin).await.unwrap();
         assert!(s.get_secret("r1", Purpose::Pin).await.unwrap().is_none());
 
-        r.state = "complete".into();
+        r.state = connector::domain::RequestState::Complete;
         s.update_request(&r, "").await.unwrap();
         assert_eq!(s.purge_completed(now() + 10).await.unwrap(), 1);
         assert!(
@@ -296,7 +300,10 @@ async fn a_version_1_database_is_upgraded_in_place() {
     s.close().await;
     // Connecting again (now at version 2) changes nothing.
     let s = SqlStore::connect(&url).await.unwrap();
-    assert_eq!(s.get_request("old1").await.unwrap().unwrap().idp, "entra");
+    assert_eq!(
+        s.get_request("old1").await.unwrap().unwrap().idp,
+        Idp::Entra
+    );
 }
 
 /// The worker recording a shipment and an admin's cancel race: each transition is a
@@ -309,24 +316,24 @@ async fn a_conditional_update_is_refused_once_the_state_moved() {
 
         // The admin's cancel lands first.
         let mut cancel = r.clone();
-        cancel.state = "cancelling".into();
+        cancel.state = connector::domain::RequestState::Cancelling;
         assert!(
-            s.update_request_if(&cancel, "creating", "cancel requested")
+            s.update_request_if(&cancel, RequestState::Creating, "cancel requested")
                 .await
                 .unwrap()
         );
 
         // The worker's "creating → open" then finds the state moved: nothing written.
         let mut open = r.clone();
-        open.state = "open".into();
+        open.state = connector::domain::RequestState::Open;
         open.shipment_id = Some("S1".into());
         assert!(
-            !s.update_request_if(&open, "creating", "shipment created")
+            !s.update_request_if(&open, RequestState::Creating, "shipment created")
                 .await
                 .unwrap()
         );
         let got = s.get_request("c1").await.unwrap().unwrap();
-        assert_eq!(got.state, "cancelling", "the cancel is kept");
+        assert_eq!(got.state.as_str(), "cancelling", "the cancel is kept");
         assert_eq!(got.shipment_id, None);
         assert!(s.by_shipment("S1").await.unwrap().is_none());
         let h = s.history("c1").await.unwrap();
@@ -348,7 +355,7 @@ async fn a_conditional_update_is_refused_once_the_state_moved() {
         let mut keep = got.clone();
         keep.shipment_id = Some("S1".into());
         assert!(
-            s.update_request_if(&keep, "cancelling", "shipment recorded")
+            s.update_request_if(&keep, RequestState::Cancelling, "shipment recorded")
                 .await
                 .unwrap()
         );
@@ -359,11 +366,13 @@ async fn a_conditional_update_is_refused_once_the_state_moved() {
         );
         assert_eq!(s.history("c1").await.unwrap().len(), 3);
         assert!(
-            !s.update_request_if(&keep, "open", "").await.unwrap(),
+            !s.update_request_if(&keep, RequestState::Open, "")
+                .await
+                .unwrap(),
             "no row is in that state"
         );
         assert!(
-            !s.update_request_if(&request("nobody", "u1"), "creating", "")
+            !s.update_request_if(&request("nobody", "u1"), RequestState::Creating, "")
                 .await
                 .unwrap(),
             "an unknown request is not created"
