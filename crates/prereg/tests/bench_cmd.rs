@@ -1,8 +1,9 @@
 //! `prereg bench` through the built binary, on SQLite and on PostgreSQL (127.0.0.1:5432,
 //! a throwaway database the bench makes and drops): one JSON object naming the machine,
 //! and per backend the Entra intake and processing and the Okta batch and processing,
-//! with every request complete and exactly N shipments at the fulfiller per mode. No
-//! time value is asserted, only that each number is there.
+//! with every request complete and exactly N shipments at the fulfiller per mode, with
+//! and without the sandboxes' added latency (`--latency-ms`). No time value is asserted,
+//! only that each number is there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
@@ -25,15 +26,16 @@ fn number(v: &Value, path: &str) {
     assert!(v.is_f64() || v.is_u64(), "{path} is not a number: {v}");
 }
 
-#[test]
-fn both_backends_take_every_request_to_complete_with_one_shipment_each() {
-    let (code, out, err) = bench(&["--users", "5", "--db", "both", "--json"]);
+/// Runs `--json` with `args`, checks the shape and the correctness fields for `users`
+/// per mode on both backends, and returns the report.
+fn json_run(args: &[&str], users: u64) -> Value {
+    let (code, out, err) = bench(args);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 1, "--json prints one JSON object:\n{out}");
     let r: Value = serde_json::from_str(lines[0]).unwrap();
 
-    assert_eq!(r["users"], 5);
+    assert_eq!(r["users"], users);
     assert_eq!(r["concurrency"], 16, "the default");
     assert_eq!(r["ok"], true, "{r}");
     assert!(r["machine"]["cores"].as_u64().unwrap() >= 1, "{r}");
@@ -49,32 +51,70 @@ fn both_backends_take_every_request_to_complete_with_one_shipment_each() {
         assert_eq!(b["problems"], serde_json::json!([]), "{db}");
 
         let intake = &b["entra"]["intake"];
-        assert_eq!(intake["requests"], 5, "{db}");
+        assert_eq!(intake["requests"], users, "{db}");
         for k in ["seconds", "per_second"] {
             number(&intake[k], &format!("{db} entra intake {k}"));
         }
         for k in ["p50", "p95", "p99", "max"] {
             number(&intake["latency_ms"][k], &format!("{db} entra latency {k}"));
         }
+        number(
+            &b["okta"]["processing"]["approvals_seconds"],
+            &format!("{db} okta approvals_seconds"),
+        );
         let batch = &b["okta"]["batch"];
-        assert_eq!(batch["users"], 5, "{db}");
+        assert_eq!(batch["users"], users, "{db}");
         for k in ["seconds", "per_second"] {
             number(&batch[k], &format!("{db} okta batch {k}"));
         }
 
         for mode in ["entra", "okta"] {
             let p = &b[mode]["processing"];
-            assert_eq!(p["complete"], 5, "{db} {mode}: every request complete: {p}");
             assert_eq!(
-                p["fulfiller_shipments"], 5,
+                p["complete"], users,
+                "{db} {mode}: every request complete: {p}"
+            );
+            assert_eq!(
+                p["fulfiller_shipments"], users,
                 "{db} {mode}: one shipment per request: {p}"
             );
-            assert!(p["runs"].as_u64().is_some(), "{db} {mode}: {p}");
+            for k in ["runs", "job_runs", "errors"] {
+                assert!(p[k].as_u64().is_some(), "{db} {mode} {k}: {p}");
+            }
+            let rounds = p["round_seconds"].as_array().unwrap();
+            assert_eq!(rounds.len() as u64, p["runs"].as_u64().unwrap(), "{p}");
+            for r in rounds {
+                number(r, &format!("{db} {mode} round_seconds"));
+            }
             for k in ["seconds", "per_second"] {
                 number(&p[k], &format!("{db} {mode} processing {k}"));
             }
         }
     }
+    r
+}
+
+#[test]
+fn both_backends_take_every_request_to_complete_with_one_shipment_each() {
+    let r = json_run(&["--users", "5", "--db", "both", "--json"], 5);
+    assert_eq!(r["latency_ms"], 0, "the default: {r}");
+}
+
+#[test]
+fn with_added_latency_every_request_still_completes_with_one_shipment_each() {
+    let r = json_run(
+        &[
+            "--users",
+            "3",
+            "--db",
+            "both",
+            "--latency-ms",
+            "5",
+            "--json",
+        ],
+        3,
+    );
+    assert_eq!(r["latency_ms"], 5, "{r}");
 }
 
 #[test]
@@ -82,7 +122,9 @@ fn the_table_names_the_machine_and_every_phase() {
     let (code, out, err) = bench(&["--users", "2", "--concurrency", "2"]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
-        out.starts_with("prereg bench: 2 users per mode, 2 concurrent clients; "),
+        out.starts_with(
+            "prereg bench: 2 users per mode, 2 concurrent clients, 0 ms added to each service call; "
+        ),
         "{out}"
     );
     assert!(out.contains(" cores, "), "{out}");

@@ -1,6 +1,7 @@
-//! `prereg bench [--users N] [--db sqlite|postgres|both] [--concurrency C] [--json]`: how
-//! fast the connector takes orders and moves them to `complete`, measured on the demo's
-//! in-process world (the sandboxes and the connector on loopback, see `demo`). Prints
+//! `prereg bench [--users N] [--db sqlite|postgres|both] [--concurrency C] [--latency-ms L]
+//! [--json]`: how fast the connector takes orders and moves them to `complete`, measured
+//! on the demo's in-process world (the sandboxes and the connector on loopback, see
+//! `demo`), the sandboxes adding L ms to every service call to model real round trips. Prints
 //! numbers, asserts none: the only failure is a correctness one (not every request
 //! complete, or the fulfiller holding another number of shipments than N). docs/bench.md
 //! says what each number is.
@@ -16,9 +17,12 @@ use std::time::{Duration, Instant};
 
 /// The PostgreSQL server the bench makes its throwaway database on, by default.
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
-/// Checks in a row without progress (20 ms apart, a processing run after each) before
+/// How long one processing round may wait for the connector's runner to go idle
+/// (`POST /v1/fpr/shipments/process?wait=`, its maximum).
+const ROUND_WAIT_SECS: u64 = 300;
+/// Processing rounds in a row that leave the count where it was (50 ms apart) before
 /// the bench stops waiting for a phase: the correctness check then reports it.
-const MAX_STALLS: usize = 250;
+const MAX_STALLS: usize = 20;
 
 /// Which database the connector runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,6 +47,10 @@ pub struct Args {
     /// Concurrent API clients for the order intake (and the Okta approvals).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
+    /// Milliseconds the sandboxes (fulfiller, Entra's Graph, Okta) add to every service
+    /// call, to model the real services' round trips.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub latency_ms: u64,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -77,6 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "machine": machine(),
         "users": args.users,
         "concurrency": args.concurrency,
+        "latency_ms": args.latency_ms,
         "backends": results,
         "ok": results.iter().all(|r| r["ok"] == true),
     });
@@ -133,6 +142,7 @@ async fn measure(
     let world = World::start(n, dir, true, database_url).await?;
     let result = async {
         let token = world.api_token().await?;
+        add_latency(&world, args.latency_ms);
         let entra = entra_mode(&world, &token, n, c).await?;
         let okta = okta_mode(&world, &token, n, c).await?;
         anyhow::Ok((entra, okta))
@@ -157,6 +167,19 @@ async fn measure(
         "ok": problems.is_empty(),
         "problems": problems,
     }))
+}
+
+/// Every service call to the fulfiller, Graph and Okta waits `ms` before it is handled
+/// (the sandboxes' `/sandbox/` routes, which the bench uses to count and to advance the
+/// fulfiller's clock, never do).
+fn add_latency(w: &World, ms: u64) {
+    let faults = sandbox::faults::FaultConfig {
+        latency_ms: ms,
+        ..Default::default()
+    };
+    w.fulfiller_faults.set(faults.clone());
+    w.entra.faults().set(faults.clone());
+    w.okta.faults().set(faults);
 }
 
 /// Entra mode: N orders through `POST /v1/fpr/shipments` by C concurrent clients, the
@@ -240,7 +263,9 @@ async fn okta_mode(w: &World, token: &str, n: usize, c: usize) -> anyhow::Result
             expect: 200,
         })
         .collect();
+    let approving = Instant::now();
     concurrently(w, token, c, approvals).await?;
+    clock.approvals = Some(approving.elapsed());
     process_until(w, token, "okta", "complete", n, &mut clock).await?;
     let took = clock.stop();
     let complete = count(w, token, "okta", "complete").await?;
@@ -309,12 +334,17 @@ async fn concurrently(
 }
 
 /// The wall-clock time of a processing phase, less the time the fulfiller sandbox's
-/// clock took to program and ship (the real fulfiller's part, days in real life), and
-/// how many processing runs it took.
+/// clock took to program and ship (the real fulfiller's part, days in real life), how
+/// many processing rounds it took (`process?wait=`), and what the connector's runner
+/// said it did in them: job runs and requests that went to `error`.
 struct Processing {
     started: Instant,
     fulfiller: Duration,
     runs: usize,
+    round_seconds: Vec<f64>,
+    approvals: Option<Duration>,
+    job_runs: u64,
+    errors: u64,
 }
 
 impl Processing {
@@ -323,6 +353,10 @@ impl Processing {
             started: Instant::now(),
             fulfiller: Duration::ZERO,
             runs: 0,
+            round_seconds: Vec::new(),
+            approvals: None,
+            job_runs: 0,
+            errors: 0,
         }
     }
 
@@ -331,20 +365,31 @@ impl Processing {
     }
 
     fn json(&self, n: usize, took: Duration, complete: u64, shipments: u64) -> Value {
-        json!({
+        let mut v = json!({
             "seconds": took.as_secs_f64(),
             "per_second": per_second(n, took),
             "runs": self.runs,
+            "round_seconds": self.round_seconds,
+            "job_runs": self.job_runs,
+            "errors": self.errors,
             "complete": complete,
             "fulfiller_shipments": shipments,
-        })
+        });
+        if let Some(a) = self.approvals {
+            v["approvals_seconds"] = json!(a.as_secs_f64());
+        }
+        v
     }
 }
 
-/// `POST /v1/fpr/shipments/process` until `n` requests of `idp` are in `state`. A
-/// trigger may have started a run in the background that holds some jobs: while the
-/// count does not move, the next run waits 20 ms; after [`MAX_STALLS`] such waits the
-/// phase is left unfinished and the correctness check afterwards reports it.
+/// Processing rounds until `n` requests of `idp` are in `state`. A round is one
+/// `POST /v1/fpr/shipments/process?wait=300`: every job made due, answered once the
+/// connector's runner (its concurrent workers) has run them as far as they go, then one
+/// count. Usually one round is enough; a request may need another (a vendor that had not
+/// acted yet, a retry). While a round leaves the count where it was, the next waits
+/// 50 ms; after [`MAX_STALLS`] such rounds in a row, or a round whose runner did not go
+/// idle within the wait, the phase is left unfinished and the correctness check
+/// afterwards reports it.
 async fn process_until(
     w: &World,
     token: &str,
@@ -353,26 +398,43 @@ async fn process_until(
     n: usize,
     clock: &mut Processing,
 ) -> anyhow::Result<()> {
-    let mut last = None;
+    let mut last = count(w, token, idp, state).await?;
     let mut stalls = 0;
-    loop {
-        let done = count(w, token, idp, state).await?;
-        if done >= n as u64 {
+    while last < n as u64 {
+        let round = Instant::now();
+        let (s, v) = w
+            .call(
+                token,
+                Method::POST,
+                &format!("/v1/fpr/shipments/process?wait={ROUND_WAIT_SECS}"),
+                None,
+            )
+            .await?;
+        if s != 200 {
+            bail!("processing answered {s}: {v}");
+        }
+        clock.runs += 1;
+        clock.round_seconds.push(round.elapsed().as_secs_f64());
+        let d = &v["data"];
+        clock.job_runs += d["processed"].as_u64().unwrap_or_default();
+        clock.errors += d["errors"].as_u64().unwrap_or_default();
+        if d["idle"] != true {
+            // The runner is still busy after the whole wait: something is stuck.
             return Ok(());
         }
-        if last == Some(done) {
+        let done = count(w, token, idp, state).await?;
+        if done == last {
             stalls += 1;
-            if stalls > MAX_STALLS {
+            if stalls >= MAX_STALLS {
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         } else {
             stalls = 0;
         }
-        last = Some(done);
-        w.process(token).await?;
-        clock.runs += 1;
+        last = done;
     }
+    Ok(())
 }
 
 /// How many requests of `idp` the connector holds in `state`.
@@ -466,9 +528,10 @@ fn text(v: &Value) -> &str {
 fn print_table(r: &Value) {
     let m = &r["machine"];
     println!(
-        "prereg bench: {} users per mode, {} concurrent clients; {} cores, {} build, {}/{}",
+        "prereg bench: {} users per mode, {} concurrent clients, {} ms added to each service call; {} cores, {} build, {}/{}",
         r["users"],
         r["concurrency"],
+        r["latency_ms"],
         m["cores"],
         text(&m["profile"]),
         text(&m["os"]),
@@ -501,8 +564,8 @@ fn print_table(r: &Value) {
                 String::new()
             } else {
                 format!(
-                    "{} complete, {} shipments, {} processing run(s)",
-                    v["complete"], v["fulfiller_shipments"], v["runs"]
+                    "{} complete, {} shipments, {} processing round(s), {} job runs, {} error(s)",
+                    v["complete"], v["fulfiller_shipments"], v["runs"], v["job_runs"], v["errors"]
                 )
             };
             println!(

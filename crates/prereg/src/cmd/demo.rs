@@ -310,6 +310,9 @@ pub struct World {
     pub connector: String,
     /// Shipments whose credential response the fulfiller tampers with.
     pub tamper: Arc<Mutex<HashSet<String>>>,
+    /// The fulfiller sandbox's live fault setting (the Entra and Okta sandboxes hold
+    /// theirs: `entra.faults()`, `okta.faults()`).
+    pub fulfiller_faults: sandbox::faults::Faults,
     stops: Vec<tokio::sync::oneshot::Sender<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -375,6 +378,7 @@ impl World {
             .context("starting the sandboxes")?;
         let ready = app.ready_info();
         let fulfiller = app.fulfiller_url();
+        let fulfiller_faults = app.fulfiller_faults();
         let entra = app.entra();
         let okta = app.okta();
         let mail = app.mail_catcher();
@@ -436,6 +440,7 @@ impl World {
             mail,
             connector,
             tamper,
+            fulfiller_faults,
             stops,
             tasks,
         })
