@@ -69,6 +69,64 @@ impl AppState {
 }
 
 impl AppState {
+    /// The services without the HTTP layer: the store (migrated), the vendor clients
+    /// (each behind its gate), Okta mode's runtime and the runner's handle. What
+    /// `prereg serve` serves, and what the admin commands (`prereg okta`) use without
+    /// serving anything.
+    pub async fn build(config: Config) -> Result<Arc<Self>, StartError> {
+        // Each worker may hold a connection, plus the API's.
+        let connections = u32::try_from(config.processing.workers).unwrap_or(64) + 8;
+        let store = SqlStore::connect_sized(&config.database_url, connections).await?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| StartError::Client(e.to_string()))?;
+        let keys_base = config
+            .ye_jwks_transport_endpoint
+            .split("/.well-known/")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let limit = config.processing.vendor_concurrency;
+        let fulfiller = yubienterprise::Client::with_http(
+            http.clone(),
+            &config.ye_api_base_url,
+            &keys_base,
+            config.yed_api_token.clone(),
+        )
+        .with_gate(gate::Gate::new(limit));
+        let mut gc = graph::GraphConfig::new(
+            &config.azure_tenant_id,
+            &config.entra_fido_api_client_id,
+            config.entra_fido_api_client_secret.clone(),
+        );
+        gc.authority_url = config.entra_authority_url.clone();
+        gc.graph_url = config.graph_api_base_url.clone();
+        let graph = graph::GraphClient::new(gc)
+            .map_err(|e| StartError::Client(e.to_string()))?
+            .with_gate(gate::Gate::new(limit));
+        let okta = match &config.okta {
+            Some(c) => Some(
+                crate::okta::OktaState::build(c, &http, gate::Gate::new(limit))
+                    .map_err(StartError::Client)?,
+            ),
+            None => None,
+        };
+        Ok(Arc::new(AppState {
+            okta,
+            master_key: config.master_key.clone(),
+            config,
+            store,
+            fulfiller,
+            graph,
+            http,
+            keys: api::auth::KeyCache::default(),
+            transport: tokio::sync::Mutex::new(None),
+            runner: crate::runner::Runner::default(),
+            signing: tokio::sync::Mutex::new(None),
+        }))
+    }
+
     /// The fulfiller's signing keys from `ye_jwks_sign_endpoint`: the cached set (up to
     /// 10 minutes old), or with `fresh` (a response signed by a key the cached set does
     /// not have: the fulfiller rotated) read again.
@@ -273,60 +331,18 @@ impl Application {
             Some(t) => Some(Arc::new(tls_server_config(t)?)),
             None => None,
         };
-        // Each worker may hold a connection, plus the API's.
-        let connections = u32::try_from(config.processing.workers).unwrap_or(64) + 8;
-        let store = SqlStore::connect_sized(&config.database_url, connections).await?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| StartError::Client(e.to_string()))?;
-        let keys_base = config
-            .ye_jwks_transport_endpoint
-            .split("/.well-known/")
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let fulfiller = yubienterprise::Client::with_http(
-            http.clone(),
-            &config.ye_api_base_url,
-            &keys_base,
-            config.yed_api_token.clone(),
-        );
-        let mut gc = graph::GraphConfig::new(
-            &config.azure_tenant_id,
-            &config.entra_fido_api_client_id,
-            config.entra_fido_api_client_secret.clone(),
-        );
-        gc.authority_url = config.entra_authority_url.clone();
-        gc.graph_url = config.graph_api_base_url.clone();
-        let graph = graph::GraphClient::new(gc).map_err(|e| StartError::Client(e.to_string()))?;
-        let listener = TcpListener::bind(config.listen_addr)
+        let listen = config.listen_addr;
+        let state = AppState::build(config).await?;
+        let listener = TcpListener::bind(listen)
             .await
             .map_err(|source| StartError::Bind {
-                addr: config.listen_addr,
+                addr: listen,
                 source,
             })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.listen_addr,
+            addr: listen,
             source,
         })?;
-        let okta = match &config.okta {
-            Some(c) => Some(crate::okta::OktaState::build(c, &http).map_err(StartError::Client)?),
-            None => None,
-        };
-        let state = Arc::new(AppState {
-            okta,
-            master_key: config.master_key.clone(),
-            config,
-            store,
-            fulfiller,
-            graph,
-            http,
-            keys: api::auth::KeyCache::default(),
-            transport: tokio::sync::Mutex::new(None),
-            runner: crate::runner::Runner::default(),
-            signing: tokio::sync::Mutex::new(None),
-        });
         Ok(Self {
             listener,
             addr,

@@ -55,6 +55,7 @@ pub const KEYS: &[&str] = &[
     "retry_max_seconds",
     "max_attempts",
     "job_lease_seconds",
+    "vendor_concurrency",
 ];
 
 /// Sections of the file (TOML tables) owned by a module; their environment variables
@@ -224,6 +225,10 @@ pub struct Processing {
     /// (`job_lease_seconds`, default 60); renewed every third of it while it runs, and
     /// how long a crashed holder's job waits before another run takes it over.
     pub lease_seconds: u64,
+    /// Calls in flight to one vendor service at most (`vendor_concurrency`, default
+    /// 16): each of the fulfiller, Graph and Okta has a gate of its own, which also holds
+    /// every caller back while a `Retry-After` that service gave runs.
+    pub vendor_concurrency: usize,
 }
 
 impl Processing {
@@ -241,6 +246,7 @@ impl Default for Processing {
             retry_max_seconds: 3600,
             max_attempts: 20,
             lease_seconds: crate::runner::LEASE.as_secs(),
+            vendor_concurrency: 16,
         }
     }
 }
@@ -253,7 +259,11 @@ fn processing(raw: &Section) -> Result<Processing, ConfigError> {
         retry_max_seconds: raw.parsed("retry_max_seconds", d.retry_max_seconds)?,
         max_attempts: raw.parsed("max_attempts", d.max_attempts)?,
         lease_seconds: raw.parsed("job_lease_seconds", d.lease_seconds)?,
+        vendor_concurrency: raw.parsed("vendor_concurrency", d.vendor_concurrency)?,
     };
+    if !(1..=1024).contains(&p.vendor_concurrency) {
+        return Err(err("vendor_concurrency", "must be between 1 and 1024"));
+    }
     if !(3..=3600).contains(&p.lease_seconds) {
         return Err(err("job_lease_seconds", "must be between 3 and 3600"));
     }

@@ -467,6 +467,8 @@ pub struct GraphClient {
     tokens: TokenClient,
     scope: String,
     retry: RetryPolicy,
+    /// Concurrency limit and `Retry-After` pause shared by every caller.
+    gate: gate::Gate,
 }
 
 impl GraphClient {
@@ -491,7 +493,15 @@ impl GraphClient {
             scope: format!("{}/.default", crate::GRAPH_RESOURCE),
             tokens,
             retry: config.retry,
+            gate: gate::Gate::default(),
         })
+    }
+
+    /// Sends every Graph call through `gate`: at most its limit in flight, and none
+    /// while a `Retry-After` Graph gave runs (any caller's 429 pauses them all).
+    pub fn with_gate(mut self, gate: gate::Gate) -> Self {
+        self.gate = gate;
+        self
     }
 
     /// The token client (shares its cache with this client).
@@ -748,7 +758,11 @@ impl GraphClient {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let resp = match req.send().await {
+            let sent = {
+                let _place = self.gate.enter().await;
+                req.send().await
+            };
+            let resp = match sent {
                 Ok(r) => r,
                 // Only when nothing was sent can a POST be repeated safely.
                 Err(source)
@@ -782,6 +796,11 @@ impl GraphClient {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok());
+            if status == StatusCode::TOO_MANY_REQUESTS
+                && let Some(secs) = retry_after
+            {
+                self.gate.pause(secs);
+            }
             if retryable
                 && attempt < self.retry.max_attempts
                 && let Some(wait) = wait_for(&self.retry, attempt, &resp)

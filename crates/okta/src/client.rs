@@ -84,6 +84,8 @@ pub struct Client {
     /// The assertion key, read once from `Auth::PrivateKeyJwt`.
     signer: Option<Arc<(jsonwebtoken::Algorithm, jsonwebtoken::EncodingKey)>>,
     token: Arc<Mutex<Option<(SecretString, u64)>>>,
+    /// Concurrency limit and `Retry-After` pause shared by every caller.
+    gate: gate::Gate,
 }
 
 /// Most pages a list call follows (a guard against a server that never ends).
@@ -117,7 +119,15 @@ impl Client {
             auth: Arc::new(auth),
             signer,
             token: Arc::new(Mutex::new(None)),
+            gate: gate::Gate::default(),
         })
+    }
+
+    /// Sends every Okta call through `gate`: at most its limit in flight, and none
+    /// while a `Retry-After` Okta gave runs (any caller's 429 pauses them all).
+    pub fn with_gate(mut self, gate: gate::Gate) -> Self {
+        self.gate = gate;
+        self
     }
 
     /// The JWS algorithm of the client assertion (`None` with an SSWS token).
@@ -220,9 +230,12 @@ impl Client {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let resp = req.send().await?;
+            let resp = {
+                let _place = self.gate.enter().await;
+                req.send().await?
+            };
             let status = resp.status();
-            if status == StatusCode::TOO_MANY_REQUESTS && tries < RATE_LIMIT_TRIES {
+            if status == StatusCode::TOO_MANY_REQUESTS {
                 let wait = resp
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
@@ -230,8 +243,11 @@ impl Client {
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .unwrap_or(1)
                     .min(MAX_WAIT);
-                tokio::time::sleep(Duration::from_secs(wait)).await;
-                continue;
+                // Every caller of this org waits it out (the gate), this one included.
+                self.gate.pause(wait);
+                if tries < RATE_LIMIT_TRIES {
+                    continue;
+                }
             }
             let headers = resp.headers().clone();
             break (status, headers, resp.text().await?);

@@ -137,6 +137,8 @@ pub struct Client {
     /// Where `/.well-known/...` lives, e.g. `https://console.yubico.com`.
     keys_base: String,
     token: SecretString,
+    /// Concurrency limit and `Retry-After` pause shared by every caller.
+    gate: gate::Gate,
 }
 
 impl std::fmt::Debug for Client {
@@ -175,7 +177,15 @@ impl Client {
             api_base: api_base.trim_end_matches('/').to_owned(),
             keys_base: keys_base.trim_end_matches('/').to_owned(),
             token,
+            gate: gate::Gate::default(),
         }
+    }
+
+    /// Sends every API call through `gate`: at most its limit in flight, and none while
+    /// the fulfiller's `Retry-After` runs (any caller's 429 pauses them all).
+    pub fn with_gate(mut self, gate: gate::Gate) -> Self {
+        self.gate = gate;
+        self
     }
 
     /// `GET /.well-known/yubico-transport-keys.jwks` (no token).
@@ -352,20 +362,24 @@ impl Client {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|source| ClientError::Transport {
-            url: url.to_owned(),
-            source,
-        })?;
+        let resp = {
+            let _place = self.gate.enter().await;
+            req.send().await.map_err(|source| ClientError::Transport {
+                url: url.to_owned(),
+                source,
+            })?
+        };
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS
+            && let Some(secs) = retry_after(resp.headers())
+        {
+            self.gate.pause(secs);
+        }
         Self::body_text(url, resp).await
     }
 
     async fn body_text(url: &str, resp: reqwest::Response) -> Result<String, ClientError> {
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let retry_after = retry_after(resp.headers());
         let text = resp.text().await.map_err(|source| ClientError::Transport {
             url: url.to_owned(),
             source,
@@ -388,6 +402,14 @@ impl Client {
             retry_after,
         })
     }
+}
+
+/// A `Retry-After` in seconds.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 fn fallback_code(status: StatusCode) -> ErrorCode {

@@ -171,6 +171,7 @@ pub async fn retry(
     )
     .await?;
     s.store.schedule(&r.id, now()).await?;
+    s.runner.kick();
     Ok(Json(json!({"data": view(&r)})))
 }
 
@@ -215,6 +216,7 @@ pub async fn resend_pin(
     .await?;
     crate::pin::forget_deliveries(&s, &r.id).await?;
     s.store.schedule(&r.id, now()).await?;
+    s.runner.kick();
     let mut v = view(&r);
     add_pin_hold(&s, &r, &mut v).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"data": v}))))
@@ -368,6 +370,7 @@ pub async fn delete(
                 .await?
             {
                 s.store.schedule(&r.id, now()).await?;
+                s.runner.kick();
                 return Ok((StatusCode::ACCEPTED, Json(json!({"data": view(&r)}))));
             }
             continue;

@@ -609,7 +609,7 @@ fn done_text(d: &str) -> Option<String> {
         match d {
             "edited" => "Saved: the fulfiller has the new recipient, address and delivery type.",
             "retried" => "Retry scheduled: the request is processed again now.",
-            "resent" => "PIN resend scheduled: it is sent again on the next processing run.",
+            "resent" => "PIN resend scheduled: the runner sends it again in a moment.",
             "deleted" => "Deleted.",
             "approved" => "Approved: the PIN is released.",
             "processed" => "Processing run finished.",

@@ -312,7 +312,11 @@ impl std::fmt::Debug for OktaState {
 
 impl OktaState {
     /// Builds the runtime from the configuration.
-    pub fn build(config: &OktaConfig, _http: &reqwest::Client) -> Result<Self, String> {
+    pub fn build(
+        config: &OktaConfig,
+        _http: &reqwest::Client,
+        gate: gate::Gate,
+    ) -> Result<Self, String> {
         let auth = match &config.auth {
             OktaAuth::Ssws(t) => okta::Auth::Ssws(t.clone()),
             OktaAuth::PrivateKeyJwt {
@@ -328,7 +332,8 @@ impl OktaState {
             },
         };
         let client = okta::Client::new(&config.org_url, auth)
-            .map_err(|e| format!("building the Okta client: {e}"))?;
+            .map_err(|e| format!("building the Okta client: {e}"))?
+            .with_gate(gate);
         Ok(Self {
             config: config.clone(),
             client,

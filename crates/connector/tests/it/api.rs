@@ -6,20 +6,6 @@ use common::{ALEX, guide_request, start};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-async fn fulfiller_total(w: &common::World) -> u64 {
-    let r: Value = w
-        .http
-        .get(format!("{}/v1/shipments_exact", w.fulfiller))
-        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["total_count"].as_u64().unwrap()
-}
-
 #[tokio::test]
 async fn bad_input_gets_the_guides_error_shapes_and_writes_nothing() {
     let w = start().await;
@@ -120,7 +106,7 @@ async fn bad_input_gets_the_guides_error_shapes_and_writes_nothing() {
     // Nothing was written, here or at the fulfiller.
     let (_, list) = w.call(Method::GET, "/v1/fpr/shipments", None).await;
     assert_eq!(list["total_count"], 0, "{list}");
-    assert_eq!(fulfiller_total(&w).await, 0);
+    assert_eq!(w.fulfiller_total().await, 0);
 }
 
 #[tokio::test]
@@ -229,7 +215,7 @@ async fn the_same_idempotency_key_creates_one_shipment() {
         .await;
     assert_eq!((s1, s2), (201, 201), "{v1} {v2}");
     assert_eq!(v1["data"]["shipment_id"], v2["data"]["shipment_id"]);
-    assert_eq!(fulfiller_total(&w).await, 1);
+    assert_eq!(w.fulfiller_total().await, 1);
 }
 
 #[tokio::test]
@@ -311,5 +297,5 @@ async fn the_newer_form_fills_recipient_and_address_from_entra_and_names_what_is
         (400, Some("api_error")),
         "{v}"
     );
-    assert_eq!(fulfiller_total(&w).await, 1);
+    assert_eq!(w.fulfiller_total().await, 1);
 }

@@ -142,7 +142,7 @@ async fn the_connector_registers_its_own_hook_and_a_group_add_reaches_it() {
     let w = start().await;
     let mut config = w.state.okta.as_ref().unwrap().config.clone();
     config.event_hook_url = Some(format!("{}/v1/okta/events", w.connector));
-    let okta = connector::okta::OktaState::build(&config, &w.http).unwrap();
+    let okta = connector::okta::OktaState::build(&config, &w.http, gate::Gate::default()).unwrap();
     let first = connector::okta::register_hook(&okta).await.unwrap();
     // Registering again replaces the hook (its secret cannot be read back).
     let id = connector::okta::register_hook(&okta).await.unwrap();

@@ -41,20 +41,6 @@ async fn by_reference(w: &World, reference: &str) -> Vec<Value> {
     r["shipments"].as_array().unwrap().clone()
 }
 
-async fn total(w: &World) -> u64 {
-    let r: Value = w
-        .http
-        .get(format!("{}/v1/shipments_exact", w.fulfiller))
-        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["total_count"].as_u64().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn two_lost_creates_for_the_same_recipient_and_address_end_with_one_shipment_each() {
     let w = start().await;
@@ -94,7 +80,7 @@ async fn two_lost_creates_for_the_same_recipient_and_address_end_with_one_shipme
 
     // The next runs: the second adopts its own shipment, the first orders its own.
     w.process().await;
-    assert_eq!(total(&w).await, 2, "exactly one shipment each");
+    assert_eq!(w.fulfiller_total().await, 2, "exactly one shipment each");
     for id in &ids {
         let got = w.state.store.get_request(id).await.unwrap().unwrap();
         assert_eq!(got.state.as_str(), "open", "{got:?}");
@@ -123,7 +109,7 @@ async fn two_lost_creates_for_the_same_recipient_and_address_end_with_one_shipme
     w.advance().await;
     let sum = w.process().await;
     assert_eq!(sum["data"]["completed"], 2, "{sum}");
-    assert_eq!(total(&w).await, 2);
+    assert_eq!(w.fulfiller_total().await, 2);
     assert_eq!(w.entra.registered_methods().len(), 2);
 }
 
@@ -140,7 +126,7 @@ async fn matched_by_contact_then_completed(w: &World, id: &str, made: &Value) {
             .contains("found the shipment an earlier attempt created"),
         "{got}"
     );
-    assert_eq!(total(w).await, 1, "no second key was ordered");
+    assert_eq!(w.fulfiller_total().await, 1, "no second key was ordered");
 
     w.advance().await;
     w.advance().await;
@@ -212,7 +198,7 @@ async fn deleting_a_request_still_creating_cancels_the_shipment_the_lost_call_ma
     let body: yubienterprise::fpr::CreateFprShipment =
         serde_json::from_str(&row.create_body).unwrap();
     let made = w.state.fulfiller.create_fpr_shipment(&body).await.unwrap();
-    assert_eq!(total(&w).await, 1);
+    assert_eq!(w.fulfiller_total().await, 1);
 
     let (s, v) = delete(&w, &id).await;
     assert_eq!(s, 202, "the cancel is recorded: {v}");
@@ -233,10 +219,10 @@ async fn deleting_a_request_still_creating_cancels_the_shipment_the_lost_call_ma
         matches!(e, yubienterprise::ClientError::Api { status: 404, .. }),
         "{e}"
     );
-    assert_eq!(total(&w).await, 0, "no key ships");
+    assert_eq!(w.fulfiller_total().await, 0, "no key ships");
     // Nothing more happens on later runs.
     w.process().await;
-    assert_eq!(total(&w).await, 0);
+    assert_eq!(w.fulfiller_total().await, 0);
 }
 
 #[tokio::test]
@@ -256,7 +242,7 @@ async fn deleting_a_request_still_creating_whose_call_never_arrived_orders_nothi
     let got = w.shipment(&id).await;
     assert_eq!(got["state"], "deleted", "{got}");
     assert_eq!(got["shipment_id"], Value::Null);
-    assert_eq!(total(&w).await, 0, "nothing was ordered");
+    assert_eq!(w.fulfiller_total().await, 0, "nothing was ordered");
 }
 
 const DIEGO: &str = "e20b6389-79c1-517b-96c2-51e4d70e0724";
@@ -341,7 +327,7 @@ async fn a_fulfiller_that_ignores_the_reference_still_gets_one_shipment_after_a_
     // The next run cannot find it by reference (the fulfiller ignores the search and
     // answers shipments without one) and matches recipient and address instead.
     matched_by_contact_then_completed(&w, &id, &made[0]).await;
-    assert_eq!(total(&w).await, 1);
+    assert_eq!(w.fulfiller_total().await, 1);
     assert_eq!(w.entra.registered_methods().len(), 1);
 }
 
@@ -375,7 +361,7 @@ async fn the_fallback_match_does_not_swap_two_users_at_different_addresses() {
         .unwrap();
 
     w.process().await;
-    assert_eq!(total(&w).await, 2, "exactly one shipment each");
+    assert_eq!(w.fulfiller_total().await, 2, "exactly one shipment each");
     let mut owned = Vec::new();
     for (id, body) in ids.iter().zip([&alex, &diego]) {
         let got = w.shipment(id).await;
@@ -413,7 +399,7 @@ async fn the_fallback_match_does_not_swap_two_users_at_different_addresses() {
     let mut want = vec![ALEX.to_owned(), DIEGO.to_owned()];
     want.sort();
     assert_eq!(users, want);
-    assert_eq!(total(&w).await, 2);
+    assert_eq!(w.fulfiller_total().await, 2);
 }
 
 #[tokio::test]
@@ -429,7 +415,7 @@ async fn on_a_fulfiller_that_ignores_the_reference_a_cancel_while_creating_delet
     let got = w.shipment(&id).await;
     assert_eq!(got["state"], "deleted", "{got}");
     assert_eq!(got["shipment_id"], made[0]["shipment_id"]);
-    assert_eq!(total(&w).await, 0, "no key ships");
+    assert_eq!(w.fulfiller_total().await, 0, "no key ships");
 }
 
 #[tokio::test]
@@ -462,7 +448,7 @@ async fn a_fulfiller_that_refuses_the_reference_search_still_gets_one_shipment_a
     // The next run's search by reference is refused: it matches recipient and address.
     matched_by_contact_then_completed(&w, &id, &made[0]).await;
     assert_eq!(w.shipment(&id).await["state"], "complete");
-    assert_eq!(total(&w).await, 1);
+    assert_eq!(w.fulfiller_total().await, 1);
     let methods = w.entra.registered_methods();
     assert_eq!(methods.len(), 1);
     assert_eq!(methods[0].user_id, ALEX);

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use connector::okta::{Order, Started};
 use serde_json::json;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::read_input;
 
@@ -47,14 +48,14 @@ pub enum Command {
     Reconcile(Conf),
 }
 
-async fn app(path: &std::path::Path) -> anyhow::Result<connector::Application> {
-    let mut config = connector::Config::load(Some(path))?;
+/// The connector's services for `path` (store, clients, Okta mode), without the HTTP
+/// layer: these commands serve nothing.
+async fn services(path: &std::path::Path) -> anyhow::Result<Arc<connector::AppState>> {
+    let config = connector::Config::load(Some(path))?;
     if config.okta.is_none() {
         bail!("{} has no [okta] section: Okta mode is off", path.display());
     }
-    // This command serves nothing: bind nowhere in particular.
-    config.listen_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    connector::Application::build(config)
+    connector::AppState::build(config)
         .await
         .context("opening the connector's database and clients")
 }
@@ -72,8 +73,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         match cmd {
             Command::Batch(a) => batch(a).await,
             Command::Reconcile(c) => {
-                let app = app(&c.config).await?;
-                let state = app.state();
+                let state = services(&c.config).await?;
                 let sum = connector::okta::reconcile(&state)
                     .await
                     .map_err(|e| anyhow::anyhow!(e))?;
@@ -102,8 +102,7 @@ async fn batch(a: BatchArgs) -> anyhow::Result<()> {
     if users.is_empty() {
         bail!("name at least one user (arguments or --file)");
     }
-    let app = app(&a.conf.config).await?;
-    let state = app.state();
+    let state = services(&a.conf.config).await?;
     let Some(o) = state.okta.as_ref() else {
         bail!("Okta mode is off");
     };

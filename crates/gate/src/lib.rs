@@ -1,0 +1,128 @@
+//! A gate in front of one vendor service (the fulfiller, Graph, Okta), shared by every
+//! caller of that service in the process: at most `limit` calls in flight, and once the
+//! service has answered 429 with `Retry-After`, no call before that time, by any caller
+//! (not only the one that was told). The vendor clients enter it around each request.
+//!
+//! Lives here: the concurrency limit and the shared pause. Does not live here: retries
+//! (each client decides), HTTP.
+#![forbid(unsafe_code)]
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// The longest pause a `Retry-After` can impose.
+pub const MAX_PAUSE: Duration = Duration::from_secs(300);
+
+/// One service's gate (clones share it).
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    slots: Arc<Semaphore>,
+    limit: usize,
+    not_before: Mutex<Option<Instant>>,
+}
+
+/// A place in the gate: the call may go; dropping it frees the place.
+#[derive(Debug)]
+pub struct Permit {
+    _place: Option<OwnedSemaphorePermit>,
+}
+
+impl Default for Gate {
+    /// No limit and no pause until one is asked.
+    fn default() -> Self {
+        Self::new(Semaphore::MAX_PERMITS)
+    }
+}
+
+impl Gate {
+    /// At most `limit` calls in flight (at least 1).
+    pub fn new(limit: usize) -> Self {
+        let limit = limit.clamp(1, Semaphore::MAX_PERMITS);
+        Self(Arc::new(Inner {
+            slots: Arc::new(Semaphore::new(limit)),
+            limit,
+            not_before: Mutex::new(None),
+        }))
+    }
+
+    /// Waits for a place, then until a pause the service asked for is over.
+    pub async fn enter(&self) -> Permit {
+        // `slots` is never closed, so this is always `Ok`; were it closed, the call
+        // would go without a place rather than never.
+        let place = self.0.slots.clone().acquire_owned().await.ok();
+        loop {
+            let until = *self
+                .0
+                .not_before
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match until {
+                Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
+                _ => return Permit { _place: place },
+            }
+        }
+    }
+
+    /// The service said "retry after `secs` seconds": nobody calls it before then
+    /// (capped at [`MAX_PAUSE`]; a longer pause already set stays).
+    pub fn pause(&self, secs: u64) {
+        let until = Instant::now() + Duration::from_secs(secs).min(MAX_PAUSE);
+        let mut g = self
+            .0
+            .not_before
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if g.is_none_or(|t| t < until) {
+            *g = Some(until);
+        }
+    }
+
+    /// Calls in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.0.limit - self.0.slots.available_permits()
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> usize {
+        self.0.limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_gate_lets_the_next_call_in_when_a_place_frees() {
+        let g = Gate::new(2);
+        let a = g.enter().await;
+        let _b = g.enter().await;
+        assert_eq!(g.in_flight(), 2);
+        let g2 = g.clone();
+        let third = tokio::spawn(async move { g2.enter().await });
+        tokio::task::yield_now().await;
+        assert!(!third.is_finished(), "no place free");
+        drop(a);
+        let _c = third.await.unwrap();
+        assert_eq!(g.in_flight(), 2);
+    }
+
+    // The clock is the runtime's paused test clock: nothing here waits for real.
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_every_caller_until_it_is_over() {
+        let g = Gate::new(4);
+        g.pause(30);
+        let early = tokio::time::timeout(Duration::from_secs(29), g.enter()).await;
+        assert!(early.is_err(), "no call during the pause");
+        let _p = g.enter().await;
+        // A pause beyond MAX_PAUSE is cut to it.
+        g.pause(1_000_000);
+        let capped = tokio::time::timeout(MAX_PAUSE + Duration::from_secs(1), g.enter()).await;
+        assert!(capped.is_ok());
+    }
+}
