@@ -28,33 +28,66 @@ pub struct AppState {
     pub keys: api::auth::KeyCache,
     /// Okta mode's runtime, when `[okta]` is configured.
     pub okta: Option<crate::okta::OktaState>,
-    /// The fulfiller's transport keys, cached for 10 minutes.
-    pub transport: tokio::sync::Mutex<Option<(std::time::Instant, envelope::Jwks)>>,
+    /// The fulfiller's transport keys, cached.
+    pub transport: JwksCache,
     /// The runner's handle: kick it, wait for it ([`crate::runner`]).
     pub runner: crate::runner::Runner,
-    /// The fulfiller's signing keys (from `ye_jwks_sign_endpoint`), cached for 10
-    /// minutes.
-    pub signing: tokio::sync::Mutex<Option<(std::time::Instant, envelope::Jwks)>>,
+    /// The fulfiller's signing keys (from `ye_jwks_sign_endpoint`), cached.
+    pub signing: JwksCache,
+}
+
+/// A key set read from the fulfiller, kept for [`JwksCache::TTL`].
+#[derive(Debug, Default)]
+pub struct JwksCache(tokio::sync::Mutex<Option<(std::time::Instant, envelope::Jwks)>>);
+
+impl JwksCache {
+    /// How long a set is kept.
+    pub const TTL: Duration = Duration::from_secs(600);
+
+    /// The kept set while it is younger than [`Self::TTL`] (and `fresh` is false), else
+    /// the one `fetch` reads, kept when it succeeds. Concurrent callers wait for one
+    /// fetch.
+    pub async fn get<E>(
+        &self,
+        fresh: bool,
+        fetch: impl std::future::Future<Output = Result<envelope::Jwks, E>>,
+    ) -> Result<envelope::Jwks, E> {
+        let mut g = self.0.lock().await;
+        if !fresh
+            && let Some((at, jwks)) = g.as_ref()
+            && at.elapsed() < Self::TTL
+        {
+            return Ok(jwks.clone());
+        }
+        let jwks = fetch.await?;
+        *g = Some((std::time::Instant::now(), jwks.clone()));
+        Ok(jwks)
+    }
 }
 
 impl AppState {
     /// A fulfiller transport key to seal requests to (cached; fetched with retries).
     pub async fn transport_key(&self) -> Result<envelope::PublicJwk, String> {
-        let mut g = self.transport.lock().await;
-        if let Some((at, jwks)) = g.as_ref()
-            && at.elapsed() < Duration::from_secs(600)
-            && let Some(k) = jwks.keys().first()
-        {
-            return Ok(k.clone());
+        let first = |jwks: envelope::Jwks| jwks.keys().first().cloned();
+        // A kept set without a key is read again rather than trusted for the TTL.
+        for fresh in [false, true] {
+            let jwks = self
+                .transport
+                .get(fresh, self.read_transport_keys())
+                .await?;
+            if let Some(k) = first(jwks) {
+                return Ok(k);
+            }
         }
+        Err("the fulfiller publishes no transport key".to_owned())
+    }
+
+    /// The transport keys from the fulfiller, with retries.
+    async fn read_transport_keys(&self) -> Result<envelope::Jwks, String> {
         let mut last = String::new();
         for attempt in 0..4u32 {
             match self.fulfiller.transport_keys().await {
-                Ok(jwks) => {
-                    let k = jwks.keys().first().cloned();
-                    *g = Some((std::time::Instant::now(), jwks));
-                    return k.ok_or_else(|| "the fulfiller publishes no transport key".to_owned());
-                }
+                Ok(jwks) => return Ok(jwks),
                 Err(e) => {
                     last = e.to_string();
                     let wait = e
@@ -66,9 +99,7 @@ impl AppState {
         }
         Err(last)
     }
-}
 
-impl AppState {
     /// The services without the HTTP layer: the store (migrated), the vendor clients
     /// (each behind its gate), Okta mode's runtime and the runner's handle. What
     /// `prereg serve` serves, and what the admin commands (`prereg okta`) use without
@@ -121,9 +152,9 @@ impl AppState {
             graph,
             http,
             keys: api::auth::KeyCache::default(),
-            transport: tokio::sync::Mutex::new(None),
+            transport: JwksCache::default(),
             runner: crate::runner::Runner::default(),
-            signing: tokio::sync::Mutex::new(None),
+            signing: JwksCache::default(),
         }))
     }
 
@@ -134,19 +165,8 @@ impl AppState {
         &self,
         fresh: bool,
     ) -> Result<envelope::Jwks, yubienterprise::ClientError> {
-        let mut g = self.signing.lock().await;
-        if !fresh
-            && let Some((at, jwks)) = g.as_ref()
-            && at.elapsed() < Duration::from_secs(600)
-        {
-            return Ok(jwks.clone());
-        }
-        let jwks = self
-            .fulfiller
-            .jwks_at(&self.config.ye_jwks_sign_endpoint)
-            .await?;
-        *g = Some((std::time::Instant::now(), jwks.clone()));
-        Ok(jwks)
+        let url = &self.config.ye_jwks_sign_endpoint;
+        self.signing.get(fresh, self.fulfiller.jwks_at(url)).await
     }
 }
 

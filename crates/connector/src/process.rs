@@ -70,6 +70,18 @@ pub struct RunSummary {
     pub retries: u64,
 }
 
+impl RunSummary {
+    /// What was done since `before` (an earlier reading of the same totals).
+    pub fn since(&self, before: &Self) -> Self {
+        Self {
+            processed: self.processed - before.processed,
+            completed: self.completed - before.completed,
+            errors: self.errors - before.errors,
+            retries: self.retries - before.retries,
+        }
+    }
+}
+
 /// The pause between attempts inside one run; `None` when the fulfiller asked for a
 /// longer pause than a run should hold a worker for (the job's backoff waits instead).
 fn inline_backoff(attempt: u32, retry_after: Option<u64>) -> Option<Duration> {

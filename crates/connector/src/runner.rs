@@ -76,16 +76,16 @@ impl Runner {
             .clone()
     }
 
-    fn count(&self, outcome: &str) {
+    fn count(&self, outcome: &Step) {
         let mut t = self
             .totals
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         t.processed += 1;
         match outcome {
-            "complete" => t.completed += 1,
-            "error" => t.errors += 1,
-            "retry" => t.retries += 1,
+            Step::Done(RequestState::Complete) => t.completed += 1,
+            Step::Done(RequestState::Error) => t.errors += 1,
+            Step::Retry(_) | Step::RetryAfter(..) => t.retries += 1,
             _ => {}
         }
     }
@@ -142,13 +142,13 @@ pub async fn process_and_wait(state: &AppState, limit: Duration) -> Result<Proce
     let before = state.runner.totals();
     let queued = process_now(state).await?;
     let idle = state.runner.wait_idle(limit).await;
-    let after = state.runner.totals();
+    let done = state.runner.totals().since(&before);
     Ok(Processed {
         queued,
         idle,
-        processed: after.processed - before.processed,
-        completed: after.completed - before.completed,
-        errors: after.errors - before.errors,
+        processed: done.processed,
+        completed: done.completed,
+        errors: done.errors,
     })
 }
 
@@ -160,13 +160,7 @@ pub async fn run_until_idle(state: Arc<AppState>, limit: Duration) -> RunSummary
     let task = tokio::spawn(run(state.clone()));
     state.runner.wait_idle(limit).await;
     task.abort();
-    let after = state.runner.totals();
-    RunSummary {
-        processed: after.processed - before.processed,
-        completed: after.completed - before.completed,
-        errors: after.errors - before.errors,
-        retries: after.retries - before.retries,
-    }
+    state.runner.totals().since(&before)
 }
 
 /// Runs the dispatcher until the task is aborted.
@@ -319,9 +313,17 @@ pub fn backoff(p: &crate::config::Processing, retries: i64, asked: Option<u64>) 
 
 async fn settle(state: &AppState, job: &Job, outcome: Step) -> Result<(), StoreError> {
     let p = state.config.processing;
+    let outcome = match outcome {
+        Step::Retry(why) | Step::RetryAfter(why, _)
+            if job.retries + 1 >= i64::from(p.max_attempts) =>
+        {
+            give_up(state, job, &why).await?
+        }
+        o => o,
+    };
+    state.runner.count(&outcome);
     match outcome {
-        Step::Done(final_state) => {
-            state.runner.count(final_state.as_str());
+        Step::Done(_) => {
             state.store.finish(job).await?;
             // An admin's retry (or resend) that landed after this run's last write
             // scheduled the job this `finish` removed: give the request one again.
@@ -332,53 +334,45 @@ async fn settle(state: &AppState, job: &Job, outcome: Step) -> Result<(), StoreE
             }
         }
         Step::Moved => {
-            state.runner.count("moved");
             state.store.release(job, now(), None, Release::Wait).await?;
         }
         Step::Again => {
-            state.runner.count("again");
             state
                 .store
                 .release(job, now() + WAIT, None, Release::Wait)
                 .await?;
         }
-        Step::Retry(why) | Step::RetryAfter(why, _)
-            if job.retries + 1 >= i64::from(p.max_attempts) =>
-        {
-            let message = format!(
-                "gave up after {} attempts in a row failed; the last: {why}. Fix the cause, then retry the request",
-                job.retries + 1
-            );
-            let outcome = match state.store.get_request(&job.request_id).await? {
-                Some(row) => crate::process::fail(state, row, message).await,
-                None => Step::Done(RequestState::Deleted),
-            };
-            match outcome {
-                Step::Done(s) => {
-                    state.runner.count(s.as_str());
-                    state.store.finish(job).await?;
-                }
-                _ => {
-                    state.store.release(job, now(), None, Release::Wait).await?;
-                }
-            }
-        }
-        Step::Retry(why) => {
-            state.runner.count("retry");
-            let delay = backoff(&p, job.retries, None);
-            state
-                .store
-                .release(job, now() + delay, Some(&why), Release::Backoff)
-                .await?;
-        }
-        Step::RetryAfter(why, asked) => {
-            state.runner.count("retry");
-            let delay = backoff(&p, job.retries, Some(asked));
-            state
-                .store
-                .release(job, now() + delay, Some(&why), Release::Backoff)
-                .await?;
-        }
+        Step::Retry(why) => retry_later(state, job, &why, None).await?,
+        Step::RetryAfter(why, asked) => retry_later(state, job, &why, Some(asked)).await?,
     }
     Ok(())
+}
+
+/// Gives the job back to wait out its backoff (at least `asked`, the service's
+/// `Retry-After`).
+async fn retry_later(
+    state: &AppState,
+    job: &Job,
+    why: &str,
+    asked: Option<u64>,
+) -> Result<(), StoreError> {
+    let delay = backoff(&state.config.processing, job.retries, asked);
+    state
+        .store
+        .release(job, now() + delay, Some(why), Release::Backoff)
+        .await?;
+    Ok(())
+}
+
+/// The attempt cap is reached: the request goes to `error` naming the last failure
+/// (as a compare-and-set: an admin's change meanwhile stays). What came of it.
+async fn give_up(state: &AppState, job: &Job, why: &str) -> Result<Step, StoreError> {
+    let message = format!(
+        "gave up after {} attempts in a row failed; the last: {why}. Fix the cause, then retry the request",
+        job.retries + 1
+    );
+    Ok(match state.store.get_request(&job.request_id).await? {
+        Some(row) => crate::process::fail(state, row, message).await,
+        None => Step::Done(RequestState::Deleted),
+    })
 }
