@@ -1,195 +1,40 @@
-//! The application: state shared by the API and the workers, the router, the
-//! schedulers, and [`Application`], which binds (port 0 in tests) and runs.
+//! The application: what the HTTP handlers share ([`AppState`]: the engine's services
+//! plus the API's own caches), and [`Application`], which binds (port 0 in tests) and
+//! serves the API and the console while the runner and the schedulers run.
 
 use crate::api;
 use crate::config::Config;
-use crate::secrets::MasterKey;
-use crate::store::SqlStore;
+use engine::{Services, StartError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// What every handler and worker shares.
+/// What the HTTP handlers share: the engine's services (reached through `Deref`, so a
+/// handler calls `engine` functions with `&state`), and the API token issuer's keys.
 pub struct AppState {
-    /// The configuration.
-    pub config: Config,
-    /// The database.
-    pub store: SqlStore,
-    /// The fulfiller.
-    pub fulfiller: yubienterprise::Client,
-    /// Microsoft Graph.
-    pub graph: graph::GraphClient,
-    /// Encrypts secrets at rest.
-    pub master_key: MasterKey,
-    /// Plain HTTP (JWKS of the token issuer, the PIN webhook).
-    pub http: reqwest::Client,
+    /// The services: store, vendor clients, runner.
+    pub services: Arc<Services>,
     /// The API token issuer's keys.
     pub keys: api::auth::KeyCache,
-    /// Okta mode's runtime, when `[okta]` is configured.
-    pub okta: Option<crate::okta::OktaState>,
-    /// The fulfiller's transport keys, cached.
-    pub transport: JwksCache,
-    /// The runner's handle: kick it, wait for it ([`crate::runner`]).
-    pub runner: crate::runner::Runner,
-    /// The fulfiller's signing keys (from `ye_jwks_sign_endpoint`), cached.
-    pub signing: JwksCache,
 }
 
-/// A key set read from the fulfiller, kept for [`JwksCache::TTL`].
-#[derive(Debug, Default)]
-pub struct JwksCache(tokio::sync::Mutex<Option<(std::time::Instant, envelope::Jwks)>>);
+impl std::ops::Deref for AppState {
+    type Target = Services;
 
-impl JwksCache {
-    /// How long a set is kept.
-    pub const TTL: Duration = Duration::from_secs(600);
-
-    /// The kept set while it is younger than [`Self::TTL`] (and `fresh` is false), else
-    /// the one `fetch` reads, kept when it succeeds. Concurrent callers wait for one
-    /// fetch.
-    pub async fn get<E>(
-        &self,
-        fresh: bool,
-        fetch: impl std::future::Future<Output = Result<envelope::Jwks, E>>,
-    ) -> Result<envelope::Jwks, E> {
-        let mut g = self.0.lock().await;
-        if !fresh
-            && let Some((at, jwks)) = g.as_ref()
-            && at.elapsed() < Self::TTL
-        {
-            return Ok(jwks.clone());
-        }
-        let jwks = fetch.await?;
-        *g = Some((std::time::Instant::now(), jwks.clone()));
-        Ok(jwks)
+    fn deref(&self) -> &Services {
+        &self.services
     }
 }
 
 impl AppState {
-    /// A fulfiller transport key to seal requests to (cached; fetched with retries).
-    pub async fn transport_key(&self) -> Result<envelope::PublicJwk, String> {
-        let first = |jwks: envelope::Jwks| jwks.keys().first().cloned();
-        // A kept set without a key is read again rather than trusted for the TTL.
-        for fresh in [false, true] {
-            let jwks = self
-                .transport
-                .get(fresh, self.read_transport_keys())
-                .await?;
-            if let Some(k) = first(jwks) {
-                return Ok(k);
-            }
-        }
-        Err("the fulfiller publishes no transport key".to_owned())
-    }
-
-    /// The transport keys from the fulfiller, with retries.
-    async fn read_transport_keys(&self) -> Result<envelope::Jwks, String> {
-        let mut last = String::new();
-        for attempt in 0..4u32 {
-            match self.fulfiller.transport_keys().await {
-                Ok(jwks) => return Ok(jwks),
-                Err(e) => {
-                    last = e.to_string();
-                    let wait = e
-                        .retry_after()
-                        .map_or(100u64 << attempt, |s| s.min(30) * 1000);
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
-                }
-            }
-        }
-        Err(last)
-    }
-
-    /// The services without the HTTP layer: the store (migrated), the vendor clients
-    /// (each behind its gate), Okta mode's runtime and the runner's handle. What
-    /// `prereg serve` serves, and what the admin commands (`prereg okta`) use without
-    /// serving anything.
+    /// The services ([`Services::build`]) with the HTTP layer's caches.
     pub async fn build(config: Config) -> Result<Arc<Self>, StartError> {
-        // Each worker may hold a connection, plus the API's.
-        let connections = u32::try_from(config.processing.workers).unwrap_or(64) + 8;
-        let store = SqlStore::connect_sized(&config.database_url, connections).await?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| StartError::Client(e.to_string()))?;
-        let keys_base = config
-            .ye_jwks_transport_endpoint
-            .split("/.well-known/")
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let limit = config.processing.vendor_concurrency;
-        let fulfiller = yubienterprise::Client::with_http(
-            http.clone(),
-            &config.ye_api_base_url,
-            &keys_base,
-            config.yed_api_token.clone(),
-        )
-        .with_gate(gate::Gate::new(limit));
-        let mut gc = graph::GraphConfig::new(
-            &config.azure_tenant_id,
-            &config.entra_fido_api_client_id,
-            config.entra_fido_api_client_secret.clone(),
-        );
-        gc.authority_url = config.entra_authority_url.clone();
-        gc.graph_url = config.graph_api_base_url.clone();
-        let graph = graph::GraphClient::new(gc)
-            .map_err(|e| StartError::Client(e.to_string()))?
-            .with_gate(gate::Gate::new(limit));
-        let okta = match &config.okta {
-            Some(c) => Some(
-                crate::okta::OktaState::build(c, &http, gate::Gate::new(limit))
-                    .map_err(StartError::Client)?,
-            ),
-            None => None,
-        };
-        Ok(Arc::new(AppState {
-            okta,
-            master_key: config.master_key.clone(),
-            config,
-            store,
-            fulfiller,
-            graph,
-            http,
+        Ok(Arc::new(Self {
+            services: Services::build(config).await?,
             keys: api::auth::KeyCache::default(),
-            transport: JwksCache::default(),
-            runner: crate::runner::Runner::default(),
-            signing: JwksCache::default(),
         }))
     }
-
-    /// The fulfiller's signing keys from `ye_jwks_sign_endpoint`: the cached set (up to
-    /// 10 minutes old), or with `fresh` (a response signed by a key the cached set does
-    /// not have: the fulfiller rotated) read again.
-    pub async fn signing_keys(
-        &self,
-        fresh: bool,
-    ) -> Result<envelope::Jwks, yubienterprise::ClientError> {
-        let url = &self.config.ye_jwks_sign_endpoint;
-        self.signing.get(fresh, self.fulfiller.jwks_at(url)).await
-    }
-}
-
-/// Why the application could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// Database.
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    /// A client could not be built.
-    #[error("{0}")]
-    Client(String),
-    /// A configuration file could not be used (the TLS certificate or key).
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    /// Binding the listener.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// Where.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
 }
 
 /// A built, bound application.
@@ -393,12 +238,13 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
-        let runner = tokio::spawn(crate::runner::run(state.clone()));
-        let sched = tokio::spawn(schedulers(state.clone()));
-        let okta = state
+        let services = state.services.clone();
+        let runner = tokio::spawn(crate::runner::run(services.clone()));
+        let sched = tokio::spawn(engine::services::schedulers(services.clone()));
+        let okta = services
             .okta
             .is_some()
-            .then(|| tokio::spawn(crate::okta::background(state.clone())));
+            .then(|| tokio::spawn(crate::okta::background(services.clone())));
         // The client's address reaches handlers as `ConnectInfo` (console sign-in
         // throttling).
         let router = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -423,40 +269,5 @@ impl Application {
             t.abort();
         }
         r
-    }
-}
-
-async fn schedulers(state: Arc<AppState>) {
-    let process = crate::config::parse_cron(&state.config.cron_process_shipment_schedule).ok();
-    let cleanup = crate::config::parse_cron(&state.config.cron_data_cleanup_schedule).ok();
-    let (Some(process), Some(cleanup)) = (process, cleanup) else {
-        return;
-    };
-    loop {
-        let now = chrono::Utc::now();
-        let next_p = process.after(&now).next();
-        let next_c = cleanup.after(&now).next();
-        let next = match (next_p, next_c) {
-            (Some(p), Some(c)) => p.min(c),
-            (Some(p), None) => p,
-            (None, Some(c)) => c,
-            (None, None) => return,
-        };
-        let wait = (next - now).to_std().unwrap_or(Duration::from_secs(1));
-        tokio::time::sleep(wait).await;
-        if next_p == Some(next) {
-            // The tick makes due what waits for the fulfiller; a job waiting out a
-            // retry backoff keeps waiting (the runner picks it up when it is due).
-            match crate::runner::tick(&state).await {
-                Ok(n) => tracing::info!(made_due = n, "scheduled processing tick"),
-                Err(e) => tracing::warn!(error = %e, "scheduled processing tick failed"),
-            }
-        }
-        if next_c == Some(next) {
-            match crate::pin::cleanup(&state, crate::store::now()).await {
-                Ok(n) => tracing::info!(purged_pins = n, "cleanup run"),
-                Err(e) => tracing::warn!(error = %e, "cleanup run failed"),
-            }
-        }
     }
 }

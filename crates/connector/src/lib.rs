@@ -1,24 +1,22 @@
-//! The connector in Entra mode (`prereg serve`): the API an IT admin deploys, durable
-//! tracking of each request, scheduled processing against the fulfiller and Microsoft
-//! Graph, and PIN delivery.
+//! The connector's HTTP layer (`prereg serve`): the API an IT admin deploys (the
+//! guide's Entra-mode API and Okta mode's routes and action cards), the admin console,
+//! and [`Application`], which binds and runs them in front of the services of crate
+//! `engine` (the store, the flows, the runner).
 //!
-//! Lives here: configuration ([`config`]), secrets at rest ([`secrets`]), the store
-//! ([`store`]). Does not live here: wire types and clients (crates `yubienterprise`,
-//! `graph`), the envelope (crate `envelope`).
+//! The engine's modules are re-exported under their own names (`connector::store`,
+//! `connector::runner`, ...), so callers of the connector need only this crate. Does
+//! not live here: the core (crate `engine`), wire types and clients (crates
+//! `yubienterprise`, `graph`, `okta`), the envelope (crate `envelope`).
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod app;
-pub mod config;
 pub mod console;
-pub mod domain;
 pub mod okta;
-pub mod pin;
-pub mod process;
-pub mod runner;
 pub mod sandbox_config;
-pub mod secrets;
-pub mod store;
 
 pub use app::{AppState, Application};
-pub use config::Config;
+pub use engine::{
+    Config, ServiceError, Services, StartError, admin, config, domain, pin, process, runner,
+    secrets, services, store,
+};

@@ -8,6 +8,10 @@ use serde_json::Value;
 pub const GROUP_MEMBERSHIP_ADD: &str = "group.user_membership.add";
 /// Event type emitted by `initiate-fulfillment-request` (carries the order details).
 pub const PREREGISTRATION_EVENT: &str = "user.authenticator.enroll.webauthn_preregistration";
+/// The other name the preregistration ("MFA initiated") event is published under;
+/// subscribed to and handled like [`PREREGISTRATION_EVENT`] (issue 15: no public
+/// sample of its body, so its `debugContext` is read the same way).
+pub const PREREGISTER_INITIATE_EVENT: &str = "system.mfa.preregister.initiate";
 /// Header carrying the verification challenge on the handshake GET.
 pub const VERIFICATION_HEADER: &str = "X-Okta-Verification-Challenge";
 

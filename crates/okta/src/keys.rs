@@ -17,6 +17,13 @@ fn bad(why: &str) -> ClientError {
     ClientError::Config(format!("the service app key: {why}"))
 }
 
+/// Whether `pem` is a private key the client can sign its assertions with (what a
+/// configuration check calls before anything is sent). Never puts key material in an
+/// error.
+pub fn check_assertion_key(pem: &str) -> Result<(), ClientError> {
+    assertion_key(pem).map(drop)
+}
+
 /// Reads a PEM private key: PKCS#8 `PRIVATE KEY` (RSA or EC P-256/P-384) or PKCS#1
 /// `RSA PRIVATE KEY`. Never puts key material in an error.
 pub(crate) fn assertion_key(pem: &str) -> Result<(Algorithm, EncodingKey), ClientError> {

@@ -20,6 +20,7 @@ mod client;
 pub mod error;
 pub mod hooks;
 mod keys;
+pub use keys::check_assertion_key;
 pub mod oauth;
 pub mod paging;
 pub mod prereg;

@@ -1,7 +1,8 @@
 //! Bearer JWT validation for API callers: RS256 only, against the configured issuer's
-//! JWKS (refetched when a token names an unknown `kid`, at most every 30 s), with `iss`,
-//! `aud` in the allowed audiences, `azp`/`appid` in the allowed client apps, and
-//! `exp`/`nbf` with 60 s of skew.
+//! JWKS (refetched when a token names an unknown `kid`, at most every 30 s), with `iss`
+//! the tenant's v2.0 or v1.0 issuer, `aud` in the allowed audiences, `azp`/`appid` in
+//! the allowed client apps, and `exp`/`nbf` with 60 s of skew (401 otherwise); then the
+//! guide's app role or scope (`create_request`, in `roles` or `scp`: 403 without it).
 
 use super::error::ApiError;
 use crate::app::AppState;
@@ -27,6 +28,12 @@ struct Claims {
     azp: Option<String>,
     #[serde(default)]
     appid: Option<String>,
+    /// App roles (app-only tokens).
+    #[serde(default)]
+    roles: Vec<String>,
+    /// Scopes, space-separated (delegated tokens).
+    #[serde(default)]
+    scp: Option<String>,
 }
 
 /// Cached signing keys of the issuer.
@@ -103,7 +110,13 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             })?
             .ok_or_else(|| unauthorized("token signed by an unknown key"))?;
         let mut v = Validation::new(Algorithm::RS256);
-        v.set_issuer(&[&state.config.auth_issuer]);
+        // v2.0 and (unless turned off) v1.0 tokens of the configured tenant.
+        let issuers: Vec<&str> = [&state.config.auth_issuer, &state.config.auth_issuer_v1]
+            .into_iter()
+            .map(String::as_str)
+            .filter(|i| !i.is_empty())
+            .collect();
+        v.set_issuer(&issuers);
         v.set_audience(&state.config.allowed_audiences);
         v.leeway = 60;
         v.validate_nbf = true;
@@ -126,6 +139,19 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .ok_or_else(|| unauthorized("token names no client app (azp/appid)"))?;
         if !state.config.allowed_client_apps.iter().any(|a| a == &app) {
             return Err(unauthorized("client app is not allowed to call this API"));
+        }
+        let role = &state.config.auth_required_role;
+        let granted = role.is_empty()
+            || data.claims.roles.iter().any(|r| r == role)
+            || data
+                .claims
+                .scp
+                .as_deref()
+                .is_some_and(|scp| scp.split_whitespace().any(|s| s == role));
+        if !granted {
+            return Err(ApiError::Forbidden(format!(
+                "the token carries neither the app role nor the scope {role:?}: grant it to the calling app (API permissions, admin consent)"
+            )));
         }
         Ok(Caller { client_app: app })
     }

@@ -99,6 +99,13 @@ pub struct ShipmentBody {
     pub mailing_address: Option<AddressBody>,
     /// Exactly one item.
     pub shipment_items: Vec<ItemBody>,
+    /// Yubico's newer body: the reseller's organisation (22-character Base58), passed to
+    /// the fulfiller.
+    #[serde(default)]
+    pub reseller_organization_id: Option<String>,
+    /// Yubico's newer body: skip the fulfiller's address validation, passed to it.
+    #[serde(default)]
+    pub address_validation_bypass: Option<bool>,
 }
 
 /// `recipient` (closed).
@@ -155,6 +162,8 @@ pub struct Parsed {
     delivery_type: Option<u8>,
     item: ItemBody,
     emails_to: Vec<String>,
+    reseller_organization_id: Option<String>,
+    address_validation_bypass: Option<bool>,
 }
 
 /// Parses and validates a body: every error names the field.
@@ -225,6 +234,20 @@ pub fn parse(form: Form, bytes: &[u8]) -> Result<Parsed, ApiError> {
         }
     };
     let s = body.yubico_shipment_request;
+    let reseller_organization_id = s
+        .reseller_organization_id
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if let Some(r) = &reseller_organization_id
+        && yubienterprise::Base58Id::parse(r).is_err()
+    {
+        return Err(ApiError::Fulfiller {
+            code: "validation_error".into(),
+            message: format!(
+                "reseller_organization_id: must be a 22-character Base58 organization ID, not {r:?}"
+            ),
+        });
+    }
     let [item] = <[ItemBody; 1]>::try_from(s.shipment_items)
         .map_err(|_| ApiError::Validation("`shipment_items` must hold exactly one item".into()))?;
     if item.product_quantity != 1 {
@@ -283,6 +306,8 @@ pub fn parse(form: Form, bytes: &[u8]) -> Result<Parsed, ApiError> {
         delivery_type: s.delivery_type,
         item,
         emails_to,
+        reseller_organization_id,
+        address_validation_bypass: s.address_validation_bypass,
     })
 }
 
@@ -584,8 +609,8 @@ async fn create(
                 fido_credential_requests: vec![cred_jwe],
             }],
         }],
-        reseller_organization_id: None,
-        address_validation_bypass: None,
+        reseller_organization_id: p.reseller_organization_id,
+        address_validation_bypass: p.address_validation_bypass,
         // Our request id: after a crash or a lost answer the processor finds the
         // shipment by it instead of ordering a second key.
         customer_reference: Some(id.clone()),

@@ -37,6 +37,9 @@ pub enum ApiError {
     /// Missing or bad bearer token: 401.
     #[error("{0}")]
     Unauthorized(String),
+    /// A valid token without the required app role or scope: 403.
+    #[error("{0}")]
+    Forbidden(String),
     /// No such request: 404.
     #[error("{0}")]
     NotFound(String),
@@ -60,9 +63,54 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The HTTP status it is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) | Self::Fulfiller { .. } | Self::Idp(_) => StatusCode::BAD_REQUEST,
+            Self::IdpUnavailable(_) => StatusCode::BAD_GATEWAY,
+            Self::FulfillerUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) | Self::PinPurged { .. } => StatusCode::CONFLICT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
     /// An internal error from anything displayable (already free of secrets).
     pub fn internal(e: impl std::fmt::Display) -> Self {
         Self::Internal(e.to_string())
+    }
+}
+
+impl From<engine::ServiceError> for ApiError {
+    fn from(e: engine::ServiceError) -> Self {
+        use engine::ServiceError as E;
+        match e {
+            E::Validation(m) => Self::Validation(m),
+            E::Fulfiller { code, message } => Self::Fulfiller { code, message },
+            E::Idp(m) => Self::Idp(m),
+            E::IdpUnavailable(m) => Self::IdpUnavailable(m),
+            E::FulfillerUnavailable {
+                message,
+                request_id,
+            } => Self::FulfillerUnavailable {
+                message,
+                request_id,
+            },
+            E::NotFound(m) => Self::NotFound(m),
+            E::Conflict(m) => Self::Conflict(m),
+            E::PinPurged {
+                message,
+                reason,
+                purged_at,
+            } => Self::PinPurged {
+                message,
+                reason,
+                purged_at,
+            },
+            E::Internal(m) => Self::Internal(m),
+        }
     }
 }
 
@@ -87,7 +135,7 @@ fn api_error(status: StatusCode, message: &str, error_type: &str) -> Response {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
-            Self::Validation(m) => api_error(StatusCode::BAD_REQUEST, m, "validation"),
+            Self::Validation(m) => api_error(self.status(), m, "validation"),
             Self::Fulfiller { code, message } => (
                 StatusCode::BAD_REQUEST,
                 axum::Json(json!({
@@ -125,6 +173,7 @@ impl IntoResponse for ApiError {
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 r
             }
+            Self::Forbidden(m) => api_error(StatusCode::FORBIDDEN, m, "forbidden"),
             Self::NotFound(m) => api_error(StatusCode::NOT_FOUND, m, "not_found"),
             Self::Conflict(m) => api_error(StatusCode::CONFLICT, m, "conflict"),
             Self::PinPurged {

@@ -10,7 +10,8 @@ use axum::extract::State;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// `GET /v1/status`.
+/// `GET /v1/status`: the guide's keys and Yubico's connector's (`FIDO_CONNECTOR_VERSION`,
+/// `LOGGING_LEVEL_COM_YUBICO`, the cleanup settings), every value a string as theirs.
 pub async fn status(State(s): State<Arc<AppState>>, _caller: Caller) -> Json<Value> {
     let c = &s.config;
     let db = match s.store.backend() {
@@ -24,16 +25,33 @@ pub async fn status(State(s): State<Arc<AppState>>, _caller: Caller) -> Json<Val
         "AZURE_TENANT_ID": c.azure_tenant_id,
         "CRON_PROCESS_SHIPMENT_SCHEDULE": c.cron_process_shipment_schedule,
         "CRON_DATA_CLEANUP_SCHEDULE": c.cron_data_cleanup_schedule,
-        "CRON_DATA_CLEANUP_COMPLETED_DAYS": c.cron_data_cleanup_completed_days,
+        "CRON_DATA_CLEANUP_COMPLETED_DAYS": c.cron_data_cleanup_completed_days.to_string(),
         "EMAIL_API_SEND_ENDPOINT": c.send_pin_url.as_deref().map(redact_query).unwrap_or_default(),
         "ENTRA_FIDO_API_CLIENT_ID": c.entra_fido_api_client_id,
         "ENTRA_FIDO_API_VERSION": c.entra_fido_api_version.as_str(),
-        "ENTRA_FIDO_API_CHALLENGE_TIMEOUT_MINUTES": c.entra_fido_api_challenge_timeout_minutes,
+        "ENTRA_FIDO_API_CHALLENGE_TIMEOUT_MINUTES": c.entra_fido_api_challenge_timeout_minutes.to_string(),
         "YE_API_BASE_URL": c.ye_api_base_url,
         "YE_JWKS_SIGN_ENDPOINT": c.ye_jwks_sign_endpoint,
         "YE_JWKS_TRANSPORT_ENDPOINT": c.ye_jwks_transport_endpoint,
-        "CONNECTOR_VERSION": env!("CARGO_PKG_VERSION"),
+        "FIDO_CONNECTOR_VERSION": env!("CARGO_PKG_VERSION"),
+        "LOGGING_LEVEL_COM_YUBICO": log_level(),
     }))
+}
+
+/// The log level, as Yubico's connector names it (`INFO`, `DEBUG`): `PREREG_LOG` when it is
+/// one level, upper-case; else `INFO` (the default) or the filter as given.
+fn log_level() -> String {
+    match std::env::var("PREREG_LOG") {
+        Ok(f) if !f.trim().is_empty() => {
+            let f = f.trim();
+            if f.contains([',', '=']) {
+                f.to_owned()
+            } else {
+                f.to_ascii_uppercase()
+            }
+        }
+        _ => "INFO".to_owned(),
+    }
 }
 
 /// A Logic App URL carries its signature in the query (`sig=`): never show it.

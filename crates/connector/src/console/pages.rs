@@ -4,7 +4,6 @@
 
 use super::auth::{Admin, check_csrf, internal};
 use super::query::{self, Filter, Line, Sort};
-use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 use crate::app::AppState;
 use crate::domain::{Idp, RequestState};
@@ -462,9 +461,9 @@ async fn details_page(
     problem: Option<String>,
     posted: Option<EditForm>,
 ) -> Result<DetailsPage, Response> {
-    let r = crate::api::shipments::find(s, id)
+    let r = engine::admin::find(s, id)
         .await
-        .map_err(api_response)?;
+        .map_err(|e| api_response(e.into()))?;
     let events = s
         .store
         .history(&r.id)
@@ -645,7 +644,7 @@ pub struct Outcome {
 }
 
 fn api_response(e: ApiError) -> Response {
-    let status = e.status_of();
+    let status = e.status();
     let text = match &e {
         ApiError::Internal(_) => "internal error; see the connector's log".to_owned(),
         other => other.to_string(),
@@ -656,28 +655,8 @@ fn api_response(e: ApiError) -> Response {
     (status, text).into_response()
 }
 
-trait StatusOf {
-    fn status_of(&self) -> StatusCode;
-}
-
-impl StatusOf for ApiError {
-    fn status_of(&self) -> StatusCode {
-        match self {
-            ApiError::Validation(_) | ApiError::Fulfiller { .. } | ApiError::Idp(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            ApiError::IdpUnavailable(_) => StatusCode::BAD_GATEWAY,
-            ApiError::FulfillerUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) | ApiError::PinPurged { .. } => StatusCode::CONFLICT,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
 fn refused(admin: &Admin, what: &str, e: ApiError, back: String) -> Response {
-    let status = e.status_of();
+    let status = e.status();
     let message = match &e {
         ApiError::Internal(m) => {
             tracing::error!(error = %m, "console action failed");
@@ -694,12 +673,6 @@ fn refused(admin: &Admin, what: &str, e: ApiError, back: String) -> Response {
         }),
     )
         .into_response()
-}
-
-fn caller(admin: &Admin) -> Caller {
-    Caller {
-        client_app: format!("console:{}", admin.user),
-    }
 }
 
 fn back_to(id: &str, done: &str) -> Response {
@@ -811,17 +784,17 @@ const ACTIONS: &[Action] = &[
 ];
 
 impl Kind {
-    /// The same code as the HTTP API (the Okta approval for approve).
-    async fn call(self, s: Arc<AppState>, admin: &Admin, id: &str) -> Result<(), ApiError> {
-        use crate::api::shipments;
-        let (who, target) = (caller(admin), Path(id.to_owned()));
+    /// The engine's admin action, as the HTTP API calls it (the Okta approval for
+    /// approve).
+    async fn call(self, s: &AppState, id: &str) -> Result<(), engine::ServiceError> {
+        use engine::admin;
         match self {
-            Self::Retry => shipments::retry(State(s), who, target).await.map(drop),
-            Self::ResendPin => shipments::resend_pin(State(s), who, target).await.map(drop),
-            Self::Delete => shipments::delete(State(s), who, target).await.map(drop),
+            Self::Retry => admin::retry(s, id).await.map(drop),
+            Self::ResendPin => admin::resend_pin(s, id).await.map(drop),
+            Self::Delete => admin::delete(s, id).await.map(drop),
             Self::Approve => {
-                let row = shipments::find(&s, id).await?;
-                crate::okta::approve(&s, &row.id).await.map(drop)
+                let row = admin::find(s, id).await?;
+                crate::okta::approve(s, &row.id).await.map(drop)
             }
         }
     }
@@ -848,9 +821,9 @@ pub async fn action(
         let question = a.question.replace("{id}", &id);
         return confirm(&admin, url, question, a.button, details_url(&id));
     }
-    match a.kind.call(s, &admin, &id).await {
+    match a.kind.call(&s, &id).await {
         Ok(()) => back_to(&id, a.done),
-        Err(e) => refused(&admin, a.verb, e, details_url(&id)),
+        Err(e) => refused(&admin, a.verb, e.into(), details_url(&id)),
     }
 }
 
@@ -1052,9 +1025,9 @@ pub async fn edit(
     if let Err(r) = check_csrf(&admin, &headers, f.csrf.as_deref()) {
         return r;
     }
-    let r: RequestRow = match crate::api::shipments::find(&s, &id).await {
+    let r: RequestRow = match engine::admin::find(&s, &id).await {
         Ok(r) => r,
-        Err(e) => return refused(&admin, "edit", e, details_url(&id)),
+        Err(e) => return refused(&admin, "edit", e.into(), details_url(&id)),
     };
     // The details page again, with the posted values and the problem (or a note).
     let again = |status: StatusCode, flash: Option<String>, problem: Option<String>| {

@@ -93,6 +93,28 @@ async fn bad_input_gets_the_guides_error_shapes_and_writes_nothing() {
         "{v}"
     );
     assert_eq!(v["error_data"]["code"], "unknown_customization", "{v}");
+    // Yubico's newer members reach the fulfiller: a reseller it does not know is its
+    // refusal, passed through; a malformed one is refused before anything is written.
+    let mut b = guide_request(ALEX);
+    b["yubico_shipment_request"]["reseller_organization_id"] = json!("Zx1ap3BG24ytkAwmQG8NWn");
+    b["yubico_shipment_request"]["address_validation_bypass"] = json!(true);
+    let (s, v) = post(b).await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (400, Some("ye_error")),
+        "{v}"
+    );
+    let m = v["error_data"]["message"].as_str().unwrap();
+    assert!(m.contains("not a reseller of this organization"), "{v}");
+    let mut b = guide_request(ALEX);
+    b["yubico_shipment_request"]["reseller_organization_id"] = json!("not-an-org");
+    let (s, v) = post(b).await;
+    assert_eq!(
+        (s, v["error_code"].as_str()),
+        (400, Some("ye_error")),
+        "{v}"
+    );
+    assert!(v.to_string().contains("reseller_organization_id"), "{v}");
 
     // idp_error: an unknown user.
     let ghost = "7dc95e2f-5300-4000-8000-000000000000";
@@ -155,10 +177,20 @@ async fn status_shows_the_configuration_and_no_secret() {
         "YE_API_BASE_URL",
         "YE_JWKS_SIGN_ENDPOINT",
         "YE_JWKS_TRANSPORT_ENDPOINT",
+        "CRON_DATA_CLEANUP_SCHEDULE",
+        "CRON_DATA_CLEANUP_COMPLETED_DAYS",
+        "ENTRA_FIDO_API_CHALLENGE_TIMEOUT_MINUTES",
+        "FIDO_CONNECTOR_VERSION",
+        "LOGGING_LEVEL_COM_YUBICO",
     ] {
         assert!(v[key].is_string(), "{key} in {v}");
     }
+    // Every value a string, as Yubico's connector answers.
+    let all = v.as_object().unwrap();
+    assert!(all.values().all(Value::is_string), "{v}");
     assert_eq!(v["ENTRA_FIDO_API_VERSION"], "beta");
+    assert_eq!(v["CRON_DATA_CLEANUP_COMPLETED_DAYS"], "0");
+    assert_eq!(v["FIDO_CONNECTOR_VERSION"], env!("CARGO_PKG_VERSION"));
     let text = v.to_string();
     let secret = w.ready["entra"]["connector_app"]["client_secret"]
         .as_str()
@@ -298,4 +330,127 @@ async fn the_newer_form_fills_recipient_and_address_from_entra_and_names_what_is
         "{v}"
     );
     assert_eq!(w.fulfiller_total().await, 1);
+}
+
+fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// An API app registered as the guide says (Application ID URI, no manifest change)
+/// gets v1.0 tokens from Entra: `iss` `https://sts.windows.net/{tid}/`, `aud` the App ID
+/// URI, `appid`. The connector accepts them as it accepts v2.0 ones.
+#[tokio::test]
+async fn v1_and_v2_caller_tokens_of_the_tenant_are_accepted() {
+    let w = start().await;
+    let v2 = w.token().await;
+    assert_eq!(claims_of(&v2)["ver"], "2.0");
+    let (s, v) = w.call_as(&v2, Method::GET, "/v1/status", None, None).await;
+    assert_eq!(s, 200, "v2.0: {v}");
+    let e = &w.ready["entra"];
+    let api = e["connector_app"]["client_id"].as_str().unwrap();
+    let r = w
+        .http
+        .patch(format!(
+            "{}/sandbox/v1/apps/{api}",
+            e["authority_host"].as_str().unwrap()
+        ))
+        .json(&json!({"accessTokenAcceptedVersion": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v1 = w.token().await;
+    let c = claims_of(&v1);
+    assert_eq!(c["ver"], "1.0", "{c}");
+    let tid = e["tenant_id"].as_str().unwrap();
+    assert_eq!(c["iss"], format!("https://sts.windows.net/{tid}/"), "{c}");
+    let (s, v) = w.call_as(&v1, Method::GET, "/v1/status", None, None).await;
+    assert_eq!(s, 200, "v1.0: {v}");
+}
+
+/// A caller whose token is valid but carries neither the app role nor the scope
+/// `create_request` (the app was never granted it) is refused with 403, naming the role.
+#[tokio::test]
+async fn a_token_without_the_create_request_role_is_403() {
+    let mut seed = sandbox::entra::TenantSeed::default();
+    for app in &mut seed.apps {
+        for p in &mut app.api_permissions {
+            p.roles.clear();
+        }
+    }
+    let w = crate::okta_common::start_with(crate::okta_common::Options {
+        entra_seed: Some(seed),
+        ..Default::default()
+    })
+    .await;
+    let (s, v) = w.call(Method::GET, "/v1/status", None).await;
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(v["error_data"]["error_type"], "forbidden", "{v}");
+    assert!(
+        v["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("create_request"),
+        "{v}"
+    );
+    let (s, v) = w
+        .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
+        .await;
+    assert_eq!(s, 403, "{v}");
+}
+
+/// The connector authenticates to Entra with a certificate registered on its app
+/// (`entra_fido_api_client_certificate_file` and `..._key_file`) instead of the secret:
+/// before the certificate is registered, the token service refuses it and nothing is
+/// ordered; once registered, the order goes through.
+#[tokio::test]
+async fn the_connector_can_authenticate_to_entra_with_a_certificate() {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["prereg-connector".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("prereg-cert-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_file, key_file) = (dir.join("app.crt"), dir.join("app.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let extra = format!(
+        "entra_fido_api_client_certificate_file = {:?}\nentra_fido_api_client_key_file = {:?}\n",
+        cert_file.display().to_string(),
+        key_file.display().to_string()
+    );
+    let w = common::start_full(sandbox::Config::for_tests(), None, &extra, true).await;
+    let (s, v) = w
+        .call(Method::POST, "/v1/fpr/shipments", Some(guide_request(ALEX)))
+        .await;
+    assert_eq!(
+        v["error_code"], "idp_error",
+        "unregistered certificate: {s} {v}"
+    );
+    assert_eq!(w.fulfiller_total().await, 0, "nothing ordered");
+    let e = &w.ready["entra"];
+    let r = w
+        .http
+        .post(format!(
+            "{}/sandbox/v1/apps/{}/certificates",
+            e["authority_host"].as_str().unwrap(),
+            e["connector_app"]["client_id"].as_str().unwrap()
+        ))
+        .body(cert.pem())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let (s, v) = w
+        .call(Method::POST, "/v1/fpr/shipments", Some(guide_request(ALEX)))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(w.fulfiller_total().await, 1);
+    let _ = std::fs::remove_dir_all(dir);
 }

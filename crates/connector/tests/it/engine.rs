@@ -3,8 +3,8 @@
 //! a lost Graph answer still ends with the PIN delivered; a slow fulfiller still gets
 //! exactly one shipment; a permanent mail refusal names its recipient and never mails
 //! the one already served again; a retry backoff survives a cron tick; a request whose
-//! vendor keeps failing ends in `error` after the attempt cap. Each on SQLite and
-//! PostgreSQL.
+//! vendor keeps failing ends in `error` after the attempt cap; a step that panics is
+//! recorded and retried, and the runner carries on. Each on SQLite and PostgreSQL.
 
 use crate::common::{ALEX, World, guide_request, start_full};
 use crate::pg;
@@ -228,4 +228,100 @@ async fn a_request_whose_vendor_keeps_failing_ends_in_error_after_the_attempt_ca
     assert!(why.contains("gave up after 2 attempts"), "{why}");
     w.fulfiller_faults.set(sandbox::faults::FaultConfig::none());
     assert_eq!(w.fulfiller_total().await, 0);
+}
+
+/// A step that panics (injected through the engine's `test-hooks` feature) is caught:
+/// the panic is noted in the request's timeline, its job waits out a backoff, the other
+/// request in the same run completes (the runner and its workers live on), and the next
+/// run completes the one that panicked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_step_is_recorded_and_retried_and_the_runner_carries_on() {
+    both(
+        async |db| start_full(sandbox::Config::for_tests(), db, "", true).await,
+        async |w| {
+            let (a, _) = order(&w, guide_request(ALEX)).await;
+            let (b, _) = order(&w, guide_request("b21eea82-781f-5190-867f-c1f0357034f7")).await;
+            w.advance().await;
+            w.advance().await;
+            w.state.runner.panic_next(&a);
+            let before = w.state.runner.totals();
+            w.process().await;
+            let (got_a, got_b) = (w.shipment(&a).await, w.shipment(&b).await);
+            assert_eq!(got_b["state"], "complete", "the other request: {got_b}");
+            assert_ne!(got_a["state"], "complete", "{got_a}");
+            assert_ne!(got_a["state"], "error", "a panic is retried: {got_a}");
+            let noted = got_a["timeline"].as_array().unwrap().iter().any(|n| {
+                n["note"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("processing failed unexpectedly (a panic injected by a test)")
+            });
+            assert!(noted, "{got_a}");
+            let run = w.state.runner.totals().since(&before);
+            assert_eq!((run.retries, run.completed), (1, 1), "{run:?}");
+            // The retry's backoff (30 s by default) is ended by an admin's process now.
+            w.process().await;
+            let got_a = w.shipment(&a).await;
+            assert_eq!(got_a["state"], "complete", "{got_a}");
+            assert_eq!(w.pins.lock().unwrap().len(), 2, "both PINs delivered once");
+        },
+    )
+    .await;
+}
+
+/// The cron tick does not poll each waiting request: with more waiting than the
+/// fulfiller states it lists, it reads the fulfiller's list of FIDO Pre-reg shipments
+/// in the states a request acts on and runs only the requests whose shipment is there.
+/// Of 12 waiting requests, the 2 the fulfiller put in error run (and go to `error`);
+/// the other 10 are not polled.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cron_tick_runs_only_the_requests_the_fulfillers_list_shows_moved() {
+    let mut entra = sandbox::entra::TenantSeed::default();
+    entra
+        .users
+        .extend((0..12).map(crate::faults_batch::entra_user));
+    let w = crate::okta_common::start_with(crate::okta_common::Options {
+        entra_seed: Some(entra),
+        ..Default::default()
+    })
+    .await;
+    let mut orders = Vec::new();
+    for i in 0..12 {
+        let user = format!("fa000000-0000-4000-8000-{i:012}");
+        let (s, v) = w
+            .call(
+                Method::POST,
+                "/v1/fpr/shipments",
+                Some(guide_request(&user)),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        orders.push((
+            v["data"]["request_id"].as_str().unwrap().to_owned(),
+            v["data"]["shipment_id"].as_str().unwrap().to_owned(),
+        ));
+    }
+    for (_, sid) in &orders[..2] {
+        w.fulfiller_call(
+            Method::POST,
+            "/sandbox/v1/advance",
+            Some(json!({"shipment_id": sid, "to_state": 7})),
+        )
+        .await;
+    }
+    let before = w.state.runner.totals();
+    assert_eq!(connector::runner::tick(&w.state).await.unwrap(), 2);
+    assert!(
+        w.state
+            .runner
+            .wait_idle(std::time::Duration::from_secs(60))
+            .await
+    );
+    let run = w.state.runner.totals().since(&before);
+    assert_eq!((run.processed, run.errors), (2, 2), "{run:?}");
+    for (i, (id, _)) in orders.iter().enumerate() {
+        let row = w.state.store.get_request(id).await.unwrap().unwrap();
+        let want = if i < 2 { "error" } else { "open" };
+        assert_eq!(row.state.as_str(), want, "order {i}");
+    }
 }

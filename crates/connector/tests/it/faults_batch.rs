@@ -27,7 +27,7 @@ use std::time::Duration;
 const ENTRA_USERS: usize = 8;
 const OKTA_USERS: usize = 8;
 
-fn entra_user(i: usize) -> sandbox::entra::seed::SeedUser {
+pub(crate) fn entra_user(i: usize) -> sandbox::entra::seed::SeedUser {
     let upn = format!("fault{i}@contoso.onmicrosoft.com");
     serde_json::from_value(json!({
         "id": format!("fa000000-0000-4000-8000-{i:012}"),

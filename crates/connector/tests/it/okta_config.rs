@@ -147,3 +147,46 @@ async fn a_service_app_with_private_key_jwt_reaches_the_okta_sandbox() {
     w.drive_to(&id, "complete").await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `private_key_file` takes what the Okta Admin Console generates (an RSA key, PKCS#8)
+/// and the older PKCS#1 form (`RSA PRIVATE KEY`); anything else is refused naming the
+/// key, without the key's bytes in the message.
+#[test]
+fn the_service_app_key_may_be_pkcs8_or_pkcs1_rsa() {
+    use base64::Engine;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let der = key.serialize_der();
+    let info = pkcs8::PrivateKeyInfoRef::try_from(der.as_slice()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(info.private_key.as_bytes());
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let pkcs1 = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
+        lines.join("\n")
+    );
+    let dir = std::env::temp_dir().join(format!("prereg-okta-key-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let section = |file: &std::path::Path| {
+        format!(
+            "org_url = \"https://x.okta.com\"\nclient_id = \"0oa1\"\nprivate_key_file = {:?}\nkey_id = \"k\"\nevent_hook_secret = \"s\"",
+            file.display().to_string()
+        )
+    };
+    for (name, pem) in [("pkcs8.pem", key.serialize_pem()), ("pkcs1.pem", pkcs1)] {
+        let file = dir.join(name);
+        std::fs::write(&file, pem).unwrap();
+        parse(&section(&file), &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let file = dir.join("cert.pem");
+    let junk = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    std::fs::write(&file, junk).unwrap();
+    let e = parse(&section(&file), &[]).unwrap_err();
+    assert!(
+        e.contains("okta.private_key_file") && !e.contains("AAAA"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -115,6 +115,25 @@ async fn the_preregistration_event_of_initiate_fulfillment_starts_a_request() {
     w.drive_to(&id, "awaiting_approval").await;
 }
 
+/// The preregistration event under its other published name,
+/// `system.mfa.preregister.initiate`, starts a request the same way.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_system_mfa_preregister_initiate_event_starts_a_request() {
+    let w = start().await;
+    let mut ev = group_add_event("initiate-0001", BOB, GROUP);
+    let e = &mut ev["data"]["events"][0];
+    e["eventType"] = json!("system.mfa.preregister.initiate");
+    e["target"] = json!([{"id": BOB, "type": "User", "alternateId": "x", "displayName": "x"}]);
+    e["debugContext"] = json!({"debugData": {"fulfillmentData":
+        "[{\"productId\":\"1\",\"inventoryProductId\":\"1\",\"customizationId\":\"C19881\"}]"}});
+    let (s, v) = deliver(&w, HOOK_SECRET, &ev).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["started"].as_array().unwrap().len(), 1, "{v}");
+    let r = w.wait_request_of(BOB).await;
+    assert_eq!(r["okta"]["source"], "mfa_initiated");
+    assert_eq!(r["okta"]["customization_id"], "C19881");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missed_group_event_is_recovered_by_reconciliation() {
     let w = start().await;
@@ -144,14 +163,27 @@ async fn the_connector_registers_its_own_hook_and_a_group_add_reaches_it() {
     config.event_hook_url = Some(format!("{}/v1/okta/events", w.connector));
     let okta = connector::okta::OktaState::build(&config, &w.http, gate::Gate::default()).unwrap();
     let first = connector::okta::register_hook(&okta).await.unwrap();
-    // Registering again replaces the hook (its secret cannot be read back).
+    // An admin deactivated it meanwhile: registering again replaces the hook in place
+    // (its secret cannot be read back, so the configured one is sent again) and
+    // activates it.
+    let path = format!("/api/v1/eventHooks/{first}/lifecycle/deactivate");
+    let (s, v) = w.okta_call(Method::POST, &path, None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "INACTIVE", "{v}");
     let id = connector::okta::register_hook(&okta).await.unwrap();
-    assert_ne!(first, id);
+    assert_eq!(first, id, "the same hook, replaced");
     let (s, hooks) = w.okta_call(Method::GET, "/api/v1/eventHooks", None).await;
     assert_eq!(s, 200, "{hooks}");
     let hooks = hooks.as_array().unwrap();
     assert_eq!(hooks.len(), 1, "{hooks:?}");
     assert_eq!(hooks[0]["verificationStatus"], "VERIFIED");
+    assert_eq!(hooks[0]["status"], "ACTIVE");
+    let events = hooks[0]["events"]["items"].to_string();
+    assert!(
+        events.contains("system.mfa.preregister.initiate")
+            && events.contains("user.authenticator.enroll.webauthn_preregistration"),
+        "{events}"
+    );
 
     w.add_to_group(GROUP, BOB).await;
     let r = w.wait_request_of(BOB).await;

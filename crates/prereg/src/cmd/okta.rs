@@ -50,12 +50,12 @@ pub enum Command {
 
 /// The connector's services for `path` (store, clients, Okta mode), without the HTTP
 /// layer: these commands serve nothing.
-async fn services(path: &std::path::Path) -> anyhow::Result<Arc<connector::AppState>> {
+async fn services(path: &std::path::Path) -> anyhow::Result<Arc<connector::Services>> {
     let config = connector::Config::load(Some(path))?;
     if config.okta.is_none() {
         bail!("{} has no [okta] section: Okta mode is off", path.display());
     }
-    connector::AppState::build(config)
+    connector::Services::build(config)
         .await
         .context("opening the connector's database and clients")
 }

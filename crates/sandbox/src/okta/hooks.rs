@@ -17,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use okta::hooks::{
     EventData, EventEnvelope, EventHook, GROUP_MEMBERSHIP_ADD, LogActor, LogEvent,
-    PREREGISTRATION_EVENT, VERIFICATION_HEADER, VerificationResponse,
+    PREREGISTER_INITIATE_EVENT, PREREGISTRATION_EVENT, VERIFICATION_HEADER, VerificationResponse,
 };
 use okta::{FulfillmentRequest, Group, User};
 use serde_json::{Value, json};
@@ -73,16 +73,18 @@ fn check_hook(hook: &EventHook) -> Result<(), Failure> {
             "events must be {\"type\":\"EVENT_TYPE\",\"items\":[...]} with at least one event type",
         ));
     }
-    if let Some(bad) = hook
-        .events
-        .items
-        .iter()
-        .find(|i| *i != GROUP_MEMBERSHIP_ADD && *i != PREREGISTRATION_EVENT)
-    {
+    if let Some(bad) = hook.events.items.iter().find(|i| {
+        ![
+            GROUP_MEMBERSHIP_ADD,
+            PREREGISTRATION_EVENT,
+            PREREGISTER_INITIATE_EVENT,
+        ]
+        .contains(&i.as_str())
+    }) {
         return Err(Failure::validation(
             "eventHook",
             format!(
-                "event type {bad:?} is not delivered by this sandbox; use {GROUP_MEMBERSHIP_ADD} or {PREREGISTRATION_EVENT}"
+                "event type {bad:?} is not known to this sandbox; use {GROUP_MEMBERSHIP_ADD}, {PREREGISTRATION_EVENT} or {PREREGISTER_INITIATE_EVENT} (the last is accepted but never emitted here)"
             ),
         ));
     }

@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::str::FromStr;
 
+pub mod console;
+
 /// Every key the connector reads.
 pub const KEYS: &[&str] = &[
     "listen_addr",
@@ -27,11 +29,15 @@ pub const KEYS: &[&str] = &[
     "azure_tenant_id",
     "entra_fido_api_client_id",
     "entra_fido_api_client_secret",
+    "entra_fido_api_client_certificate_file",
+    "entra_fido_api_client_key_file",
     "entra_fido_api_version",
     "entra_fido_api_challenge_timeout_minutes",
     "entra_authority_url",
     "graph_api_base_url",
     "auth_issuer",
+    "auth_issuer_v1",
+    "auth_required_role",
     "auth_jwks_url",
     "allowed_audiences",
     "allowed_client_apps",
@@ -66,7 +72,7 @@ pub const SECTIONS: &[&str] = &["okta", "console"];
 fn section_keys(section: &str) -> &'static [&'static str] {
     match section {
         "okta" => crate::okta::KEYS,
-        "console" => crate::console::KEYS,
+        "console" => console::KEYS,
         _ => &[],
     }
 }
@@ -142,6 +148,11 @@ pub struct Smtp {
     pub ca_pem: Option<Vec<u8>>,
 }
 
+/// Yubico's connector's default processing schedule: at the top of every hour.
+pub const DEFAULT_PROCESS_SCHEDULE: &str = "0 0 * * * *";
+/// Yubico's connector's default cleanup schedule: at half past every hour.
+pub const DEFAULT_CLEANUP_SCHEDULE: &str = "0 30 * * * *";
+
 /// The parsed configuration. `Debug` never prints secrets.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -169,6 +180,10 @@ pub struct Config {
     pub entra_fido_api_client_id: String,
     /// The connector app's client secret.
     pub entra_fido_api_client_secret: SecretString,
+    /// A certificate registered on the connector's app, with its private key, used
+    /// instead of the secret (`entra_fido_api_client_certificate_file` and
+    /// `entra_fido_api_client_key_file`, PEM).
+    pub entra_fido_api_client_certificate: Option<graph::ClientCredential>,
     /// Graph version for fido2Methods (beta by default).
     pub entra_fido_api_version: ApiVersion,
     /// `challengeTimeoutInMinutes`, 5..=43200.
@@ -177,8 +192,14 @@ pub struct Config {
     pub entra_authority_url: String,
     /// Graph host.
     pub graph_api_base_url: String,
-    /// Expected `iss` of API callers' tokens.
+    /// Expected `iss` of API callers' v2.0 tokens.
     pub auth_issuer: String,
+    /// Expected `iss` of API callers' v1.0 tokens (an API app registered as the guide
+    /// says, with no manifest change, gets v1.0 tokens); empty refuses v1.0 tokens.
+    pub auth_issuer_v1: String,
+    /// The app role (app-only `roles`) or scope (delegated `scp`) a caller's token must
+    /// carry; empty checks none.
+    pub auth_required_role: String,
     /// JWKS for API callers' tokens.
     pub auth_jwks_url: String,
     /// Accepted `aud` values.
@@ -204,7 +225,7 @@ pub struct Config {
     /// Okta mode (`[okta]`), off when absent.
     pub okta: Option<crate::okta::OktaConfig>,
     /// The admin console (`[console]`), off when absent.
-    pub console: Option<crate::console::ConsoleConfig>,
+    pub console: Option<console::ConsoleConfig>,
 }
 
 /// The runner's settings (top-level keys).
@@ -505,7 +526,7 @@ impl Config {
             .map(|s| crate::okta::OktaConfig::parse(&s))
             .transpose()?;
         let console = section("console")
-            .map(|s| crate::console::ConsoleConfig::parse(&s))
+            .map(|s| console::ConsoleConfig::parse(&s))
             .transpose()?;
         let raw = Section {
             prefix: String::new(),
@@ -522,6 +543,41 @@ impl Config {
             (None, Some(_)) => return Err(err("tls_cert_file", "is required with tls_key_file")),
         };
 
+        let entra_certificate = match (
+            raw.get("entra_fido_api_client_certificate_file")?,
+            raw.get("entra_fido_api_client_key_file")?,
+        ) {
+            (Some(c), Some(k)) => {
+                let read = |key: &str, path: &str| {
+                    std::fs::read_to_string(path)
+                        .map_err(|e| err(key, format!("cannot read {path}: {e}")))
+                };
+                let cert = read("entra_fido_api_client_certificate_file", &c)?;
+                let key = SecretString::from(read("entra_fido_api_client_key_file", &k)?);
+                // The parser's error never carries key material.
+                Some(
+                    graph::ClientCredential::certificate(&cert, &key).map_err(|e| {
+                        err(
+                            "entra_fido_api_client_key_file",
+                            format!("{k} with {c} is not a usable certificate credential: {e}"),
+                        )
+                    })?,
+                )
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(err(
+                    "entra_fido_api_client_key_file",
+                    "is required with entra_fido_api_client_certificate_file",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    "entra_fido_api_client_certificate_file",
+                    "is required with entra_fido_api_client_key_file",
+                ));
+            }
+        };
         let listen_addr = raw.parsed("listen_addr", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
         let database_url = raw.or("database_url", "sqlite://prereg-connector.db")?;
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
@@ -592,21 +648,33 @@ impl Config {
             ye_jwks_transport_endpoint: raw.url("ye_jwks_transport_endpoint", None)?,
             ye_jwks_sign_endpoint: raw.url("ye_jwks_sign_endpoint", None)?,
             entra_fido_api_client_id: raw.required("entra_fido_api_client_id")?,
-            entra_fido_api_client_secret: SecretString::from(
-                raw.required("entra_fido_api_client_secret")?,
-            ),
+            // With a certificate the secret may be left out.
+            entra_fido_api_client_secret: SecretString::from(match &entra_certificate {
+                Some(_) => raw.or("entra_fido_api_client_secret", "")?,
+                None => raw.required("entra_fido_api_client_secret")?,
+            }),
+            entra_fido_api_client_certificate: entra_certificate,
             entra_fido_api_version: version,
             entra_fido_api_challenge_timeout_minutes: timeout,
             graph_api_base_url: raw.url("graph_api_base_url", Some(graph::DEFAULT_GRAPH_URL))?,
             auth_issuer: raw.or("auth_issuer", &default_issuer)?,
+            auth_issuer_v1: raw.or(
+                "auth_issuer_v1",
+                &format!("https://sts.windows.net/{azure_tenant_id}/"),
+            )?,
+            auth_required_role: raw
+                .or("auth_required_role", "create_request")?
+                .trim()
+                .to_owned(),
             auth_jwks_url: raw.url("auth_jwks_url", Some(&default_jwks))?,
             allowed_audiences: raw.list("allowed_audiences")?,
             allowed_client_apps: raw.list("allowed_client_apps")?,
             cron_process_shipment_schedule: raw
-                .cron("cron_process_shipment_schedule", "0 */5 * * * *")?,
-            cron_data_cleanup_schedule: raw.cron("cron_data_cleanup_schedule", "0 0 3 * * *")?,
+                .cron("cron_process_shipment_schedule", DEFAULT_PROCESS_SCHEDULE)?,
+            cron_data_cleanup_schedule: raw
+                .cron("cron_data_cleanup_schedule", DEFAULT_CLEANUP_SCHEDULE)?,
             cron_data_cleanup_completed_days: raw
-                .parsed("cron_data_cleanup_completed_days", 30u32)?,
+                .parsed("cron_data_cleanup_completed_days", 0u32)?,
             send_pin_url: match raw
                 .get("send_pin_url")?
                 .or(raw.get("email_api_send_endpoint")?)
@@ -743,6 +811,13 @@ allowed_client_apps = ["app1"]
         assert_eq!(c.entra_fido_api_version, ApiVersion::Beta);
         assert_eq!(c.entra_fido_api_challenge_timeout_minutes, 20160);
         assert_eq!(c.auth_issuer, "https://login.microsoftonline.com/t1/v2.0");
+        assert_eq!(c.auth_issuer_v1, "https://sts.windows.net/t1/");
+        assert_eq!(c.auth_required_role, "create_request");
+        // Yubico's connector's schedules, and 0 (never) for the completed requests'
+        // cleanup.
+        assert_eq!(c.cron_process_shipment_schedule, "0 0 * * * *");
+        assert_eq!(c.cron_data_cleanup_schedule, "0 30 * * * *");
+        assert_eq!(c.cron_data_cleanup_completed_days, 0);
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("\"tok\"") && !dbg.contains("\"s1\""), "{dbg}");
     }

@@ -28,9 +28,9 @@
 //! request is read again and the step decides on the state it now has (a deleted
 //! request stays deleted).
 
-use crate::app::AppState;
 use crate::domain::{Idp, RequestState};
 use crate::secrets::Purpose;
+use crate::services::Services;
 use crate::store::{RequestRow, Store, now};
 use envelope::PrivateJwk;
 use std::time::Duration;
@@ -109,7 +109,7 @@ fn code_of(e: &yubienterprise::ApiError) -> String {
 /// version) or the fulfiller does not support the field: it refuses the search field
 /// (400), or answers with shipments that carry no reference at all.
 pub(crate) async fn find_existing(
-    state: &AppState,
+    state: &Services,
     row: &RequestRow,
     body: &CreateFprShipment,
 ) -> Result<Option<String>, ClientError> {
@@ -171,7 +171,7 @@ pub(crate) async fn find_existing(
 /// request. Two requests with the same recipient and address can swap shipments here,
 /// which is why the reference is preferred.
 async fn find_by_contact(
-    state: &AppState,
+    state: &Services,
     row: &RequestRow,
     body: &CreateFprShipment,
 ) -> Result<Option<String>, ClientError> {
@@ -245,7 +245,7 @@ async fn find_by_contact(
 ///   deleted too, and the job is made due;
 /// - anything else (another worker recorded it): its row is returned as it is.
 async fn adopt(
-    state: &AppState,
+    state: &Services,
     mut row: RequestRow,
     shipment_id: String,
     note: &str,
@@ -323,7 +323,7 @@ async fn adopt(
 /// Another run recorded a different shipment for this request (it should not happen:
 /// only the lease holder creates): the one this run made is a duplicate. It is deleted
 /// at the fulfiller so that no second key ships, and logged either way.
-async fn discard_duplicate(state: &AppState, row: &RequestRow, duplicate: &str) {
+async fn discard_duplicate(state: &Services, row: &RequestRow, duplicate: &str) {
     let kept = row.shipment_id.as_deref().unwrap_or_default();
     tracing::error!(request_id = %row.id, kept, duplicate, "a second shipment was made for one request; deleting it at the fulfiller");
     let note = match state.fulfiller.delete_fpr_shipment(duplicate).await {
@@ -355,7 +355,7 @@ pub(crate) enum Undone {
 /// request never sent an order, so nothing was made) — and deletes it at the fulfiller.
 /// `Err` is the step to return (a transient fault: retry).
 pub(crate) async fn undo_shipment(
-    state: &AppState,
+    state: &Services,
     row: &RequestRow,
     order: Option<&CreateFprShipment>,
 ) -> Result<Undone, Step> {
@@ -392,7 +392,7 @@ pub(crate) async fn undo_shipment(
 /// A request whose cancel was asked while it was still `creating`: reconcile first
 /// (the shipment may exist: find it by reference), delete it at the fulfiller, then
 /// mark the request deleted. Nothing is created.
-async fn cancel(state: &AppState, mut row: RequestRow) -> Step {
+async fn cancel(state: &Services, mut row: RequestRow) -> Step {
     let order: CreateFprShipment = match serde_json::from_str(&row.create_body) {
         Ok(b) => b,
         Err(e) => return Step::Retry(format!("stored create body: {e}")),
@@ -438,7 +438,7 @@ async fn cancel(state: &AppState, mut row: RequestRow) -> Step {
 /// `fresh` is true only for the API's own first call right after recording the intent
 /// (no earlier attempt can exist); the processor always looks first.
 pub async fn create_shipment(
-    state: &AppState,
+    state: &Services,
     row: RequestRow,
     fresh: bool,
 ) -> Result<RequestRow, CreateError> {
@@ -532,7 +532,7 @@ pub(crate) enum Step {
 /// Puts a request in the error state with `message` (what an admin reads), only if it
 /// is still in the state the run read (`row.state`): a DELETE that landed meanwhile
 /// stays.
-pub(crate) async fn fail(state: &AppState, row: RequestRow, message: String) -> Step {
+pub(crate) async fn fail(state: &Services, row: RequestRow, message: String) -> Step {
     match state.store.apply(&row.failed(&message), &message).await {
         Ok(true) => {
             tracing::warn!(request_id = %row.id, error = %message, "request entered the error state");
@@ -547,7 +547,7 @@ pub(crate) async fn fail(state: &AppState, row: RequestRow, message: String) -> 
 }
 
 #[tracing::instrument(skip_all, fields(request_id = %row.id, state = %row.state))]
-pub(crate) async fn step(state: &AppState, row: RequestRow) -> Step {
+pub(crate) async fn step(state: &Services, row: RequestRow) -> Step {
     if row.idp == Idp::Okta {
         return crate::okta::step(state, row).await;
     }
@@ -607,7 +607,7 @@ enum StepError {
 /// Writes `row` only if the request is still `expected` (the state the run read):
 /// `Err(StepError::Moved)` when an admin changed it meanwhile.
 async fn write_if(
-    state: &AppState,
+    state: &Services,
     row: &RequestRow,
     expected: RequestState,
     note: &str,
@@ -630,7 +630,7 @@ fn client_err(e: ClientError) -> StepError {
     }
 }
 
-async fn poll(state: &AppState, mut row: RequestRow) -> Result<Option<RequestRow>, StepError> {
+async fn poll(state: &Services, mut row: RequestRow) -> Result<Option<RequestRow>, StepError> {
     let sid = row.shipment_id.clone().unwrap_or_default();
     let s = match state.fulfiller.get_fpr_shipment(&sid).await {
         Ok(s) => s,
@@ -671,7 +671,7 @@ async fn poll(state: &AppState, mut row: RequestRow) -> Result<Option<RequestRow
 
 /// Opens both responses, registers the credential, keeps the PIN sealed.
 async fn register(
-    state: &AppState,
+    state: &Services,
     mut row: RequestRow,
     s: &FprShipment,
 ) -> Result<RequestRow, StepError> {
@@ -852,7 +852,7 @@ async fn register(
     Ok(row)
 }
 
-async fn deliver(state: &AppState, mut row: RequestRow) -> Result<RequestRow, StepError> {
+async fn deliver(state: &Services, mut row: RequestRow) -> Result<RequestRow, StepError> {
     let Some(sealed) = state
         .store
         .get_secret(&row.id, Purpose::Pin)

@@ -203,6 +203,13 @@ pub trait Store: Send + Sync {
     /// `with_backoff`, also those waiting out a retry backoff. The cron tick leaves
     /// backoffs alone; an admin's "process now" asks for everything.
     async fn make_due(&self, with_backoff: bool) -> Result<u64, StoreError>;
+    /// The cron tick's part when it looked at the fulfiller's list itself: makes due
+    /// every waiting job (not a backoff) except those of requests in `open` (waiting
+    /// for the fulfiller), and of those only the requests in `open_due`.
+    async fn make_due_seen(&self, open_due: &[String]) -> Result<u64, StoreError>;
+    /// The requests in `open` whose job waits (not a backoff, not leased): (request
+    /// id, shipment id).
+    async fn waiting_for_fulfiller(&self) -> Result<Vec<(String, String)>, StoreError>;
     /// Renews the lease of a job its holder still holds: whether it does.
     async fn heartbeat(&self, job: &Job, lease: Duration) -> Result<bool, StoreError>;
     /// Claims one due job whose lease is free, leasing it for `lease`.
@@ -235,7 +242,7 @@ pub struct SqlStore {
 }
 
 /// The schema, one folder of versioned migrations per dialect
-/// (`crates/connector/migrations/`). On PostgreSQL sqlx runs them under an advisory lock,
+/// (`crates/engine/migrations/`). On PostgreSQL sqlx runs them under an advisory lock,
 /// so replicas starting together do not race.
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -312,7 +319,7 @@ async fn write_row(
 }
 
 /// Appends an audit-trail entry, inside the caller's transaction.
-pub(crate) async fn add_history(
+pub async fn add_history(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     request_id: &str,
     at: i64,
@@ -732,6 +739,44 @@ impl Store for SqlStore {
                 .await?
                 .rows_affected(),
         )
+    }
+
+    async fn make_due_seen(&self, open_due: &[String]) -> Result<u64, StoreError> {
+        let t = now();
+        let mut tx = self.pool.begin().await?;
+        let mut n = sqlx::query(
+            "UPDATE jobs SET run_at = $1 WHERE run_at > $1 AND backoff = 0 AND request_id NOT IN \
+             (SELECT id FROM requests WHERE state = $2)",
+        )
+        .bind(t)
+        .bind(RequestState::Open.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        for id in open_due {
+            n += sqlx::query(
+                "UPDATE jobs SET run_at = $1 WHERE request_id = $2 AND run_at > $1 AND backoff = 0",
+            )
+            .bind(t)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn waiting_for_fulfiller(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT r.id, r.shipment_id FROM requests r JOIN jobs j ON j.request_id = r.id \
+             WHERE r.state = $1 AND r.shipment_id IS NOT NULL AND j.backoff = 0 \
+             AND j.run_at > $2 AND (j.locked_until IS NULL OR j.locked_until < $2)",
+        )
+        .bind(RequestState::Open.as_str())
+        .bind(now())
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn heartbeat(&self, job: &Job, lease: Duration) -> Result<bool, StoreError> {

@@ -10,8 +10,8 @@
 
 use super::store::{self as ostore, OktaRequest};
 use super::{GroupMapping, OktaState};
-use crate::app::AppState;
 use crate::domain::{Idp, RequestState};
+use crate::services::Services;
 use crate::store::{RequestRow, now};
 
 /// The order line for one user.
@@ -58,7 +58,7 @@ pub enum StartError {
     Unavailable(String),
 }
 
-fn okta_state(state: &AppState) -> Result<&OktaState, StartError> {
+fn okta_state(state: &Services) -> Result<&OktaState, StartError> {
     state
         .okta
         .as_ref()
@@ -67,7 +67,7 @@ fn okta_state(state: &AppState) -> Result<&OktaState, StartError> {
 
 /// Starts a request for `user` (Okta id or login), unless the user has one open.
 pub async fn start_request(
-    state: &AppState,
+    state: &Services,
     user: &str,
     order: Order,
     source: &str,
@@ -193,7 +193,7 @@ pub struct ReconcileSummary {
 
 /// Starts a request for every member of a mapped group who never had one (not counting
 /// deleted requests): a group event Okta never delivered is not a missed key.
-pub async fn reconcile(state: &AppState) -> Result<ReconcileSummary, String> {
+pub async fn reconcile(state: &Services) -> Result<ReconcileSummary, String> {
     let o = okta_state(state).map_err(|e| e.to_string())?;
     let mut sum = ReconcileSummary::default();
     for g in &o.config.groups {
@@ -228,7 +228,7 @@ pub async fn reconcile(state: &AppState) -> Result<ReconcileSummary, String> {
 
 /// The order line of a preregistration event (`debugData.fulfillmentData`, an array or
 /// its JSON text), or the first group mapping when the event names none.
-pub(crate) fn order_of_event(o: &OktaState, debug: &serde_json::Value) -> Option<Order> {
+pub fn order_of_event(o: &OktaState, debug: &serde_json::Value) -> Option<Order> {
     let data = &debug["debugData"]["fulfillmentData"];
     let parsed: Option<serde_json::Value> = match data {
         serde_json::Value::String(s) => serde_json::from_str(s).ok(),

@@ -19,9 +19,9 @@
 //! - **Waiting**: a request waiting for the outside world (the fulfiller to ship) is
 //!   polled again at the next cron tick or "process now" ([`Release::Wait`]).
 
-use crate::app::AppState;
 use crate::domain::RequestState;
 use crate::process::{RunSummary, Step};
+use crate::services::Services;
 use crate::store::{Job, Release, Store, StoreError, now};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,7 +38,7 @@ const POLL: Duration = Duration::from_secs(2);
 /// latest (the cron tick usually comes first).
 const WAIT: i64 = 24 * 3600;
 
-/// The runner's handle, shared through [`AppState`].
+/// The runner's handle, shared through [`Services`].
 #[derive(Debug)]
 pub struct Runner {
     kick: Notify,
@@ -46,6 +46,9 @@ pub struct Runner {
     kicks: AtomicU64,
     idle: watch::Sender<u64>,
     totals: std::sync::Mutex<RunSummary>,
+    /// Requests whose next step panics (feature `test-hooks`: the panic isolation test).
+    #[cfg(feature = "test-hooks")]
+    panic_next: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Default for Runner {
@@ -56,6 +59,8 @@ impl Default for Runner {
             kicks: AtomicU64::new(0),
             idle: watch::Sender::new(0),
             totals: std::sync::Mutex::new(RunSummary::default()),
+            #[cfg(feature = "test-hooks")]
+            panic_next: std::sync::Mutex::default(),
         }
     }
 }
@@ -66,6 +71,15 @@ impl Runner {
         let n = self.kicks.fetch_add(1, Ordering::SeqCst) + 1;
         self.kick.notify_one();
         n
+    }
+
+    /// Tests only (feature `test-hooks`): the next step of `request_id` panics, once.
+    #[cfg(feature = "test-hooks")]
+    pub fn panic_next(&self, request_id: &str) {
+        self.panic_next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(request_id.to_owned());
     }
 
     /// What the runner did since it started.
@@ -105,15 +119,92 @@ impl Runner {
 
 /// The cron tick: makes due what waits for the outside world, not what waits out a
 /// retry backoff, and kicks the runner. How many jobs it made due.
-pub async fn tick(state: &AppState) -> Result<u64, StoreError> {
-    let n = state.store.make_due(false).await?;
+///
+/// Requests waiting for the fulfiller are not polled one `GET` each: the tick reads the
+/// fulfiller's list of FIDO Pre-reg shipments in the states a request acts on (shipped
+/// or delivered: the responses are there; an error state), 100 a page, and makes due
+/// only the requests whose shipment is in it ([`sweep`]). When that would take more
+/// calls than there are waiting requests, or a list call fails, each is polled as
+/// before. A request not seen in the list is still polled once a day (its `Wait`), which
+/// notices a shipment deleted at the fulfiller.
+pub async fn tick(state: &Services) -> Result<u64, StoreError> {
+    let waiting = state.store.waiting_for_fulfiller().await?;
+    let n = if waiting.len() <= ACTIONABLE.len() {
+        state.store.make_due(false).await?
+    } else {
+        match sweep(state).await {
+            Ok(seen) => {
+                let due: Vec<String> = waiting
+                    .into_iter()
+                    .filter(|(_, sid)| seen.contains(sid))
+                    .map(|(id, _)| id)
+                    .collect();
+                state.store.make_due_seen(&due).await?
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the fulfiller's shipments failed; polling each waiting request");
+                state.store.make_due(false).await?
+            }
+        }
+    };
     state.runner.kick();
     Ok(n)
 }
 
+/// The fulfiller states a waiting request acts on: the responses are there, or the
+/// fulfiller put the shipment in error.
+const ACTIONABLE: [yubienterprise::ShipmentState; 10] = {
+    use yubienterprise::ShipmentState as S;
+    [
+        S::Shipped,
+        S::Delivered,
+        S::IncompleteRequest,
+        S::Incomplete,
+        S::AddressUndeliverable,
+        S::ProcessingError,
+        S::DplMatch,
+        S::ShippingError,
+        S::Lost,
+        S::DeliveryException,
+    ]
+};
+
+/// The ids of the fulfiller's FIDO Pre-reg shipments in an [`ACTIONABLE`] state
+/// (`GET /v1/shipments_exact?shipment_type=AUTO FIDO PRE-REG&shipment_state_id=N`, 100
+/// a page).
+pub async fn sweep(
+    state: &Services,
+) -> Result<std::collections::HashSet<String>, yubienterprise::ClientError> {
+    let mut seen = std::collections::HashSet::new();
+    for st in ACTIONABLE {
+        let mut offset = 0u64;
+        loop {
+            let q = yubienterprise::ListQuery {
+                limit: Some(100),
+                offset: Some(offset),
+                shipment_type: Some(yubienterprise::ShipmentType::AutoFidoPreReg),
+                shipment_state_id: Some(st),
+                ..Default::default()
+            };
+            let page = state.fulfiller.list_shipments_exact(&q).await?;
+            let got = page.shipments.len() as u64;
+            seen.extend(
+                page.shipments
+                    .into_iter()
+                    .map(|s| s.shipment_id.to_string()),
+            );
+            offset += got;
+            if got == 0 || offset >= page.total_count {
+                break;
+            }
+        }
+    }
+    Ok(seen)
+}
+
 /// An admin's "process now" (`POST /v1/fpr/shipments/process`, the console): makes
 /// every job due, backoffs included, and kicks the runner.
-pub async fn process_now(state: &AppState) -> Result<u64, StoreError> {
+pub async fn process_now(state: &Services) -> Result<u64, StoreError> {
     let n = state.store.make_due(true).await?;
     state.runner.kick();
     Ok(n)
@@ -138,7 +229,7 @@ pub struct Processed {
 /// [`process_now`], then waits (at most `limit`) until the runner has run everything
 /// due as far as it goes; what it did meanwhile (other work the runner did in that
 /// time is counted too). The work runs in the runner: the caller only waits.
-pub async fn process_and_wait(state: &AppState, limit: Duration) -> Result<Processed, StoreError> {
+pub async fn process_and_wait(state: &Services, limit: Duration) -> Result<Processed, StoreError> {
     let before = state.runner.totals();
     let queued = process_now(state).await?;
     let idle = state.runner.wait_idle(limit).await;
@@ -155,7 +246,7 @@ pub async fn process_and_wait(state: &AppState, limit: Duration) -> Result<Proce
 /// For commands that serve nothing (`prereg okta --process`): runs the runner until
 /// every job due now has run as far as it goes (at most `limit`), then stops it. What
 /// it did.
-pub async fn run_until_idle(state: Arc<AppState>, limit: Duration) -> RunSummary {
+pub async fn run_until_idle(state: Arc<Services>, limit: Duration) -> RunSummary {
     let before = state.runner.totals();
     let task = tokio::spawn(run(state.clone()));
     state.runner.wait_idle(limit).await;
@@ -164,7 +255,7 @@ pub async fn run_until_idle(state: Arc<AppState>, limit: Duration) -> RunSummary
 }
 
 /// Runs the dispatcher until the task is aborted.
-pub async fn run(state: Arc<AppState>) {
+pub async fn run(state: Arc<Services>) {
     let workers = state.config.processing.workers;
     let slots = Arc::new(Semaphore::new(workers));
     loop {
@@ -210,7 +301,7 @@ pub async fn run(state: Arc<AppState>) {
 
 /// Runs one claimed job: its step (in a task of its own, so a panic is caught) with the
 /// lease renewed meanwhile, then gives the job back or finishes it.
-async fn run_job(state: &Arc<AppState>, job: Job) {
+async fn run_job(state: &Arc<Services>, job: Job) {
     let s = state.clone();
     let request_id = job.request_id.clone();
     let mut work = tokio::spawn(async move { steps(&s, &request_id).await });
@@ -244,7 +335,7 @@ async fn run_job(state: &Arc<AppState>, job: Job) {
 /// Runs `work` while renewing `job`'s lease every third of the lease. `None` when the lease
 /// was lost (someone else holds the job now): `work` is dropped unfinished.
 pub async fn holding<F: std::future::Future>(
-    state: &AppState,
+    state: &Services,
     job: &Job,
     work: F,
 ) -> Option<F::Output> {
@@ -276,7 +367,7 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Appends a note to a request's audit trail (its state unchanged).
-async fn note(state: &AppState, request_id: &str, text: &str) -> Result<(), StoreError> {
+async fn note(state: &Services, request_id: &str, text: &str) -> Result<(), StoreError> {
     if let Some(row) = state.store.get_request(request_id).await? {
         state.store.update_request_if(&row, row.state, text).await?;
     }
@@ -285,12 +376,22 @@ async fn note(state: &AppState, request_id: &str, text: &str) -> Result<(), Stor
 
 /// The request's steps: as far as it goes in one run. A run whose write lost to an
 /// admin reads the request again and decides again.
-async fn steps(state: &AppState, request_id: &str) -> Result<Step, StoreError> {
+async fn steps(state: &Services, request_id: &str) -> Result<Step, StoreError> {
     let mut outcome = Step::Done(RequestState::Deleted);
     for _ in 0..5 {
         let Some(row) = state.store.get_request(request_id).await? else {
             return Ok(Step::Done(RequestState::Deleted));
         };
+        #[cfg(feature = "test-hooks")]
+        if state
+            .runner
+            .panic_next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(request_id)
+        {
+            panic!("a panic injected by a test");
+        }
         outcome = crate::process::step(state, row).await;
         if !matches!(outcome, Step::Moved) {
             break;
@@ -311,7 +412,7 @@ pub fn backoff(p: &crate::config::Processing, retries: i64, asked: Option<u64>) 
     i64::try_from(secs).unwrap_or(i64::MAX / 4)
 }
 
-async fn settle(state: &AppState, job: &Job, outcome: Step) -> Result<(), StoreError> {
+async fn settle(state: &Services, job: &Job, outcome: Step) -> Result<(), StoreError> {
     let p = state.config.processing;
     let outcome = match outcome {
         Step::Retry(why) | Step::RetryAfter(why, _)
@@ -351,7 +452,7 @@ async fn settle(state: &AppState, job: &Job, outcome: Step) -> Result<(), StoreE
 /// Gives the job back to wait out its backoff (at least `asked`, the service's
 /// `Retry-After`).
 async fn retry_later(
-    state: &AppState,
+    state: &Services,
     job: &Job,
     why: &str,
     asked: Option<u64>,
@@ -366,7 +467,7 @@ async fn retry_later(
 
 /// The attempt cap is reached: the request goes to `error` naming the last failure
 /// (as a compare-and-set: an admin's change meanwhile stays). What came of it.
-async fn give_up(state: &AppState, job: &Job, why: &str) -> Result<Step, StoreError> {
+async fn give_up(state: &Services, job: &Job, why: &str) -> Result<Step, StoreError> {
     let message = format!(
         "gave up after {} attempts in a row failed; the last: {why}. Fix the cause, then retry the request",
         job.retries + 1

@@ -4,7 +4,7 @@
 //!
 //! The PIN is only ever in this request body; it is never logged.
 
-use crate::app::AppState;
+use crate::services::Services;
 use crate::store::RequestRow;
 use serde_json::json;
 
@@ -34,19 +34,19 @@ const WEBHOOK: &str = "webhook";
 /// Sends the PIN to the configured channel, to each recipient not yet served (the
 /// recipients served are recorded one by one, so a retry after a partial failure sends
 /// only to the others). The error text never contains the PIN.
-pub async fn deliver(state: &AppState, row: &RequestRow, pin: &str) -> Result<(), DeliveryError> {
+pub async fn deliver(state: &Services, row: &RequestRow, pin: &str) -> Result<(), DeliveryError> {
     let contacts: Vec<String> = serde_json::from_str(&row.pin_contacts).unwrap_or_default();
     let served = delivered(state, &row.id)
         .await
         .map_err(|e| DeliveryError::Transient(e.to_string()))?;
-    if let Some(smtp) = &state.config.smtp {
+    if let Some(mailer) = &state.mailer {
         let todo: Vec<String> = contacts
             .iter()
             .filter(|c| !served.iter().any(|s| s.eq_ignore_ascii_case(c)))
             .cloned()
             .collect();
         for to in &todo {
-            send_smtp(smtp, row, std::slice::from_ref(to), pin).await?;
+            mailer.send(row, to, pin).await?;
             record(state, &row.id, to).await?;
         }
         tracing::info!(request_id = %row.id, recipients = todo.len(), already = served.len(), "PIN mailed");
@@ -101,7 +101,7 @@ pub async fn deliver(state: &AppState, row: &RequestRow, pin: &str) -> Result<()
 }
 
 /// The recipients already served for a request.
-async fn delivered(state: &AppState, request_id: &str) -> DbResult<Vec<String>> {
+async fn delivered(state: &Services, request_id: &str) -> DbResult<Vec<String>> {
     Ok(
         sqlx::query_scalar("SELECT recipient FROM pin_deliveries WHERE request_id = $1")
             .bind(request_id)
@@ -112,7 +112,7 @@ async fn delivered(state: &AppState, request_id: &str) -> DbResult<Vec<String>> 
 
 /// Records that `recipient` got the PIN. A recipient the database cannot record is
 /// not counted as served (sent again on retry, rather than never).
-async fn record(state: &AppState, request_id: &str, recipient: &str) -> Result<(), DeliveryError> {
+async fn record(state: &Services, request_id: &str, recipient: &str) -> Result<(), DeliveryError> {
     sqlx::query(
         "INSERT INTO pin_deliveries (request_id, recipient, delivered_at) VALUES ($1, $2, $3) \
          ON CONFLICT (request_id, recipient) DO NOTHING",
@@ -127,7 +127,7 @@ async fn record(state: &AppState, request_id: &str, recipient: &str) -> Result<(
 }
 
 /// Forgets who was served (an admin's resend sends to every recipient again).
-pub async fn forget_deliveries(state: &AppState, request_id: &str) -> DbResult<()> {
+pub async fn forget_deliveries(state: &Services, request_id: &str) -> DbResult<()> {
     sqlx::query("DELETE FROM pin_deliveries WHERE request_id = $1")
         .bind(request_id)
         .execute(state.store.pool())
@@ -135,91 +135,120 @@ pub async fn forget_deliveries(state: &AppState, request_id: &str) -> DbResult<(
     Ok(())
 }
 
-/// Sends the PIN by SMTP to each contact, one message each. The error text never
-/// contains the PIN; a permanent refusal names the recipient.
-pub async fn send_smtp(
-    smtp: &crate::config::Smtp,
-    row: &RequestRow,
-    contacts: &[String],
-    pin: &str,
-) -> Result<(), DeliveryError> {
-    use crate::config::SmtpSecurity;
-    use DeliveryError::{Permanent, Transient};
-    use lettre::message::header::ContentType;
-    use lettre::transport::smtp::authentication::Credentials;
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-    use secrecy::ExposeSecret;
+/// The SMTP transport for PIN mail, built once at start and shared by every worker:
+/// lettre's pool keeps connections open between messages (checked with `NOOP` before
+/// reuse, closed after a minute idle), so a batch of PINs is not one TCP and TLS
+/// handshake and login per message.
+pub struct Mailer {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    from: lettre::message::Mailbox,
+    server: String,
+}
 
-    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-    // The server's certificate is checked against the platform's roots plus, when
-    // `smtp_ca_file` is set, the CA certificates in it (for private CAs).
-    let params = || -> Result<TlsParameters, DeliveryError> {
-        let mut b = TlsParameters::builder(smtp.host.clone());
-        for pem in smtp.ca_pem.as_deref().map(split_pem).unwrap_or_default() {
-            let cert =
-                Certificate::from_pem(&pem).map_err(|e| Permanent(format!("smtp_ca_file: {e}")))?;
-            b = b.add_root_certificate(cert);
-        }
-        b.build_rustls()
-            .map_err(|e| Permanent(format!("SMTP {} TLS: {e}", smtp.host)))
-    };
-    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host);
-    let builder = match smtp.security {
-        SmtpSecurity::Plain => builder,
-        SmtpSecurity::StartTls => builder.tls(Tls::Required(params()?)),
-        SmtpSecurity::Tls => builder.tls(Tls::Wrapper(params()?)),
-    };
-    let mut builder = builder
-        .port(smtp.port)
-        .timeout(Some(std::time::Duration::from_secs(30)));
-    if let (Some(u), Some(p)) = (&smtp.username, &smtp.password) {
-        builder = builder.credentials(Credentials::new(u.clone(), p.expose_secret().to_owned()));
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
-    let mailer = builder.build();
-    let from: lettre::message::Mailbox = smtp
-        .from
-        .parse()
-        .map_err(|e| Permanent(format!("smtp_from: {e}")))?;
-    let serial = row.serial.as_deref().unwrap_or("(unknown)");
-    for to_text in contacts {
-        let to: lettre::message::Mailbox = to_text.parse().map_err(|e| {
-            Permanent(format!(
-                "PIN contact {to_text:?} is not an address: {e}; correct the contact and order again"
-            ))
-        })?;
-        let body = zeroize::Zeroizing::new(format!(
-            "A security key (YubiKey serial {serial}) is on its way to {user}, already registered \
-             for signing in to Microsoft Entra ID.\r\n\r\n\
-             Its PIN is: {pin}\r\n\r\n\
-             Please give this PIN to {user} separately from the key (in person or by phone), \
-             never together with it. Delete this message afterwards.\r\n",
-            user = row.user_label,
-        ));
-        let msg = Message::builder()
-            .from(from.clone())
-            .to(to)
-            .subject(format!(
-                "PIN for the security key of {} (serial {serial})",
-                row.user_label
-            ))
-            .header(ContentType::TEXT_PLAIN)
-            .body(body.as_str().to_owned())
-            .map_err(|e| Permanent(format!("building the PIN message: {e}")))?;
-        if let Err(e) = mailer.send(msg).await {
-            return Err(if e.is_permanent() {
+}
+
+impl Mailer {
+    /// The transport for `smtp` (no connection is made yet). Fails on a sender or CA
+    /// certificate that cannot be used (checked at start already).
+    pub fn new(smtp: &crate::config::Smtp) -> Result<Self, String> {
+        use crate::config::SmtpSecurity;
+        use lettre::transport::smtp::PoolConfig;
+        use lettre::transport::smtp::authentication::Credentials;
+        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+        use lettre::{AsyncSmtpTransport, Tokio1Executor};
+        use secrecy::ExposeSecret;
+        // The server's certificate is checked against the platform's roots plus, when
+        // `smtp_ca_file` is set, the CA certificates in it (for private CAs).
+        let params = || -> Result<TlsParameters, String> {
+            let mut b = TlsParameters::builder(smtp.host.clone());
+            for pem in smtp.ca_pem.as_deref().map(split_pem).unwrap_or_default() {
+                let cert = Certificate::from_pem(&pem).map_err(|e| format!("smtp_ca_file: {e}"))?;
+                b = b.add_root_certificate(cert);
+            }
+            b.build_rustls()
+                .map_err(|e| format!("SMTP {} TLS: {e}", smtp.host))
+        };
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host);
+        let builder = match smtp.security {
+            SmtpSecurity::Plain => builder,
+            SmtpSecurity::StartTls => builder.tls(Tls::Required(params()?)),
+            SmtpSecurity::Tls => builder.tls(Tls::Wrapper(params()?)),
+        };
+        let mut builder = builder
+            .port(smtp.port)
+            .timeout(Some(std::time::Duration::from_secs(30)))
+            .pool_config(
+                PoolConfig::new()
+                    .max_size(8)
+                    .idle_timeout(std::time::Duration::from_secs(60)),
+            );
+        if let (Some(u), Some(p)) = (&smtp.username, &smtp.password) {
+            builder =
+                builder.credentials(Credentials::new(u.clone(), p.expose_secret().to_owned()));
+        }
+        let from = smtp.from.parse().map_err(|e| format!("smtp_from: {e}"))?;
+        Ok(Self {
+            transport: builder.build(),
+            from,
+            server: format!("{}:{}", smtp.host, smtp.port),
+        })
+    }
+
+    /// Sends the PIN to one contact. The error text never contains the PIN; a permanent
+    /// refusal names the recipient.
+    pub async fn send(
+        &self,
+        row: &RequestRow,
+        to_text: &str,
+        pin: &str,
+    ) -> Result<(), DeliveryError> {
+        use DeliveryError::{Permanent, Transient};
+        use lettre::message::header::ContentType;
+        use lettre::{AsyncTransport, Message};
+        let serial = row.serial.as_deref().unwrap_or("(unknown)");
+        {
+            let to: lettre::message::Mailbox = to_text.parse().map_err(|e| {
                 Permanent(format!(
-                    "the mail server {}:{} refused the PIN mail to {to_text} for good: {e}; correct the PIN contact, then retry the request",
-                    smtp.host, smtp.port
+                    "PIN contact {to_text:?} is not an address: {e}; correct the contact and order again"
                 ))
-            } else {
-                Transient(format!(
-                    "SMTP {}:{} (mail to {to_text}): {e}",
-                    smtp.host, smtp.port
+            })?;
+            let body = zeroize::Zeroizing::new(format!(
+                "A security key (YubiKey serial {serial}) is on its way to {user}, already registered \
+                 for signing in to Microsoft Entra ID.\r\n\r\n\
+                 Its PIN is: {pin}\r\n\r\n\
+                 Please give this PIN to {user} separately from the key (in person or by phone), \
+                 never together with it. Delete this message afterwards.\r\n",
+                user = row.user_label,
+            ));
+            let msg = Message::builder()
+                .from(self.from.clone())
+                .to(to)
+                .subject(format!(
+                    "PIN for the security key of {} (serial {serial})",
+                    row.user_label
                 ))
-            });
+                .header(ContentType::TEXT_PLAIN)
+                .body(body.as_str().to_owned())
+                .map_err(|e| Permanent(format!("building the PIN message: {e}")))?;
+            if let Err(e) = self.transport.send(msg).await {
+                return Err(if e.is_permanent() {
+                    Permanent(format!(
+                        "the mail server {} refused the PIN mail to {to_text} for good: {e}; correct the PIN contact, then retry the request",
+                        self.server
+                    ))
+                } else {
+                    Transient(format!("SMTP {} (mail to {to_text}): {e}", self.server))
+                });
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The certificates of a PEM file, one PEM block each.
@@ -259,7 +288,7 @@ pub struct Hold {
 type DbResult<T> = Result<T, crate::store::StoreError>;
 
 /// The hold of one request, if its PIN was ever delivered (or purged).
-pub async fn hold(state: &AppState, request_id: &str) -> DbResult<Option<Hold>> {
+pub async fn hold(state: &Services, request_id: &str) -> DbResult<Option<Hold>> {
     let r = sqlx::query(
         "SELECT delivered_at, held_until, purged_at, purge_reason FROM pin_holds WHERE request_id = $1",
     )
@@ -279,7 +308,7 @@ pub async fn hold(state: &AppState, request_id: &str) -> DbResult<Option<Hold>> 
 
 /// Records a delivery: the first one starts the retention (`held_until`), later ones
 /// (resends) keep it. Returns `held_until` (`None` when nothing is retained).
-pub async fn record_delivery(state: &AppState, request_id: &str, at: i64) -> DbResult<Option<i64>> {
+pub async fn record_delivery(state: &Services, request_id: &str, at: i64) -> DbResult<Option<i64>> {
     let days = i64::from(state.config.pin_retention_days);
     if let Some(h) = hold(state, request_id).await? {
         return Ok(h.held_until);
@@ -305,7 +334,7 @@ pub async fn record_delivery(state: &AppState, request_id: &str, at: i64) -> DbR
 
 /// Destroys the sealed PIN of a request and records why. Idempotent: a second purge
 /// keeps the first date and reason.
-pub async fn purge(state: &AppState, request_id: &str, at: i64, reason: &str) -> DbResult<()> {
+pub async fn purge(state: &Services, request_id: &str, at: i64, reason: &str) -> DbResult<()> {
     use crate::store::Store;
     state
         .store
@@ -338,10 +367,17 @@ pub async fn purge(state: &AppState, request_id: &str, at: i64, reason: &str) ->
 
 /// The cleanup run as of `at`: purges held PINs whose retention ended, then the secrets
 /// of requests completed or deleted more than `cron_data_cleanup_completed_days` ago
-/// (recording that for their PINs too). Returns how many PINs were purged.
-pub async fn cleanup(state: &AppState, at: i64) -> DbResult<u64> {
+/// (recording that for their PINs too; 0, the default as in Yubico's connector, keeps
+/// them). Returns how many PINs were purged.
+pub async fn cleanup(state: &Services, at: i64) -> DbResult<u64> {
     use crate::store::Store;
-    let before = at - i64::from(state.config.cron_data_cleanup_completed_days) * 86400;
+    let days = state.config.cron_data_cleanup_completed_days;
+    // 0: never (no request is older than the start of time).
+    let before = if days == 0 {
+        i64::MIN
+    } else {
+        at - i64::from(days) * 86400
+    };
     let due: Vec<(String, &str)> = sqlx::query(
         "SELECT request_id FROM pin_holds WHERE purged_at IS NULL AND held_until < $1",
     )

@@ -20,9 +20,9 @@
 
 use super::OktaState;
 use super::store::{self as ostore, OktaRequest};
-use crate::app::AppState;
 use crate::domain::RequestState;
 use crate::process::{CreateError, Step, Undone, fail, undo_shipment};
+use crate::services::Services;
 use crate::store::{RequestRow, Store};
 use yubienterprise::ClientError;
 use yubienterprise::fpr::{CreateFprShipment, ProductCustomization, ShipmentItemRequest};
@@ -78,7 +78,7 @@ fn ye_fault(e: ClientError) -> Fault {
 
 /// Runs the next step of an Okta-mode request (called by the processor for rows with
 /// `idp = 'okta'`).
-pub(crate) async fn step(state: &AppState, row: RequestRow) -> Step {
+pub(crate) async fn step(state: &Services, row: RequestRow) -> Step {
     let Some(okta) = state.okta.as_ref() else {
         return match row.state {
             RequestState::Complete | RequestState::Deleted | RequestState::Error => {
@@ -139,7 +139,7 @@ pub(crate) async fn step(state: &AppState, row: RequestRow) -> Step {
 /// meanwhile); a cancel recorded meanwhile is carried out instead. `spent`: the
 /// enrollment cannot go on ([`fatal`]).
 async fn failed(
-    state: &AppState,
+    state: &Services,
     okta: &OktaState,
     row: RequestRow,
     part: &mut OktaRequest,
@@ -159,7 +159,7 @@ async fn failed(
 }
 
 /// The row as stored (a phase may have recorded fulfiller fields before failing).
-async fn fresh(state: &AppState, row: RequestRow) -> RequestRow {
+async fn fresh(state: &Services, row: RequestRow) -> RequestRow {
     match state.store.get_request(&row.id).await {
         Ok(Some(r)) => r,
         _ => row,
@@ -169,7 +169,7 @@ async fn fresh(state: &AppState, row: RequestRow) -> RequestRow {
 /// Marks the enrollment errored at Okta (unless it is active), flags the request to
 /// start over on retry, and puts it in `error` (if it is still `expected`).
 async fn fatal(
-    state: &AppState,
+    state: &Services,
     okta: &OktaState,
     row: RequestRow,
     expected: RequestState,
@@ -201,7 +201,7 @@ async fn fatal(
 /// `expected`, the one this run acted on (a compare-and-set): an admin's cancel
 /// recorded meanwhile is carried out instead, a delete is left as it is.
 async fn fail_unless_moved(
-    state: &AppState,
+    state: &Services,
     okta: &OktaState,
     row: RequestRow,
     expected: RequestState,
@@ -249,7 +249,7 @@ async fn fail_unless_moved(
 ///   enrollment was being made, the one whose answer was lost is withdrawn.
 /// - The table: `deleted`, and the user can be ordered again.
 async fn cancel(
-    state: &AppState,
+    state: &Services,
     okta: &OktaState,
     mut row: RequestRow,
     part: &mut OktaRequest,
@@ -313,7 +313,7 @@ async fn cancel(
 /// `creating`: read the shipping data, enroll at Okta, record the order, create the
 /// shipment exactly once.
 async fn create(
-    state: &AppState,
+    state: &Services,
     okta: &OktaState,
     mut row: RequestRow,
     part: &mut OktaRequest,
@@ -455,7 +455,7 @@ async fn create(
 
 /// Refuses to act outside (activate, send the PIN) when an admin changed the request
 /// meanwhile (deleted it while this worker held it): the next run sees the new state.
-async fn still_current(state: &AppState, row: &RequestRow) -> Result<(), Fault> {
+async fn still_current(state: &Services, row: &RequestRow) -> Result<(), Fault> {
     match state.store.get_request(&row.id).await.map_err(db)? {
         Some(now) if now.state == row.state => Ok(()),
         Some(now) => Err(Fault::Transient(format!(
@@ -473,7 +473,7 @@ const ENROLLING: &str = "enrolling at Okta";
 /// lost: delete the user's pending enrollments created since that mark (the user's
 /// lock means no other request of ours enrolls this user meanwhile).
 async fn withdraw_lost_enrollments(
-    state: &AppState,
+    state: &Services,
     okta: &OktaState,
     row: &RequestRow,
     part: &OktaRequest,
@@ -514,7 +514,7 @@ async fn withdraw_lost_enrollments(
 
 /// `open`: poll; on 103/104 activate at Okta.
 async fn poll(
-    state: &AppState,
+    state: &Services,
     okta: &OktaState,
     mut row: RequestRow,
     part: &mut OktaRequest,
@@ -660,7 +660,7 @@ pub(crate) async fn okta_send_pin(okta: &OktaState, part: &OktaRequest) -> Resul
 
 /// `pin_pending`: Okta sends the PIN → `complete`.
 async fn send_pin(
-    state: &AppState,
+    state: &Services,
     okta: &OktaState,
     mut row: RequestRow,
     part: &OktaRequest,
@@ -693,7 +693,7 @@ async fn send_pin(
 /// state it is in now otherwise), retrying transient database errors (SQLite answers
 /// "database is locked" to concurrent writers at times).
 pub(crate) async fn persist_if(
-    state: &AppState,
+    state: &Services,
     row: &RequestRow,
     expected: RequestState,
     note: &str,
@@ -721,7 +721,7 @@ pub(crate) async fn persist_if(
 
 /// `pin_pending` run at once (approval): `Ok(row)` complete, or the error for the caller.
 pub(crate) async fn send_now(
-    state: &AppState,
+    state: &Services,
     okta: &OktaState,
     row: RequestRow,
     part: &OktaRequest,

@@ -1,0 +1,23 @@
+//! The connector's core, without the HTTP layer: the typed domain ([`domain`]), the
+//! store and its migrations ([`store`]), secrets at rest ([`secrets`]), the per-IdP
+//! flows (Entra mode in [`process`], Okta mode in [`okta`]), PIN delivery ([`pin`]), the
+//! runner that carries every request to its end ([`runner`]), the admin actions
+//! ([`admin`]) and the services they share ([`services`]). `axum` is not a dependency:
+//! the HTTP API and the console (crate `connector`) call these services.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod okta;
+pub mod pin;
+pub mod process;
+pub mod runner;
+pub mod secrets;
+pub mod services;
+pub mod store;
+
+pub use config::Config;
+pub use error::ServiceError;
+pub use services::{JwksCache, Services, StartError};
