@@ -10,6 +10,7 @@ pub mod admin;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod okta;
 pub mod pin;
 pub mod process;

@@ -46,6 +46,8 @@ pub struct Runner {
     kicks: AtomicU64,
     idle: watch::Sender<u64>,
     totals: std::sync::Mutex<RunSummary>,
+    /// When the dispatcher last went round its loop (unix seconds; 0: not started).
+    last_loop: std::sync::atomic::AtomicI64,
     /// Requests whose next step panics (feature `test-hooks`: the panic isolation test).
     #[cfg(feature = "test-hooks")]
     panic_next: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -59,6 +61,7 @@ impl Default for Runner {
             kicks: AtomicU64::new(0),
             idle: watch::Sender::new(0),
             totals: std::sync::Mutex::new(RunSummary::default()),
+            last_loop: std::sync::atomic::AtomicI64::new(0),
             #[cfg(feature = "test-hooks")]
             panic_next: std::sync::Mutex::default(),
         }
@@ -80,6 +83,15 @@ impl Runner {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(request_id.to_owned());
+    }
+
+    /// Seconds since the dispatcher last went round its loop (it does at least every
+    /// poll interval, 2 s, while it lives); `None` before it started.
+    pub fn idle_for(&self) -> Option<i64> {
+        match self.last_loop.load(Ordering::Relaxed) {
+            0 => None,
+            t => Some(now() - t),
+        }
     }
 
     /// What the runner did since it started.
@@ -259,6 +271,7 @@ pub async fn run(state: Arc<Services>) {
     let workers = state.config.processing.workers;
     let slots = Arc::new(Semaphore::new(workers));
     loop {
+        state.runner.last_loop.store(now(), Ordering::Relaxed);
         let seen = state.runner.kicks.load(Ordering::SeqCst);
         let mut claimed = false;
         loop {

@@ -34,6 +34,9 @@ pub struct Services {
     pub signing: JwksCache,
     /// PIN mail (when `smtp_host` is set): one pooled SMTP transport.
     pub mailer: Option<crate::pin::Mailer>,
+    /// Each vendor's gate, by name (`fulfiller`, `graph`, `okta`): the clients enter
+    /// them; the metrics read them.
+    pub gates: [(&'static str, gate::Gate); 3],
 }
 
 /// A key set read from the fulfiller, kept for [`JwksCache::TTL`].
@@ -119,13 +122,18 @@ impl Services {
             .unwrap_or_default()
             .to_owned();
         let limit = config.processing.vendor_concurrency;
+        let gates = [
+            ("fulfiller", gate::Gate::new(limit)),
+            ("graph", gate::Gate::new(limit)),
+            ("okta", gate::Gate::new(limit)),
+        ];
         let fulfiller = yubienterprise::Client::with_http(
             http.clone(),
             &config.ye_api_base_url,
             &keys_base,
             config.yed_api_token.clone(),
         )
-        .with_gate(gate::Gate::new(limit));
+        .with_gate(gates[0].1.clone());
         let credential = match &config.entra_fido_api_client_certificate {
             Some(c) => c.clone(),
             None => graph::ClientCredential::Secret(config.entra_fido_api_client_secret.clone()),
@@ -139,10 +147,10 @@ impl Services {
         gc.graph_url = config.graph_api_base_url.clone();
         let graph = graph::GraphClient::new(gc)
             .map_err(|e| StartError::Client(e.to_string()))?
-            .with_gate(gate::Gate::new(limit));
+            .with_gate(gates[1].1.clone());
         let okta = match &config.okta {
             Some(c) => Some(
-                crate::okta::OktaState::build(c, &http, gate::Gate::new(limit))
+                crate::okta::OktaState::build(c, &http, gates[2].1.clone())
                     .map_err(StartError::Client)?,
             ),
             None => None,
@@ -152,6 +160,7 @@ impl Services {
             None => None,
         };
         Ok(Arc::new(Services {
+            gates,
             mailer,
             okta,
             master_key: config.master_key.clone(),

@@ -7,6 +7,7 @@
 //! (each client decides), HTTP.
 #![forbid(unsafe_code)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -24,12 +25,47 @@ struct Inner {
     slots: Arc<Semaphore>,
     limit: usize,
     not_before: Mutex<Option<Instant>>,
+    stats: Counters,
 }
 
-/// A place in the gate: the call may go; dropping it frees the place.
+#[derive(Debug, Default)]
+struct Counters {
+    calls: AtomicU64,
+    pauses: AtomicU64,
+    finished: AtomicU64,
+    micros: AtomicU64,
+}
+
+/// What went through a gate since it was made (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stats {
+    /// Calls let through.
+    pub calls: u64,
+    /// `Retry-After` answers that paused the service (429s).
+    pub pauses: u64,
+    /// Calls finished (their permit dropped).
+    pub finished: u64,
+    /// Their time in the gate's hands, from entering to the permit's drop, summed.
+    pub seconds: f64,
+    /// Calls in flight now.
+    pub in_flight: usize,
+}
+
+/// A place in the gate: the call may go; dropping it frees the place and records how
+/// long the call took.
 #[derive(Debug)]
 pub struct Permit {
     _place: Option<OwnedSemaphorePermit>,
+    gate: Arc<Inner>,
+    since: Instant,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let micros = u64::try_from(self.since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.gate.stats.micros.fetch_add(micros, Ordering::Relaxed);
+        self.gate.stats.finished.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Default for Gate {
@@ -47,6 +83,7 @@ impl Gate {
             slots: Arc::new(Semaphore::new(limit)),
             limit,
             not_before: Mutex::new(None),
+            stats: Counters::default(),
         }))
     }
 
@@ -63,7 +100,14 @@ impl Gate {
                 .unwrap_or_else(PoisonError::into_inner);
             match until {
                 Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
-                _ => return Permit { _place: place },
+                _ => {
+                    self.0.stats.calls.fetch_add(1, Ordering::Relaxed);
+                    return Permit {
+                        _place: place,
+                        gate: self.0.clone(),
+                        since: Instant::now(),
+                    };
+                }
             }
         }
     }
@@ -71,6 +115,7 @@ impl Gate {
     /// The service said "retry after `secs` seconds": nobody calls it before then
     /// (capped at [`MAX_PAUSE`]; a longer pause already set stays).
     pub fn pause(&self, secs: u64) {
+        self.0.stats.pauses.fetch_add(1, Ordering::Relaxed);
         let until = Instant::now() + Duration::from_secs(secs).min(MAX_PAUSE);
         let mut g = self
             .0
@@ -90,6 +135,18 @@ impl Gate {
     /// The limit.
     pub fn limit(&self) -> usize {
         self.0.limit
+    }
+
+    /// What went through it so far.
+    pub fn stats(&self) -> Stats {
+        let c = &self.0.stats;
+        Stats {
+            calls: c.calls.load(Ordering::Relaxed),
+            pauses: c.pauses.load(Ordering::Relaxed),
+            finished: c.finished.load(Ordering::Relaxed),
+            seconds: c.micros.load(Ordering::Relaxed) as f64 / 1e6,
+            in_flight: self.in_flight(),
+        }
     }
 }
 
@@ -124,5 +181,18 @@ mod tests {
         g.pause(1_000_000);
         let capped = tokio::time::timeout(MAX_PAUSE + Duration::from_secs(1), g.enter()).await;
         assert!(capped.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_stats_count_calls_pauses_and_time_in_flight() {
+        let g = Gate::new(4);
+        let a = g.enter().await;
+        tokio::time::advance(Duration::from_secs(2)).await;
+        drop(a);
+        let _b = g.enter().await;
+        g.pause(1);
+        let s = g.stats();
+        assert_eq!((s.calls, s.finished, s.pauses, s.in_flight), (2, 1, 1, 1));
+        assert!((2.0..2.1).contains(&s.seconds), "{s:?}");
     }
 }

@@ -518,15 +518,16 @@ fn prereg_path(rest: &str) -> String {
     format!("/webauthn-registration/api/v1/{rest}")
 }
 
-/// Percent-encodes a path segment (logins contain `@`, `+`).
+/// What a path segment keeps as it is: RFC 3986 unreserved characters and `@`
+/// (logins contain `@`; `+` and the rest are encoded).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'@');
+
+/// Percent-encodes a path segment.
 fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }

@@ -485,11 +485,18 @@ async fn create(
     }
     let p = parse(form, &body)?;
 
-    // The user, their manager and creation options from Graph.
+    // The user, their manager (when no PIN contact was given) and creation options from
+    // Graph, at once: one round trip instead of three. Graph takes the object id or the
+    // UPN in each path; a user it does not know is answered as such whichever call says
+    // so first.
     let version = state.config.entra_fido_api_version;
-    let user = match state
-        .graph
-        .get_user(
+    let challenge_minutes = match version {
+        graph::ApiVersion::Beta => Some(state.config.entra_fido_api_challenge_timeout_minutes),
+        graph::ApiVersion::V1 => None,
+    };
+    let need_manager = p.emails_to.is_empty();
+    let (user, manager, options) = tokio::join!(
+        state.graph.get_user(
             version,
             &p.user_id,
             &[
@@ -508,9 +515,24 @@ async fn create(
                 "postalCode",
                 "country",
             ],
-        )
-        .await
-    {
+        ),
+        async {
+            if need_manager {
+                Some(
+                    state
+                        .graph
+                        .get_manager(version, &p.user_id, &["id", "mail", "userPrincipalName"])
+                        .await,
+                )
+            } else {
+                None
+            }
+        },
+        state
+            .graph
+            .creation_options(version, &p.user_id, challenge_minutes),
+    );
+    let user = match user {
         Ok(u) => u,
         Err(e) if e.status() == Some(404) => {
             return Err(ApiError::Idp(format!("Could not find user: {}", p.user_id)));
@@ -530,39 +552,25 @@ async fn create(
             (r, a)
         }
     };
-    let contacts = if !p.emails_to.is_empty() {
-        p.emails_to.clone()
-    } else {
-        let manager = state
-            .graph
-            .get_manager(version, &user.id, &["id", "mail", "userPrincipalName"])
-            .await
-            .map_err(|e| ApiError::IdpUnavailable(format!("Microsoft Graph: {e}")))?;
-        let m = manager.and_then(|m| m.mail);
-        match (m, recipient.recipient_email.is_empty()) {
-            (Some(m), _) => vec![m],
-            (None, false) => vec![recipient.recipient_email.clone()],
-            (None, true) => {
-                return Err(ApiError::Validation(format!(
-                    "user {label} has no manager with a mail address in Entra and no PIN contact was given; \
-                     set a manager, or pass `recipient.recipient_email` (or `enrollment_contacts.emails_to`)"
-                )));
+    let contacts = match manager {
+        None => p.emails_to.clone(),
+        Some(manager) => {
+            let manager =
+                manager.map_err(|e| ApiError::IdpUnavailable(format!("Microsoft Graph: {e}")))?;
+            let m = manager.and_then(|m| m.mail);
+            match (m, recipient.recipient_email.is_empty()) {
+                (Some(m), _) => vec![m],
+                (None, false) => vec![recipient.recipient_email.clone()],
+                (None, true) => {
+                    return Err(ApiError::Validation(format!(
+                        "user {label} has no manager with a mail address in Entra and no PIN contact was given; \
+                         set a manager, or pass `recipient.recipient_email` (or `enrollment_contacts.emails_to`)"
+                    )));
+                }
             }
         }
     };
-    let options = state
-        .graph
-        .creation_options(
-            version,
-            &user.id,
-            match version {
-                graph::ApiVersion::Beta => {
-                    Some(state.config.entra_fido_api_challenge_timeout_minutes)
-                }
-                graph::ApiVersion::V1 => None,
-            },
-        )
-        .await
+    let options = options
         .map_err(|e| ApiError::IdpUnavailable(format!("getting FIDO2 creation options: {e}")))?;
 
     // Seal the requests to a fulfiller transport key.

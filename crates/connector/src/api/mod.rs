@@ -18,6 +18,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(status::healthz))
         .route("/readyz", get(status::readyz))
+        .route("/metrics", get(status::metrics))
         .route("/openapi.json", get(status::openapi))
         .route("/v1/status", get(status::status))
         .route("/v1/fprRequest", post(create::fpr_request))

@@ -1,5 +1,5 @@
 //! `GET /v1/status` (the guide's shape, never a secret), `/healthz`, `/readyz`,
-//! `/openapi.json`.
+//! `/metrics`, `/openapi.json`.
 
 use super::auth::Caller;
 use super::error::ApiError;
@@ -7,6 +7,8 @@ use crate::app::AppState;
 use crate::store::{Backend, Store};
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -62,21 +64,40 @@ fn redact_query(url: &str) -> String {
     }
 }
 
-/// `GET /healthz`: the process answers.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// `GET /healthz`: the process answers and its runner lives (its dispatcher went round
+/// within the last 30 s; it does every 2 s at least). 503 when the runner stopped: a
+/// process to restart.
+pub async fn healthz(State(s): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+    match s.runner.idle_for() {
+        Some(idle) if idle > RUNNER_STALE_SECONDS => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "runner stopped", "runner_idle_seconds": idle})),
+        ),
+        _ => (StatusCode::OK, Json(json!({"status": "ok"}))),
+    }
 }
 
-/// `GET /readyz`: the database answers and the fulfiller's transport keys are known.
+/// How long the runner's dispatcher may not go round before `/healthz` reports it.
+const RUNNER_STALE_SECONDS: i64 = 30;
+
+/// `GET /readyz`: the database answers (the replica can take requests). The vendors'
+/// reachability is not readiness (a fulfiller blip must not take every replica out of
+/// the load balancer): it shows in `/metrics`.
 pub async fn readyz(State(s): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     s.store.get_request("readyz-probe").await?;
-    s.transport_key()
-        .await
-        .map_err(|e| ApiError::FulfillerUnavailable {
-            message: format!("fulfiller transport keys: {e}"),
-            request_id: String::new(),
-        })?;
     Ok(Json(json!({"status": "ready"})))
+}
+
+/// `GET /metrics`: the figures in the Prometheus text format ([`engine::metrics`]).
+pub async fn metrics(State(s): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
+    let body = engine::metrics::render(&s).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    ))
 }
 
 /// `GET /openapi.json`: a hand-written OpenAPI 3.1 document.

@@ -23,6 +23,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
+use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -218,63 +219,44 @@ async fn batch(
         })?),
         None => o.config.groups.first().map(Order::from),
     };
-    let mut results = Vec::new();
-    let mut created = 0u64;
-    for u in body.users {
-        let (user, order) = match u {
-            BatchUser::Login(l) => (l, default.clone()),
-            BatchUser::Full {
-                user,
-                group_id,
-                product_id,
-                inventory_product_id,
-                customization_id,
-            } => {
-                let base = match &group_id {
-                    Some(g) => match o.config.group(g) {
-                        Some(m) => Some(Order::from(m)),
-                        None => {
-                            results.push(json!({"user": user, "status": "refused", "error": format!("group {g} is not mapped in [okta] groups")}));
-                            continue;
-                        }
-                    },
-                    None => default.clone(),
+    // Each line's order first (refusals need no one), then the requests started
+    // `vendor_concurrency` at a time (each reads its user at Okta), answered in the
+    // order given. Two lines for one user still give one request: the user's lock.
+    let lines: Vec<Result<(String, Order), Value>> = body
+        .users
+        .into_iter()
+        .map(|u| order_line(o, u, default.as_ref()))
+        .collect();
+    let at_once = s.config.processing.vendor_concurrency.max(1);
+    let results: Vec<(Value, bool)> = futures_util::stream::iter(lines)
+        .map(|line| {
+            let s = &s;
+            async move {
+                let (user, order) = match line {
+                    Ok(l) => l,
+                    Err(refused) => return (refused, false),
                 };
-                let order = match (base, product_id, inventory_product_id, customization_id) {
-                    (_, Some(p), Some(i), Some(c)) => Some(Order {
-                        group_id,
-                        product_id: p,
-                        inventory_product_id: i,
-                        customization_id: c,
-                    }),
-                    (Some(b), p, i, c) => Some(Order {
-                        group_id: b.group_id,
-                        product_id: p.unwrap_or(b.product_id),
-                        inventory_product_id: i.unwrap_or(b.inventory_product_id),
-                        customization_id: c.unwrap_or(b.customization_id),
-                    }),
-                    (None, ..) => None,
-                };
-                (user, order)
+                match start_request(s, &user, order, "batch").await {
+                    Ok(Started::Created(r)) => (
+                        json!({"user": user, "status": "created", "request_id": r.id}),
+                        true,
+                    ),
+                    Ok(Started::Duplicate(id)) => (
+                        json!({"user": user, "status": "already_open", "request_id": id}),
+                        false,
+                    ),
+                    Err(e) => (
+                        json!({"user": user, "status": "refused", "error": e.to_string()}),
+                        false,
+                    ),
+                }
             }
-        };
-        let Some(order) = order else {
-            results.push(json!({"user": user, "status": "refused", "error": "no order line: name a mapped group_id, or product_id, inventory_product_id and customization_id"}));
-            continue;
-        };
-        match start_request(&s, &user, order, "batch").await {
-            Ok(Started::Created(r)) => {
-                created += 1;
-                results.push(json!({"user": user, "status": "created", "request_id": r.id}));
-            }
-            Ok(Started::Duplicate(id)) => {
-                results.push(json!({"user": user, "status": "already_open", "request_id": id}))
-            }
-            Err(e) => {
-                results.push(json!({"user": user, "status": "refused", "error": e.to_string()}))
-            }
-        }
-    }
+        })
+        .buffered(at_once)
+        .collect()
+        .await;
+    let created = results.iter().filter(|(_, c)| *c).count();
+    let results: Vec<Value> = results.into_iter().map(|(v, _)| v).collect();
     if created > 0 {
         kick(&s);
     }
@@ -282,6 +264,59 @@ async fn batch(
         StatusCode::ACCEPTED,
         Json(json!({"data": results, "created": created})),
     ))
+}
+
+/// A batch line's user and order (the line's own, its group's, or the batch's default
+/// group's), or the refusal to answer for it.
+fn order_line(
+    o: &OktaState,
+    u: BatchUser,
+    default: Option<&Order>,
+) -> Result<(String, Order), Value> {
+    let (user, order) = match u {
+        BatchUser::Login(l) => (l, default.cloned()),
+        BatchUser::Full {
+            user,
+            group_id,
+            product_id,
+            inventory_product_id,
+            customization_id,
+        } => {
+            let base = match &group_id {
+                Some(g) => match o.config.group(g) {
+                    Some(m) => Some(Order::from(m)),
+                    None => {
+                        return Err(
+                            json!({"user": user, "status": "refused", "error": format!("group {g} is not mapped in [okta] groups")}),
+                        );
+                    }
+                },
+                None => default.cloned(),
+            };
+            let order = match (base, product_id, inventory_product_id, customization_id) {
+                (_, Some(p), Some(i), Some(c)) => Some(Order {
+                    group_id,
+                    product_id: p,
+                    inventory_product_id: i,
+                    customization_id: c,
+                }),
+                (Some(b), p, i, c) => Some(Order {
+                    group_id: b.group_id,
+                    product_id: p.unwrap_or(b.product_id),
+                    inventory_product_id: i.unwrap_or(b.inventory_product_id),
+                    customization_id: c.unwrap_or(b.customization_id),
+                }),
+                (None, ..) => None,
+            };
+            (user, order)
+        }
+    };
+    match order {
+        Some(order) => Ok((user, order)),
+        None => Err(
+            json!({"user": user, "status": "refused", "error": "no order line: name a mapped group_id, or product_id, inventory_product_id and customization_id"}),
+        ),
+    }
 }
 
 /// `POST /v1/okta/reconcile`.

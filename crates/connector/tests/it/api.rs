@@ -454,3 +454,62 @@ async fn the_connector_can_authenticate_to_entra_with_a_certificate() {
     assert_eq!(w.fulfiller_total().await, 1);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `/metrics` serves the figures in the Prometheus text format after a request went
+/// through (requests by state, the vendors' calls, PIN deliveries, the runner alive);
+/// `/readyz` asks only the database: the fulfiller refusing every connection does not
+/// make the replica unready.
+#[tokio::test]
+async fn metrics_show_the_work_and_readiness_does_not_hang_on_a_vendor() {
+    let w = start().await;
+    let (s, v) = w
+        .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    w.advance().await;
+    w.advance().await;
+    w.process().await;
+    let r = w
+        .http
+        .get(format!("{}/metrics", w.connector))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    let text = r.text().await.unwrap();
+    let value = |line: &str| -> f64 {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(line)
+                    .map(|v| v.trim().parse::<f64>().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no {line} in:\n{text}"))
+    };
+    assert_eq!(
+        value("prereg_requests{idp=\"entra\",state=\"complete\"}"),
+        1.0
+    );
+    assert_eq!(value("prereg_pin_deliveries "), 1.0);
+    assert_eq!(value("prereg_job_runs_total{outcome=\"completed\"}"), 1.0);
+    assert!(value("prereg_vendor_calls_total{vendor=\"fulfiller\"}") >= 2.0);
+    assert!(value("prereg_vendor_calls_total{vendor=\"graph\"}") >= 3.0);
+    assert_eq!(value("prereg_vendor_in_flight{vendor=\"graph\"}"), 0.0);
+    let idle = value("prereg_runner_idle_seconds ");
+    assert!((0.0..=30.0).contains(&idle), "the runner lives: {idle}");
+    assert!(!text.contains("alex"), "no personal data: {text}");
+
+    let mut f = w.fulfiller_faults.get();
+    f.drop_rate = 1.0;
+    w.fulfiller_faults.set(f);
+    for path in ["/readyz", "/healthz"] {
+        let r = w
+            .http
+            .get(format!("{}{path}", w.connector))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+    }
+}

@@ -139,12 +139,21 @@ async fn a_batch_sent_while_okta_drops_connections_refuses_nobody() {
         ..Default::default()
     })
     .await;
-    w.okta_org.faults().script([ScriptedFault::new(
-        "GET",
-        "/api/v1/users/",
-        FaultKind::Drop,
-        2,
-    )]);
+    // The batch reads its users several at a time: the drops name whose reads they hit.
+    w.okta_org.faults().script([
+        ScriptedFault::new(
+            "GET",
+            &format!("/api/v1/users/{}", users[0].profile.login),
+            FaultKind::Drop,
+            1,
+        ),
+        ScriptedFault::new(
+            "GET",
+            &format!("/api/v1/users/{}", users[1].profile.login),
+            FaultKind::Drop,
+            1,
+        ),
+    ]);
     let mut list: Vec<Value> = users.iter().map(|u| json!(u.profile.login)).collect();
     list.push(json!(users[0].id));
     let (s, v) = w

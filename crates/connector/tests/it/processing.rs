@@ -160,13 +160,8 @@ async fn with_500s_429s_and_dropped_connections_every_request_still_completes_on
 #[tokio::test]
 async fn a_shipment_created_but_not_recorded_is_found_not_ordered_again() {
     let w = start().await;
-    let r = w
-        .http
-        .get(format!("{}/readyz", w.connector))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "ready: transport keys known");
+    // The fulfiller's transport keys are known before it stops answering.
+    w.state.transport_key().await.unwrap();
     // The fulfiller stops answering: the request is kept in "creating".
     set_faults(
         &w,
@@ -236,13 +231,8 @@ async fn wait_for_lock_waiters(pg: &pg::TestDb, n: i64) {
 /// A request left in "creating" by a lost answer (the call never reached the
 /// fulfiller), on a connector that is ready.
 async fn lost_create(w: &World) -> String {
-    let r = w
-        .http
-        .get(format!("{}/readyz", w.connector))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "ready: transport keys known");
+    // The fulfiller's transport keys are known before it stops answering.
+    w.state.transport_key().await.unwrap();
     set_faults(w, json!({"drop_rate": 1.0})).await;
     let (s, v) = w
         .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))

@@ -44,13 +44,8 @@ async fn by_reference(w: &World, reference: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_lost_creates_for_the_same_recipient_and_address_end_with_one_shipment_each() {
     let w = start().await;
-    let r = w
-        .http
-        .get(format!("{}/readyz", w.connector))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    // The fulfiller's transport keys are known before it stops answering.
+    w.state.transport_key().await.unwrap();
     // The fulfiller stops answering: both requests (same user, same address, sent at
     // once) stay in "creating".
     set_drop(&w, 1.0).await;
@@ -185,13 +180,8 @@ async fn delete(w: &World, id: &str) -> (u16, Value) {
 #[tokio::test]
 async fn deleting_a_request_still_creating_cancels_the_shipment_the_lost_call_made() {
     let w = start().await;
-    let r = w
-        .http
-        .get(format!("{}/readyz", w.connector))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    // The fulfiller's transport keys are known before it stops answering.
+    w.state.transport_key().await.unwrap();
     let id = lost(&w).await;
     // The lost call did reach the fulfiller.
     let row = w.state.store.get_request(&id).await.unwrap().unwrap();
@@ -228,13 +218,8 @@ async fn deleting_a_request_still_creating_cancels_the_shipment_the_lost_call_ma
 #[tokio::test]
 async fn deleting_a_request_still_creating_whose_call_never_arrived_orders_nothing() {
     let w = start().await;
-    let r = w
-        .http
-        .get(format!("{}/readyz", w.connector))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    // The fulfiller's transport keys are known before it stops answering.
+    w.state.transport_key().await.unwrap();
     let id = lost(&w).await;
     let (s, v) = delete(&w, &id).await;
     assert_eq!(s, 202, "{v}");
@@ -291,13 +276,8 @@ async fn lost_answer_without_reference(w: &World, body: Value) -> String {
 }
 
 async fn ready(w: &World) {
-    let r = w
-        .http
-        .get(format!("{}/readyz", w.connector))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    // The fulfiller's transport keys are known before it stops answering.
+    w.state.transport_key().await.unwrap();
 }
 
 #[tokio::test]

@@ -54,17 +54,6 @@ pub async fn start_full(
     start_full_with(config, database_url, move |_| extra.clone(), webhook).await
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// A token for the guide's test client from the Entra sandbox named in `ready` (the
 /// sandbox's ready line).
 pub async fn caller_token(http: &reqwest::Client, ready: &Value) -> String {
@@ -81,11 +70,9 @@ pub async fn caller_token(http: &reqwest::Client, ready: &Value) -> String {
         ),
         ("scope", e["connector_api_scope"].as_str().unwrap()),
     ];
-    let body = form
-        .iter()
-        .map(|(k, v)| format!("{k}={}", enc(v)))
-        .collect::<Vec<_>>()
-        .join("&");
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
     let r = http
         .post(e["token_url"].as_str().unwrap())
         .header("content-type", "application/x-www-form-urlencoded")
