@@ -513,3 +513,49 @@ async fn metrics_show_the_work_and_readiness_does_not_hang_on_a_vendor() {
         assert_eq!(r.status().as_u16(), 200, "{path}");
     }
 }
+
+/// Every metric the Grafana dashboard in `deploy/` queries is one `/metrics` serves (the
+/// dashboard cannot drift from the names).
+#[tokio::test]
+async fn the_grafana_dashboard_queries_only_served_metrics() {
+    let w = start().await;
+    let text = w
+        .http
+        .get(format!("{}/metrics", w.connector))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dashboard: Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/grafana-dashboard.json"
+    )))
+    .unwrap();
+    let mut names = Vec::new();
+    for p in dashboard["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("prereg_") {
+                    names.push(word.to_owned());
+                }
+            }
+        }
+    }
+    assert!(names.len() >= 10, "{names:?}");
+    for n in names {
+        // A family may have no series yet (no request at all): its TYPE line counts.
+        let family = n
+            .strip_suffix("_sum")
+            .or_else(|| n.strip_suffix("_count"))
+            .unwrap_or(&n);
+        let served = text.lines().any(|l| {
+            l.starts_with(&format!("{n} "))
+                || l.starts_with(&format!("{n}{{"))
+                || l.starts_with(&format!("# TYPE {family} "))
+        });
+        assert!(served, "{n} is not served:\n{text}");
+    }
+}
