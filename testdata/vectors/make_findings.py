@@ -19,6 +19,8 @@ Attestation cases (packed, x5c [leaf, intermediate] under a fresh root):
   root-pathlen-exceeded             root pathLenConstraint 0 above an intermediate
   anchor-not-a-ca                   the configured root is not a CA
   valid-p384-es384, valid-p256-es256  controls that must verify (same PKI shape)
+  expired: leaf-expired             leaf valid 2019-01-01 .. 2020-01-01: accepted without
+                                    a time, refused at any time after 2020
 """
 
 import base64
@@ -115,6 +117,8 @@ OID_AAGUID = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
 # Same encoded length as OID_AAGUID, so the DER can be patched in place.
 OID_PLACEHOLDER = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.9")
 NOW = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+# A leaf valid 2019-01-01 .. 2020-01-01 only (its CA chain is still valid).
+EXPIRED_START = datetime.datetime(2019, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 def name(cn, ou=None):
@@ -126,10 +130,11 @@ def name(cn, ou=None):
     return x509.Name(attrs)
 
 
-def ca_cert(subject, issuer, pub, signer, path_len, ca=True, key_cert_sign=True):
+def ca_cert(subject, issuer, pub, signer, path_len, ca=True, key_cert_sign=True, start=None):
+    start = start or NOW
     b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(pub)
          .serial_number(x509.random_serial_number())
-         .not_valid_before(NOW).not_valid_after(NOW + datetime.timedelta(days=3650 * 3)))
+         .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=3650 * 3)))
     if ca:
         b = (b.add_extension(x509.BasicConstraints(ca=True, path_length=path_len),
                              critical=True)
@@ -160,11 +165,12 @@ def resign(tbs, key, hash_alg, outer_alg):
 
 def leaf_cert(leaf_pub, inter, inter_key, fault=None):
     ext_value = x509.UnrecognizedExtension(OID_AAGUID, tlv(0x04, AAGUID))
+    start, days = (EXPIRED_START, 365) if fault == "expired" else (NOW, 3650 * 2)
     b = (x509.CertificateBuilder().subject_name(name("prereg vector leaf",
                                                      "Authenticator Attestation"))
          .issuer_name(inter.subject).public_key(leaf_pub)
          .serial_number(x509.random_serial_number())
-         .not_valid_before(NOW).not_valid_after(NOW + datetime.timedelta(days=3650 * 2))
+         .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=days))
          .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
          .add_extension(ext_value, critical=False))
     if fault == "duplicate-aaguid":
@@ -225,12 +231,14 @@ def attestation_case(case_name, why, alg, leaf_key, pki, fault=None):
 
 def pki(root_path_len=1, root_ca=True, inter_key_cert_sign=True):
     """(intermediate, its key, root): a P-384 root over a P-256 intermediate."""
+    start = EXPIRED_START
     root_key = ec.generate_private_key(ec.SECP384R1())
     root = ca_cert(name("prereg vector root"), name("prereg vector root"),
-                   root_key.public_key(), root_key, root_path_len, ca=root_ca)
+                   root_key.public_key(), root_key, root_path_len, ca=root_ca, start=start)
     inter_key = ec.generate_private_key(ec.SECP256R1())
     inter = ca_cert(name("prereg vector intermediate"), root.subject,
-                    inter_key.public_key(), root_key, 0, key_cert_sign=inter_key_cert_sign)
+                    inter_key.public_key(), root_key, 0, key_cert_sign=inter_key_cert_sign,
+                    start=start)
     return inter, inter_key, root
 
 
@@ -268,16 +276,21 @@ def attestation_cases():
                          "the configured root has no basicConstraints cA (RFC 5280 §6.1)",
                          -7, p256_leaf, pki(root_ca=False)),
     ]
-    return valid, invalid
+    # Valid when no time is given; refused once the verifier checks validity at any time
+    # after 2020-01-01 (prereg webauthn verify-attestation checks the current time).
+    expired = [attestation_case("leaf-expired",
+                                "the leaf was valid 2019-01-01 .. 2020-01-01 only", -7,
+                                p256_leaf, good, "expired")]
+    return valid, invalid, expired
 
 
 def main():
     env = json.load(open(os.path.join(HERE, "envelope-v1.json")))
-    valid, invalid = attestation_cases()
+    valid, invalid, expired = attestation_cases()
     out = {
         "made_with": "make_findings.py: joserfc 1.8.0, cryptography, fido2 2.2.1 (cbor)",
         "envelope": {"keys_from": "envelope-v1.json", "invalid": envelope_cases(env)},
-        "attestation": {"valid": valid, "invalid": invalid},
+        "attestation": {"valid": valid, "invalid": invalid, "expired": expired},
     }
     json.dump(out, sys.stdout, indent=1)
     sys.stdout.write("\n")

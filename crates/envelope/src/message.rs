@@ -288,7 +288,7 @@ impl Response {
             }
             Response::Pin(r) => {
                 non_empty(&r.serial, "serial")?;
-                pin_length(r.pin.expose().chars().count(), "pin")?;
+                pin_text(r.pin.expose(), "pin", "pin")?;
             }
         }
         Ok(())
@@ -340,13 +340,27 @@ impl PinRequest {
     fn validate(&self) -> Result<()> {
         self.response_key.require_use(KeyUse::Enc)?;
         pin_length(usize::from(self.min_pin_length), "min_pin_length")?;
-        match &self.pin {
-            PinChoice::Generate { length } => pin_length(usize::from(*length), "pin.length"),
-            PinChoice::Static { value } => {
-                pin_length(value.expose().chars().count(), "pin.value length")
+        // CTAP 2.1 §6.5.5.5: the key refuses a PIN with fewer code points than its
+        // minPINLength, so a request that sets both must agree with itself.
+        let code_points = match &self.pin {
+            PinChoice::Generate { length } => {
+                pin_length(usize::from(*length), "pin.length")?;
+                usize::from(*length)
             }
-            PinChoice::None => Ok(()),
+            PinChoice::Static { value } => {
+                pin_text(value.expose(), "pin.value length", "pin.value")?;
+                value.expose().chars().count()
+            }
+            PinChoice::None => return Ok(()),
+        };
+        if code_points < usize::from(self.min_pin_length) {
+            return Err(Error::Payload(
+                "the PIN is shorter than min_pin_length: the key would refuse it; \
+                 lengthen the PIN or lower min_pin_length"
+                    .into(),
+            ));
         }
+        Ok(())
     }
 }
 
@@ -366,6 +380,23 @@ fn non_empty(s: &str, name: &str) -> Result<()> {
         Ok(())
     }
 }
+
+/// A PIN as text: 4 to 63 code points (the profile's range, CTAP's minimum counts code
+/// points), and at most 63 bytes of UTF-8 (CTAP 2.1 §6.5.5.5 pads the PIN to 64 bytes and
+/// refuses longer ones, so `"ü"` counts twice there).
+fn pin_text(pin: &str, length_name: &str, name: &str) -> Result<()> {
+    pin_length(pin.chars().count(), length_name)?;
+    if pin.len() > MAX_PIN_BYTES {
+        return Err(Error::Payload(format!(
+            "{name} is {} bytes in UTF-8; a FIDO2 key takes at most {MAX_PIN_BYTES}",
+            pin.len()
+        )));
+    }
+    Ok(())
+}
+
+/// CTAP's limit on a PIN's UTF-8 encoding.
+const MAX_PIN_BYTES: usize = 63;
 
 fn pin_length(n: usize, name: &str) -> Result<()> {
     if PIN_LEN.contains(&n) {

@@ -325,3 +325,19 @@ fn findings_vectors_enforce_rfc5280_path_rules_and_the_alg_curve_binding() {
         assert!(ok, "{name} ({}): wrong error {err:?}", s(v, "why"));
     }
 }
+
+#[test]
+fn findings_expired_leaf_passes_without_a_time_and_is_refused_at_the_current_time() {
+    let all = testkit::vectors("findings-v1.json");
+    let v = &all["attestation"]["expired"][0];
+    assert_eq!(s(v, "name"), "leaf-expired");
+    run(v, AttestationPolicy::Required(roots(v))).unwrap();
+    let cd = b64::decode("cd", s(v, "client_data_json")).unwrap();
+    let ao = b64::decode("ao", s(v, "attestation_object")).unwrap();
+    let mut e = expectations(v, AttestationPolicy::Required(roots(v)));
+    e.now = Some(1_780_000_000); // 2026-05-28
+    assert_eq!(
+        verify_registration(&e, &cd, &ao),
+        Err(Error::CertificateExpired { index: 0 })
+    );
+}
