@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::compact::{check_members, header_object, require_alg, split, string_member, value_text};
 use crate::error::{Error, Result, clip};
-use crate::jwk::{KeyUse, PrivateJwk, PublicJwk, coordinates, point_from_xy, public_point};
+use crate::jwk::{KeyUse, PrivateJwk, PublicJwk, coordinates, parsed_point_from_xy, public_point};
 use crate::{MAX_INPUT, b64, kdf};
 
 /// The only key management algorithm of the profile.
@@ -254,12 +254,12 @@ fn parse_epk(epk: &Map<String, Value>) -> Result<ParsedPublicKey> {
     }
     let x = string_member(epk, "x")?;
     let y = string_member(epk, "y")?;
-    let point = point_from_xy(x, y).map_err(|e| match e {
-        Error::InvalidKey(_) => Error::KeyAgreement,
-        other => other,
-    })?;
-    ParsedPublicKey::try_from(UnparsedPublicKey::new(&ECDH_P384, point.as_slice()))
-        .map_err(|_| Error::KeyAgreement)
+    parsed_point_from_xy(x, y)
+        .map(|(_, parsed)| parsed)
+        .map_err(|e| match e {
+            Error::InvalidKey(_) => Error::KeyAgreement,
+            other => other,
+        })
 }
 
 /// The key-encryption key: Concat KDF over the ECDH shared secret, `AlgorithmID` =

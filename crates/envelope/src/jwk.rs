@@ -447,6 +447,15 @@ impl<'de> Deserialize<'de> for Jwks {
 
 /// Parses uncompressed affine coordinates into a point, refusing points off P-384.
 pub(crate) fn point_from_xy(x: &str, y: &str) -> Result<[u8; POINT_LEN]> {
+    parsed_point_from_xy(x, y).map(|(point, _)| point)
+}
+
+/// [`point_from_xy`] that also returns aws-lc's parsed key, for a key agreement right
+/// after (so the point is decoded once).
+pub(crate) fn parsed_point_from_xy(
+    x: &str,
+    y: &str,
+) -> Result<([u8; POINT_LEN], agreement::ParsedPublicKey)> {
     let x = b64::decode(x, "JWK")?;
     let y = b64::decode(y, "JWK")?;
     if x.len() != COORD_LEN || y.len() != COORD_LEN {
@@ -456,12 +465,16 @@ pub(crate) fn point_from_xy(x: &str, y: &str) -> Result<[u8; POINT_LEN]> {
     sec1[0] = 0x04;
     sec1[1..=COORD_LEN].copy_from_slice(&x);
     sec1[1 + COORD_LEN..].copy_from_slice(&y);
-    checked_point(&sec1)
+    checked_parsed_point(&sec1)
 }
 
 /// Checks that `sec1` is an uncompressed point on P-384 (coordinates below the field
 /// prime, the curve equation holds; the identity has no uncompressed form).
 pub(crate) fn checked_point(sec1: &[u8]) -> Result<[u8; POINT_LEN]> {
+    checked_parsed_point(sec1).map(|(point, _)| point)
+}
+
+fn checked_parsed_point(sec1: &[u8]) -> Result<([u8; POINT_LEN], agreement::ParsedPublicKey)> {
     let point: [u8; POINT_LEN] = sec1
         .try_into()
         .map_err(|_| Error::InvalidKey("point is not on P-384"))?;
@@ -469,12 +482,12 @@ pub(crate) fn checked_point(sec1: &[u8]) -> Result<[u8; POINT_LEN]> {
         return Err(Error::InvalidKey("point is not on P-384"));
     }
     // aws-lc parses the octets with EC_POINT_oct2point, which refuses points off the curve.
-    agreement::ParsedPublicKey::try_from(agreement::UnparsedPublicKey::new(
+    let parsed = agreement::ParsedPublicKey::try_from(agreement::UnparsedPublicKey::new(
         &ECDH_P384,
         point.as_slice(),
     ))
     .map_err(|_| Error::InvalidKey("point is not on P-384"))?;
-    Ok(point)
+    Ok((point, parsed))
 }
 
 /// The base64url `x` and `y` of an uncompressed point.
