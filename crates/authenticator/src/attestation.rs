@@ -35,6 +35,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::identity::Identity;
+use crate::secret::SecretBytes;
 
 /// id-fido-gen-ce-aaguid.
 pub const OID_FIDO_AAGUID: ObjectIdentifier =
@@ -126,8 +127,9 @@ pub fn generate_sandbox_ca() -> Result<GeneratedCa> {
 }
 
 /// Issues an attestation leaf for `identity` under the committed sandbox intermediate.
-/// Returns the leaf key and the chain `[leaf, intermediate]` (DER), the `x5c` order.
-pub(crate) fn issue_leaf(identity: &Identity) -> Result<(SigningKey, Vec<Vec<u8>>)> {
+/// Returns the leaf's private scalar and the chain `[leaf, intermediate]` (DER), the
+/// `x5c` order.
+pub(crate) fn issue_leaf(identity: &Identity) -> Result<(SecretBytes, Vec<Vec<u8>>)> {
     let int_key = SigningKey::from_pkcs8_pem(INTERMEDIATE_KEY_PEM)
         .map_err(|e| Error::Crypto(format!("sandbox intermediate key: {e}")))?;
     let int_cert = Certificate::from_pem(INTERMEDIATE_PEM)
@@ -154,7 +156,8 @@ pub(crate) fn issue_leaf(identity: &Identity) -> Result<(SigningKey, Vec<Vec<u8>
             .to_der()
             .map_err(|e| Error::Crypto(e.to_string()))?,
     ];
-    Ok((leaf_key, chain))
+    let scalar = Zeroizing::new(leaf_key.to_bytes());
+    Ok((SecretBytes::new(scalar.to_vec()), chain))
 }
 
 fn name(s: &str) -> Result<Name> {

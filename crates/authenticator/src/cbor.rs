@@ -2,8 +2,6 @@
 //! Maps are written in CTAP2 canonical order (shorter keys first, then bytewise).
 
 use ciborium::Value;
-use p256::ecdsa::VerifyingKey;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -20,12 +18,18 @@ pub const FLAG_ED: u8 = 0x80;
 /// COSE algorithm ES256.
 pub const COSE_ES256: i64 = -7;
 
-/// COSE_Key for a P-256 public key: {1: 2, 3: -7, -1: 1, -2: x, -3: y}.
-pub fn cose_key(key: &VerifyingKey) -> Result<Vec<u8>> {
-    let point = key.to_sec1_point(false);
-    let (Some(x), Some(y)) = (point.x(), point.y()) else {
-        return Err(Error::Crypto("public key has no affine coordinates".into()));
+/// COSE_Key for a P-256 public key given as its uncompressed SEC1 point
+/// (`0x04 || x || y`, 65 bytes): {1: 2, 3: -7, -1: 1, -2: x, -3: y}.
+pub fn cose_key(point: &[u8]) -> Result<Vec<u8>> {
+    let (Some(0x04), Some(xy)) = (point.first(), point.get(1..)) else {
+        return Err(Error::Crypto(
+            "public key is not an uncompressed point".into(),
+        ));
     };
+    if xy.len() != 64 {
+        return Err(Error::Crypto("public key is not a P-256 point".into()));
+    }
+    let (x, y) = xy.split_at(32);
     let map = Value::Map(vec![
         (Value::from(1), Value::from(2)),
         (Value::from(3), Value::from(COSE_ES256)),
@@ -81,7 +85,7 @@ pub fn auth_data(
     extensions: &ExtensionOutputs,
 ) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(&Sha256::digest(rp_id.as_bytes()));
+    out.extend_from_slice(&crate::crypto::sha256(rp_id.as_bytes()));
     if attested.is_some() {
         flags |= FLAG_AT;
     }
@@ -166,7 +170,7 @@ mod tests {
             cose_key: &cose,
         };
         let d = auth_data("example.com", FLAG_UP | FLAG_UV, 5, Some(&a), &ext).unwrap();
-        assert_eq!(d[..32], Sha256::digest(b"example.com")[..]);
+        assert_eq!(d[..32], crate::crypto::sha256(b"example.com")[..]);
         assert_eq!(d[32], FLAG_UP | FLAG_UV | FLAG_AT | FLAG_ED);
         assert_eq!(d[33..37], [0, 0, 0, 5]);
         assert_eq!(d[53..55], [0, 3]);

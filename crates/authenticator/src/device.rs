@@ -5,9 +5,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use p256::ecdsa::signature::Signer;
-use p256::ecdsa::{DerSignature, SigningKey};
-use p256::elliptic_curve::Generate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -16,6 +13,7 @@ use crate::attestation::issue_leaf;
 use crate::cbor::{
     self, AttestedCredential, COSE_ES256, ExtensionOutputs, FLAG_UP, FLAG_UV, auth_data,
 };
+use crate::crypto::P256Key;
 use crate::error::{CtapError, Error, Result};
 use crate::identity::{Firmware, Identity, Model};
 use crate::pin::PinState;
@@ -395,8 +393,7 @@ impl VirtualYubiKey {
             None => crate::identity::random_serial()?,
         };
         let identity = Identity::new(model, firmware, serial)?;
-        let (leaf_key, chain) = issue_leaf(&identity)?;
-        let private_key = secret_scalar(&leaf_key);
+        let (private_key, chain) = issue_leaf(&identity)?;
         Ok(Self {
             state: KeyFile {
                 format: KEY_FILE_FORMAT.to_owned(),
@@ -492,13 +489,13 @@ impl VirtualYubiKey {
             )));
         }
         // Catch corrupt or hand-edited key material now rather than at first use.
-        SigningKey::from_slice(state.attestation.private_key.expose())
+        P256Key::from_scalar(state.attestation.private_key.expose())
             .map_err(|_| Error::State("attestation private key is not a P-256 scalar".into()))?;
         if state.attestation.x5c.is_empty() {
             return Err(Error::State("attestation chain is empty".into()));
         }
         for c in &state.credentials {
-            SigningKey::from_slice(c.private_key.expose()).map_err(|_| {
+            P256Key::from_scalar(c.private_key.expose()).map_err(|_| {
                 Error::State(format!(
                     "credential {} for {} has a bad private key",
                     crate::b64::encode(&c.id),
@@ -595,8 +592,8 @@ impl VirtualYubiKey {
         }
     }
 
-    fn attestation_key(&self) -> Result<SigningKey> {
-        SigningKey::from_slice(self.state.attestation.private_key.expose())
+    fn attestation_key(&self) -> Result<P256Key> {
+        P256Key::from_scalar(self.state.attestation.private_key.expose())
             .map_err(|_| Error::State("attestation private key is corrupt".into()))
     }
 
@@ -607,22 +604,6 @@ impl VirtualYubiKey {
             .filter(|c| c.discoverable)
             .count()
     }
-}
-
-/// The private scalar of `key`, with the intermediate copy wiped.
-fn secret_scalar(key: &SigningKey) -> SecretBytes {
-    let bytes = Zeroizing::new(key.to_bytes());
-    SecretBytes::new(bytes.to_vec())
-}
-
-fn sign(key: &SigningKey, auth_data: &[u8], client_data_hash: &[u8; 32]) -> Result<Vec<u8>> {
-    let mut msg = Vec::with_capacity(auth_data.len() + 32);
-    msg.extend_from_slice(auth_data);
-    msg.extend_from_slice(client_data_hash);
-    let sig: DerSignature = key
-        .try_sign(&msg)
-        .map_err(|e| Error::Crypto(format!("signing: {e}")))?;
-    Ok(sig.to_bytes().to_vec())
 }
 
 impl KeyProgrammer for VirtualYubiKey {
@@ -657,11 +638,11 @@ impl KeyProgrammer for VirtualYubiKey {
             extensions,
             aaguid: self.state.identity.aaguid,
             options,
-            pin_uv_auth_protocols: if fw.has_authenticator_config() {
-                vec![2, 1]
-            } else {
-                vec![1]
-            },
+            // The PIN reaches this key through `KeyProgrammer` in the clear, not over a
+            // pinUvAuthProtocol (no ECDH key agreement, no encrypted PIN, no HMAC'd
+            // pinUvAuthParam), so it advertises none rather than protocols it does not
+            // speak.
+            pin_uv_auth_protocols: Vec::new(),
             min_pin_length: pin.min_length(),
             force_pin_change: pin.force_change(),
             firmware_version: fw.as_ctap(),
@@ -707,13 +688,11 @@ impl KeyProgrammer for VirtualYubiKey {
         let uv_required = req.user_verification || (req.resident_key && self.state.pin.is_set());
         let uv = self.verify_user(pin, PERM_MC | PERM_GA, &req.rp.id, uv_required)?;
 
-        if let Some(c) = self
-            .state
-            .credentials
-            .iter()
-            .find(|c| c.rp.id == req.rp.id && req.exclude_list.contains(&c.id))
-            && (uv || c.cred_protect < 3)
-        {
+        // CTAP 2.1 §6.1.2 step 7: every excluded credential of this RP counts, each
+        // under its own credProtect (a level-3 one only once the user is verified).
+        if self.state.credentials.iter().any(|c| {
+            c.rp.id == req.rp.id && req.exclude_list.contains(&c.id) && (uv || c.cred_protect < 3)
+        }) {
             return Err(CtapError::CredentialExcluded.into());
         }
 
@@ -738,9 +717,9 @@ impl KeyProgrammer for VirtualYubiKey {
             hmac_secret: req.hmac_secret.then_some(true),
         };
 
-        let cred_key = SigningKey::try_generate().map_err(|_| Error::Rng)?;
+        let cred_key = P256Key::generate()?;
         let credential_id = random_bytes(32)?;
-        let cose = cbor::cose_key(cred_key.verifying_key())?;
+        let cose = cbor::cose_key(cred_key.public_point())?;
         let flags = FLAG_UP | if uv { FLAG_UV } else { 0 };
         let auth_data = auth_data(
             &req.rp.id,
@@ -753,7 +732,9 @@ impl KeyProgrammer for VirtualYubiKey {
             }),
             &extensions,
         )?;
-        let sig = sign(&self.attestation_key()?, &auth_data, &req.client_data_hash)?;
+        let sig = self
+            .attestation_key()?
+            .sign(&auth_data, &req.client_data_hash)?;
         let attestation_object =
             cbor::packed_attestation_object(&auth_data, &sig, &self.attestation_chain())?;
 
@@ -772,7 +753,7 @@ impl KeyProgrammer for VirtualYubiKey {
                 None
             },
             sign_count: 0,
-            private_key: secret_scalar(&cred_key),
+            private_key: cred_key.scalar()?,
         });
         Ok(MakeCredentialResponse {
             credential_id,
@@ -824,9 +805,9 @@ impl KeyProgrammer for VirtualYubiKey {
             None,
             &ExtensionOutputs::default(),
         )?;
-        let key = SigningKey::from_slice(cred.private_key.expose())
+        let key = P256Key::from_scalar(cred.private_key.expose())
             .map_err(|_| Error::State("credential private key is corrupt".into()))?;
-        let signature = sign(&key, &auth_data, &req.client_data_hash)?;
+        let signature = key.sign(&auth_data, &req.client_data_hash)?;
         Ok(GetAssertionResponse {
             credential_id: cred.id.clone(),
             auth_data,

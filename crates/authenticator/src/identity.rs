@@ -362,7 +362,7 @@ impl Identity {
 /// A random 8-digit serial number (10000000..=99999999).
 pub fn random_serial() -> Result<u32, Error> {
     let mut b = [0u8; 4];
-    getrandom::fill(&mut b).map_err(|_| Error::Rng)?;
+    crate::crypto::fill_random(&mut b)?;
     Ok(10_000_000 + u32::from_le_bytes(b) % 90_000_000)
 }
 

@@ -17,6 +17,7 @@ mod attestation;
 pub mod b64;
 pub mod cbor;
 pub mod client;
+mod crypto;
 mod device;
 mod error;
 pub mod identity;

@@ -15,7 +15,7 @@
 //! needs to decide whether raising the minimum forces a change).
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::error::CtapError;
 use crate::secret::{Pin, ct_eq, random_bytes};
@@ -54,11 +54,12 @@ impl StoredPin {
     }
 
     fn digest(salt: &[u8], pin: &Pin) -> Vec<u8> {
-        let pin_hash = Sha256::digest(pin.as_bytes());
-        let mut h = Sha256::new();
-        h.update(salt);
-        h.update(&pin_hash[..16]);
-        h.finalize().to_vec()
+        // LEFT(SHA-256(PIN), 16), as CTAP's pinHashEnc carries it, salted.
+        let pin_hash = crate::crypto::sha256(pin.as_bytes());
+        let mut salted = Zeroizing::new(Vec::with_capacity(salt.len() + 16));
+        salted.extend_from_slice(salt);
+        salted.extend_from_slice(pin_hash.get(..16).unwrap_or_default());
+        crate::crypto::sha256(&salted).to_vec()
     }
 
     fn matches(&self, pin: &Pin) -> bool {

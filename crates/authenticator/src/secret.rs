@@ -5,7 +5,7 @@ use std::fmt;
 
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// A PIN as the user types it. Never printed, never stored: the key keeps only a salted
 /// hash (see [`crate::VirtualYubiKey`]).
@@ -54,7 +54,7 @@ impl SecretBytes {
     /// `len` bytes from the OS generator.
     pub fn random(len: usize) -> Result<Self> {
         let mut v = Zeroizing::new(vec![0u8; len]);
-        getrandom::fill(&mut v).map_err(|_| Error::Rng)?;
+        crate::crypto::fill_random(&mut v)?;
         Ok(Self(v))
     }
 
@@ -79,16 +79,13 @@ impl Zeroize for SecretBytes {
 /// `len` random bytes (not secret).
 pub(crate) fn random_bytes(len: usize) -> Result<Vec<u8>> {
     let mut v = vec![0u8; len];
-    getrandom::fill(&mut v).map_err(|_| Error::Rng)?;
+    crate::crypto::fill_random(&mut v)?;
     Ok(v)
 }
 
-/// Constant-time equality for equal-length secrets (lengths are not secret here).
+/// Constant-time equality (`subtle`); lengths are not secret here.
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
 }
 
 #[cfg(test)]

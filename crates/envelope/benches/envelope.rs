@@ -1,19 +1,27 @@
-//! Envelope operations per second next to the P-384 primitives they are built from, so
-//! the envelope's own overhead (KDF, AES, JSON, base64) is visible. Run with
-//! `cargo bench -p envelope`; a summary table follows criterion's output.
+//! Envelope operations per second next to the aws-lc P-384 primitives they are built from,
+//! so the envelope's own overhead (KDF, AES, JSON, base64) is visible, and next to joserfc
+//! (Python over OpenSSL) doing the same operations in the same run. Run with
+//! `cargo bench -p envelope`; a summary table follows criterion's output. joserfc runs
+//! through the interop venv (`$PREREG_PYTHON`, else `.venv/bin/python`); without one its
+//! column is skipped with the reason printed.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // bench code: a panic is the report
 
 use std::hint::black_box;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use aws_lc_rs::agreement::{self, ECDH_P384, UnparsedPublicKey};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    self, ECDSA_P384_SHA384_FIXED, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
+};
 
 use criterion::{Criterion, criterion_group};
 use envelope::{
     Jwks, KeyUse, Pin, PinChoice, PinRequest, PinResponse, PrivateJwk, Request, Response,
 };
-use p384::ecdh::EphemeralSecret;
-use p384::ecdsa::signature::{Signer, Verifier};
-use p384::ecdsa::{Signature, SigningKey, VerifyingKey};
-use p384::elliptic_curve::Generate;
 
 struct Setup {
     transport: PrivateJwk,
@@ -24,12 +32,14 @@ struct Setup {
     request_jwe: String,
     response: Response,
     response_jwe: String,
-    secret: p384::SecretKey,
-    peer: p384::PublicKey,
-    sk: SigningKey,
-    vk: VerifyingKey,
-    sig: Signature,
+    secret: agreement::PrivateKey,
+    peer: Vec<u8>,
+    sk: EcdsaKeyPair,
+    vk: Vec<u8>,
+    sig: Vec<u8>,
 }
+
+const MESSAGE: &[u8] = b"message of about envelope size";
 
 fn setup() -> Setup {
     let transport = PrivateJwk::generate("t", KeyUse::Enc).unwrap();
@@ -53,11 +63,20 @@ fn setup() -> Setup {
     });
     let response_jwe =
         envelope::seal_response(&response, &request_jwe, &signing, response_key.public()).unwrap();
-    let secret = p384::SecretKey::try_generate().unwrap();
-    let peer = p384::SecretKey::try_generate().unwrap().public_key();
-    let sk = SigningKey::try_generate().unwrap();
-    let vk = *sk.verifying_key();
-    let sig: Signature = sk.sign(b"message of about envelope size");
+    let secret = agreement::PrivateKey::generate(&ECDH_P384).unwrap();
+    let peer = agreement::PrivateKey::generate(&ECDH_P384)
+        .unwrap()
+        .compute_public_key()
+        .unwrap()
+        .as_ref()
+        .to_vec();
+    let sk = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_FIXED_SIGNING).unwrap();
+    let vk = sk.public_key().as_ref().to_vec();
+    let sig = sk
+        .sign(&SystemRandom::new(), MESSAGE)
+        .unwrap()
+        .as_ref()
+        .to_vec();
     Setup {
         transport,
         response_key,
@@ -82,28 +101,46 @@ fn ops(s: &Setup) -> Vec<(&'static str, Op<'_>)> {
         (
             "p384 ecdh (static)",
             Box::new(|| {
-                black_box(s.secret.diffie_hellman(black_box(&s.peer)));
+                agreement::agree(
+                    &s.secret,
+                    UnparsedPublicKey::new(&ECDH_P384, black_box(&s.peer)),
+                    (),
+                    |z| {
+                        black_box(z);
+                        Ok(())
+                    },
+                )
+                .unwrap();
             }),
         ),
         (
             "p384 ecdh (ephemeral keygen + ecdh)",
             Box::new(|| {
-                let e = EphemeralSecret::try_generate().unwrap();
-                black_box(e.public_key());
-                black_box(e.diffie_hellman(black_box(&s.peer)));
+                let e = agreement::PrivateKey::generate(&ECDH_P384).unwrap();
+                black_box(e.compute_public_key().unwrap());
+                agreement::agree(
+                    &e,
+                    UnparsedPublicKey::new(&ECDH_P384, black_box(&s.peer)),
+                    (),
+                    |z| {
+                        black_box(z);
+                        Ok(())
+                    },
+                )
+                .unwrap();
             }),
         ),
         (
             "p384 ecdsa sign",
             Box::new(|| {
-                let sig: Signature = s.sk.sign(black_box(b"message of about envelope size"));
-                black_box(sig);
+                black_box(s.sk.sign(&SystemRandom::new(), black_box(MESSAGE)).unwrap());
             }),
         ),
         (
             "p384 ecdsa verify",
             Box::new(|| {
-                s.vk.verify(black_box(b"message of about envelope size"), &s.sig)
+                signature::UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, &s.vk)
+                    .verify(black_box(MESSAGE), &s.sig)
                     .unwrap();
             }),
         ),
@@ -197,7 +234,7 @@ fn summary() {
     }
     println!(
         "\n{:<34} {:>10} {:>10} {:>7}",
-        "envelope op vs primitive floor", "µs/op", "floor µs", "ratio"
+        "envelope op vs aws-lc floor", "µs/op", "floor µs", "ratio"
     );
     for (name, floor, parts) in [
         ("seal request", eph, "ephemeral ecdh"),
@@ -219,6 +256,105 @@ fn summary() {
             v / floor
         );
     }
+
+    match joserfc_rates(&s) {
+        Err(reason) => println!("\njoserfc comparison skipped: {reason}"),
+        Ok((version, rates)) => {
+            println!(
+                "\n{:<34} {:>10} {:>10} {:>7}",
+                format!("prereg vs joserfc {version}"),
+                "prereg/s",
+                "joserfc/s",
+                "ratio"
+            );
+            for (name, theirs) in rates {
+                let ours = 1e6 / us(&name);
+                println!(
+                    "{name:<34} {ours:>10.0} {theirs:>10.0} {:>6.2}x",
+                    ours / theirs
+                );
+            }
+        }
+    }
+}
+
+/// The interop venv's Python: `$PREREG_PYTHON`, else the workspace's `.venv`.
+fn venv_python() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("PREREG_PYTHON") {
+        return Ok(PathBuf::from(p));
+    }
+    let p = testkit::repo_root().join(".venv/bin/python");
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "no interop venv ({} missing and PREREG_PYTHON unset; scripts/test creates it)",
+            p.display()
+        ))
+    }
+}
+
+/// Runs `interop/jose_bench.py` on the same keys, payloads and tokens; returns joserfc's
+/// version and its ops/s per envelope operation.
+fn joserfc_rates(s: &Setup) -> Result<(String, Vec<(String, f64)>), String> {
+    let python = venv_python()?;
+    let script = testkit::repo_root().join("interop/jose_bench.py");
+    let private =
+        |k: &PrivateJwk| -> serde_json::Value { serde_json::from_str(&k.to_json()).unwrap() };
+    let mut response = s.response.to_value().unwrap();
+    response["request_hash"] = envelope::request_hash(&s.request_jwe).into();
+    let input = serde_json::json!({
+        "seconds": 1.0,
+        "transport": private(&s.transport),
+        "response_key": private(&s.response_key),
+        "signing": private(&s.signing),
+        "signing_jwks": s.trusted.to_value(),
+        "request_payload": s.request.to_value().unwrap(),
+        "response_payload": response,
+        "request_jwe": s.request_jwe,
+        "response_jwe": s.response_jwe,
+    });
+    let mut child = Command::new(&python)
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", python.display()))?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(input.to_string().as_bytes())
+        .map_err(|e| format!("writing to jose_bench.py: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("jose_bench.py: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "jose_bench.py failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("jose_bench.py printed no JSON: {e}"))?;
+    let version = v["version"].as_str().unwrap_or("?").to_owned();
+    let rates = [
+        "seal request",
+        "open request",
+        "seal response (sign+encrypt)",
+        "open response (decrypt+verify)",
+    ]
+    .iter()
+    .map(|name| {
+        v["ops_per_s"][*name]
+            .as_f64()
+            .map(|r| ((*name).to_owned(), r))
+            .ok_or(format!("jose_bench.py gave no rate for {name}"))
+    })
+    .collect::<Result<Vec<_>, String>>()?;
+    Ok((version, rates))
 }
 
 criterion_group!(benches, bench);

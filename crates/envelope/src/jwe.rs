@@ -2,19 +2,16 @@
 //! (RFC 7516, RFC 7518 §4.6), restricted to the profile: P-384 only, no `apu`/`apv`
 //! content, a fixed set of protected header members.
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
-use aes_kw::KwAes256;
-use p384::PublicKey;
-use p384::ecdh::EphemeralSecret;
-use p384::elliptic_curve::Generate;
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::agreement::{self, ECDH_P384, ParsedPublicKey, UnparsedPublicKey};
+use aws_lc_rs::key_wrap::{AES_256, KeyEncryptionKey, KeyWrap};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use crate::compact::{check_members, header_object, require_alg, split, string_member, value_text};
 use crate::error::{Error, Result, clip};
-use crate::jwk::{KeyUse, PrivateJwk, PublicJwk, coordinates, point_from_xy};
+use crate::jwk::{KeyUse, PrivateJwk, PublicJwk, coordinates, parsed_point_from_xy, public_point};
 use crate::{MAX_INPUT, b64, kdf};
 
 /// The only key management algorithm of the profile.
@@ -66,21 +63,28 @@ pub fn seal_jwe(plaintext: &[u8], recipient: &PublicJwk, cty: &str) -> Result<St
     if plaintext.len() > MAX_INPUT {
         return Err(Error::TooLarge { max: MAX_INPUT });
     }
-    let ephemeral = EphemeralSecret::try_generate().map_err(|_| Error::Rng)?;
-    let shared = ephemeral.diffie_hellman(recipient.key());
-    let kek = kdf::concat_kdf(shared.raw_secret_bytes(), JWE_ALG.as_bytes(), &[], &[], 32);
+    let ephemeral = agreement::PrivateKey::generate(&ECDH_P384).map_err(|_| Error::Rng)?;
+    let ephemeral_point = public_point(&ephemeral)?;
+    // The recipient point was checked on the curve when its JWK was built.
+    let kek = agreement::agree(
+        &ephemeral,
+        UnparsedPublicKey::new(&ECDH_P384, recipient.sec1()),
+        Error::Crypto("ECDH key agreement"),
+        |z| Ok(derive_kek(z)),
+    )?;
 
     let mut cek = Zeroizing::new([0u8; CEK_LEN]);
-    getrandom::fill(cek.as_mut_slice()).map_err(|_| Error::Rng)?;
+    aws_lc_rs::rand::fill(cek.as_mut_slice()).map_err(|_| Error::Rng)?;
     let mut iv = [0u8; IV_LEN];
-    getrandom::fill(&mut iv).map_err(|_| Error::Rng)?;
+    aws_lc_rs::rand::fill(&mut iv).map_err(|_| Error::Rng)?;
 
-    let kw = KwAes256::new_from_slice(&kek).map_err(|_| Error::Crypto("KEK length"))?;
+    let kw =
+        KeyEncryptionKey::new(&AES_256, kek.as_slice()).map_err(|_| Error::Crypto("KEK length"))?;
     let mut wrapped = [0u8; WRAPPED_CEK_LEN];
-    kw.wrap_key(cek.as_slice(), &mut wrapped)
+    kw.wrap(cek.as_slice(), &mut wrapped)
         .map_err(|_| Error::Crypto("AES key wrap"))?;
 
-    let (x, y) = coordinates(&ephemeral.public_key());
+    let (x, y) = coordinates(&ephemeral_point);
     let header = JweHeaderOut {
         alg: JWE_ALG,
         enc: JWE_ENC,
@@ -96,14 +100,14 @@ pub fn seal_jwe(plaintext: &[u8], recipient: &PublicJwk, cty: &str) -> Result<St
     let header = serde_json::to_vec(&header).map_err(|_| Error::Crypto("header encoding"))?;
     let header_b64 = b64::encode(header);
 
-    let gcm = Aes256Gcm::new_from_slice(cek.as_slice()).map_err(|_| Error::Crypto("CEK length"))?;
+    let gcm = content_key(&cek)?;
     // Holds plaintext until encrypted in place: zeroized in case encryption fails.
     let mut buf = Zeroizing::new(plaintext.to_vec());
     let tag = gcm
-        .encrypt_inout_detached(
-            &Nonce::from(iv),
-            header_b64.as_bytes(),
-            buf.as_mut_slice().into(),
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(iv),
+            Aad::from(header_b64.as_bytes()),
+            buf.as_mut_slice(),
         )
         .map_err(|_| Error::Crypto("AES-GCM encryption"))?;
 
@@ -112,7 +116,7 @@ pub fn seal_jwe(plaintext: &[u8], recipient: &PublicJwk, cty: &str) -> Result<St
         b64::encode(wrapped),
         b64::encode(iv),
         b64::encode(&*buf),
-        b64::encode(tag),
+        b64::encode(tag.as_ref()),
     ]
     .join("."))
 }
@@ -156,19 +160,28 @@ pub fn open_jwe(token: &str, keys: &[PrivateJwk], expected_cty: &str) -> Result<
     })?;
     let mut buf = Zeroizing::new(b64::decode(ct_b64, "JWE")?);
 
-    let shared = key.secret().diffie_hellman(&header.epk);
-    let kek = kdf::concat_kdf(shared.raw_secret_bytes(), JWE_ALG.as_bytes(), &[], &[], 32);
-    let kw = KwAes256::new_from_slice(&kek).map_err(|_| Error::Crypto("KEK length"))?;
+    let agreement_key = key.agreement_key().ok_or(Error::InvalidKey(
+        "key is not an encryption key (use must be \"enc\")",
+    ))?;
+    let kek = agreement::agree(agreement_key, header.epk, Error::KeyAgreement, |z| {
+        Ok(derive_kek(z))
+    })?;
+    let kw =
+        KeyEncryptionKey::new(&AES_256, kek.as_slice()).map_err(|_| Error::Crypto("KEK length"))?;
     let mut cek = Zeroizing::new([0u8; CEK_LEN]);
-    kw.unwrap_key(&wrapped, cek.as_mut_slice())
+    let unwrapped = kw
+        .unwrap(&wrapped, cek.as_mut_slice())
         .map_err(|_| Error::Unwrap)?;
+    if unwrapped.len() != CEK_LEN {
+        return Err(Error::Unwrap);
+    }
 
-    let gcm = Aes256Gcm::new_from_slice(cek.as_slice()).map_err(|_| Error::Crypto("CEK length"))?;
-    gcm.decrypt_inout_detached(
-        &Nonce::from(iv),
-        header_b64.as_bytes(),
-        buf.as_mut_slice().into(),
-        &Tag::from(tag),
+    let gcm = content_key(&cek)?;
+    gcm.open_in_place_separate_tag(
+        Nonce::assume_unique_for_key(iv),
+        Aad::from(header_b64.as_bytes()),
+        &tag,
+        buf.as_mut_slice(),
     )
     .map_err(|_| Error::Decrypt)?;
 
@@ -183,7 +196,8 @@ pub fn open_jwe(token: &str, keys: &[PrivateJwk], expected_cty: &str) -> Result<
 struct JweHeader {
     kid: String,
     cty: String,
-    epk: PublicKey,
+    /// Checked on P-384 while parsing the header.
+    epk: ParsedPublicKey,
 }
 
 impl JweHeader {
@@ -214,7 +228,7 @@ impl JweHeader {
     }
 }
 
-fn parse_epk(epk: &Map<String, Value>) -> Result<PublicKey> {
+fn parse_epk(epk: &Map<String, Value>) -> Result<ParsedPublicKey> {
     if let Some(name) = epk
         .keys()
         .find(|k| !["kty", "crv", "x", "y"].contains(&k.as_str()))
@@ -240,10 +254,25 @@ fn parse_epk(epk: &Map<String, Value>) -> Result<PublicKey> {
     }
     let x = string_member(epk, "x")?;
     let y = string_member(epk, "y")?;
-    point_from_xy(x, y).map_err(|e| match e {
-        Error::InvalidKey(_) => Error::KeyAgreement,
-        other => other,
-    })
+    parsed_point_from_xy(x, y)
+        .map(|(_, parsed)| parsed)
+        .map_err(|e| match e {
+            Error::InvalidKey(_) => Error::KeyAgreement,
+            other => other,
+        })
+}
+
+/// The key-encryption key: Concat KDF over the ECDH shared secret, `AlgorithmID` =
+/// `ECDH-ES+A256KW`, empty `apu`/`apv`, 256 bits.
+fn derive_kek(z: &[u8]) -> Zeroizing<Vec<u8>> {
+    kdf::concat_kdf(z, JWE_ALG.as_bytes(), &[], &[], 32)
+}
+
+/// The AES-256-GCM content key.
+fn content_key(cek: &[u8; CEK_LEN]) -> Result<LessSafeKey> {
+    UnboundKey::new(&AES_256_GCM, cek)
+        .map(LessSafeKey::new)
+        .map_err(|_| Error::Crypto("CEK length"))
 }
 
 #[derive(Serialize)]

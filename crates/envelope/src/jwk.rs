@@ -5,12 +5,11 @@
 
 use std::fmt;
 
-use base64::Engine as _;
+use std::sync::Arc;
 
-use p384::ecdsa::SigningKey;
-use p384::elliptic_curve::Generate;
-use p384::elliptic_curve::sec1::ToSec1Point;
-use p384::{PublicKey, SecretKey};
+use aws_lc_rs::agreement::{self, ECDH_P384};
+use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
@@ -20,6 +19,8 @@ use crate::error::{Error, Result};
 
 /// Size of a P-384 field element / scalar in bytes.
 pub(crate) const COORD_LEN: usize = 48;
+/// Size of an uncompressed SEC1 P-384 point: `0x04 || x || y`.
+pub const POINT_LEN: usize = 1 + 2 * COORD_LEN;
 
 /// What a key is for (`use`): encryption (transport and response keys) or signatures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -47,7 +48,8 @@ impl KeyUse {
 pub struct PublicJwk {
     kid: String,
     key_use: KeyUse,
-    key: PublicKey,
+    /// The uncompressed SEC1 point, checked to be on P-384 when the value was built.
+    point: [u8; POINT_LEN],
 }
 
 impl PublicJwk {
@@ -70,11 +72,17 @@ impl PublicJwk {
         fields.public()
     }
 
-    /// Wraps an existing public key.
-    pub fn from_key(kid: impl Into<String>, key_use: KeyUse, key: PublicKey) -> Result<Self> {
+    /// Wraps an existing public key given as an uncompressed SEC1 point
+    /// (`0x04 || x || y`, 97 bytes). Refuses any other encoding and points off P-384.
+    pub fn from_sec1(kid: impl Into<String>, key_use: KeyUse, point: &[u8]) -> Result<Self> {
         let kid = kid.into();
         check_kid(&kid)?;
-        Ok(Self { kid, key_use, key })
+        let point = checked_point(point)?;
+        Ok(Self {
+            kid,
+            key_use,
+            point,
+        })
     }
 
     /// The key id.
@@ -87,14 +95,15 @@ impl PublicJwk {
         self.key_use
     }
 
-    /// The P-384 public key.
-    pub fn key(&self) -> &PublicKey {
-        &self.key
+    /// The P-384 public key as an uncompressed SEC1 point (`0x04 || x || y`, 97 bytes),
+    /// the form X.509 `subjectPublicKey` and COSE tools take.
+    pub fn sec1(&self) -> &[u8] {
+        &self.point
     }
 
     /// The JWK as a JSON value.
     pub fn to_value(&self) -> Value {
-        let (x, y) = coordinates(&self.key);
+        let (x, y) = coordinates(&self.point);
         let mut m = Map::new();
         m.insert("kty".into(), "EC".into());
         m.insert("crv".into(), "P-384".into());
@@ -151,18 +160,42 @@ impl<'de> Deserialize<'de> for PublicJwk {
 #[derive(Clone)]
 pub struct PrivateJwk {
     public: PublicJwk,
-    secret: SecretKey,
-    /// For `use: sig` keys, the ECDSA key prepared once (it carries the public point, so
-    /// building it per signature would cost an extra scalar multiplication).
-    signer: Option<SigningKey>,
+    /// Shared between clones: the aws-lc key objects are immutable once built.
+    secret: Arc<Secret>,
+}
+
+/// The private half, prepared once for what the key's `use` allows: ECDH for `enc` keys,
+/// ECDSA for `sig` keys (building either per operation would cost a scalar
+/// multiplication to recompute the public point).
+struct Secret {
+    /// The scalar as a 48-byte big-endian integer, for [`PrivateJwk::to_json`].
+    d: Zeroizing<[u8; COORD_LEN]>,
+    op: SecretOp,
+}
+
+enum SecretOp {
+    Agreement(agreement::PrivateKey),
+    Signing(EcdsaKeyPair),
 }
 
 impl PrivateJwk {
     /// Generates a fresh key pair from the system RNG.
     pub fn generate(kid: impl Into<String>, key_use: KeyUse) -> Result<Self> {
-        let secret = SecretKey::try_generate().map_err(|_| Error::Rng)?;
-        let public = PublicJwk::from_key(kid, key_use, secret.public_key())?;
-        Ok(Self::assemble(public, secret))
+        let key = agreement::PrivateKey::generate(&ECDH_P384).map_err(|_| Error::Rng)?;
+        let mut d = Zeroizing::new([0u8; COORD_LEN]);
+        {
+            use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
+            let bin: EcPrivateKeyBin<'static> = key
+                .as_be_bytes()
+                .map_err(|_| Error::Crypto("private key export"))?;
+            if bin.as_ref().len() != COORD_LEN {
+                return Err(Error::Crypto("private key export"));
+            }
+            d.copy_from_slice(bin.as_ref());
+        }
+        let point = public_point(&key)?;
+        let public = PublicJwk::from_sec1(kid, key_use, &point)?;
+        Self::assemble(public, d, key)
     }
 
     /// Parses a private JWK (with `d`) from JSON text; checks that `d` matches `x`/`y`.
@@ -179,16 +212,19 @@ impl PrivateJwk {
             .as_deref()
             .ok_or(Error::InvalidKey("private key has no \"d\""))?;
         let d = Zeroizing::new(b64::decode(d, "JWK")?);
-        if d.len() != COORD_LEN {
-            return Err(Error::InvalidKey("\"d\" is not 48 bytes"));
-        }
-        let secret = SecretKey::from_slice(&d)
+        let d: Zeroizing<[u8; COORD_LEN]> = Zeroizing::new(
+            d.as_slice()
+                .try_into()
+                .map_err(|_| Error::InvalidKey("\"d\" is not 48 bytes"))?,
+        );
+        // Refuses 0 and scalars >= the group order.
+        let key = agreement::PrivateKey::from_private_key(&ECDH_P384, d.as_slice())
             .map_err(|_| Error::InvalidKey("\"d\" is not a valid P-384 scalar"))?;
         let public = fields.public()?;
-        if secret.public_key() != public.key {
+        if public_point(&key)? != public.point {
             return Err(Error::InvalidKey("\"d\" does not match \"x\"/\"y\""));
         }
-        Ok(Self::assemble(public, secret))
+        Self::assemble(public, d, key)
     }
 
     /// The public half.
@@ -209,7 +245,7 @@ impl PrivateJwk {
     /// The private JWK (including `d`) as JSON text, in a buffer zeroized on drop.
     pub fn to_json(&self) -> Zeroizing<String> {
         let mut value = self.public.to_value();
-        let d = Zeroizing::new(b64::encode(self.secret.to_bytes()));
+        let d = Zeroizing::new(b64::encode(self.secret.d.as_slice()));
         if let Value::Object(m) = &mut value {
             m.insert("d".into(), Value::String(d.as_str().to_owned()));
         }
@@ -223,22 +259,60 @@ impl PrivateJwk {
         text
     }
 
-    fn assemble(public: PublicJwk, secret: SecretKey) -> Self {
-        let signer = (public.key_use == KeyUse::Sig).then(|| SigningKey::from(&secret));
-        Self {
+    /// Prepares the key for its `use`. `key` is the ECDH form of `d`, already checked to
+    /// match `public`.
+    fn assemble(
+        public: PublicJwk,
+        d: Zeroizing<[u8; COORD_LEN]>,
+        key: agreement::PrivateKey,
+    ) -> Result<Self> {
+        let op = match public.key_use {
+            KeyUse::Enc => SecretOp::Agreement(key),
+            KeyUse::Sig => SecretOp::Signing(
+                EcdsaKeyPair::from_private_key_and_public_key(
+                    &ECDSA_P384_SHA384_FIXED_SIGNING,
+                    d.as_slice(),
+                    &public.point,
+                )
+                .map_err(|_| Error::InvalidKey("\"d\" does not match \"x\"/\"y\""))?,
+            ),
+        };
+        debug_assert!(match &op {
+            SecretOp::Signing(k) => k.public_key().as_ref() == public.point.as_slice(),
+            SecretOp::Agreement(_) => true,
+        });
+        Ok(Self {
             public,
-            secret,
-            signer,
+            secret: Arc::new(Secret { d, op }),
+        })
+    }
+
+    /// The ECDSA key of a `use: sig` key.
+    pub(crate) fn signing_key(&self) -> Option<&EcdsaKeyPair> {
+        match &self.secret.op {
+            SecretOp::Signing(k) => Some(k),
+            SecretOp::Agreement(_) => None,
         }
     }
 
-    pub(crate) fn signing_key(&self) -> Option<&SigningKey> {
-        self.signer.as_ref()
+    /// The ECDH key of a `use: enc` key.
+    pub(crate) fn agreement_key(&self) -> Option<&agreement::PrivateKey> {
+        match &self.secret.op {
+            SecretOp::Agreement(k) => Some(k),
+            SecretOp::Signing(_) => None,
+        }
     }
+}
 
-    pub(crate) fn secret(&self) -> &SecretKey {
-        &self.secret
-    }
+/// The uncompressed public point of an ECDH private key.
+pub(crate) fn public_point(key: &agreement::PrivateKey) -> Result<[u8; POINT_LEN]> {
+    let public = key
+        .compute_public_key()
+        .map_err(|_| Error::Crypto("public key computation"))?;
+    public
+        .as_ref()
+        .try_into()
+        .map_err(|_| Error::Crypto("public key is not an uncompressed P-384 point"))
 }
 
 impl fmt::Debug for PrivateJwk {
@@ -372,25 +446,53 @@ impl<'de> Deserialize<'de> for Jwks {
 }
 
 /// Parses uncompressed affine coordinates into a point, refusing points off P-384.
-pub(crate) fn point_from_xy(x: &str, y: &str) -> Result<PublicKey> {
+pub(crate) fn point_from_xy(x: &str, y: &str) -> Result<[u8; POINT_LEN]> {
+    parsed_point_from_xy(x, y).map(|(point, _)| point)
+}
+
+/// [`point_from_xy`] that also returns aws-lc's parsed key, for a key agreement right
+/// after (so the point is decoded once).
+pub(crate) fn parsed_point_from_xy(
+    x: &str,
+    y: &str,
+) -> Result<([u8; POINT_LEN], agreement::ParsedPublicKey)> {
     let x = b64::decode(x, "JWK")?;
     let y = b64::decode(y, "JWK")?;
     if x.len() != COORD_LEN || y.len() != COORD_LEN {
         return Err(Error::InvalidKey("\"x\" and \"y\" must be 48 bytes each"));
     }
-    let mut sec1 = Vec::with_capacity(1 + 2 * COORD_LEN);
-    sec1.push(0x04);
-    sec1.extend_from_slice(&x);
-    sec1.extend_from_slice(&y);
-    PublicKey::from_sec1_bytes(&sec1).map_err(|_| Error::InvalidKey("point is not on P-384"))
+    let mut sec1 = [0u8; POINT_LEN];
+    sec1[0] = 0x04;
+    sec1[1..=COORD_LEN].copy_from_slice(&x);
+    sec1[1 + COORD_LEN..].copy_from_slice(&y);
+    checked_parsed_point(&sec1)
 }
 
-/// The base64url `x` and `y` of a point.
-pub(crate) fn coordinates(key: &PublicKey) -> (String, String) {
-    let point = key.as_affine().to_sec1_point(false);
-    // An uncompressed SEC1 point is 0x04 || x || y, both halves the same length.
-    let xy = point.as_bytes().get(1..).unwrap_or_default();
-    let (x, y) = xy.split_at(xy.len() / 2);
+/// Checks that `sec1` is an uncompressed point on P-384 (coordinates below the field
+/// prime, the curve equation holds; the identity has no uncompressed form).
+pub(crate) fn checked_point(sec1: &[u8]) -> Result<[u8; POINT_LEN]> {
+    checked_parsed_point(sec1).map(|(point, _)| point)
+}
+
+fn checked_parsed_point(sec1: &[u8]) -> Result<([u8; POINT_LEN], agreement::ParsedPublicKey)> {
+    let point: [u8; POINT_LEN] = sec1
+        .try_into()
+        .map_err(|_| Error::InvalidKey("point is not on P-384"))?;
+    if point[0] != 0x04 {
+        return Err(Error::InvalidKey("point is not on P-384"));
+    }
+    // aws-lc parses the octets with EC_POINT_oct2point, which refuses points off the curve.
+    let parsed = agreement::ParsedPublicKey::try_from(agreement::UnparsedPublicKey::new(
+        &ECDH_P384,
+        point.as_slice(),
+    ))
+    .map_err(|_| Error::InvalidKey("point is not on P-384"))?;
+    Ok((point, parsed))
+}
+
+/// The base64url `x` and `y` of an uncompressed point.
+pub(crate) fn coordinates(point: &[u8; POINT_LEN]) -> (String, String) {
+    let (x, y) = point[1..].split_at(COORD_LEN);
     (b64::encode(x), b64::encode(y))
 }
 
@@ -474,7 +576,7 @@ impl JwkFields {
         Ok(PublicJwk {
             kid: self.kid.clone(),
             key_use: self.key_use,
-            key: point_from_xy(&self.x, &self.y)?,
+            point: point_from_xy(&self.x, &self.y)?,
         })
     }
 }

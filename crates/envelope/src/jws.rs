@@ -1,8 +1,8 @@
 //! Compact JWS with `ES384` (RFC 7515, RFC 7518 §3.4): P-384, SHA-384, the signature is
 //! the raw 96-byte `r || s`.
 
-use p384::ecdsa::signature::{Signer, Verifier};
-use p384::ecdsa::{Signature, VerifyingKey};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED, UnparsedPublicKey};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -54,11 +54,11 @@ pub fn sign_jws(payload: &[u8], signer: &PrivateJwk) -> Result<String> {
     let key = signer.signing_key().ok_or(Error::InvalidKey(
         "key is not a signing key (use must be \"sig\")",
     ))?;
-    let signature: Signature = key
-        .try_sign(token.as_bytes())
+    let signature = key
+        .sign(&SystemRandom::new(), token.as_bytes())
         .map_err(|_| Error::Crypto("ECDSA signing"))?;
     token.push('.');
-    token.push_str(&b64::encode(signature.to_bytes()));
+    token.push_str(&b64::encode(signature.as_ref()));
     Ok(token)
 }
 
@@ -86,7 +86,6 @@ pub fn verify_jws(token: &str, trusted: &Jwks) -> Result<VerifiedJws> {
     if signature.len() != SIGNATURE_LEN {
         return Err(Error::Signature);
     }
-    let signature = Signature::from_slice(&signature).map_err(|_| Error::Signature)?;
     let signing_input_len = header_b64.len() + 1 + payload_b64.len();
     let signing_input = token
         .get(..signing_input_len)
@@ -95,7 +94,9 @@ pub fn verify_jws(token: &str, trusted: &Jwks) -> Result<VerifiedJws> {
             detail: "signing input",
         })?
         .as_bytes();
-    VerifyingKey::from(key.key())
+    // Fixed-format r || s; r and s must be in [1, n-1]. A DER signature is refused above
+    // by its length.
+    UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, key.sec1())
         .verify(signing_input, &signature)
         .map_err(|_| Error::Signature)?;
 

@@ -1,6 +1,6 @@
 //! The Concat KDF of NIST SP 800-56A §5.8.1 as profiled by RFC 7518 §4.6.2, with SHA-256.
 
-use sha2::{Digest, Sha256};
+use aws_lc_rs::digest::{Context, SHA256};
 use zeroize::Zeroizing;
 
 /// Derives `out_len` bytes from the shared secret `z`.
@@ -25,15 +25,15 @@ pub fn concat_kdf(
     let mut out = Zeroizing::new(Vec::with_capacity(out_len + 32));
     let mut counter: u32 = 1;
     while out.len() < out_len {
-        let mut h = Sha256::new();
-        h.update(counter.to_be_bytes());
+        let mut h = Context::new(&SHA256);
+        h.update(&counter.to_be_bytes());
         h.update(z);
         for part in [algorithm_id, apu, apv] {
-            h.update(len32(part).to_be_bytes());
+            h.update(&len32(part).to_be_bytes());
             h.update(part);
         }
-        h.update(bits.to_be_bytes());
-        let block = Zeroizing::new(h.finalize());
+        h.update(&bits.to_be_bytes());
+        let block = Zeroizing::new(h.finish().as_ref().to_vec());
         out.extend_from_slice(&block);
         counter = counter.wrapping_add(1);
     }

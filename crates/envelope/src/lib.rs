@@ -6,6 +6,10 @@
 //! Does not live here: any I/O, clocks or key storage. Callers bring bytes and keys
 //! (and `iat`).
 //!
+//! Every primitive (P-384 ECDH and ECDSA, AES-256-GCM, AES-KW, SHA-2, the RNG) comes from
+//! aws-lc-rs, the provider rustls and jsonwebtoken already use; the `fips` feature builds
+//! it on the FIPS module (`docs/envelope.md`).
+//!
 //! The usual calls:
 //! - requester: [`seal_request`] to a fulfiller transport key, later [`open_response`]
 //!   (or [`open_credential_response`] / [`open_pin_response`]) with its response keys,
@@ -24,8 +28,8 @@ mod jws;
 pub mod kdf;
 mod message;
 
+use aws_lc_rs::digest::{SHA256, digest};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 pub use error::{Error, Result};
 pub use jwe::{CTY_REQUEST, CTY_RESPONSE, JWE_ALG, JWE_ENC, OpenedJwe, open_jwe, seal_jwe};
@@ -44,7 +48,7 @@ pub const MAX_INPUT: usize = 256 * 1024;
 /// `base64url(SHA-256(request JWE compact string, ASCII))`: binds a response to the
 /// request it answers.
 pub fn request_hash(request_jwe: &str) -> String {
-    b64::encode(Sha256::digest(request_jwe.as_bytes()))
+    b64::encode(digest(&SHA256, request_jwe.as_bytes()))
 }
 
 /// Encrypts a request to a fulfiller transport key (`use: enc`).

@@ -288,7 +288,7 @@ impl Response {
             }
             Response::Pin(r) => {
                 non_empty(&r.serial, "serial")?;
-                pin_length(r.pin.expose().chars().count(), "pin")?;
+                pin_text(r.pin.expose(), "pin", "pin")?;
             }
         }
         Ok(())
@@ -340,10 +340,12 @@ impl PinRequest {
     fn validate(&self) -> Result<()> {
         self.response_key.require_use(KeyUse::Enc)?;
         pin_length(usize::from(self.min_pin_length), "min_pin_length")?;
+        // A PIN shorter than min_pin_length is the fulfiller's to refuse (it names both
+        // numbers); the envelope only keeps PINs a key could take at all.
         match &self.pin {
             PinChoice::Generate { length } => pin_length(usize::from(*length), "pin.length"),
             PinChoice::Static { value } => {
-                pin_length(value.expose().chars().count(), "pin.value length")
+                pin_text(value.expose(), "pin.value length", "pin.value")
             }
             PinChoice::None => Ok(()),
         }
@@ -366,6 +368,23 @@ fn non_empty(s: &str, name: &str) -> Result<()> {
         Ok(())
     }
 }
+
+/// A PIN as text: 4 to 63 code points (the profile's range, CTAP's minimum counts code
+/// points), and at most 63 bytes of UTF-8 (CTAP 2.1 §6.5.5.5 pads the PIN to 64 bytes and
+/// refuses longer ones, so `"ü"` counts twice there).
+fn pin_text(pin: &str, length_name: &str, name: &str) -> Result<()> {
+    pin_length(pin.chars().count(), length_name)?;
+    if pin.len() > MAX_PIN_BYTES {
+        return Err(Error::Payload(format!(
+            "{name} is {} bytes in UTF-8; a FIDO2 key takes at most {MAX_PIN_BYTES}",
+            pin.len()
+        )));
+    }
+    Ok(())
+}
+
+/// CTAP's limit on a PIN's UTF-8 encoding.
+const MAX_PIN_BYTES: usize = 63;
 
 fn pin_length(n: usize, name: &str) -> Result<()> {
     if PIN_LEN.contains(&n) {

@@ -31,14 +31,20 @@ fn concat_kdf_matches_rfc7518_appendix_c() {
 #[test]
 fn rfc7518_appendix_c_shared_secret_is_what_the_ecdh_backend_computes() {
     // Bob's static key and Alice's ephemeral public key from Appendix C.
-    let bob =
-        p256::SecretKey::from_slice(&b64("VEmDZpDXXK8p8N0Cndsxs924q6nS1RXFASRl6BfUqdw")).unwrap();
+    use aws_lc_rs::agreement::{ECDH_P256, PrivateKey, UnparsedPublicKey, agree};
+    let bob = PrivateKey::from_private_key(
+        &ECDH_P256,
+        &b64("VEmDZpDXXK8p8N0Cndsxs924q6nS1RXFASRl6BfUqdw"),
+    )
+    .unwrap();
     let mut alice = vec![4u8];
     alice.extend(b64("gI0GAILBdu7T53akrFmMyGcsF3n5dO7MmwNBHKW5SV0"));
     alice.extend(b64("SLW_xSffzlPWrHEVI30DHM_4egVwt3NQqeUD7nMFpps"));
-    let alice = p256::PublicKey::from_sec1_bytes(&alice).unwrap();
-    let z = bob.diffie_hellman(&alice);
-    assert_eq!(z.raw_secret_bytes().as_slice(), RFC_Z);
+    let z = agree(&bob, UnparsedPublicKey::new(&ECDH_P256, &alice), (), |z| {
+        Ok(z.to_vec())
+    })
+    .unwrap();
+    assert_eq!(z.as_slice(), RFC_Z);
 }
 
 #[test]

@@ -108,3 +108,23 @@ fn inspect_shows_the_jwe_header_without_decrypting() {
     assert_eq!(h["jwe"]["kid"], "sandbox-transport-public-1");
     assert_eq!(h["jwe"]["epk"]["crv"], "P-384");
 }
+
+#[test]
+fn findings_vectors_invalid_curve_epk_and_der_es384_are_refused_for_their_reason() {
+    // testdata/vectors/findings-v1.json (make_findings.py: joserfc + cryptography), on the
+    // keys of envelope-v1.json.
+    let f = fixture();
+    let findings = testkit::vectors("findings-v1.json");
+    let cases = findings["envelope"]["invalid"].as_array().unwrap();
+    assert_eq!(cases.len(), 3);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let err = open(&f, case).expect_err(name);
+        let ok = match name {
+            "invalid-curve-epk" | "epk-zero-point" => matches!(err, Error::KeyAgreement),
+            "der-es384-signature" => matches!(err, Error::Signature),
+            other => panic!("new findings vector {other}: map it to an error kind"),
+        };
+        assert!(ok, "{name} ({}) failed with {err:?}", case["why"]);
+    }
+}

@@ -108,3 +108,15 @@ fn fmt_none_is_refused_unless_unattested_is_allowed() {
     assert_eq!(got["attested"], false);
     assert_eq!(got["credential_id"], v["credential_id"]);
 }
+
+#[test]
+fn certificates_are_checked_at_the_current_time() {
+    // findings-v1.json: a leaf valid 2019-01-01 .. 2020-01-01 under a chain still valid;
+    // the library accepts it when no time is given, the command checks today's date.
+    let all = testkit::vectors("findings-v1.json");
+    let v = all["attestation"]["expired"][0].clone();
+    let out = run(&v, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("validity period"), "{err}");
+}

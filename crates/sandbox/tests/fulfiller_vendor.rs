@@ -167,7 +167,7 @@ async fn signing_keys_are_published_with_an_x5c_chain_over_the_key() {
                 .raw_bytes(),
         )
         .unwrap();
-        assert_eq!(&point, jwk.key());
+        assert_eq!(point, p384::PublicKey::from_sec1_bytes(jwk.sec1()).unwrap());
         // RFC 7517 §4.9: x5t#S256 is the base64url SHA-256 of the leaf's DER.
         assert_eq!(
             k["x5t#S256"].as_str().unwrap(),

@@ -6,7 +6,7 @@ use ciborium::Value;
 use crate::auth_data::AuthenticatorData;
 use crate::cbor;
 use crate::options::{ALG_ES256, ALG_ES384, ALG_RS256};
-use crate::x509::{Cert, Hash};
+use crate::x509::{Cert, Hash, SigKey};
 use crate::{Error, MAX_INPUT};
 
 const WHAT: &str = "attestation object";
@@ -289,16 +289,19 @@ fn verify_packed(
     let Some(leaf) = certs.first() else {
         return Err(stmt_err("x5c is empty"));
     };
-    let hash = match alg {
-        ALG_ES256 if !leaf.key().is_rsa() => Hash::Sha256,
-        ALG_ES384 if !leaf.key().is_rsa() => Hash::Sha384,
-        ALG_RS256 if leaf.key().is_rsa() => Hash::Sha256,
-        ALG_ES256 | ALG_ES384 | ALG_RS256 => {
-            return Err(stmt_err(
-                "alg does not fit the attestation certificate's key type",
-            ));
+    // alg names the curve as well as the hash (RFC 9053 §2.1: ES256 is P-256, ES384 is
+    // P-384), so it must be the leaf key's.
+    let hash = match (alg, leaf.key()) {
+        (ALG_ES256, SigKey::P256(_)) => Hash::Sha256,
+        (ALG_ES384, SigKey::P384(_)) => Hash::Sha384,
+        (ALG_RS256, SigKey::Rsa(_)) => Hash::Sha256,
+        (ALG_ES256 | ALG_ES384 | ALG_RS256, key) => {
+            return Err(stmt_err(&format!(
+                "alg {alg} does not fit the attestation certificate's key ({})",
+                key.describe()
+            )));
         }
-        other => return Err(Error::UnsupportedAlgorithm(other)),
+        (other, _) => return Err(Error::UnsupportedAlgorithm(other)),
     };
     if !leaf.key().verify(hash, &signed, sig) {
         return Err(Error::AttestationSignature);
@@ -337,13 +340,8 @@ fn verify_chain(certs: &[Cert], roots: &TrustRoots, opts: ChainOptions) -> Resul
     }
     for (index, pair) in certs.windows(2).enumerate() {
         let [child, parent] = pair else { continue };
-        if !parent.is_ca()? {
-            return Err(Error::Certificate(format!(
-                "x5c[{}] ({}) is not a CA but issues x5c[{index}]",
-                index + 1,
-                parent.subject()
-            )));
-        }
+        // Below x5c[index + 1]: the leaf, then x5c[1..=index], all intermediates.
+        parent.check_issuer(index, &format!("x5c[{}]", index + 1))?;
         if !child.is_signed_by(parent) {
             return Err(Error::ChainSignature {
                 index,
@@ -351,17 +349,41 @@ fn verify_chain(certs: &[Cert], roots: &TrustRoots, opts: ChainOptions) -> Resul
             });
         }
     }
-    // Trusted when some certificate in the chain is a configured anchor or is
-    // issued by one (so an intermediate can be configured as the anchor too).
-    let trusted = certs.iter().any(|c| {
+    // Trusted when some certificate in the chain is a configured anchor or is issued by
+    // one (so an intermediate can be configured as the anchor too). An anchor is a CA:
+    // a configured leaf, or a root that could not issue what it signed, anchors nothing.
+    let mut anchor_error = None;
+    let trusted = certs.iter().enumerate().any(|(index, c)| {
         roots.certs.iter().any(|root| {
-            let time_ok = opts.now.is_none_or(|now| root.valid_at(now));
-            time_ok && (c.same_as(root) || c.is_signed_by(root))
+            if !opts.now.is_none_or(|now| root.valid_at(now)) {
+                return false;
+            }
+            let checked = if c.same_as(root) {
+                // x5c[index] is the anchor: a CA with `index - 1` intermediates below.
+                match index.checked_sub(1) {
+                    Some(below) => root.check_issuer(below, "trust root"),
+                    None => Err(Error::Certificate(format!(
+                        "the configured trust root {} is the leaf itself, not a CA",
+                        root.subject()
+                    ))),
+                }
+            } else if c.is_signed_by(root) {
+                root.check_issuer(index, "trust root")
+            } else {
+                return false;
+            };
+            match checked {
+                Ok(()) => true,
+                Err(e) => {
+                    anchor_error.get_or_insert(e);
+                    false
+                }
+            }
         })
     });
     if trusted {
         Ok(())
     } else {
-        Err(Error::UntrustedChain)
+        Err(anchor_error.unwrap_or(Error::UntrustedChain))
     }
 }

@@ -1,8 +1,8 @@
 //! `CollectedClientData` (WebAuthn §5.8.1): build the exact bytes a client sends,
 //! parse what an authenticator's client produced, and hash it.
 
+use aws_lc_rs::digest::{SHA256, digest};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::{Error, MAX_INPUT};
 
@@ -75,7 +75,14 @@ impl ClientData {
 /// SHA-256 of clientDataJSON bytes as received: the `clientDataHash`.
 /// Verifiers hash the received bytes, never a re-serialization.
 pub fn hash_bytes(client_data_json: &[u8]) -> [u8; 32] {
-    Sha256::digest(client_data_json).into()
+    sha256(client_data_json)
+}
+
+/// SHA-256 of `bytes`.
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest(&SHA256, bytes).as_ref());
+    out
 }
 
 #[cfg(test)]

@@ -1,13 +1,15 @@
 //! COSE_Key (RFC 9052 §7, RFC 9053) as WebAuthn credential public keys use it:
 //! EC2 on P-256 (ES256) and P-384 (ES384), and RSA (RS256).
 
+use aws_lc_rs::signature::{
+    self, ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA384_ASN1, RSA_PKCS1_2048_8192_SHA256,
+    RsaPublicKeyComponents,
+};
 use ciborium::Value;
-use p256::ecdsa::signature::Verifier as _;
 
 use crate::Error;
 use crate::cbor;
 use crate::options::{ALG_ES256, ALG_ES384, ALG_RS256};
-use sha2::Digest as _;
 
 const KTY: i64 = 1;
 const ALG: i64 = 3;
@@ -24,10 +26,12 @@ const CRV_P384: i128 = 2;
 /// A credential public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoseKey {
-    /// ES256: ECDSA P-256 with SHA-256 (alg -7).
-    P256(p256::ecdsa::VerifyingKey),
-    /// ES384: ECDSA P-384 with SHA-384 (alg -35).
-    P384(p384::ecdsa::VerifyingKey),
+    /// ES256: ECDSA P-256 with SHA-256 (alg -7). The uncompressed SEC1 point
+    /// (`0x04 || x || y`), checked to be on the curve.
+    P256(Vec<u8>),
+    /// ES384: ECDSA P-384 with SHA-384 (alg -35). The uncompressed SEC1 point, checked
+    /// to be on the curve.
+    P384(Vec<u8>),
     /// RSA key with its COSE alg; RS256 (-257) signatures verify, other RSA algs
     /// (e.g. PS256) parse but do not verify.
     Rsa { alg: i64, n: Vec<u8>, e: Vec<u8> },
@@ -66,14 +70,14 @@ impl CoseKey {
                 match (alg, crv) {
                     (ALG_ES256, CRV_P256) => {
                         let point = sec1_uncompressed(&x, &y, 32)?;
-                        p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                            .map(CoseKey::P256)
+                        signature::ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &point)
+                            .map(|_| CoseKey::P256(point))
                             .map_err(|_| Error::CoseKey("P-256 point is not on the curve".into()))
                     }
                     (ALG_ES384, CRV_P384) => {
                         let point = sec1_uncompressed(&x, &y, 48)?;
-                        p384::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                            .map(CoseKey::P384)
+                        signature::ParsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, &point)
+                            .map(|_| CoseKey::P384(point))
                             .map_err(|_| Error::CoseKey("P-384 point is not on the curve".into()))
                     }
                     (ALG_ES256 | ALG_ES384, _) => Err(Error::CoseKey(format!(
@@ -107,23 +111,23 @@ impl CoseKey {
     /// [`Error::UnsupportedAlgorithm`]; a bad signature is [`Error::AssertionSignature`].
     pub fn verify(&self, message: &[u8], der_signature: &[u8]) -> Result<(), Error> {
         let ok = match self {
-            CoseKey::P256(key) => p256::ecdsa::DerSignature::from_bytes(der_signature)
-                .ok()
-                .is_some_and(|sig| key.verify(message, &sig).is_ok()),
-            CoseKey::P384(key) => p384::ecdsa::DerSignature::from_bytes(der_signature)
-                .ok()
-                .is_some_and(|sig| key.verify(message, &sig).is_ok()),
+            CoseKey::P256(point) => {
+                signature::UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, point)
+                    .verify(message, der_signature)
+                    .is_ok()
+            }
+            CoseKey::P384(point) => {
+                signature::UnparsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, point)
+                    .verify(message, der_signature)
+                    .is_ok()
+            }
             CoseKey::Rsa { alg, n, e } => {
                 if *alg != ALG_RS256 {
                     return Err(Error::UnsupportedAlgorithm(*alg));
                 }
-                let digest = sha2::Sha256::digest(message);
-                crate::x509::rsa_verify(
-                    &rsa_key(n, e)?,
-                    crate::x509::Hash::Sha256,
-                    &digest,
-                    der_signature,
-                )
+                RsaPublicKeyComponents { n, e }
+                    .verify(&RSA_PKCS1_2048_8192_SHA256, message, der_signature)
+                    .is_ok()
             }
         };
         if ok {
@@ -134,12 +138,14 @@ impl CoseKey {
     }
 }
 
-fn rsa_key(n: &[u8], e: &[u8]) -> Result<rsa::PublicKey, Error> {
-    rsa::PublicKey::new(
-        rsa::BoxedUint::from_be_slice_vartime(n),
-        rsa::BoxedUint::from_be_slice_vartime(e),
-    )
-    .map_err(|err| Error::CoseKey(format!("RSA key: {err}")))
+/// Checks that `(n, e)` is an RSA public key aws-lc accepts for PKCS#1 v1.5 signatures
+/// (2048 to 8192 bits, a sane exponent).
+fn rsa_key(n: &[u8], e: &[u8]) -> Result<(), Error> {
+    let der = crate::x509::rsa_public_key_der(n, e)
+        .map_err(|err| Error::CoseKey(format!("RSA key: {err}")))?;
+    signature::ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &der)
+        .map(|_| ())
+        .map_err(|err| Error::CoseKey(format!("RSA key: {err}")))
 }
 
 fn sec1_uncompressed(x: &[u8], y: &[u8], len: usize) -> Result<Vec<u8>, Error> {

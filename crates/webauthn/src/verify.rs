@@ -1,6 +1,5 @@
 //! Relying-party ceremonies: registration (WebAuthn §7.1) and assertion (§7.2).
 
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::attestation::{
@@ -231,7 +230,7 @@ fn check_client_data(
 }
 
 fn check_auth_data(ad: &AuthenticatorData, rp_id: &str, require_uv: bool) -> Result<(), Error> {
-    let want: [u8; 32] = Sha256::digest(rp_id.as_bytes()).into();
+    let want = client_data::sha256(rp_id.as_bytes());
     if ad.rp_id_hash != want {
         return Err(Error::RpIdHashMismatch);
     }

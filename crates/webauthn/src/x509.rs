@@ -2,12 +2,16 @@
 //! PKCS#1 v1.5 certificate signatures with SHA-256/384/512, names, validity and the
 //! FIDO extensions. (Vendor roots such as Yubico's are RSA; leaves are usually EC.)
 
-use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-use rsa::pkcs8::DecodePublicKey as _;
-use sha2::{Digest, Sha256, Sha384, Sha512};
+use aws_lc_rs::signature::{
+    self, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA384_ASN1, ECDSA_P256_SHA512_ASN1,
+    ECDSA_P384_SHA256_ASN1, ECDSA_P384_SHA384_ASN1, ECDSA_P384_SHA512_ASN1,
+    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_2048_8192_SHA384, RSA_PKCS1_2048_8192_SHA512,
+    VerificationAlgorithm,
+};
 use x509_cert::Certificate;
 use x509_cert::der::asn1::ObjectIdentifier as Oid;
 use x509_cert::der::{Decode, Encode};
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 
 use crate::Error;
 
@@ -22,6 +26,7 @@ const OID_P384: Oid = Oid::new_unwrap("1.3.132.0.34");
 const OID_ECDSA_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
 const OID_ECDSA_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
 const OID_BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
+const OID_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.15");
 /// id-fido-gen-ce-aaguid.
 pub(crate) const OID_FIDO_AAGUID: Oid = Oid::new_unwrap("1.3.6.1.4.1.45724.1.1.4");
 const OID_COUNTRY: Oid = Oid::new_unwrap("2.5.4.6");
@@ -38,12 +43,14 @@ pub(crate) struct Cert {
     key: SigKey,
 }
 
-/// A certificate's public key, for verifying signatures.
+/// A certificate's public key, for verifying signatures: the `subjectPublicKey` bytes,
+/// checked when the certificate was parsed (a SEC1 point on its curve, or a PKCS#1
+/// `RSAPublicKey` of 2048 to 8192 bits).
 #[derive(Debug, Clone)]
 pub(crate) enum SigKey {
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
-    Rsa(rsa::PublicKey),
+    P256(Vec<u8>),
+    P384(Vec<u8>),
+    Rsa(Vec<u8>),
 }
 
 /// The hash a signature is over.
@@ -54,63 +61,81 @@ pub(crate) enum Hash {
     Sha512,
 }
 
-impl Hash {
-    fn digest(self, message: &[u8]) -> Vec<u8> {
-        match self {
-            Hash::Sha256 => Sha256::digest(message).to_vec(),
-            Hash::Sha384 => Sha384::digest(message).to_vec(),
-            Hash::Sha512 => Sha512::digest(message).to_vec(),
-        }
-    }
-}
-
 impl SigKey {
     /// Verify `sig` over `message` hashed with `hash`: a DER ECDSA signature for EC
     /// keys, an RSASSA-PKCS1-v1_5 signature for RSA keys.
     pub fn verify(&self, hash: Hash, message: &[u8], sig: &[u8]) -> bool {
-        let digest = hash.digest(message);
-        match self {
-            SigKey::P256(k) => p256::ecdsa::DerSignature::from_bytes(sig)
-                .ok()
-                .is_some_and(|s| k.verify_prehash(&digest, &s).is_ok()),
-            SigKey::P384(k) => p384::ecdsa::DerSignature::from_bytes(sig)
-                .ok()
-                .is_some_and(|s| k.verify_prehash(&digest, &s).is_ok()),
-            SigKey::Rsa(k) => rsa_verify(k, hash, &digest, sig),
-        }
+        let (alg, key): (&'static dyn VerificationAlgorithm, &[u8]) = match (self, hash) {
+            (SigKey::P256(k), Hash::Sha256) => (&ECDSA_P256_SHA256_ASN1, k),
+            (SigKey::P256(k), Hash::Sha384) => (&ECDSA_P256_SHA384_ASN1, k),
+            (SigKey::P256(k), Hash::Sha512) => (&ECDSA_P256_SHA512_ASN1, k),
+            (SigKey::P384(k), Hash::Sha256) => (&ECDSA_P384_SHA256_ASN1, k),
+            (SigKey::P384(k), Hash::Sha384) => (&ECDSA_P384_SHA384_ASN1, k),
+            (SigKey::P384(k), Hash::Sha512) => (&ECDSA_P384_SHA512_ASN1, k),
+            (SigKey::Rsa(k), Hash::Sha256) => (&RSA_PKCS1_2048_8192_SHA256, k),
+            (SigKey::Rsa(k), Hash::Sha384) => (&RSA_PKCS1_2048_8192_SHA384, k),
+            (SigKey::Rsa(k), Hash::Sha512) => (&RSA_PKCS1_2048_8192_SHA512, k),
+        };
+        signature::UnparsedPublicKey::new(alg, key)
+            .verify(message, sig)
+            .is_ok()
     }
 
     pub fn is_rsa(&self) -> bool {
         matches!(self, SigKey::Rsa(_))
     }
+
+    /// The key type, for messages.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            SigKey::P256(_) => "EC P-256",
+            SigKey::P384(_) => "EC P-384",
+            SigKey::Rsa(_) => "RSA",
+        }
+    }
 }
 
-/// RSASSA-PKCS1-v1_5 verification of a precomputed digest.
-pub(crate) fn rsa_verify(key: &rsa::PublicKey, hash: Hash, digest: &[u8], sig: &[u8]) -> bool {
-    let scheme = match hash {
-        Hash::Sha256 => rsa::Pkcs1v15Sign::new::<Sha256>(),
-        Hash::Sha384 => rsa::Pkcs1v15Sign::new::<Sha384>(),
-        Hash::Sha512 => rsa::Pkcs1v15Sign::new::<Sha512>(),
-    };
-    key.verify(scheme, digest, sig).is_ok()
+/// The DER `RSAPublicKey` (RFC 8017 §A.1.1) of `(n, e)`, big-endian unsigned each.
+pub(crate) fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Result<Vec<u8>, x509_cert::der::Error> {
+    use x509_cert::der::asn1::UintRef;
+    let mut body = UintRef::new(n)?.to_der()?;
+    body.extend(UintRef::new(e)?.to_der()?);
+    let len = u32::try_from(body.len()).map_err(|_| x509_cert::der::ErrorKind::Overflow)?;
+    let mut out = vec![0x30];
+    if len < 0x80 {
+        out.push(len.to_be_bytes()[3]);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        let significant = bytes.get(skip..).unwrap_or_default();
+        out.push(0x80 | u8::try_from(significant.len()).unwrap_or(4));
+        out.extend_from_slice(significant);
+    }
+    out.extend(body);
+    Ok(out)
 }
 
 impl Cert {
     pub fn parse(der: &[u8]) -> Result<Self, Error> {
         let cert = Certificate::from_der(der).map_err(|e| Error::Certificate(e.to_string()))?;
         let tbs = first_element(der).ok_or_else(|| Error::Certificate("bad DER framing".into()))?;
+        check_structure(&cert)?;
         let spki = cert.tbs_certificate().subject_public_key_info();
         if spki.algorithm.oid == OID_RSA_ENCRYPTION {
-            let spki_der = spki
-                .to_der()
-                .map_err(|e| Error::Certificate(e.to_string()))?;
-            let key = rsa::PublicKey::from_public_key_der(&spki_der)
+            let pkcs1 = spki
+                .subject_public_key
+                .as_bytes()
+                .ok_or_else(|| {
+                    Error::Certificate("public key bit string is not whole bytes".into())
+                })?
+                .to_vec();
+            signature::ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &pkcs1)
                 .map_err(|e| Error::Certificate(format!("RSA public key: {e}")))?;
             return Ok(Self {
                 der: der.to_vec(),
                 cert,
                 tbs: tbs.to_vec(),
-                key: SigKey::Rsa(key),
+                key: SigKey::Rsa(pkcs1),
             });
         }
         if spki.algorithm.oid != OID_EC_PUBLIC_KEY {
@@ -129,16 +154,24 @@ impl Cert {
             .subject_public_key
             .as_bytes()
             .ok_or_else(|| Error::Certificate("public key bit string is not whole bytes".into()))?;
-        let key = if curve == OID_P256 {
-            p256::ecdsa::VerifyingKey::from_sec1_bytes(point).map(SigKey::P256)
+        let (alg, key): (&'static dyn VerificationAlgorithm, SigKey) = if curve == OID_P256 {
+            (&ECDSA_P256_SHA256_ASN1, SigKey::P256(point.to_vec()))
         } else if curve == OID_P384 {
-            p384::ecdsa::VerifyingKey::from_sec1_bytes(point).map(SigKey::P384)
+            (&ECDSA_P384_SHA384_ASN1, SigKey::P384(point.to_vec()))
         } else {
             return Err(Error::Certificate(format!(
                 "curve {curve} is not supported"
             )));
+        };
+        // A SEC1 point (0x02/0x03/0x04 first, not a DER SubjectPublicKeyInfo, which
+        // aws-lc would also take); aws-lc refuses points off the curve.
+        if !matches!(point.first(), Some(0x02..=0x04)) {
+            return Err(Error::Certificate(
+                "EC public key is not on its curve".into(),
+            ));
         }
-        .map_err(|_| Error::Certificate("EC public key is not on its curve".into()))?;
+        signature::ParsedPublicKey::new(alg, point)
+            .map_err(|_| Error::Certificate("EC public key is not on its curve".into()))?;
         Ok(Self {
             der: der.to_vec(),
             cert,
@@ -190,15 +223,56 @@ impl Cert {
 
     /// basicConstraints cA (absent extension means false).
     pub fn is_ca(&self) -> Result<bool, Error> {
-        match self.extension(OID_BASIC_CONSTRAINTS) {
-            None => Ok(false),
-            Some((_, value)) => x509_cert::ext::pkix::BasicConstraints::from_der(value)
-                .map(|bc| bc.ca)
-                .map_err(|e| Error::Certificate(format!("basicConstraints: {e}"))),
-        }
+        Ok(self.basic_constraints()?.is_some_and(|bc| bc.ca))
     }
 
-    /// The extension with `oid`: (critical, extnValue contents).
+    fn basic_constraints(&self) -> Result<Option<BasicConstraints>, Error> {
+        self.cert
+            .tbs_certificate()
+            .get_extension::<BasicConstraints>()
+            .map(|found| found.map(|(_, bc)| bc))
+            .map_err(|e| Error::Certificate(format!("basicConstraints: {e}")))
+    }
+
+    /// RFC 5280 §6.1.4 for a certificate that issues another: basicConstraints cA,
+    /// keyCertSign when keyUsage is present, and a pathLenConstraint (if any) that allows
+    /// the `intermediates_below` non-leaf certificates between it and the leaf. `what`
+    /// names the certificate in the error.
+    pub fn check_issuer(&self, intermediates_below: usize, what: &str) -> Result<(), Error> {
+        let bc = self.basic_constraints()?;
+        if !bc.as_ref().is_some_and(|bc| bc.ca) {
+            return Err(Error::Certificate(format!(
+                "{what} ({}) issues a certificate but is not a CA (basicConstraints cA)",
+                self.subject()
+            )));
+        }
+        let key_usage = self
+            .cert
+            .tbs_certificate()
+            .get_extension::<KeyUsage>()
+            .map_err(|e| Error::Certificate(format!("keyUsage: {e}")))?;
+        if let Some((_, ku)) = key_usage
+            && !ku.key_cert_sign()
+        {
+            return Err(Error::Certificate(format!(
+                "{what} ({}) issues a certificate but its keyUsage lacks keyCertSign",
+                self.subject()
+            )));
+        }
+        if let Some(limit) = bc.and_then(|bc| bc.path_len_constraint)
+            && intermediates_below > usize::from(limit)
+        {
+            return Err(Error::Certificate(format!(
+                "{what} ({}) has pathLenConstraint {limit} but {intermediates_below} \
+                 intermediate CA certificate(s) follow it",
+                self.subject()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The extension with `oid`: (critical, extnValue contents). Extensions are unique
+    /// (checked when the certificate was parsed).
     pub fn extension(&self, oid: Oid) -> Option<(bool, &[u8])> {
         self.cert
             .tbs_certificate()
@@ -257,6 +331,50 @@ impl Cert {
     pub fn same_as(&self, other: &Cert) -> bool {
         self.der == other.der || self.cert.to_der().ok() == other.cert.to_der().ok()
     }
+}
+
+/// RFC 5280 rules that hold for every certificate, whatever its place in a chain:
+/// `signatureAlgorithm` equals the TBS `signature` field (§4.1.1.2), no extension appears
+/// twice (§4.2), and every critical extension is one this verifier processes
+/// (basicConstraints, keyUsage, the FIDO AAGUID; §4.2: an unrecognised critical extension
+/// means the certificate must be rejected).
+fn check_structure(cert: &Certificate) -> Result<(), Error> {
+    let tbs = cert.tbs_certificate();
+    if cert.signature_algorithm() != tbs.signature() {
+        return Err(Error::Certificate(format!(
+            "{}: signatureAlgorithm ({}) differs from the TBSCertificate signature field ({})",
+            tbs.subject(),
+            cert.signature_algorithm().oid,
+            tbs.signature().oid
+        )));
+    }
+    let extensions = tbs.extensions().map(|e| e.as_slice()).unwrap_or_default();
+    for (i, ext) in extensions.iter().enumerate() {
+        if extensions
+            .get(..i)
+            .unwrap_or_default()
+            .iter()
+            .any(|earlier| earlier.extn_id == ext.extn_id)
+        {
+            return Err(Error::Certificate(format!(
+                "{}: extension {} appears more than once",
+                tbs.subject(),
+                ext.extn_id
+            )));
+        }
+        // The AAGUID extension is understood too: the packed leaf check refuses it
+        // critical with its own error (WebAuthn §8.2.1).
+        if ext.critical
+            && ![OID_BASIC_CONSTRAINTS, OID_KEY_USAGE, OID_FIDO_AAGUID].contains(&ext.extn_id)
+        {
+            return Err(Error::Certificate(format!(
+                "{}: critical extension {} is not understood here",
+                tbs.subject(),
+                ext.extn_id
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The first element inside the outer DER SEQUENCE of `der` (the TBSCertificate),

@@ -218,12 +218,17 @@ mod envelope_credential {
     }
 
     #[test]
-    fn an_anchor_below_the_end_of_x5c_is_trusted() {
-        // Pinning the leaf itself: the anchor is x5c[0], not the last certificate.
+    fn a_pinned_leaf_is_no_anchor_because_an_anchor_must_be_a_ca() {
+        // Issue 16 (RFC 5280 path checks): configuring the leaf itself as the trust root
+        // used to be accepted; an anchor must be a CA, so it is refused now, naming why.
         let (r, _) = credential();
         let obj = webauthn::AttestationObject::parse(&r.response.attestation_object).unwrap();
         let leaf = TrustRoots::from_der([obj.x5c()[0].as_slice()]).unwrap();
-        assert!(verify(AttestationPolicy::Required(leaf)).unwrap().attested);
+        let err = verify(AttestationPolicy::Required(leaf)).unwrap_err();
+        assert!(
+            matches!(&err, Error::Certificate(m) if m.contains("not a CA")),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -272,4 +277,67 @@ fn trust_root_bundles_may_carry_text_and_several_roots() {
         TrustRoots::from_pem(truncated),
         Err(Error::TrustRoot(_))
     ));
+}
+
+#[test]
+fn findings_vectors_enforce_rfc5280_path_rules_and_the_alg_curve_binding() {
+    // testdata/vectors/findings-v1.json, made by make_findings.py with python
+    // cryptography + fido2: one PKI shape, each invalid case breaking one rule.
+    let all = testkit::vectors("findings-v1.json");
+    let valid = all["attestation"]["valid"].as_array().unwrap();
+    assert_eq!(valid.len(), 2);
+    for v in valid {
+        let cred = run(v, AttestationPolicy::Required(roots(v)))
+            .unwrap_or_else(|e| panic!("{}: {e}", s(v, "name")));
+        assert_eq!(cred.attestation_type, AttestationType::Trusted);
+    }
+    let invalid = all["attestation"]["invalid"].as_array().unwrap();
+    assert_eq!(invalid.len(), 7);
+    for v in invalid {
+        let name = s(v, "name");
+        let err = run(v, AttestationPolicy::Required(roots(v)))
+            .expect_err(&format!("{name} must be refused"));
+        let message = err.to_string();
+        let ok = match name {
+            "duplicate-aaguid-extension" => {
+                matches!(err, Error::Certificate(_)) && message.contains("more than once")
+            }
+            "alg-curve-mismatch" => {
+                matches!(err, Error::AttestationStatement(_)) && message.contains("P-384")
+            }
+            "unknown-critical-extension" => {
+                matches!(err, Error::Certificate(_)) && message.contains("critical extension")
+            }
+            "signature-algorithm-mismatch" => {
+                matches!(err, Error::Certificate(_)) && message.contains("signatureAlgorithm")
+            }
+            "intermediate-without-keycertsign" => {
+                matches!(err, Error::Certificate(_)) && message.contains("keyCertSign")
+            }
+            "root-pathlen-exceeded" => {
+                matches!(err, Error::Certificate(_)) && message.contains("pathLenConstraint")
+            }
+            "anchor-not-a-ca" => {
+                matches!(err, Error::Certificate(_)) && message.contains("not a CA")
+            }
+            other => panic!("unknown findings vector {other}"),
+        };
+        assert!(ok, "{name} ({}): wrong error {err:?}", s(v, "why"));
+    }
+}
+
+#[test]
+fn findings_expired_leaf_passes_without_a_time_and_is_refused_at_the_current_time() {
+    let all = testkit::vectors("findings-v1.json");
+    let v = &all["attestation"]["expired"][0];
+    assert_eq!(s(v, "name"), "leaf-expired");
+    run(v, AttestationPolicy::Required(roots(v))).unwrap();
+    let cd = b64::decode("cd", s(v, "client_data_json")).unwrap();
+    let ao = b64::decode("ao", s(v, "attestation_object")).unwrap();
+    let mut e = expectations(v, AttestationPolicy::Required(roots(v)));
+    e.now = Some(1_780_000_000); // 2026-05-28
+    assert_eq!(
+        verify_registration(&e, &cd, &ao),
+        Err(Error::CertificateExpired { index: 0 })
+    );
 }

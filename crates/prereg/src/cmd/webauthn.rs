@@ -113,6 +113,12 @@ fn verify_attestation(a: VerifyArgs) -> anyhow::Result<()> {
     };
     let mut exp = RegistrationExpectations::new(a.rp_id.clone(), challenge, policy);
     exp.require_uv = a.require_uv;
+    // Every certificate in the chain, and the root, must be valid now.
+    exp.now = Some(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs(),
+    );
     if !a.origin.is_empty() {
         exp.origins = a.origin;
     }

@@ -85,7 +85,10 @@ impl SigningCa {
             "CN=prereg sandbox FIDO Pre-reg signing key {},OU=Sandbox only - not for production,O=prereg sandbox,C=US",
             public.kid()
         ))?;
-        let spki = SubjectPublicKeyInfo::from_key(public.key()).map_err(err)?;
+        let spki = SubjectPublicKeyInfo::from_key(
+            &p384::PublicKey::from_sec1_bytes(public.sec1()).map_err(err)?,
+        )
+        .map_err(err)?;
         let leaf = build(
             Profile {
                 subject,

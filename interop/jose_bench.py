@@ -1,0 +1,86 @@
+"""joserfc's rate for the envelope's four operations, for `cargo bench -p envelope`.
+
+Reads one JSON object on stdin:
+  {"seconds": <float, time budget per operation>,
+   "transport": <private JWK, use enc>, "response_key": <private JWK, use enc>,
+   "signing": <private JWK, use sig>, "signing_jwks": {"keys": [...]},
+   "request_payload": {...}, "response_payload": {...},
+   "request_jwe": "<compact JWE sealed by prereg>", "response_jwe": "<compact JWE>"}
+and prints {"ops_per_s": {"seal request": r, "open request": r,
+"seal response (sign+encrypt)": r, "open response (decrypt+verify)": r},
+"version": "<joserfc version>"}.
+
+Keys are imported once, outside the timed loops, as prereg's bench holds parsed keys;
+each timed operation does what the envelope operation does: JSON encoding of the payload,
+JWE (and for responses JWS) sealing, or opening, verification and JSON decoding.
+"""
+
+import json
+import sys
+import time
+
+import joserfc
+from joserfc import jwe, jws
+from joserfc.jwk import ECKey, KeySet
+
+JWE_ALGS = ["ECDH-ES+A256KW", "A256GCM"]
+JWS_ALGS = ["ES384"]
+
+
+def rate(fn, seconds):
+    for _ in range(5):
+        fn()
+    n = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+def main():
+    cfg = json.load(sys.stdin)
+    seconds = float(cfg["seconds"])
+    transport = ECKey.import_key(cfg["transport"])
+    transport_pub = ECKey.import_key({k: v for k, v in cfg["transport"].items() if k != "d"})
+    response_key = ECKey.import_key(cfg["response_key"])
+    response_pub = ECKey.import_key({k: v for k, v in cfg["response_key"].items() if k != "d"})
+    signing = ECKey.import_key(cfg["signing"])
+    trusted = KeySet.import_key_set(cfg["signing_jwks"])
+    req_header = {"alg": "ECDH-ES+A256KW", "enc": "A256GCM",
+                  "kid": cfg["transport"]["kid"], "cty": "fido-prereg+json"}
+    resp_header = {"alg": "ECDH-ES+A256KW", "enc": "A256GCM",
+                   "kid": cfg["response_key"]["kid"], "cty": "JWS"}
+    jws_header = {"alg": "ES384", "kid": cfg["signing"]["kid"], "typ": "fido-prereg+jws"}
+    request_payload = cfg["request_payload"]
+    response_payload = cfg["response_payload"]
+
+    def seal_request():
+        jwe.encrypt_compact(req_header, json.dumps(request_payload).encode(), transport_pub,
+                            algorithms=JWE_ALGS)
+
+    def open_request():
+        obj = jwe.decrypt_compact(cfg["request_jwe"], transport, algorithms=JWE_ALGS)
+        json.loads(obj.plaintext)
+
+    def seal_response():
+        token = jws.serialize_compact(jws_header, json.dumps(response_payload).encode(),
+                                      signing, algorithms=JWS_ALGS)
+        jwe.encrypt_compact(resp_header, token.encode(), response_pub, algorithms=JWE_ALGS)
+
+    def open_response():
+        obj = jwe.decrypt_compact(cfg["response_jwe"], response_key, algorithms=JWE_ALGS)
+        signed = jws.deserialize_compact(obj.plaintext.decode(), trusted, algorithms=JWS_ALGS)
+        json.loads(signed.payload)
+
+    out = {
+        "seal request": rate(seal_request, seconds),
+        "open request": rate(open_request, seconds),
+        "seal response (sign+encrypt)": rate(seal_response, seconds),
+        "open response (decrypt+verify)": rate(open_response, seconds),
+    }
+    json.dump({"ops_per_s": out, "version": getattr(joserfc, "__version__", "?")}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
