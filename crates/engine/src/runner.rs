@@ -7,8 +7,8 @@
 //!   `processing_workers` run, and runs each as its own task. Several replicas on one
 //!   database share the work the same way.
 //! - **Leases**: a claimed job is leased to its run for `job_lease_seconds` (default
-//!   [`LEASE`]); a heartbeat renews the lease every third of that while the step runs. Only the lease holder may renew,
-//!   release or finish the job; a run that loses its lease (the database was out of
+//!   [`LEASE`]); a heartbeat renews the lease every third of that while the step runs.
+//!   Only the lease holder may renew, release or finish the job; a run that loses its lease (the database was out of
 //!   reach longer than the lease) is stopped, and whoever holds the job now carries on.
 //! - **Panics**: a step that panics is caught (its task ends, the runner does not), the
 //!   panic is recorded in the request's audit trail, and the job is retried with backoff.
@@ -17,7 +17,9 @@
 //!   cron tick does not shorten it ([`Release::Backoff`]). After `max_attempts`
 //!   consecutive transient failures the request goes to `error` naming the last one.
 //! - **Waiting**: a request waiting for the outside world (the fulfiller to ship) is
-//!   polled again at the next cron tick or "process now" ([`Release::Wait`]).
+//!   polled again at the next cron tick that finds its shipment moved in the
+//!   fulfiller's list ([`tick`]), at "process now", or a day later at the latest
+//!   ([`Release::Wait`]).
 
 use crate::domain::RequestState;
 use crate::process::{RunSummary, Step};

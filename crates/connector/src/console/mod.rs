@@ -6,7 +6,8 @@
 //!   hashed), CSRF tokens.
 //! - [`query`]: the console's own SQL over the shared `requests` table (filters, search,
 //!   sort, pages; every value bound).
-//! - [`pages`]: the pages and the actions (which reuse the API's handlers).
+//! - [`pages`]: the pages and the actions (the engine's admin actions,
+//!   [`engine::admin`], as the API calls them).
 //! - [`throttle`]: sign-in throttling (failed attempts per user name and per client
 //!   address, kept in the database).
 //!
