@@ -3,9 +3,7 @@
 //! rotation and revocation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod entra;
-
-use entra::*;
+use crate::entra_common::*;
 use graph::ApiVersion;
 use graph::token::{AccessTokenClaims, Jwks, OpenIdConfiguration};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};

@@ -2,12 +2,10 @@
 //! `okta` crate's client against them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod okta;
-
+use crate::okta_common::*;
 use ::okta::{Auth, Client, ClientError};
 use axum::extract::State;
 use axum::http::HeaderMap;
-use okta::*;
 use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{Value, json};

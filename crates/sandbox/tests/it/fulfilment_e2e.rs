@@ -4,27 +4,20 @@
 //! verified by python-fido2, the PIN opens the shipped key, nothing secret left behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use authenticator::{KeyProgrammer, VirtualYubiKey};
-use common::*;
 use reqwest::Method;
 use serde_json::json;
-
-fn input(sb: &Sandbox, pin: serde_json::Value) -> serde_json::Value {
-    json!({
-        "base_url": sb.url, "token": TOKEN,
-        "origin": "https://login.microsoft.com", "rp_id": "login.microsoft.com",
-        "pin": pin, "min_pin_length": 6, "force_pin_change": true,
-        "product_id": 1, "inventory_product_id": 1, "customization_id": CID,
-        "verify_attestation": true,
-    })
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sealed_requests_become_a_programmed_key_whose_responses_verify_independently() {
     let sb = start().await;
-    let inp = input(&sb, json!({"type": "generate", "length": 8}));
+    let inp = e2e_input(
+        &sb,
+        "login.microsoft.com",
+        json!({"type": "generate", "length": 8}),
+        true,
+    );
     let out = tokio::task::spawn_blocking(move || testkit::run_python("sandbox_e2e.py", &inp))
         .await
         .unwrap();
@@ -108,7 +101,12 @@ async fn a_key_refusing_the_options_errors_the_shipment() {
     let sb = start().await;
     // The origin does not match the RP id: a platform (and the virtual key's client)
     // refuses, so the fulfiller must not ship.
-    let mut inp = input(&sb, json!({"type": "generate", "length": 6}));
+    let mut inp = e2e_input(
+        &sb,
+        "login.microsoft.com",
+        json!({"type": "generate", "length": 6}),
+        true,
+    );
     inp["origin"] = json!("https://evil.example");
     inp["verify_attestation"] = json!(false);
     let base = sb.url.clone();

@@ -3,10 +3,8 @@
 //! well as EC (ES256) keys, and the PIN mailed to the primary and secondary e-mail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod okta;
-
+use crate::okta_common::*;
 use ::okta::{Auth, Client, User};
-use okta::*;
 use reqwest::Method;
 use sandbox::Config;
 use secrecy::SecretString;

@@ -2,6 +2,7 @@
 //! and drives the Okta and fulfiller sandboxes over plain HTTP.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use crate::common::{Running, run, send_json};
 use reqwest::Method;
 use sandbox::mail::MailCatcher;
 use sandbox::okta::Okta;
@@ -23,15 +24,7 @@ pub struct Sb {
     pub okta: Okta,
     pub catcher: MailCatcher,
     pub http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Sb {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
+    _running: Running,
 }
 
 pub async fn start() -> Sb {
@@ -44,17 +37,14 @@ pub async fn start_with(config: Config) -> Sb {
     let fulfiller_url = app.fulfiller_url();
     let okta = app.okta();
     let catcher = app.mail_catcher();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async {
-        let _ = rx.await;
-    }));
+    let running = run(app);
     Sb {
         okta_url,
         fulfiller_url,
         okta,
         catcher,
         http: reqwest::Client::new(),
-        stop: Some(tx),
+        _running: running,
     }
 }
 
@@ -81,31 +71,19 @@ impl Sb {
         body: Option<Value>,
         auth: &str,
     ) -> (u16, Value) {
-        let mut req = self
+        let req = self
             .http
             .request(method, format!("{}{path}", self.okta_url))
             .header("Authorization", auth);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        send_json(req, body.as_ref()).await
     }
 
     pub async fn fulfiller(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
+        let req = self
             .http
             .request(method, format!("{}{path}", self.fulfiller_url))
             .bearer_auth(FULFILLER_TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        send_json(req, body.as_ref()).await
     }
 
     pub async fn transport_key(&self) -> Value {

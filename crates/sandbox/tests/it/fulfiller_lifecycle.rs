@@ -1,9 +1,7 @@
 //! The sandbox clock, edit/delete windows, 404 after delete, error states and purge.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use std::sync::Arc;
 use yubienterprise::fpr::UpdateFprShipment;

@@ -20,15 +20,39 @@ pub struct Sandbox {
     pub client: Client,
     pub http: reqwest::Client,
     pub store: Arc<Store>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _running: Running,
 }
 
-impl Drop for Sandbox {
+/// Sends `req`, with `body` as JSON when given; (status, JSON body or Null).
+pub async fn send_json(mut req: reqwest::RequestBuilder, body: Option<&Value>) -> (u16, Value) {
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A sandbox running on the test's runtime; dropping it stops the sandbox.
+pub struct Running(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
+        if let Some(s) = self.0.take() {
             let _ = s.send(());
         }
     }
+}
+
+/// Runs the built sandbox (every service it has on 127.0.0.1 port 0) until the
+/// returned guard is dropped.
+pub fn run(app: App) -> Running {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(async {
+        let _ = rx.await;
+    }));
+    Running(Some(tx))
 }
 
 pub async fn start() -> Sandbox {
@@ -39,10 +63,7 @@ pub async fn start_with(config: Config) -> Sandbox {
     let app = App::build(config).await.expect("sandbox starts");
     let url = app.fulfiller_url();
     let store = app.fulfiller_store();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async {
-        let _ = rx.await;
-    }));
+    let running = run(app);
     let client = Client::new(
         &format!("{url}/v1"),
         &url,
@@ -54,7 +75,7 @@ pub async fn start_with(config: Config) -> Sandbox {
         client,
         http: reqwest::Client::new(),
         store,
-        stop: Some(tx),
+        _running: running,
     }
 }
 
@@ -66,17 +87,11 @@ impl Sandbox {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self
+        let req = self
             .http
             .request(method, format!("{}{path}", self.url))
             .bearer_auth(TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        send_json(req, body.as_ref()).await
     }
 
     pub async fn advance(&self) -> Value {
@@ -169,4 +184,17 @@ pub fn exact_body(lastname: &str) -> CreateShipmentExact {
             shipment_product_quantity: 1,
         }],
     }
+}
+
+/// The input of `interop/sandbox_e2e.py` (the requester built from independent tools)
+/// for this sandbox: a PIN choice, the relying party, whether python-fido2 verifies the
+/// attestation.
+pub fn e2e_input(sb: &Sandbox, rp_id: &str, pin: Value, verify_attestation: bool) -> Value {
+    json!({
+        "base_url": sb.url, "token": TOKEN,
+        "origin": format!("https://{rp_id}"), "rp_id": rp_id,
+        "pin": pin, "min_pin_length": 6, "force_pin_change": true,
+        "product_id": 1, "inventory_product_id": 1, "customization_id": CID,
+        "verify_attestation": verify_attestation,
+    })
 }

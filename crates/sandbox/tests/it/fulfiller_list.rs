@@ -1,9 +1,7 @@
 //! `GET /v1/shipments_exact`: pagination, total_count, filters and search.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use yubienterprise::{ListQuery, ShipmentState, ShipmentType};
 

@@ -2,9 +2,7 @@
 //! `id_token` signed with the tenant key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod entra;
-
-use entra::*;
+use crate::entra_common::*;
 use graph::token::Jwks;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;

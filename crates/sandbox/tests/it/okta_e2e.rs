@@ -4,10 +4,8 @@
 //! mailed PIN (changing it first, as the key demands).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod okta;
-
+use crate::okta_common::*;
 use authenticator::{KeyProgrammer, Pin};
-use okta::*;
 use reqwest::Method;
 use serde_json::json;
 

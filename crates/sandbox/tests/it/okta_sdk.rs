@@ -3,9 +3,7 @@
 //! every answer into its own models.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod okta;
-
-use okta::*;
+use crate::okta_common::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]

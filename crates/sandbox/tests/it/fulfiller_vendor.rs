@@ -3,10 +3,8 @@
 //! with an `x5c` chain.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use base64::Engine as _;
-use common::*;
 use p384::ecdsa::signature::Verifier;
 use reqwest::Method;
 use serde_json::{Value, json};

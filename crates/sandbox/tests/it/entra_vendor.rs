@@ -4,10 +4,8 @@
 //! certificate credential.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod entra;
-
+use crate::entra_common::*;
 use base64::Engine as _;
-use entra::*;
 use graph::token::{Jwks, OpenIdConfiguration};
 use graph::{ApiVersion, ClientCredential, GraphClient, GraphConfig, RetryPolicy};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};

@@ -1,9 +1,7 @@
 //! Auth, key sets, catalogue, create and validation over real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::json;
 use yubienterprise::{ErrorCode, ShipmentState, ShipmentType};

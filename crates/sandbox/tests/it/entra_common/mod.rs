@@ -2,6 +2,7 @@
 //! tokens, raw calls, a Graph client and virtual keys.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use crate::common::{Running, run, send_json};
 use authenticator::{KeyProgrammer, Pin, VirtualYubiKey, client};
 use graph::fido2::NewFido2Method;
 use graph::{ApiVersion, CreationOptions, GraphClient, GraphConfig, RetryPolicy};
@@ -30,15 +31,7 @@ pub struct Sandbox {
     pub client_id: String,
     pub client_secret: String,
     pub connector_api: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
+    _running: Running,
 }
 
 pub async fn start() -> Sandbox {
@@ -51,10 +44,7 @@ pub async fn start_with(seed: TenantSeed) -> Sandbox {
     let app = App::build(config).await.expect("sandbox starts");
     let url = app.entra_url();
     let entra = app.entra();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async {
-        let _ = rx.await;
-    }));
+    let running = run(app);
     let connector = seed.connector_app().unwrap().clone();
     let client = seed.test_client_app().unwrap().clone();
     Sandbox {
@@ -67,7 +57,7 @@ pub async fn start_with(seed: TenantSeed) -> Sandbox {
         connector_secret: connector.client_secret,
         client_id: client.client_id,
         client_secret: client.client_secret,
-        stop: Some(tx),
+        _running: running,
     }
 }
 
@@ -130,13 +120,7 @@ impl Sandbox {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        send_json(req, body).await
     }
 
     /// A Graph client as the connector app.

@@ -3,10 +3,8 @@
 //! made by the virtual key and by python-fido2's own client-side data.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod entra;
-
+use crate::entra_common::*;
 use authenticator::{Pin, VirtualYubiKey, client};
-use entra::*;
 use reqwest::Method;
 use sandbox::entra::signin::{BeginResponse, SignedIn};
 use serde_json::{Value, json};

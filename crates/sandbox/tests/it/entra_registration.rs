@@ -3,10 +3,8 @@
 //! `graph` client with a virtual YubiKey.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod entra;
-
+use crate::entra_common::*;
 use authenticator::KeyProgrammer as _;
-use entra::*;
 use graph::ApiVersion;
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -2,9 +2,7 @@
 //! `/sandbox/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use sandbox::faults::FaultConfig;
 use serde_json::json;

@@ -2,9 +2,7 @@
 //! and members with paging, through raw calls and the `graph` client.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod entra;
-
-use entra::*;
+use crate::entra_common::*;
 use graph::ApiVersion;
 use graph::users::SHIPPING_SELECT;
 use reqwest::Method;

@@ -3,9 +3,7 @@
 //! the `VirtualYubiKey` adapter replaces it when crate `authenticator` lands.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use envelope::{KeyUse, PinChoice, PinRequest, PrivateJwk, Request};
 use reqwest::Method;
 use sandbox::fulfiller::{EnvelopeProgrammer, KeyFactory, KeySpec, MadeKey, ProgramError};
@@ -51,20 +49,15 @@ async fn start_fulfilling() -> Sandbox {
     start_with(cfg).await
 }
 
-fn e2e_input(sb: &Sandbox, pin: serde_json::Value) -> serde_json::Value {
-    json!({
-        "base_url": sb.url, "token": TOKEN,
-        "origin": "https://login.example", "rp_id": "login.example",
-        "pin": pin, "min_pin_length": 6, "force_pin_change": true,
-        "product_id": 1, "inventory_product_id": 1, "customization_id": CID,
-        "verify_attestation": false,
-    })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn joserfc_requests_are_opened_and_signed_responses_open_with_joserfc() {
     let sb = start_fulfilling().await;
-    let input = e2e_input(&sb, json!({"type": "generate", "length": 8}));
+    let input = e2e_input(
+        &sb,
+        "login.example",
+        json!({"type": "generate", "length": 8}),
+        false,
+    );
     let out = tokio::task::spawn_blocking(move || testkit::run_python("sandbox_e2e.py", &input))
         .await
         .unwrap();
@@ -114,7 +107,12 @@ async fn joserfc_requests_are_opened_and_signed_responses_open_with_joserfc() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_static_pin_is_set_as_requested() {
     let sb = start_fulfilling().await;
-    let input = e2e_input(&sb, json!({"type": "static", "value": "48291734"}));
+    let input = e2e_input(
+        &sb,
+        "login.example",
+        json!({"type": "static", "value": "48291734"}),
+        false,
+    );
     let out = tokio::task::spawn_blocking(move || testkit::run_python("sandbox_e2e.py", &input))
         .await
         .unwrap();

@@ -2,10 +2,8 @@
 //! error answers, in Okta's error shape.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod okta;
-
+use crate::okta_common::*;
 use authenticator::{KeyProgrammer, Pin};
-use okta::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
