@@ -44,6 +44,7 @@ pub struct MailCatcher {
     addr: SocketAddr,
     messages: Arc<Mutex<Vec<Mail>>>,
     refusals: Arc<Mutex<Vec<Refusal>>>,
+    rates: Arc<Mutex<Vec<RateRefusal>>>,
 }
 
 /// A recipient the catcher refuses at `RCPT TO` (a fault switch for tests).
@@ -53,6 +54,15 @@ struct Refusal {
     code: u16,
     /// How many more times (`None`: every time).
     times: Option<u32>,
+}
+
+/// A fraction of recipients refused at random at `RCPT TO` (a fault switch for chaos runs).
+#[derive(Debug, Clone)]
+struct RateRefusal {
+    code: u16,
+    rate: f64,
+    /// Only mail from this sender (lowercase; any when `None`).
+    from: Option<String>,
 }
 
 impl std::fmt::Debug for MailCatcher {
@@ -79,6 +89,7 @@ impl MailCatcher {
             addr,
             messages: Arc::new(Mutex::new(Vec::new())),
             refusals: Arc::new(Mutex::new(Vec::new())),
+            rates: Arc::new(Mutex::new(Vec::new())),
         };
         let c = catcher.clone();
         tokio::spawn(async move {
@@ -130,12 +141,61 @@ impl MailCatcher {
             });
     }
 
-    /// Ends every refusal.
+    /// Refuses a fraction `rate` (0 to 1) of all recipients at `RCPT TO`, at random,
+    /// with `code` (5xx: `550`, permanent; 4xx: `451`, transient), only in mail from
+    /// `from` (case-insensitive) when given, until [`MailCatcher::accept_all`]. Checked
+    /// after the per-recipient refusals of [`MailCatcher::refuse`]; several rates add up.
+    pub fn refuse_at_rate(&self, code: u16, rate: f64, from: Option<&str>) {
+        let rate = if rate.is_finite() {
+            rate.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self.rates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(RateRefusal {
+                code,
+                rate,
+                from: from.map(str::to_ascii_lowercase),
+            });
+    }
+
+    /// Ends every refusal (per recipient and at a rate).
     pub fn accept_all(&self) {
         self.refusals
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
+        self.rates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The refusal at a rate for mail from `from` now, if one hits: one draw decides
+    /// among the rates that apply, so they add up.
+    fn rate_refusal(&self, from: &str) -> Option<u16> {
+        let rates = self
+            .rates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if rates.is_empty() {
+            return None;
+        }
+        let from = from.to_ascii_lowercase();
+        let draw = crate::rng::unit();
+        let mut acc = 0.0;
+        for r in rates
+            .iter()
+            .filter(|r| r.from.as_ref().is_none_or(|f| *f == from))
+        {
+            acc += r.rate;
+            if draw < acc {
+                return Some(r.code);
+            }
+        }
+        None
     }
 
     /// The refusal for `recipient` now, if any (counts it down).
@@ -217,7 +277,10 @@ impl MailCatcher {
                         b"503 MAIL first\r\n"
                     } else if to.len() >= MAX_RECIPIENTS {
                         b"452 Too many recipients\r\n"
-                    } else if let Some(code) = self.refusal(&address(&text[8..])) {
+                    } else if let Some(code) = self
+                        .refusal(&address(&text[8..]))
+                        .or_else(|| self.rate_refusal(from.as_deref().unwrap_or_default()))
+                    {
                         tracing::info!(code, "refusing a recipient (fault switch)");
                         if code >= 500 {
                             b"550 5.1.1 mailbox unavailable (sandbox refusal)\r\n"

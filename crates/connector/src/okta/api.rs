@@ -108,8 +108,12 @@ async fn events(
     let mut duplicates = Vec::new();
     let mut ignored = Vec::new();
     let mut failed = None;
+    // An event id is recorded only once the event was acted on (the request recorded,
+    // or the event refused for good), never before: a crash in between must leave the
+    // redelivery to act on it. A redelivery racing the first delivery finds the user's
+    // open request (`Started::Duplicate`), so it never orders twice.
     for ev in &env.data.events {
-        if !ostore::first_sight(pool, &ev.uuid, now()).await? {
+        if ostore::event_seen(pool, &ev.uuid).await? {
             duplicates.push(ev.uuid.clone());
             continue;
         }
@@ -133,6 +137,7 @@ async fn events(
             _ => None,
         };
         let (Some(user), Some(order)) = (user, order) else {
+            ostore::first_sight(pool, &ev.uuid, now()).await?;
             ignored.push(ev.uuid.clone());
             continue;
         };
@@ -142,17 +147,23 @@ async fn events(
             "mfa_initiated"
         };
         match start_request(&s, &user, order, source).await {
-            Ok(Started::Created(r)) => started.push(json!({"user": user, "request_id": r.id})),
-            Ok(Started::Duplicate(id)) => started.push(
-                json!({"user": user, "request_id": id, "note": "the user already has an open request"}),
-            ),
+            Ok(Started::Created(r)) => {
+                ostore::first_sight(pool, &ev.uuid, now()).await?;
+                started.push(json!({"user": user, "request_id": r.id}));
+            }
+            Ok(Started::Duplicate(id)) => {
+                ostore::first_sight(pool, &ev.uuid, now()).await?;
+                started.push(
+                    json!({"user": user, "request_id": id, "note": "the user already has an open request"}),
+                );
+            }
             Err(StartError::Refused(m)) => {
                 tracing::warn!(event = %ev.uuid, error = %m, "event not acted on");
+                ostore::first_sight(pool, &ev.uuid, now()).await?;
                 ignored.push(ev.uuid.clone());
             }
             Err(StartError::Unavailable(m)) => {
-                // Let Okta deliver it again.
-                ostore::forget_event(pool, &ev.uuid).await?;
+                // Not recorded: Okta's redelivery acts on it.
                 failed = Some(m);
             }
         }

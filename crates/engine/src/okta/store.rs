@@ -303,6 +303,15 @@ pub async fn first_sight(pool: &AnyPool, event_id: &str, at: i64) -> Result<bool
         == 1)
 }
 
+/// Whether an event id was already acted on (see [`first_sight`]).
+pub async fn event_seen(pool: &AnyPool, event_id: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query("SELECT 1 FROM okta_events WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_optional(pool)
+        .await?
+        .is_some())
+}
+
 /// Forgets an event id (its handling failed, so a redelivery should be handled).
 pub async fn forget_event(pool: &AnyPool, event_id: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM okta_events WHERE event_id = $1")

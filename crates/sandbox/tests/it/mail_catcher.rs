@@ -143,3 +143,42 @@ async fn a_long_folded_subject_reads_back_with_its_spaces() {
         .unwrap();
     assert_eq!(c.messages()[0].subject, subject);
 }
+
+#[tokio::test]
+async fn a_refusal_rate_applies_to_its_sender_only_until_accept_all() {
+    let c = catcher().await;
+    // Rate 1: every recipient of mail from okta@example.com is refused for good; mail
+    // from anyone else meets the rate-0 rule only, so it passes.
+    c.refuse_at_rate(550, 1.0, Some("OKTA@example.com"));
+    c.refuse_at_rate(451, 0.0, None);
+    let mut s = Conn::open(&c).await;
+    s.cmd("HELO test").await;
+    s.cmd("MAIL FROM:<okta@example.com>").await;
+    let r = s.cmd("RCPT TO:<a@example.com>").await;
+    assert!(r.starts_with("550"), "{r}");
+    s.cmd("RSET").await;
+    s.cmd("MAIL FROM:<connector@example.com>").await;
+    let r = s.cmd("RCPT TO:<a@example.com>").await;
+    assert!(r.starts_with("250"), "{r}");
+    s.cmd("RSET").await;
+
+    // A transient rate for every sender: 451.
+    c.accept_all();
+    c.refuse_at_rate(451, 1.0, None);
+    s.cmd("MAIL FROM:<connector@example.com>").await;
+    let r = s.cmd("RCPT TO:<a@example.com>").await;
+    assert!(r.starts_with("451"), "{r}");
+    s.cmd("RSET").await;
+
+    // accept_all ends the rates too.
+    c.accept_all();
+    s.cmd("MAIL FROM:<okta@example.com>").await;
+    assert!(s.cmd("RCPT TO:<a@example.com>").await.starts_with("250"));
+    assert!(s.cmd("DATA").await.starts_with("354"));
+    assert!(
+        s.cmd("Subject: x\r\n\r\nbody\r\n.")
+            .await
+            .starts_with("250")
+    );
+    assert_eq!(c.messages().len(), 1);
+}
