@@ -44,6 +44,9 @@ enum Command {
     /// How fast the connector takes orders and processes them, on SQLite and PostgreSQL:
     /// prints the numbers (docs/bench.md).
     Bench(cmd::bench::Args),
+    /// The connector's promises under crashes, restarts, vendor faults and replicas:
+    /// counts from the vendors' side, exits non-zero on a broken one (docs/reliability.md).
+    Chaos(cmd::chaos::Args),
     /// The admin console's helpers: `hash-password` (docs/console.md).
     #[command(subcommand)]
     Console(cmd::console::Command),
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Okta(c) => cmd::okta::run(c),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Chaos(a) => cmd::chaos::run(a),
         Command::Console(c) => cmd::console::run(c),
     };
     match result {

@@ -7,6 +7,7 @@
 //! says what each number is.
 
 use super::demo::{self, World};
+use super::pg::PgDatabase;
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
 use reqwest::Method;
@@ -106,7 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// What the numbers depend on: cores, build profile, operating system.
-fn machine() -> Value {
+pub(crate) fn machine() -> Value {
     json!({
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
@@ -120,7 +121,7 @@ fn machine() -> Value {
 async fn on_backend(args: &Args, backend: &str, dir: &std::path::Path) -> anyhow::Result<Value> {
     match backend {
         "postgres" => {
-            let db = PgDatabase::create(args.postgres.trim_end_matches('/')).await?;
+            let db = PgDatabase::create(args.postgres.trim_end_matches('/'), "bench").await?;
             let result = measure(args, backend, dir, &db.url).await;
             let dropped = db.drop_db().await;
             let value = result?;
@@ -516,7 +517,7 @@ fn intake_json(n: usize, c: usize, took: Duration, mut latencies: Vec<Duration>)
     })
 }
 
-fn per_second(n: usize, took: Duration) -> f64 {
+pub(crate) fn per_second(n: usize, took: Duration) -> f64 {
     let s = took.as_secs_f64();
     if s > 0.0 { n as f64 / s } else { 0.0 }
 }
@@ -588,50 +589,4 @@ fn print_table(r: &Value) {
             "correctness: FAILED (see the error below)"
         }
     );
-}
-
-/// A throwaway PostgreSQL database, `prereg_bench_<random>`.
-struct PgDatabase {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    async fn create(server: &str) -> anyhow::Result<Self> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let name = format!("prereg_bench_{}_{nanos:x}", std::process::id());
-        Self::admin(server, &format!("CREATE DATABASE {name}")).await?;
-        let url = format!("{server}/{name}");
-        Ok(Self {
-            server: server.to_owned(),
-            name,
-            url,
-        })
-    }
-
-    /// Drops the database, closing whatever is still connected to it.
-    async fn drop_db(self) -> anyhow::Result<()> {
-        Self::admin(
-            &self.server,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        )
-        .await
-    }
-
-    async fn admin(server: &str, sql: &str) -> anyhow::Result<()> {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-            .await
-            .with_context(|| format!("connecting to PostgreSQL at {server} (is it running?)"))?;
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut conn)
-            .await
-            .with_context(|| format!("PostgreSQL: {sql}"))?;
-        let _ = conn.close().await;
-        Ok(())
-    }
 }

@@ -355,6 +355,36 @@ impl World {
         okta_on: bool,
         database_url: &str,
     ) -> anyhow::Result<Self> {
+        let mut world = Self::sandboxes(n, dir).await?;
+        let mut toml = world.connector_toml(database_url)?;
+        if okta_on {
+            toml.push_str(&okta::connector_toml(&world.ready));
+        }
+        let config = connector::Config::from_parts(&toml, Default::default())
+            .context("the connector's configuration")?;
+        let app = connector::Application::build(config)
+            .await
+            .context("starting the connector")?;
+        world.connector = app.base_url();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        world.tasks.push(tokio::spawn(async move {
+            if let Err(e) = app
+                .run(async {
+                    let _ = rx.await;
+                })
+                .await
+            {
+                eprintln!("the connector stopped: {e}");
+            }
+        }));
+        world.stops.push(tx);
+        Ok(world)
+    }
+
+    /// Starts only the sandboxes (seeded with `n` demo users in each IdP, and stock for
+    /// three orders each); `connector` stays empty: the caller runs the connector itself
+    /// (`prereg chaos` runs `prereg serve` processes with [`World::connector_toml`]).
+    pub(crate) async fn sandboxes(n: usize, dir: &Path) -> anyhow::Result<Self> {
         let tamper = Arc::new(Mutex::new(HashSet::new()));
         let mut config = sandbox::Config::for_tests();
         config.programmer = Arc::new(Tampering {
@@ -382,10 +412,8 @@ impl World {
         let entra = app.entra();
         let okta = app.okta();
         let mail = app.mail_catcher();
-        let mut stops = Vec::new();
-        let mut tasks = Vec::new();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tasks.push(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(e) = app
                 .run(async {
                     let _ = rx.await;
@@ -394,42 +422,7 @@ impl World {
             {
                 eprintln!("the sandboxes stopped: {e}");
             }
-        }));
-        stops.push(tx);
-
-        let key = MasterKey::generate()
-            .map_err(|e| anyhow::anyhow!("making the connector's master key: {e}"))?
-            .to_base64();
-        let mut toml = connector::sandbox_config::from_ready(
-            &ready,
-            &connector::sandbox_config::Local {
-                database_url,
-                master_key_b64: &key,
-                listen_addr: "127.0.0.1:0",
-                send_pin_url: None,
-            },
-        );
-        if okta_on {
-            toml.push_str(&okta::connector_toml(&ready));
-        }
-        let config = connector::Config::from_parts(&toml, Default::default())
-            .context("the connector's configuration")?;
-        let app = connector::Application::build(config)
-            .await
-            .context("starting the connector")?;
-        let connector = app.base_url();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = app
-                .run(async {
-                    let _ = rx.await;
-                })
-                .await
-            {
-                eprintln!("the connector stopped: {e}");
-            }
-        }));
-        stops.push(tx);
+        });
         Ok(Self {
             dir: dir.to_owned(),
             http: reqwest::Client::new(),
@@ -438,12 +431,30 @@ impl World {
             entra,
             okta,
             mail,
-            connector,
+            connector: String::new(),
             tamper,
             fulfiller_faults,
-            stops,
-            tasks,
+            stops: vec![tx],
+            tasks: vec![task],
         })
+    }
+
+    /// The connector's configuration (TOML, top-level keys only: append tables such as
+    /// `[okta]` after it) for these sandboxes, on `database_url`, listening on a free
+    /// loopback port, with a fresh master key.
+    pub(crate) fn connector_toml(&self, database_url: &str) -> anyhow::Result<String> {
+        let key = MasterKey::generate()
+            .map_err(|e| anyhow::anyhow!("making the connector's master key: {e}"))?
+            .to_base64();
+        Ok(connector::sandbox_config::from_ready(
+            &self.ready,
+            &connector::sandbox_config::Local {
+                database_url,
+                master_key_b64: &key,
+                listen_addr: "127.0.0.1:0",
+                send_pin_url: None,
+            },
+        ))
     }
 
     /// Stops the connector and the sandboxes and waits for them.

@@ -1,11 +1,13 @@
 //! One module per command family. Shared input helpers live here.
 
 pub mod bench;
+pub mod chaos;
 pub mod console;
 pub mod demo;
 pub mod envelope;
 pub mod key;
 pub mod okta;
+pub mod pg;
 pub mod sandbox;
 pub mod serve;
 pub mod webauthn;

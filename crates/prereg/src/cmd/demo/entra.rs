@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 const IDP: &str = "entra";
 /// Every generated user reports to the tenant's CEO, who gets their PIN mails (the
 /// connector's default PIN contact is the manager).
-const MANAGER: &str = "MeganB@contoso.onmicrosoft.com";
+pub(crate) const MANAGER: &str = "MeganB@contoso.onmicrosoft.com";
 /// A seeded user with no address and no phone in Entra.
 const INCOMPLETE: &str = "EnricoC@contoso.onmicrosoft.com";
 /// The group the generated users join (cosmetic: the demo orders by user).
@@ -78,7 +78,7 @@ pub(crate) fn order_body(upn: &str) -> Value {
     })
 }
 
-fn object_id(i: usize) -> String {
+pub(crate) fn object_id(i: usize) -> String {
     format!("d3e00000-0000-4000-8000-{i:012}")
 }
 

@@ -30,7 +30,7 @@ pub(crate) fn login(m: &Member) -> String {
     format!("{}@example.com", m.handle)
 }
 
-fn user_id(i: usize) -> String {
+pub(crate) fn user_id(i: usize) -> String {
     format!("00udemo{i:013}")
 }
 
@@ -95,7 +95,7 @@ pub fn connector_toml(ready: &Value) -> String {
 
 impl World {
     /// A call to the Okta sandbox's management API with the org's SSWS token.
-    async fn okta_call(
+    pub(crate) async fn okta_call(
         &self,
         method: Method,
         path: &str,
