@@ -105,6 +105,7 @@ pub async fn retry(s: &Services, id: &str) -> Result<Acted, ServiceError> {
     s.runner.kick();
     Ok(Acted::done(view(&r)))
 }
+
 /// Resend the PIN (`POST /v1/fpr/shipments/{id}/resend-pin`): every recipient is mailed
 /// again by the runner.
 pub async fn resend_pin(s: &Services, id: &str) -> Result<Acted, ServiceError> {
@@ -148,6 +149,7 @@ pub async fn resend_pin(s: &Services, id: &str) -> Result<Acted, ServiceError> {
     add_pin_hold(s, &r, &mut v).await?;
     Ok(Acted::started(v))
 }
+
 /// `POST /v1/fpr/shipments/{id}/pin-acknowledged`: an admin confirms the user has signed
 /// in with the key, so the held PIN is purged now (no more resends).
 pub async fn pin_acknowledged(s: &Services, id: &str) -> Result<Acted, ServiceError> {
@@ -186,6 +188,7 @@ pub async fn pin_acknowledged(s: &Services, id: &str) -> Result<Acted, ServiceEr
     add_pin_hold(s, &r, &mut v).await?;
     Ok(Acted::done(v))
 }
+
 /// Delete (`DELETE /v1/fpr/shipments/{id}`): cancels at the fulfiller while editable. A
 /// complete request (key shipped and registered) is only removed from tracking, and its
 /// held PIN purged.
@@ -266,6 +269,7 @@ pub async fn delete(s: &Services, id: &str) -> Result<Acted, ServiceError> {
     s.store.delete_secret(&r.id, Purpose::ResponseKey).await?;
     Ok(Acted::done(view(&r)))
 }
+
 /// [`Store::update_request_if`] on the state the handler read (`expected`); when the
 /// request moved meanwhile (a worker or another admin wrote first), 409 naming the state
 /// it is in now, and nothing is overwritten. `what` completes "the request was not ...".
@@ -289,6 +293,7 @@ async fn write_if(
         r.id
     )))
 }
+
 /// Adds `pin_held_until` (and, once purged, `pin_purged_at` and `pin_purge_reason`) to
 /// a request's view. Never the PIN.
 async fn add_pin_hold(s: &Services, r: &RequestRow, v: &mut Value) -> Result<(), ServiceError> {

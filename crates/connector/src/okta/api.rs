@@ -256,8 +256,14 @@ async fn batch(
                         json!({"user": user, "status": "already_open", "request_id": id}),
                         false,
                     ),
-                    Err(e) => (
-                        json!({"user": user, "status": "refused", "error": e.to_string()}),
+                    // Okta or the database failed just now: nothing was recorded, the
+                    // caller sends this user again.
+                    Err(StartError::Unavailable(m)) => (
+                        json!({"user": user, "status": "unavailable", "error": m}),
+                        false,
+                    ),
+                    Err(StartError::Refused(m)) => (
+                        json!({"user": user, "status": "refused", "error": m}),
                         false,
                     ),
                 }

@@ -17,6 +17,7 @@ pub fn okta(state: &Services) -> Result<&OktaState, ServiceError> {
         .as_ref()
         .ok_or_else(|| ServiceError::NotFound("Okta mode is off (no [okta] section)".into()))
 }
+
 /// The shared view plus the shipments-table state and Okta's part.
 pub fn okta_view(r: &RequestRow, part: Option<&OktaRequest>) -> Value {
     let mut v = crate::admin::view(r);
@@ -36,6 +37,7 @@ pub fn okta_view(r: &RequestRow, part: Option<&OktaRequest>) -> Value {
     }
     v
 }
+
 /// Writes the row only if the request is still `expected` (the state this handler
 /// read: a worker may be writing too), retrying transient database errors. When it
 /// moved meanwhile: 409 naming the state it is in now, nothing overwritten.
@@ -55,11 +57,17 @@ async fn save(
             f => ServiceError::Internal(f.message()),
         })
 }
+
 async fn part_of(state: &Services, id: &str) -> Result<OktaRequest, ServiceError> {
     ostore::get(state.store.pool(), id)
         .await?
         .ok_or_else(|| ServiceError::Conflict(format!("request {id} has no Okta record")))
 }
+
+/// How long after an approval its job runs, when the approval's own PIN send did not
+/// finish (seconds).
+const APPROVAL_GRACE: i64 = 60;
+
 /// Approves an Okta-mode request waiting at the approval gate (`awaiting_approval`):
 /// the admin confirms the key arrived, and Okta sends the PIN right away. The answer
 /// is the request afterwards: `complete`, or `pin_pending` with `last_error` when Okta
@@ -80,6 +88,11 @@ pub async fn approve(state: &Services, request_id: &str) -> Result<RequestRow, S
         )));
     }
     let part = part_of(state, &r.id).await?;
+    // A job first, due a little later: if this process dies between the state write
+    // and Okta's send-pin below, the runner sends the PIN (before, the request stayed in
+    // `pin_pending` with no job, and no PIN was ever sent). When the send below works,
+    // the job finds the request complete and ends.
+    state.store.schedule(&r.id, now() + APPROVAL_GRACE).await?;
     r.state = RequestState::PinPending;
     save(
         state,
@@ -98,6 +111,7 @@ pub async fn approve(state: &Services, request_id: &str) -> Result<RequestRow, S
         }
     }
 }
+
 /// Retry for an Okta-mode request: the admin fixed the
 /// cause and sets the request from `error` back to ongoing.
 pub async fn retry(state: &Services, mut row: RequestRow) -> Result<Acted, ServiceError> {
@@ -175,6 +189,7 @@ pub async fn retry(state: &Services, mut row: RequestRow) -> Result<Acted, Servi
     state.store.schedule(&row.id, now()).await?;
     Ok(Acted::done(okta_view(&row, Some(&part))))
 }
+
 /// Resend the PIN for an Okta-mode request: Okta mails the
 /// PIN again, until the user's first sign-in with the key.
 pub async fn resend_pin(state: &Services, row: RequestRow) -> Result<Acted, ServiceError> {
@@ -212,6 +227,7 @@ pub async fn resend_pin(state: &Services, row: RequestRow) -> Result<Acted, Serv
         Err(f @ super::step::Fault::Moved(_)) => Err(ServiceError::Conflict(f.message())),
     }
 }
+
 /// Delete an Okta-mode request: cancels the shipment at
 /// the fulfiller (while editable), deletes the Okta enrollment, marks the row deleted
 /// (200). A request still `creating` (a worker may be enrolling or ordering right now)
@@ -232,6 +248,7 @@ pub async fn delete(state: &Services, mut row: RequestRow) -> Result<Acted, Serv
             .into(),
     ))
 }
+
 /// One try of [`delete`]: the answer, or the request as it is now when it moved
 /// before the final write.
 async fn delete_once(

@@ -107,35 +107,48 @@ impl Api {
     }
 
     /// An Okta-mode batch: every user `created` or `already_open` (a repeated batch
-    /// whose first answer was lost).
+    /// whose first answer was lost). Users answered `unavailable` (the connector could
+    /// not record them just then) are sent again, alone.
     pub(super) async fn batch(&self, logins: &[String]) -> anyhow::Result<()> {
-        let body = json!({"users": logins, "group_id": connector::sandbox_config::SANDBOX_GROUP});
-        self.until(
-            Method::POST,
-            "/v1/okta/batch",
-            Some(&body),
-            &[],
-            |s, v| match s {
-                202 => {
-                    let refused: Vec<&Value> = v["data"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter(|r| {
-                            !matches!(r["status"].as_str(), Some("created" | "already_open"))
-                        })
-                        .collect();
-                    if refused.is_empty() {
-                        Answer::Done(())
-                    } else {
-                        Answer::Fail(format!("users refused: {refused:?}"))
-                    }
-                }
-                400 | 401 | 404 => Answer::Fail(format!("answered {s}: {v}")),
-                _ => Answer::Again,
-            },
-        )
-        .await
+        let mut todo = logins.to_vec();
+        while !todo.is_empty() {
+            let body = json!({"users": todo, "group_id": connector::sandbox_config::SANDBOX_GROUP});
+            todo = self
+                .until(
+                    Method::POST,
+                    "/v1/okta/batch",
+                    Some(&body),
+                    &[],
+                    |s, v| match s {
+                        202 => {
+                            let lines = v["data"].as_array().cloned().unwrap_or_default();
+                            let refused: Vec<&Value> = lines
+                                .iter()
+                                .filter(|r| {
+                                    !matches!(
+                                        r["status"].as_str(),
+                                        Some("created" | "already_open" | "unavailable")
+                                    )
+                                })
+                                .collect();
+                            if !refused.is_empty() {
+                                return Answer::Fail(format!("users refused: {refused:?}"));
+                            }
+                            Answer::Done(
+                                lines
+                                    .iter()
+                                    .filter(|r| r["status"] == "unavailable")
+                                    .filter_map(|r| r["user"].as_str().map(str::to_owned))
+                                    .collect::<Vec<String>>(),
+                            )
+                        }
+                        400 | 401 | 404 => Answer::Fail(format!("answered {s}: {v}")),
+                        _ => Answer::Again,
+                    },
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// Okta's event hook call, as Okta makes it (the shared secret in `Authorization`):
