@@ -1,5 +1,5 @@
 """End-to-end client of the fulfiller sandbox, built only from HTTP and independent tools
-(urllib, joserfc, python-fido2), for crates/sandbox/tests/fulfilment_e2e.rs.
+(urllib, joserfc, python-fido2), for crates/sandbox/tests/it/fulfilment_e2e.rs.
 
 Reads one JSON object on stdin:
   {"base_url": "http://127.0.0.1:PORT", "token": "...", "origin": "https://login.example",
