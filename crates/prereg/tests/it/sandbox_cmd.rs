@@ -1,7 +1,7 @@
 //! `prereg sandbox`: one JSON ready line, serves, stops cleanly on SIGTERM and SIGINT.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;

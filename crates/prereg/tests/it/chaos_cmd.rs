@@ -5,7 +5,7 @@
 //! user, every PIN mailed, no PIN in the logs or the database. No time is asserted.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use serde_json::{Value, json};
 
@@ -21,8 +21,8 @@ fn chaos(args: &[&str]) -> (i32, String, String) {
 
 // Not in the default run while two Okta-mode findings of docs/reliability.md are open
 // (a duplicate key after a repeated batch; requests lost, not traced): it broke a
-// promise in about one run of three or four. `cargo test -p prereg --test chaos_cmd --
-// --ignored` runs it.
+// promise in about one run of three or four. `cargo test -p prereg --test it chaos_cmd::
+// -- --ignored` runs it.
 #[test]
 #[ignore = "Okta-mode findings open in docs/reliability.md; run with --ignored"]
 fn fifty_users_three_kills_and_faults_on_sqlite_keep_every_promise() {

@@ -2,7 +2,7 @@
 //! channel and nowhere else: not the log, not an API response, not the database files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! the base URL; a request survives a kill -9 and a restart on the same database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 use common::*;
 use std::process::{Command, Stdio};
 
