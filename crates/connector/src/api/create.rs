@@ -439,6 +439,21 @@ fn created(request_id: &str, shipment_id: &str) -> (StatusCode, Json<Value>) {
     )
 }
 
+/// The caller's `Idempotency-Key` header, if sent: 1 to 255 visible characters.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .filter(|k| !k.is_empty() && k.len() <= 255)
+            .map(|k| Some(k.to_owned()))
+            .ok_or_else(|| {
+                ApiError::Validation("`Idempotency-Key` must be 1 to 255 visible characters".into())
+            }),
+    }
+}
+
 #[tracing::instrument(skip_all, fields(client_app = %caller.client_app, form = ?form))]
 async fn create(
     state: Arc<AppState>,
@@ -447,21 +462,7 @@ async fn create(
     body: Bytes,
     form: Form,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let idem = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let k = v
-                .to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| {
-                    ApiError::Validation(
-                        "`Idempotency-Key` must be 1 to 255 visible characters".into(),
-                    )
-                })?;
-            Some(k.to_owned())
-        }
-    };
+    let idem = idempotency_key(&headers)?;
     if let Some(k) = &idem
         && let Some(existing) = state
             .store

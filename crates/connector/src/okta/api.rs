@@ -14,7 +14,9 @@
 use super::OktaState;
 use super::admin::{approve, okta_view};
 use super::store as ostore;
-use super::triggers::{Order, StartError, Started, order_of_event, start_request};
+use super::triggers::{
+    Order, StartError, Started, order_of_event, start_request, start_request_once,
+};
 use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 use crate::app::AppState;
@@ -28,6 +30,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use subtle::ConstantTimeEq;
 
 pub(crate) fn routes(state: Arc<AppState>) -> axum::Router {
     axum::Router::new()
@@ -50,14 +53,8 @@ fn secret_ok(o: &OktaState, headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    let want = secret.expose_secret().as_bytes();
-    let given = given.as_bytes();
-    // Constant time over the expected length.
-    let mut diff = u8::from(want.len() != given.len());
-    for (i, w) in want.iter().enumerate() {
-        diff |= w ^ given.get(i).copied().unwrap_or(0);
-    }
-    diff == 0
+    // Constant time (`subtle`; only the length can show).
+    bool::from(secret.expose_secret().as_bytes().ct_eq(given.as_bytes()))
 }
 
 /// `GET /v1/okta/events`: echoes `x-okta-verification-challenge`.
@@ -151,7 +148,7 @@ async fn events(
                 ostore::first_sight(pool, &ev.uuid, now()).await?;
                 started.push(json!({"user": user, "request_id": r.id}));
             }
-            Ok(Started::Duplicate(id)) => {
+            Ok(Started::Duplicate(id) | Started::Replayed(id)) => {
                 ostore::first_sight(pool, &ev.uuid, now()).await?;
                 started.push(
                     json!({"user": user, "request_id": id, "note": "the user already has an open request"}),
@@ -212,11 +209,17 @@ struct BatchBody {
 /// `POST /v1/okta/batch`: `{"users": ["login", {"user": "...", "group_id": "..."}],
 /// "group_id": "<default mapping>"}`. Each user gets a request (or is reported as
 /// already having one, or as unknown); the processing runs in the background jobs.
+/// With an `Idempotency-Key` header, each line's request is recorded under the key and
+/// the user as given: the same batch sent again (its answer lost) answers those lines
+/// `created` with the same request ids (`"replayed": true`) and orders nothing, even when
+/// a request has completed since.
 async fn batch(
     State(s): State<Arc<AppState>>,
-    _c: Caller,
+    caller: Caller,
+    headers: HeaderMap,
     body: Result<Json<BatchBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let idem = crate::api::create::idempotency_key(&headers)?;
     let Json(body) = body.map_err(|e| ApiError::Validation(format!("body: {e}")))?;
     let o = super::admin::okta(&s)?;
     if body.users.is_empty() || body.users.len() > 1000 {
@@ -241,16 +244,23 @@ async fn batch(
     let at_once = s.config.processing.vendor_concurrency.max(1);
     let results: Vec<(Value, bool)> = futures_util::stream::iter(lines)
         .map(|line| {
-            let s = &s;
+            let (s, idem, client) = (&s, idem.as_deref(), caller.client_app.as_str());
             async move {
                 let (user, order) = match line {
                     Ok(l) => l,
                     Err(refused) => return (refused, false),
                 };
-                match start_request(s, &user, order, "batch").await {
+                // The key per line: a batch's lines are separate orders.
+                let key = idem.map(|k| format!("okta-batch\n{k}\n{user}"));
+                let once = key.as_deref().map(|k| (client, k));
+                match start_request_once(s, &user, order, "batch", once).await {
                     Ok(Started::Created(r)) => (
                         json!({"user": user, "status": "created", "request_id": r.id}),
                         true,
+                    ),
+                    Ok(Started::Replayed(id)) => (
+                        json!({"user": user, "status": "created", "request_id": id, "replayed": true}),
+                        false,
                     ),
                     Ok(Started::Duplicate(id)) => (
                         json!({"user": user, "status": "already_open", "request_id": id}),

@@ -287,7 +287,7 @@ async fn a_failed_write_while_recording_a_request_leaves_nothing_behind() {
         .execute(store.pool())
         .await
         .unwrap();
-    let e = connector::okta::store::insert_request(store, &row, &part, "started by a test")
+    let e = connector::okta::store::insert_request(store, &row, &part, "started by a test", None)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("database"), "{e}");
@@ -300,6 +300,16 @@ async fn a_failed_write_while_recording_a_request_leaves_nothing_behind() {
             .is_none()
     );
     assert!(store.history(&id).await.unwrap().is_empty());
+    // Nor the user's open-request lock (written in the same transaction): the person
+    // is not kept out by a request that does not exist.
+    let locks: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM okta_open_users WHERE request_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(locks, 0);
     let (s, v) = w
         .call(Method::GET, &format!("/v1/okta/requests/{id}"), None)
         .await;
@@ -310,9 +320,11 @@ async fn a_failed_write_while_recording_a_request_leaves_nothing_behind() {
         .execute(store.pool())
         .await
         .unwrap();
-    connector::okta::store::insert_request(store, &row, &part, "started by a test")
-        .await
-        .unwrap();
+    let held =
+        connector::okta::store::insert_request(store, &row, &part, "started by a test", None)
+            .await
+            .unwrap();
+    assert_eq!(held, None, "the user had no open request");
     let r = w.request(&id).await;
     assert_eq!(r["state"], "creating");
     assert_eq!(r["okta"]["group_id"], GROUP);

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 pub use admin::approve;
 pub(crate) use step::step;
-pub use triggers::{Order, Started, reconcile, start_request};
+pub use triggers::{Order, Started, reconcile, start_request, start_request_once};
 
 /// How the connector authenticates to Okta.
 #[derive(Clone)]

@@ -106,10 +106,26 @@ pub async fn set_create_body(
     Ok(())
 }
 
-/// Takes the user's open-request lock for `request_id`. `Ok(None)`: taken; `Ok(Some(id))`:
-/// the user already has open request `id`.
+/// Takes the user's open-request lock for `request_id` (a request already recorded).
+/// `Ok(None)`: taken; `Ok(Some(id))`: the user already has open request `id`.
 pub async fn lock_user(
     pool: &AnyPool,
+    okta_user_id: &str,
+    request_id: &str,
+) -> Result<Option<String>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    lock_with(&mut conn, okta_user_id, request_id).await
+}
+
+/// [`lock_user`] on one connection (a transaction's, so that a new request and its lock
+/// are written together). A lock row is only ever written with its request, or for a
+/// request already recorded, so a lock whose request is missing, finished or withdrawn
+/// is stale at once. (Earlier the lock was taken before the request was written, and a
+/// crash in between left a lock naming no request that kept the user out for two
+/// minutes: a trigger repeated meanwhile was answered "already open" for a request that
+/// never existed, and the person got no key. Found by `prereg chaos`.)
+async fn lock_with(
+    conn: &mut sqlx::AnyConnection,
     okta_user_id: &str,
     request_id: &str,
 ) -> Result<Option<String>, StoreError> {
@@ -120,44 +136,34 @@ pub async fn lock_user(
         .bind(okta_user_id)
         .bind(request_id)
         .bind(crate::store::now())
-        .execute(pool)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
         if inserted == 1 {
             return Ok(None);
         }
-        let held = sqlx::query(
-            "SELECT request_id, CAST(locked_at AS BIGINT) AS locked_at FROM okta_open_users WHERE okta_user_id = $1",
-        )
-        .bind(okta_user_id)
-        .fetch_optional(pool)
-        .await?;
+        let held = sqlx::query("SELECT request_id FROM okta_open_users WHERE okta_user_id = $1")
+            .bind(okta_user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
         let Some(held) = held else { continue };
         let holder: String = held.try_get("request_id")?;
-        let locked_at: i64 = held.try_get("locked_at")?;
         if holder == request_id {
             return Ok(None);
         }
-        // A lock whose request never got written (a crash between the two) is stale
-        // after two minutes; a finished request's lock is stale at once.
-        let exists: Option<String> = sqlx::query("SELECT state FROM requests WHERE id = $1")
+        let state: Option<String> = sqlx::query("SELECT state FROM requests WHERE id = $1")
             .bind(&holder)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?
             .map(|r| r.try_get("state"))
             .transpose()?;
-        let stale = match exists.as_deref() {
-            Some("complete") | Some("deleted") => true,
-            None => locked_at + 120 < crate::store::now(),
-            Some(_) => false,
-        };
-        if !stale {
+        if matches!(state.as_deref(), Some(s) if s != "complete" && s != "deleted") {
             return Ok(Some(holder));
         }
         sqlx::query("DELETE FROM okta_open_users WHERE okta_user_id = $1 AND request_id = $2")
             .bind(okta_user_id)
             .bind(&holder)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
     }
     Err(StoreError::from(sqlx::Error::Protocol(
@@ -201,18 +207,34 @@ pub async fn unlock_user(pool: &AnyPool, request_id: &str) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Records a new Okta-mode request in one transaction: the shared `requests` row (state
-/// `creating`, `idp = 'okta'`), Okta mode's part, the first audit-trail entry (`note`:
-/// which trigger, which group or batch) and the request's job, due at once. Either all of
-/// it is written or nothing is: a crash or a failed insert leaves no half-made request
-/// whose job could order a key.
+/// Records a new Okta-mode request in one transaction: the user's open-request lock,
+/// the caller's idempotency key (`(client, key)`, when given), the shared `requests`
+/// row (state `creating`, `idp = 'okta'`), Okta mode's part, the first audit-trail entry
+/// (`note`: which trigger, which group or batch) and the request's job, due at once.
+/// Either all of it is written or nothing is: a crash or a failed insert leaves neither
+/// a half-made request whose job could order a key nor a lock naming no request.
+/// `Ok(Some(id))`: the user already has open request `id`; nothing was written.
 pub async fn insert_request(
     store: &SqlStore,
     row: &RequestRow,
     part: &OktaRequest,
     note: &str,
-) -> Result<(), StoreError> {
+    idempotency: Option<(&str, &str)>,
+) -> Result<Option<String>, StoreError> {
     let mut tx = store.begin_write().await?;
+    if let Some(holder) = lock_with(&mut tx, &part.okta_user_id, &row.id).await? {
+        tx.rollback().await?;
+        return Ok(Some(holder));
+    }
+    if let Some((client, key)) = idempotency {
+        sqlx::query("INSERT INTO idempotency_keys (client, key, request_id, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(client)
+            .bind(key)
+            .bind(&row.id)
+            .bind(row.created_at)
+            .execute(&mut *tx)
+            .await?;
+    }
     crate::store::add_request(&mut tx, row).await?;
     sqlx::query(
         "INSERT INTO okta_requests (request_id, okta_user_id, login, group_id, product_id, \
@@ -233,7 +255,7 @@ pub async fn insert_request(
     crate::store::add_history(&mut tx, &row.id, row.created_at, row.state.as_str(), note).await?;
     crate::store::add_job(&mut tx, &row.id, row.created_at, None).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(None)
 }
 
 /// Records what Okta `enroll` returned, in one transaction: the order to send the

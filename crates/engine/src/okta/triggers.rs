@@ -1,7 +1,7 @@
 //! What starts a request: the event hook (group add, the preregistration event), a
 //! batch call, and the reconciliation of mapped groups' members. Each start resolves the
-//! user at Okta, takes the user's open-request lock (one pre-registered request at a
-//! time per user) and records a `creating` request with a due job; the flow itself runs
+//! user at Okta and records, in one transaction, the user's open-request lock (one
+//! pre-registered request at a time per user) and a `creating` request with a due job; the flow itself runs
 //! in [`super::step`]. A start never refuses a person because Okta did not answer: the
 //! request is recorded under the name given and its job reads the user (with retries),
 //! then takes the lock under the user's Okta id (a second open request for the same
@@ -12,7 +12,7 @@ use super::store::{self as ostore, OktaRequest};
 use super::{GroupMapping, OktaState};
 use crate::domain::{Idp, RequestState};
 use crate::services::Services;
-use crate::store::{RequestRow, now};
+use crate::store::{RequestRow, Store, now};
 
 /// The order line for one user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +45,9 @@ pub enum Started {
     Created(Box<RequestRow>),
     /// The user already has an open request (this id): nothing new.
     Duplicate(String),
+    /// The caller's idempotency key already started this request (a repeated call
+    /// whose first answer was lost): nothing new, whatever the request's state now.
+    Replayed(String),
 }
 
 /// Why a start failed.
@@ -72,7 +75,30 @@ pub async fn start_request(
     order: Order,
     source: &str,
 ) -> Result<Started, StartError> {
+    start_request_once(state, user, order, source, None).await
+}
+
+/// [`start_request`] under a caller's idempotency key (`(client, key)`): a key that
+/// already started a request answers [`Started::Replayed`] with it, even when that
+/// request has completed since (then the user has no open request, and without the key
+/// a repeated call would order a second key).
+pub async fn start_request_once(
+    state: &Services,
+    user: &str,
+    order: Order,
+    source: &str,
+    idempotency: Option<(&str, &str)>,
+) -> Result<Started, StartError> {
     let o = okta_state(state)?;
+    if let Some((client, key)) = idempotency
+        && let Some(id) = state
+            .store
+            .idempotent_request(client, key)
+            .await
+            .map_err(|e| StartError::Unavailable(e.to_string()))?
+    {
+        return Ok(Started::Replayed(id));
+    }
     // (Okta id, login) of the user; when Okta does not answer, the name as given: the
     // request is recorded anyway and its job reads the user, with retries.
     let (okta_id, login, resolved) = match o.client.get_user(user).await {
@@ -92,15 +118,7 @@ pub async fn start_request(
             (user.to_owned(), user.to_owned(), false)
         }
     };
-    let pool = state.store.pool();
     let id = uuid::Uuid::new_v4().to_string();
-    if let Some(holder) = ostore::lock_user(pool, &okta_id, &id)
-        .await
-        .map_err(|e| StartError::Unavailable(e.to_string()))?
-    {
-        tracing::info!(okta_user = %okta_id, request_id = %holder, source, "the user already has an open request; not starting another");
-        return Ok(Started::Duplicate(holder));
-    }
     let t = now();
     let row = RequestRow {
         id: id.clone(),
@@ -139,14 +157,14 @@ pub async fn start_request(
             " (Okta did not answer when the request was recorded: its job reads user {user:?} first)"
         ));
     }
-    if let Err(e) = ostore::insert_request(&state.store, &row, &part, &note).await {
-        // Nothing was written (one transaction): release the user, so the trigger's
-        // redelivery (answered 502) starts the request. Should the release fail too,
-        // the lock without a request is stale after two minutes.
-        if let Err(u) = ostore::unlock_user(pool, &id).await {
-            tracing::warn!(request_id = %id, error = %u, "could not release the user's lock after a failed start");
+    // The lock, the key and the request in one transaction: nothing half-made.
+    match ostore::insert_request(&state.store, &row, &part, &note, idempotency).await {
+        Ok(None) => {}
+        Ok(Some(holder)) => {
+            tracing::info!(okta_user = %okta_id, request_id = %holder, source, "the user already has an open request; not starting another");
+            return Ok(Started::Duplicate(holder));
         }
-        return Err(StartError::Unavailable(e.to_string()));
+        Err(e) => return Err(StartError::Unavailable(e.to_string())),
     }
     tracing::info!(request_id = %id, okta_user = %okta_id, source, "Okta-mode request started");
     Ok(Started::Created(Box::new(row)))
@@ -218,7 +236,7 @@ pub async fn reconcile(state: &Services) -> Result<ReconcileSummary, String> {
             }
             match start_request(state, &m.id, Order::from(g), "reconcile").await {
                 Ok(Started::Created(r)) => sum.started.push(r.id),
-                Ok(Started::Duplicate(_)) => {}
+                Ok(Started::Duplicate(_) | Started::Replayed(_)) => {}
                 Err(e) => sum.failed.push(format!("{}: {e}", m.profile.login)),
             }
         }

@@ -571,7 +571,11 @@ async fn place_orders(
                     Submission::Batch(users) => {
                         let logins: Vec<String> =
                             users.iter().map(|i| demo::okta::login(&cast[*i])).collect();
-                        api.batch(&logins).await?;
+                        // One key per batch, the same on every repeat: a batch whose
+                        // answer was lost is answered from its first call.
+                        let key =
+                            format!("chaos-{seed}-batch-{}", users.first().copied().unwrap_or(0));
+                        api.batch(&logins, &key).await?;
                     }
                     Submission::GroupAdd { user, redeliver_ms } => {
                         let m = &cast[*user];

@@ -125,7 +125,7 @@ async fn batch(a: BatchArgs) -> anyhow::Result<()> {
             Ok(Started::Created(r)) => {
                 json!({"user": u, "status": "created", "request_id": r.id})
             }
-            Ok(Started::Duplicate(id)) => {
+            Ok(Started::Duplicate(id) | Started::Replayed(id)) => {
                 json!({"user": u, "status": "already_open", "request_id": id})
             }
             Err(e) => {

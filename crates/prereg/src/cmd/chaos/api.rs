@@ -106,10 +106,11 @@ impl Api {
         .await
     }
 
-    /// An Okta-mode batch: every user `created` or `already_open` (a repeated batch
-    /// whose first answer was lost). Users answered `unavailable` (the connector could
-    /// not record them just then) are sent again, alone.
-    pub(super) async fn batch(&self, logins: &[String]) -> anyhow::Result<()> {
+    /// An Okta-mode batch with its `Idempotency-Key`: every user `created` (a repeated
+    /// batch whose first answer was lost is answered from the first call) or
+    /// `already_open`. Users answered `unavailable` (the connector could not record them
+    /// just then) are sent again, alone, under the same key.
+    pub(super) async fn batch(&self, logins: &[String], key: &str) -> anyhow::Result<()> {
         let mut todo = logins.to_vec();
         while !todo.is_empty() {
             let body = json!({"users": todo, "group_id": connector::sandbox_config::SANDBOX_GROUP});
@@ -118,7 +119,7 @@ impl Api {
                     Method::POST,
                     "/v1/okta/batch",
                     Some(&body),
-                    &[],
+                    &[("Idempotency-Key", key)],
                     |s, v| match s {
                         202 => {
                             let lines = v["data"].as_array().cloned().unwrap_or_default();
