@@ -629,7 +629,8 @@ impl KeyProgrammer for VirtualYubiKey {
                 ("authnrCfg", true),
                 ("setMinPINLength", true),
                 ("makeCredUvNotRqd", true),
-                ("pinUvAuthToken", true),
+                // No `pinUvAuthToken`: it promises getPinUvAuthToken with permissions,
+                // which needs a pinUvAuthProtocol, and this key speaks none (below).
                 ("alwaysUv", false),
             ]);
         }

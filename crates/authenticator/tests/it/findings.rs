@@ -73,6 +73,9 @@ fn get_info_advertises_no_pin_uv_auth_protocol_the_key_does_not_speak() {
             None,
         )
         .unwrap();
-        assert!(k.get_info().unwrap().pin_uv_auth_protocols.is_empty());
+        let info = k.get_info().unwrap();
+        assert!(info.pin_uv_auth_protocols.is_empty());
+        // Nor the option that promises tokens with permissions over such a protocol.
+        assert!(!info.options.contains_key("pinUvAuthToken"), "{firmware}");
     }
 }

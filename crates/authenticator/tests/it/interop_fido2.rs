@@ -5,7 +5,7 @@
 use authenticator::{KeyProgrammer, Pin, VirtualYubiKey, client, sandbox_attestation_root_pem};
 use serde_json::{Value, json};
 
-const ENTRA_OPTIONS: &str = include_str!("fixtures/entra_creation_options.json");
+const ENTRA_OPTIONS: &str = include_str!("../fixtures/entra_creation_options.json");
 const ORIGIN: &str = "https://login.microsoft.com";
 const RP_ID: &str = "login.microsoft.com";
 

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use serde_json::{Value, json};
 
-const OPTIONS: &str = include_str!("fixtures/entra_creation_options.json");
+const OPTIONS: &str = include_str!("../fixtures/entra_creation_options.json");
 const ORIGIN: &str = "https://login.microsoft.com";
 const RP_ID: &str = "login.microsoft.com";
 const PIN: &str = "31415926";

@@ -5,7 +5,7 @@
 use authenticator::{KeyProgrammer, Pin, VirtualYubiKey, client};
 use serde_json::Value;
 
-const OPTIONS: &str = include_str!("fixtures/entra_creation_options.json");
+const OPTIONS: &str = include_str!("../fixtures/entra_creation_options.json");
 const PIN: &str = "86420975";
 
 /// Every private value in the key file: the attestation key and each credential's key

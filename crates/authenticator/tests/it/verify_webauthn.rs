@@ -13,7 +13,7 @@ use webauthn::{
     RegistrationExpectations, TrustRoots, verify_assertion, verify_registration,
 };
 
-const OPTIONS: &str = include_str!("fixtures/entra_creation_options.json");
+const OPTIONS: &str = include_str!("../fixtures/entra_creation_options.json");
 const RP_ID: &str = "login.microsoft.com";
 const ORIGIN: &str = "https://login.microsoft.com";
 const PIN: &str = "27182818";

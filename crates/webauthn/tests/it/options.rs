@@ -6,7 +6,7 @@ use webauthn::{ClientData, b64};
 
 #[test]
 fn entra_creation_options_parse_with_microsoft_extensions() {
-    let bytes = include_bytes!("fixtures/entra_creation_options.json");
+    let bytes = include_bytes!("../fixtures/entra_creation_options.json");
     let o = PublicKeyCredentialCreationOptions::from_json(bytes).unwrap();
     assert_eq!(o.rp_id(), Some("login.microsoft.com"));
     assert_eq!(&o.user.id[..3], b"OF:");
@@ -66,7 +66,7 @@ fn dsi_style_registration_without_type_or_raw_id_parses() {
 
 #[test]
 fn expectations_follow_the_creation_options() {
-    let bytes = include_bytes!("fixtures/entra_creation_options.json");
+    let bytes = include_bytes!("../fixtures/entra_creation_options.json");
     let o = PublicKeyCredentialCreationOptions::from_json(bytes).unwrap();
     let e = webauthn::RegistrationExpectations::from_options(&o, webauthn::AttestationPolicy::None)
         .unwrap();
