@@ -1,0 +1,239 @@
+//! The OpenAPI document (`GET /openapi.json`) against the live connector: it lists
+//! exactly the routes the connector serves (both modes, the cards, monitoring), each
+//! with the methods it answers; and schemathesis (pinned in `interop/requirements.txt`)
+//! finds no server error and no answer outside its schema over the generated cases.
+
+use crate::okta_common::{self, OktaWorld};
+use reqwest::Method;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// Every route the connector serves outside the console (docs/connector.md,
+/// docs/okta-mode.md, docs/yubico-cards.md list them for admins).
+const SERVED: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/v1/status"),
+    ("post", "/v1/fprRequest"),
+    ("post", "/v1/fpr/shipments"),
+    ("get", "/v1/fpr/shipments"),
+    ("post", "/v1/fpr/shipments/process"),
+    ("get", "/v1/fpr/shipments/{id}"),
+    ("delete", "/v1/fpr/shipments/{id}"),
+    ("post", "/v1/fpr/shipments/{id}/retry"),
+    ("post", "/v1/fpr/shipments/{id}/resend-pin"),
+    ("post", "/v1/fpr/shipments/{id}/pin-acknowledged"),
+    ("get", "/v1/okta/events"),
+    ("post", "/v1/okta/events"),
+    ("post", "/v1/okta/batch"),
+    ("post", "/v1/okta/reconcile"),
+    ("get", "/v1/okta/requests"),
+    ("get", "/v1/okta/requests/{id}"),
+    ("post", "/v1/okta/requests/{id}/approve"),
+    ("post", "/v1/yubico/shipments"),
+    ("get", "/v1/yubico/shipments/{id}"),
+    ("post", "/v1/yubico/shipment-items"),
+    ("get", "/v1/yubico/keys"),
+];
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+async fn document(w: &OktaWorld) -> Value {
+    let r = w
+        .http
+        .get(format!("{}/openapi.json", w.connector))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut set = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if METHODS.contains(&method.as_str()) {
+                set.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    set
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_document_is_openapi_3_1_for_both_modes_with_the_guides_errors() {
+    let w = okta_common::start().await;
+    let doc = document(&w).await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let title = doc["info"]["title"].as_str().unwrap();
+    assert!(title.contains("Entra") && title.contains("Okta"), "{title}");
+    let s = &doc["components"]["schemas"];
+    // The newer form's PIN is 4-63; the guide's 4-8.
+    assert_eq!(s["PinBody"]["properties"]["length"]["maximum"], 63);
+    assert_eq!(s["PinBody"]["properties"]["value"]["maxLength"], 63);
+    assert_eq!(s["GuidePinBody"]["properties"]["length"]["maximum"], 8);
+    // Closed bodies stay closed.
+    assert_eq!(s["CreateBody"]["additionalProperties"], false);
+    // The guide's error body.
+    let codes: Vec<&str> = s["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["api_error", "ye_error", "idp_error"]);
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    // Each bearer operation documents 401 and 403; the open ones none.
+    let fpr = &doc["paths"]["/v1/fprRequest"]["post"];
+    assert_eq!(fpr["security"][0]["bearer"], serde_json::json!([]));
+    for status in ["201", "400", "401", "403", "500", "502", "503"] {
+        assert!(fpr["responses"][status].is_object(), "{status}: {fpr}");
+    }
+    assert!(
+        fpr["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with("/GuideCreateBody")
+    );
+    let health = &doc["paths"]["/healthz"]["get"];
+    assert!(health.get("security").is_none(), "{health}");
+    assert!(health["responses"]["401"].is_null());
+    assert_eq!(
+        doc["paths"]["/v1/okta/events"]["post"]["security"][0]["okta_event_hook"],
+        serde_json::json!([])
+    );
+}
+
+/// The document and the router come from one `OpenApiRouter`; this checks the result
+/// from outside: the documented routes are exactly the served ones, each documented
+/// method is answered by a handler (never axum's bare 404 or 405), and every other
+/// method on a documented path is 405.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_document_lists_exactly_the_routes_the_connector_answers() {
+    let w = okta_common::start().await;
+    let doc = document(&w).await;
+    let served: BTreeSet<(String, String)> = SERVED
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    let documented = documented(&doc);
+    assert_eq!(
+        documented.difference(&served).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "documented but not in the served list"
+    );
+    assert_eq!(
+        served.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "served but not documented"
+    );
+
+    let token = w.token().await;
+    let paths: BTreeSet<&String> = documented.iter().map(|(_, p)| p).collect();
+    for path in paths {
+        let url = format!("{}{}", w.connector, path.replace("{id}", "no-such-request"));
+        for method in METHODS {
+            let is_documented = documented.contains(&(method.to_owned(), path.clone()));
+            let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            let mut req = w.http.request(m, &url).bearer_auth(&token);
+            if method != "get" && method != "delete" {
+                req = req.json(&serde_json::json!({}));
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let body = r.text().await.unwrap();
+            if is_documented {
+                assert_ne!(status, 405, "{method} {path} is documented: {body}");
+                // A 404 must come from a handler (the guide's error body), not from
+                // an unrouted path.
+                if status == 404 {
+                    let v: Value = serde_json::from_str(&body)
+                        .unwrap_or_else(|_| panic!("{method} {path}: bare 404 {body:?}"));
+                    assert_eq!(v["error_code"], "api_error", "{method} {path}: {body}");
+                }
+            } else {
+                assert_eq!(status, 405, "{method} {path} is not documented: {body}");
+            }
+        }
+    }
+}
+
+/// schemathesis (`interop/requirements.txt`) against a live connector in both modes
+/// with a valid token: the examples, coverage and fuzzing phases, bounded by
+/// `--max-examples`, with the response checks (no 5xx, documented statuses, content
+/// types and schemas). docs/connector.md records a run's case count.
+#[tokio::test(flavor = "multi_thread")]
+async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
+    let w = okta_common::start().await;
+    let token = w.token().await;
+    let python = testkit::python();
+    let st = python.parent().expect("the venv's bin folder").join("st");
+    assert!(
+        st.exists(),
+        "no schemathesis at {}: run scripts/test once (it installs interop/requirements.txt), or `{} -m pip install -r interop/requirements.txt`",
+        st.display(),
+        python.display()
+    );
+    let report = w.dir.join("schemathesis.json");
+    let args = vec![
+        "run".to_owned(),
+        format!("{}/openapi.json", w.connector),
+        "--checks".to_owned(),
+        "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+            .to_owned(),
+        "--phases".to_owned(),
+        "examples,coverage,fuzzing".to_owned(),
+        "--max-examples".to_owned(),
+        MAX_EXAMPLES.to_string(),
+        "--seed".to_owned(),
+        "17".to_owned(),
+        "--workers".to_owned(),
+        "2".to_owned(),
+        "--request-timeout".to_owned(),
+        "30".to_owned(),
+        "-H".to_owned(),
+        format!("Authorization: Bearer {token}"),
+        "--report".to_owned(),
+        "json".to_owned(),
+        "--report-json-path".to_owned(),
+        report.display().to_string(),
+    ];
+    let dir = w.dir.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&st)
+            .args(&args)
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "120")
+            .output()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", st.display()))
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The summary, for the record (docs/connector.md).
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "schemathesis found failures ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let summary = stdout
+        .lines()
+        .find(|l| l.contains("generated"))
+        .unwrap_or_default();
+    assert!(
+        !summary.is_empty(),
+        "no test case summary in schemathesis' output:\n{stdout}"
+    );
+}
+
+/// Test cases per operation and phase (keeps the run under about two minutes).
+const MAX_EXAMPLES: u32 = 25;
