@@ -165,13 +165,61 @@ async fn the_document_lists_exactly_the_routes_the_connector_answers() {
 }
 
 /// schemathesis (`interop/requirements.txt`) against a live connector in both modes
-/// with a valid token: the examples, coverage and fuzzing phases, bounded by
-/// `--max-examples`, with the response checks (no 5xx, documented statuses, content
-/// types and schemas). docs/connector.md records a run's case count.
+/// with a valid token and the event hook's secret: the examples, coverage and fuzzing
+/// phases, bounded by `--max-examples`, with the response checks (no 5xx, documented
+/// statuses, content types and schemas). The `{id}` routes get real requests (one per
+/// mode, made first) so their answers are checked too, not only their 404s.
+/// docs/connector.md records a run's case count.
 #[tokio::test(flavor = "multi_thread")]
 async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
     let w = okta_common::start().await;
     let token = w.token().await;
+    let (s, entra) = w
+        .call(
+            Method::POST,
+            "/v1/fpr/shipments",
+            Some(crate::common::guide_request(crate::common::ALEX)),
+        )
+        .await;
+    assert_eq!(s, 201, "{entra}");
+    let (s, okta) = w
+        .call(
+            Method::POST,
+            "/v1/okta/batch",
+            Some(serde_json::json!({"users": [okta_common::ALICE]})),
+        )
+        .await;
+    assert_eq!(s, 202, "{okta}");
+    assert_eq!(okta["data"][0]["status"], "created", "{okta}");
+    // Both as far as they go now (the Okta one enrolled, the Entra one open).
+    w.process().await;
+    let config = format!(
+        r#"
+[auth.openapi.bearer]
+bearer = "${{PREREG_TOKEN}}"
+
+[auth.openapi.okta_event_hook]
+api_key = "{hook}"
+
+[[operations]]
+include-path-regex = '^/v1/fpr/shipments/\{{id\}}'
+parameters = {{ id = "{entra_id}" }}
+
+[[operations]]
+include-path-regex = '^/v1/okta/requests/\{{id\}}'
+parameters = {{ id = "{okta_id}" }}
+
+[[operations]]
+include-path = "/v1/yubico/shipments/{{id}}"
+parameters = {{ id = "{shipment_id}" }}
+"#,
+        hook = okta_common::HOOK_SECRET,
+        entra_id = entra["data"]["request_id"].as_str().unwrap(),
+        okta_id = okta["data"][0]["request_id"].as_str().unwrap(),
+        shipment_id = entra["data"]["shipment_id"].as_str().unwrap(),
+    );
+    let config_file = w.dir.join("schemathesis.toml");
+    std::fs::write(&config_file, config).unwrap();
     let python = testkit::python();
     let st = python.parent().expect("the venv's bin folder").join("st");
     assert!(
@@ -182,6 +230,8 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
     );
     let report = w.dir.join("schemathesis.json");
     let args = vec![
+        "--config-file".to_owned(),
+        config_file.display().to_string(),
         "run".to_owned(),
         format!("{}/openapi.json", w.connector),
         "--checks".to_owned(),
@@ -197,8 +247,6 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
         "2".to_owned(),
         "--request-timeout".to_owned(),
         "30".to_owned(),
-        "-H".to_owned(),
-        format!("Authorization: Bearer {token}"),
         "--report".to_owned(),
         "json".to_owned(),
         "--report-json-path".to_owned(),
@@ -210,6 +258,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
             .args(&args)
             .current_dir(&dir)
             .env("NO_COLOR", "1")
+            .env("PREREG_TOKEN", &token)
             .env("COLUMNS", "120")
             .output()
             .unwrap_or_else(|e| panic!("starting {}: {e}", st.display()))
