@@ -228,7 +228,11 @@ pub struct AddressBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemBody {
+    /// The YubiKey model (`GET /v1/products` at the fulfiller).
+    #[schema(value_type = u64, maximum = 4294967295_u64)]
     product_id: u32,
+    /// The inventory bucket.
+    #[schema(value_type = u64, maximum = 4294967295_u64)]
     inventory_product_id: u32,
     /// One key per shipment.
     #[schema(minimum = 1, maximum = 1)]

@@ -232,8 +232,10 @@ enum BatchUser {
         #[serde(default)]
         group_id: Option<String>,
         #[serde(default)]
+        #[schema(value_type = Option<u64>, maximum = 4294967295_u64)]
         product_id: Option<u32>,
         #[serde(default)]
+        #[schema(value_type = Option<u64>, maximum = 4294967295_u64)]
         inventory_product_id: Option<u32>,
         #[serde(default)]
         customization_id: Option<String>,

@@ -246,8 +246,8 @@ pub struct BuiltShipmentItem {
 #[serde(untagged)]
 #[allow(dead_code)] // A schema only: `u32_lenient` parses it.
 pub enum NumberOrDigits {
-    /// A number.
-    Number(u32),
+    /// A number (at most 4294967295).
+    Number(u64),
     /// Digits.
     Digits(String),
 }
