@@ -497,6 +497,7 @@ fn fill_from_entra(
 #[utoipa::path(
     post,
     path = "/v1/fprRequest",
+    operation_id = "create_request_guide",
     tag = "entra",
     summary = "Create a request (the guide's form)",
     security(("bearer" = [])),
@@ -522,6 +523,7 @@ pub async fn fpr_request(
 #[utoipa::path(
     post,
     path = "/v1/fpr/shipments",
+    operation_id = "create_request",
     tag = "entra",
     summary = "Create a request (the newer form: UPN, PIN 4-63, contacts, recipient and address from Entra)",
     security(("bearer" = [])),

@@ -130,6 +130,7 @@ fn complete(doc: &mut Value) {
 #[utoipa::path(
     get,
     path = "/openapi.json",
+    operation_id = "openapi_document",
     tag = "monitoring",
     responses((status = 200, description = "The OpenAPI 3.1 document", body = serde_json::Value, content_type = "application/json"))
 )]

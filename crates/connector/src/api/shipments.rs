@@ -22,6 +22,7 @@ use utoipa::IntoParams;
 #[utoipa::path(
     get,
     path = "/v1/fpr/shipments/{id}",
+    operation_id = "get_request",
     tag = "requests",
     summary = "One request, either mode (never the PIN)",
     security(("bearer" = [])),
@@ -62,6 +63,7 @@ pub struct ListParams {
 #[utoipa::path(
     get,
     path = "/v1/fpr/shipments",
+    operation_id = "list_requests",
     tag = "requests",
     summary = "A page of requests, newest first",
     security(("bearer" = [])),
@@ -109,6 +111,7 @@ pub async fn list(
 #[utoipa::path(
     post,
     path = "/v1/fpr/shipments/process",
+    operation_id = "process_now",
     tag = "requests",
     summary = "Process now",
     security(("bearer" = [])),
@@ -155,6 +158,7 @@ pub struct ProcessParams {
 #[utoipa::path(
     post,
     path = "/v1/fpr/shipments/{id}/retry",
+    operation_id = "retry_request",
     tag = "requests",
     summary = "An `error` request back to where it failed",
     security(("bearer" = [])),
@@ -180,6 +184,7 @@ pub async fn retry(
 #[utoipa::path(
     post,
     path = "/v1/fpr/shipments/{id}/resend-pin",
+    operation_id = "resend_pin",
     tag = "requests",
     summary = "Deliver the held PIN again",
     security(("bearer" = [])),
@@ -206,6 +211,7 @@ pub async fn resend_pin(
 #[utoipa::path(
     post,
     path = "/v1/fpr/shipments/{id}/pin-acknowledged",
+    operation_id = "acknowledge_pin",
     tag = "requests",
     summary = "The user signed in: purge the held PIN now",
     security(("bearer" = [])),
@@ -231,6 +237,7 @@ pub async fn pin_acknowledged(
 #[utoipa::path(
     delete,
     path = "/v1/fpr/shipments/{id}",
+    operation_id = "delete_request",
     tag = "requests",
     summary = "Cancel (at the fulfiller while editable), mark deleted, destroy its secrets",
     security(("bearer" = [])),

@@ -77,6 +77,7 @@ impl Health {
 #[utoipa::path(
     get,
     path = "/v1/status",
+    operation_id = "deployment_status",
     tag = "entra",
     security(("bearer" = [])),
     responses((status = 200, description = "The deployment's configuration (no secret)", body = DeploymentStatus))
@@ -143,6 +144,7 @@ fn redact_query(url: &str) -> String {
 #[utoipa::path(
     get,
     path = "/healthz",
+    operation_id = "health",
     tag = "monitoring",
     responses(
         (status = 200, description = "`ok`: the process and its runner live", body = Health),
@@ -171,6 +173,7 @@ const RUNNER_STALE_SECONDS: i64 = 30;
 #[utoipa::path(
     get,
     path = "/readyz",
+    operation_id = "ready",
     tag = "monitoring",
     responses(
         (status = 200, description = "`ready`: the database answers", body = Health),
@@ -186,6 +189,7 @@ pub async fn readyz(State(s): State<Arc<AppState>>) -> Result<Json<Health>, ApiE
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "metrics",
     tag = "monitoring",
     responses((status = 200, description = "The Prometheus text format (docs/connector.md lists the series)", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"))
 )]

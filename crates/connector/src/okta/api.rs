@@ -72,6 +72,7 @@ fn secret_ok(o: &OktaState, headers: &HeaderMap) -> bool {
 #[utoipa::path(
     get,
     path = "/v1/okta/events",
+    operation_id = "okta_verify_event_hook",
     tag = "okta",
     summary = "Okta's one-time event hook verification",
     security(("okta_event_hook" = [])),
@@ -114,6 +115,7 @@ fn kick(state: &Arc<AppState>) {
 #[utoipa::path(
     post,
     path = "/v1/okta/events",
+    operation_id = "okta_event_hook",
     tag = "okta",
     summary = "An Okta event hook delivery (group membership, preregistration events)",
     security(("okta_event_hook" = [])),
@@ -260,6 +262,7 @@ struct BatchBody {
 #[utoipa::path(
     post,
     path = "/v1/okta/batch",
+    operation_id = "okta_batch",
     tag = "okta",
     summary = "Start requests for a list of users",
     security(("bearer" = [])),
@@ -398,6 +401,7 @@ fn order_line(
 #[utoipa::path(
     post,
     path = "/v1/okta/reconcile",
+    operation_id = "okta_reconcile",
     tag = "okta",
     summary = "Start a request for every member of a mapped group who never had one",
     security(("bearer" = [])),
@@ -440,6 +444,7 @@ struct ListParams {
 #[utoipa::path(
     get,
     path = "/v1/okta/requests",
+    operation_id = "okta_list_requests",
     tag = "okta",
     summary = "The shipments table",
     security(("bearer" = [])),
@@ -485,6 +490,7 @@ async fn list(
 #[utoipa::path(
     get,
     path = "/v1/okta/requests/{id}",
+    operation_id = "okta_get_request",
     tag = "okta",
     summary = "One Okta-mode request with Okta's part and its timeline",
     security(("bearer" = [])),
@@ -511,6 +517,7 @@ async fn get_one(
 #[utoipa::path(
     post,
     path = "/v1/okta/requests/{id}/approve",
+    operation_id = "okta_approve",
     tag = "okta",
     summary = "Approve the PIN release (the key arrived): Okta sends the PIN",
     security(("bearer" = [])),

@@ -988,6 +988,7 @@ fn field_of_serde_error(text: &str) -> Option<String> {
 #[utoipa::path(
     post,
     path = "/v1/yubico/shipments",
+    operation_id = "card_create_shipment",
     tag = "cards",
     summary = "Action card Create Shipment Request (docs/yubico-cards.md)",
     security(("bearer" = [])),
@@ -1016,6 +1017,7 @@ async fn api_create(
 #[utoipa::path(
     get,
     path = "/v1/yubico/shipments/{id}",
+    operation_id = "card_get_shipment_details",
     tag = "cards",
     summary = "Action card Get Shipment Details",
     security(("bearer" = [])),
@@ -1042,6 +1044,7 @@ async fn api_details(
 #[utoipa::path(
     post,
     path = "/v1/yubico/shipment-items",
+    operation_id = "card_build_shipment_item",
     tag = "cards",
     summary = "Action card Build Shipment Item",
     security(("bearer" = [])),
@@ -1064,6 +1067,7 @@ async fn api_build(_c: Caller, body: Bytes) -> Result<axum::Json<Value>, Failure
 #[utoipa::path(
     get,
     path = "/v1/yubico/keys",
+    operation_id = "card_get_keys",
     tag = "cards",
     summary = "Action card Get Public Transport Keys and Signing Certificate",
     security(("bearer" = [])),

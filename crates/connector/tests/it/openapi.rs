@@ -101,6 +101,15 @@ async fn the_document_is_openapi_3_1_for_both_modes_with_the_guides_errors() {
             .unwrap()
             .ends_with("/GuideCreateBody")
     );
+    // One operation id per operation (client generators name methods after them).
+    let mut ids = BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            let id = op["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+        }
+    }
+    assert_eq!(ids.len(), SERVED.len());
     let health = &doc["paths"]["/healthz"]["get"];
     assert!(health.get("security").is_none(), "{health}");
     assert!(health["responses"]["401"].is_null());
