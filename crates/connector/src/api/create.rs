@@ -194,15 +194,25 @@ pub struct ShipmentBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecipientBody {
+    /// Required by the fulfiller, at most 20.
     #[serde(default)]
+    #[schema(max_length = 20)]
     recipient_company: String,
+    /// At most 80; receives the tracking number (and the PIN when no manager).
     #[serde(default)]
+    #[schema(max_length = 80)]
     recipient_email: String,
+    /// At most 15.
     #[serde(default)]
+    #[schema(max_length = 15)]
     recipient_firstname: String,
+    /// At most 20.
     #[serde(default)]
+    #[schema(max_length = 20)]
     recipient_lastname: String,
+    /// Required, at most 40 of `0-9+-( )` (255 when the country is IN).
     #[serde(default)]
+    #[schema(max_length = 255)]
     recipient_telephone: String,
 }
 
@@ -210,17 +220,28 @@ pub struct RecipientBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressBody {
+    /// Required, at most 60 (both lines at most 120).
     #[serde(default)]
+    #[schema(max_length = 60)]
     street_line1: String,
+    /// At most 60.
     #[serde(default)]
+    #[schema(max_length = 60)]
     street_line2: String,
+    /// Required, at most 60.
     #[serde(default)]
+    #[schema(max_length = 60)]
     city: String,
+    /// At most 50; a 2-letter code, required, for US and CA.
     #[serde(default)]
+    #[schema(max_length = 50)]
     region: String,
+    /// Required.
     #[serde(default)]
     postal_code: String,
+    /// Required: the 2-letter ISO code.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z]{2}$")]
     country_code_2: String,
 }
 

@@ -424,40 +424,51 @@ fn is_compact_jwe(s: &str) -> bool {
 pub struct CreateShipmentRequest {
     /// "Company": required, at most 20.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 20)]
     pub company: String,
     /// "Email": optional, at most 80; receives the tracking number.
     #[serde(default)]
+    #[schema(max_length = 80)]
     pub email: String,
     /// "First Name": optional, at most 15.
     #[serde(default)]
+    #[schema(max_length = 15)]
     pub first_name: String,
     /// "Last Name": optional, at most 20.
     #[serde(default)]
+    #[schema(max_length = 20)]
     pub last_name: String,
     /// "Phone Number": required, at most 40 of `0-9+-( )` (255 when the country is IN).
     #[serde(default, alias = "phone")]
+    #[schema(required = true, min_length = 1, max_length = 255)]
     pub phone_number: String,
     /// "Address": required, at most 60 (may include the apartment or unit).
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 60)]
     pub address: String,
     /// "Apt or Unit Number": optional, at most 60 (with the address at most 120).
     #[serde(default, alias = "apartment")]
+    #[schema(max_length = 60)]
     pub apt_or_unit_number: String,
     /// "City": required, at most 60.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 60)]
     pub city: String,
     /// "Region": at most 50; a 2-letter code, required, for US and CA.
     #[serde(default)]
+    #[schema(max_length = 50)]
     pub region: String,
     /// "Postal Code": required.
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     pub postal_code: String,
     /// "Country Code": required, 2-letter ISO code.
     #[serde(default)]
+    #[schema(required = true, pattern = "^[A-Za-z]{2}$")]
     pub country_code: String,
     /// "List of Shipment Items": exactly one, as "Build Shipment Item" makes it.
     #[serde(default)]
-    #[schema(value_type = Vec<FulfillerShipmentItem>)]
+    #[schema(value_type = Vec<FulfillerShipmentItem>, required = true, min_items = 1, max_items = 1)]
     pub shipment_items: Vec<ShipmentItemRequest>,
     /// "Delivery Type": 1 standard (the default), 2 expedited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
