@@ -9,6 +9,7 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::openapi::{Created, ErrorBody};
 use crate::app::AppState;
 use crate::domain::{Idp, RequestState};
 use crate::secrets::Purpose;
@@ -22,6 +23,7 @@ use envelope::{CredentialRequest, KeyUse, PinChoice, PinRequest, PrivateJwk, Req
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use utoipa::ToSchema;
 use yubienterprise::fpr::{
     CreateFprShipment, MailingAddress, ProductCustomization, Recipient, ShipmentItemRequest,
 };
@@ -35,11 +37,13 @@ pub enum Form {
     Newer,
 }
 
-/// The request body (closed schema: unknown members are refused).
-#[derive(Debug, Deserialize)]
+/// The request body (closed schema: unknown members are refused). Its schema is the
+/// newer form's (`POST /v1/fpr/shipments`); the guide's form has [`GuideCreateBody`].
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
-    /// Entra object id (or UPN in the newer form).
+    /// Entra object id or UPN.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_.@'-]+$")]
     pub user_id: String,
     /// How the PIN is chosen.
     pub pin_request: PinBody,
@@ -51,7 +55,7 @@ pub struct CreateBody {
 }
 
 /// `enrollment_contacts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Contacts {
     /// Addresses that receive the PIN instead of the manager.
@@ -59,19 +63,94 @@ pub struct Contacts {
     pub emails_to: Vec<String>,
 }
 
-/// `pin_request`. `Debug` never prints the value.
-#[derive(Deserialize)]
+/// `pin_request` (newer form: 4-63). `generate` takes only `length`, `static` only
+/// `value`, `none` nothing. `Debug` never prints the value.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PinBody {
     /// generate, static or none.
     #[serde(rename = "type")]
+    #[schema(value_type = PinType)]
     pub kind: String,
-    /// For generate.
+    /// For generate: the PIN's length.
     #[serde(default)]
+    #[schema(minimum = 4, maximum = 63)]
     pub length: Option<u32>,
-    /// For static.
+    /// For static: the PIN.
     #[serde(default)]
+    #[schema(value_type = Option<String>, min_length = 4, max_length = 63)]
     pub value: Option<envelope::Pin>,
+}
+
+/// How the PIN is chosen.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PinType {
+    /// The key makes one of `length` digits.
+    Generate,
+    /// The caller gives it (`value`).
+    Static,
+    /// No PIN set before shipping.
+    None,
+}
+
+/// The guide's body (`POST /v1/fprRequest`), for the document: as [`CreateBody`] with
+/// the guide's rules (the Entra object id, a PIN of 4-8 letters and digits, the
+/// recipient and address required). The handler parses [`CreateBody`] and applies them.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuideCreateBody {
+    /// The user's Entra object id.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[A-Za-z0-9_.'-]+$")]
+    pub user_id: String,
+    /// How the PIN is chosen (4-8).
+    pub pin_request: GuidePinBody,
+    /// The shipment.
+    pub yubico_shipment_request: GuideShipmentBody,
+    /// Who receives the PIN instead of the manager.
+    #[serde(default)]
+    pub enrollment_contacts: Option<Contacts>,
+}
+
+/// The guide's `pin_request`: 4-8, a static PIN letters and digits only.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuidePinBody {
+    /// generate, static or none.
+    #[serde(rename = "type")]
+    pub kind: PinType,
+    /// For generate: the PIN's length.
+    #[serde(default)]
+    #[schema(minimum = 4, maximum = 8)]
+    pub length: Option<u32>,
+    /// For static: the PIN.
+    #[serde(default)]
+    #[schema(min_length = 4, max_length = 8, pattern = "^[A-Za-z0-9]+$")]
+    pub value: Option<String>,
+}
+
+/// The guide's `yubico_shipment_request`: recipient and address required.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuideShipmentBody {
+    /// 1 standard, 2 expedited.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 2)]
+    pub delivery_type: Option<u8>,
+    /// The recipient.
+    pub recipient: RecipientBody,
+    /// The address.
+    pub mailing_address: AddressBody,
+    /// Exactly one item.
+    #[schema(min_items = 1, max_items = 1)]
+    pub shipment_items: Vec<ItemBody>,
+    /// The reseller's organisation (22-character Base58), passed to the fulfiller.
+    #[serde(default)]
+    #[schema(pattern = "^[1-9A-HJ-NP-Za-km-z]{22}$")]
+    pub reseller_organization_id: Option<String>,
+    /// Skip the fulfiller's address validation, passed to it.
+    #[serde(default)]
+    pub address_validation_bypass: Option<bool>,
 }
 
 impl std::fmt::Debug for PinBody {
@@ -85,11 +164,12 @@ impl std::fmt::Debug for PinBody {
 }
 
 /// `yubico_shipment_request`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentBody {
     /// 1 standard, 2 expedited.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 2)]
     pub delivery_type: Option<u8>,
     /// Recipient (newer form: optional, filled from Entra when absent).
     #[serde(default)]
@@ -98,57 +178,88 @@ pub struct ShipmentBody {
     #[serde(default)]
     pub mailing_address: Option<AddressBody>,
     /// Exactly one item.
+    #[schema(min_items = 1, max_items = 1)]
     pub shipment_items: Vec<ItemBody>,
     /// Yubico's newer body: the reseller's organisation (22-character Base58), passed to
     /// the fulfiller.
     #[serde(default)]
+    #[schema(pattern = "^[1-9A-HJ-NP-Za-km-z]{22}$")]
     pub reseller_organization_id: Option<String>,
     /// Yubico's newer body: skip the fulfiller's address validation, passed to it.
     #[serde(default)]
     pub address_validation_bypass: Option<bool>,
 }
 
-/// `recipient` (closed).
-#[derive(Debug, Deserialize)]
+/// `recipient` (closed); the fulfiller's limits apply (docs/connector.md).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecipientBody {
+    /// Required by the fulfiller, at most 20.
     #[serde(default)]
+    #[schema(max_length = 20)]
     recipient_company: String,
+    /// At most 80; receives the tracking number (and the PIN when no manager).
     #[serde(default)]
+    #[schema(max_length = 80)]
     recipient_email: String,
+    /// At most 15.
     #[serde(default)]
+    #[schema(max_length = 15)]
     recipient_firstname: String,
+    /// At most 20.
     #[serde(default)]
+    #[schema(max_length = 20)]
     recipient_lastname: String,
+    /// Required, at most 40 of `0-9+-( )` (255 when the country is IN).
     #[serde(default)]
+    #[schema(max_length = 255)]
     recipient_telephone: String,
 }
 
-/// `mailing_address` (closed).
-#[derive(Debug, Deserialize)]
+/// `mailing_address` (closed); the fulfiller's limits apply.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressBody {
+    /// Required, at most 60 (both lines at most 120).
     #[serde(default)]
+    #[schema(max_length = 60)]
     street_line1: String,
+    /// At most 60.
     #[serde(default)]
+    #[schema(max_length = 60)]
     street_line2: String,
+    /// Required, at most 60.
     #[serde(default)]
+    #[schema(max_length = 60)]
     city: String,
+    /// At most 50; a 2-letter code, required, for US and CA.
     #[serde(default)]
+    #[schema(max_length = 50)]
     region: String,
+    /// Required.
     #[serde(default)]
     postal_code: String,
+    /// Required: the 2-letter ISO code.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z]{2}$")]
     country_code_2: String,
 }
 
 /// One `shipment_items[]` entry (closed).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemBody {
+    /// The YubiKey model (`GET /v1/products` at the fulfiller).
+    #[schema(value_type = u64, maximum = 4294967295_u64)]
     product_id: u32,
+    /// The inventory bucket.
+    #[schema(value_type = u64, maximum = 4294967295_u64)]
     inventory_product_id: u32,
+    /// One key per shipment.
+    #[schema(minimum = 1, maximum = 1)]
     product_quantity: u32,
+    /// The organisation's customization (CID).
+    #[schema(min_length = 1)]
     customization_id: String,
 }
 
@@ -404,6 +515,22 @@ fn fill_from_entra(
 }
 
 /// `POST /v1/fprRequest`.
+#[utoipa::path(
+    post,
+    path = "/v1/fprRequest",
+    operation_id = "create_request_guide",
+    tag = "entra",
+    summary = "Create a request (the guide's form)",
+    security(("bearer" = [])),
+    request_body(content = GuideCreateBody, content_type = "application/json"),
+    params(IdempotencyKey),
+    responses(
+        (status = 201, description = "Created: the shipment exists at the fulfiller", body = Created),
+        (status = 400, description = "`api_error` (validation: wrong types, unknown members, PIN rules, item count), `ye_error` (the fulfiller refused; its `error_data`) or `idp_error` (no such user in Entra)", body = ErrorBody),
+        (status = 502, description = "`idp_error`: Microsoft Graph could not be reached", body = ErrorBody),
+        (status = 503, description = "`api_error` `fulfiller_unavailable`: the fulfiller did not answer; the request is kept (`error_data.request_id`) and the processor creates the shipment", body = ErrorBody),
+    )
+)]
 pub async fn fpr_request(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -414,6 +541,22 @@ pub async fn fpr_request(
 }
 
 /// `POST /v1/fpr/shipments`.
+#[utoipa::path(
+    post,
+    path = "/v1/fpr/shipments",
+    operation_id = "create_request",
+    tag = "entra",
+    summary = "Create a request (the newer form: UPN, PIN 4-63, contacts, recipient and address from Entra)",
+    security(("bearer" = [])),
+    request_body(content = CreateBody, content_type = "application/json"),
+    params(IdempotencyKey),
+    responses(
+        (status = 201, description = "Created: the shipment exists at the fulfiller", body = Created),
+        (status = 400, description = "`api_error` (validation: wrong types, unknown members, PIN rules, item count), `ye_error` (the fulfiller refused; its `error_data`) or `idp_error` (no such user in Entra)", body = ErrorBody),
+        (status = 502, description = "`idp_error`: Microsoft Graph could not be reached", body = ErrorBody),
+        (status = 503, description = "`api_error` `fulfiller_unavailable`: the fulfiller did not answer; the request is kept (`error_data.request_id`) and the processor creates the shipment", body = ErrorBody),
+    )
+)]
 pub async fn fpr_shipments(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -421,6 +564,17 @@ pub async fn fpr_shipments(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     create(state, caller, headers, body_bytes(body)?, Form::Newer).await
+}
+
+/// The create calls' `Idempotency-Key` header.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKey {
+    /// The same key from the same client app answers with the request it first
+    /// created, and never orders a second key (1-255 visible characters).
+    #[serde(rename = "Idempotency-Key")]
+    #[param(min_length = 1, max_length = 255)]
+    pub idempotency_key: Option<String>,
 }
 
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {

@@ -1,48 +1,47 @@
 //! The HTTP API: one module per endpoint group, each returning [`error::ApiError`].
+//! The routes are collected in a utoipa [`OpenApiRouter`] ([`routes`]), which also
+//! makes the OpenAPI document ([`openapi`]): what is served is what is documented.
 
 pub mod auth;
 pub mod create;
 pub mod error;
+pub mod openapi;
 pub mod shipments;
 pub mod status;
 
 use crate::app::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// The router with every route, the body limit and request tracing.
+/// Every documented route (both modes, the cards, monitoring) with its body limit,
+/// not yet given the state; [`openapi::document`] is made from the same.
+pub fn routes(max_body_bytes: usize) -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(status::healthz))
+        .routes(routes!(status::readyz))
+        .routes(routes!(status::metrics))
+        .routes(routes!(openapi::openapi))
+        .routes(routes!(status::status))
+        .routes(routes!(create::fpr_request))
+        .routes(routes!(create::fpr_shipments, shipments::list))
+        .routes(routes!(shipments::process))
+        .routes(routes!(shipments::get_one, shipments::delete))
+        .routes(routes!(shipments::retry))
+        .routes(routes!(shipments::resend_pin))
+        .routes(routes!(shipments::pin_acknowledged))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .merge(crate::okta::routes())
+        .merge(crate::okta::cards::routes(max_body_bytes))
+}
+
+/// The router with every route, the body limit and request tracing; the console
+/// (HTML, not in the document) beside it.
 pub fn router(state: Arc<AppState>) -> Router {
-    let limit = state.config.max_body_bytes;
-    Router::new()
-        .route("/healthz", get(status::healthz))
-        .route("/readyz", get(status::readyz))
-        .route("/metrics", get(status::metrics))
-        .route("/openapi.json", get(status::openapi))
-        .route("/v1/status", get(status::status))
-        .route("/v1/fprRequest", post(create::fpr_request))
-        .route(
-            "/v1/fpr/shipments",
-            post(create::fpr_shipments).get(shipments::list),
-        )
-        .route("/v1/fpr/shipments/process", post(shipments::process))
-        .route(
-            "/v1/fpr/shipments/{id}",
-            get(shipments::get_one).delete(shipments::delete),
-        )
-        .route("/v1/fpr/shipments/{id}/retry", post(shipments::retry))
-        .route(
-            "/v1/fpr/shipments/{id}/resend-pin",
-            post(shipments::resend_pin),
-        )
-        .route(
-            "/v1/fpr/shipments/{id}/pin-acknowledged",
-            post(shipments::pin_acknowledged),
-        )
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state.clone())
-        .merge(crate::okta::router(state.clone()))
-        .merge(crate::okta::cards::router(state.clone()))
+    let (api, _) = routes(state.config.max_body_bytes).split_for_parts();
+    api.with_state(state.clone())
         .merge(crate::console::router(state))
 }

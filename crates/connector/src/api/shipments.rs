@@ -4,6 +4,9 @@
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::openapi::{
+    ErrorBody, ProcessedAnswer, Queued, RequestAnswer, RequestDetailsAnswer, RequestPage,
+};
 use crate::app::AppState;
 use crate::store::{ListFilter, Store};
 use axum::Json;
@@ -13,8 +16,22 @@ use engine::admin::{self, Acted};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use utoipa::IntoParams;
 
 /// `GET /v1/fpr/shipments/{id}`: the request with its PIN hold and timeline.
+#[utoipa::path(
+    get,
+    path = "/v1/fpr/shipments/{id}",
+    operation_id = "get_request",
+    tag = "requests",
+    summary = "One request, either mode (never the PIN)",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The connector's request id or the fulfiller's shipment id")),
+    responses(
+        (status = 200, description = "The request, its PIN hold and its timeline", body = RequestDetailsAnswer),
+        (status = 404, description = "`api_error` `not_found`: no such request or shipment", body = ErrorBody),
+    )
+)]
 pub async fn get_one(
     State(s): State<Arc<AppState>>,
     _c: Caller,
@@ -23,18 +40,39 @@ pub async fn get_one(
     Ok(Json(json!({"data": admin::details(&s, &id).await?})))
 }
 
-/// List query.
-#[derive(Debug, Deserialize)]
+/// List query (unknown parameters are refused).
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Only requests in this state (`open`, `error`, ...).
     state: Option<String>,
+    /// Only this user's (the identity provider's user id).
     user_id: Option<String>,
+    /// Only this mode's: `entra` or `okta`.
     idp: Option<String>,
+    /// The page size, 1-100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// Skip this many (default 0).
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
 /// `GET /v1/fpr/shipments`.
+#[utoipa::path(
+    get,
+    path = "/v1/fpr/shipments",
+    operation_id = "list_requests",
+    tag = "requests",
+    summary = "A page of requests, newest first",
+    security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "The page and the total count", body = RequestPage),
+        (status = 400, description = "`api_error` `validation`: a parameter out of range or unknown", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(s): State<Arc<AppState>>,
     _c: Caller,
@@ -70,6 +108,20 @@ pub async fn list(
 /// work runs in the runner, never in this call. With `?wait=SECONDS` (1-300) it answers
 /// 200 once the runner has run everything due as far as it goes now (or the time is
 /// up: `"idle": false`), with what the runner did meanwhile.
+#[utoipa::path(
+    post,
+    path = "/v1/fpr/shipments/process",
+    operation_id = "process_now",
+    tag = "requests",
+    summary = "Process now",
+    security(("bearer" = [])),
+    params(ProcessParams),
+    responses(
+        (status = 200, description = "With `wait`: what the runner did meanwhile", body = ProcessedAnswer),
+        (status = 202, description = "Without `wait`: how many jobs were made due", body = Queued),
+        (status = 400, description = "`api_error` `validation`: `wait` out of range, or an unknown parameter", body = ErrorBody),
+    )
+)]
 pub async fn process(
     State(s): State<Arc<AppState>>,
     _c: Caller,
@@ -93,13 +145,33 @@ pub async fn process(
 }
 
 /// `process` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ProcessParams {
+    /// Wait (1-300 seconds) until the runner has run everything due.
+    #[param(minimum = 1, maximum = 300)]
     wait: Option<u64>,
 }
 
 /// `POST /v1/fpr/shipments/{id}/retry`: [`admin::retry`].
+#[utoipa::path(
+    post,
+    path = "/v1/fpr/shipments/{id}/retry",
+    operation_id = "retry_request",
+    tag = "requests",
+    summary = "An `error` request back to where it failed",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The connector's request id or the fulfiller's shipment id")),
+    responses(
+        (status = 200, description = "Reopened", body = RequestAnswer),
+        (status = 202, description = "Started: the runner finishes it", body = RequestAnswer),
+        (status = 404, description = "`api_error` `not_found`: no such request or shipment", body = ErrorBody),
+        (status = 409, description = "`api_error` `conflict`: not in a state that allows this", body = ErrorBody),
+        (status = 502, description = "`idp_error`: the identity provider could not be reached", body = ErrorBody),
+        (status = 503, description = "`api_error` `fulfiller_unavailable`: the fulfiller could not be reached", body = ErrorBody),
+    )
+)]
 pub async fn retry(
     State(s): State<Arc<AppState>>,
     _c: Caller,
@@ -109,6 +181,23 @@ pub async fn retry(
 }
 
 /// `POST /v1/fpr/shipments/{id}/resend-pin`: [`admin::resend_pin`].
+#[utoipa::path(
+    post,
+    path = "/v1/fpr/shipments/{id}/resend-pin",
+    operation_id = "resend_pin",
+    tag = "requests",
+    summary = "Deliver the held PIN again",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The connector's request id or the fulfiller's shipment id")),
+    responses(
+        (status = 200, description = "Queued", body = RequestAnswer),
+        (status = 202, description = "Started: the runner finishes it", body = RequestAnswer),
+        (status = 404, description = "`api_error` `not_found`: no such request or shipment", body = ErrorBody),
+        (status = 409, description = "`api_error` `conflict`: not in a state that allows this; `pin_purged` (`error_data.reason`, `purged_at`) once the PIN was purged", body = ErrorBody),
+        (status = 502, description = "`idp_error`: the identity provider could not be reached", body = ErrorBody),
+        (status = 503, description = "`api_error` `fulfiller_unavailable`: the fulfiller could not be reached", body = ErrorBody),
+    )
+)]
 pub async fn resend_pin(
     State(s): State<Arc<AppState>>,
     _c: Caller,
@@ -119,6 +208,23 @@ pub async fn resend_pin(
 
 /// `POST /v1/fpr/shipments/{id}/pin-acknowledged`: an admin confirms the user has signed
 /// in with the key, so the held PIN is purged now ([`admin::pin_acknowledged`]).
+#[utoipa::path(
+    post,
+    path = "/v1/fpr/shipments/{id}/pin-acknowledged",
+    operation_id = "acknowledge_pin",
+    tag = "requests",
+    summary = "The user signed in: purge the held PIN now",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The connector's request id or the fulfiller's shipment id")),
+    responses(
+        (status = 200, description = "The request, `pin_purge_reason` acknowledged", body = RequestAnswer),
+        (status = 202, description = "Started: the runner finishes it", body = RequestAnswer),
+        (status = 404, description = "`api_error` `not_found`: no such request or shipment", body = ErrorBody),
+        (status = 409, description = "`api_error` `conflict`: not in a state that allows this", body = ErrorBody),
+        (status = 502, description = "`idp_error`: the identity provider could not be reached", body = ErrorBody),
+        (status = 503, description = "`api_error` `fulfiller_unavailable`: the fulfiller could not be reached", body = ErrorBody),
+    )
+)]
 pub async fn pin_acknowledged(
     State(s): State<Arc<AppState>>,
     _c: Caller,
@@ -128,6 +234,23 @@ pub async fn pin_acknowledged(
 }
 
 /// `DELETE /v1/fpr/shipments/{id}`: [`admin::delete`].
+#[utoipa::path(
+    delete,
+    path = "/v1/fpr/shipments/{id}",
+    operation_id = "delete_request",
+    tag = "requests",
+    summary = "Cancel (at the fulfiller while editable), mark deleted, destroy its secrets",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The connector's request id or the fulfiller's shipment id")),
+    responses(
+        (status = 200, description = "Deleted", body = RequestAnswer),
+        (status = 202, description = "Started: the runner finishes it", body = RequestAnswer),
+        (status = 404, description = "`api_error` `not_found`: no such request or shipment", body = ErrorBody),
+        (status = 409, description = "`api_error` `conflict`: not in a state that allows this; no longer editable at the fulfiller", body = ErrorBody),
+        (status = 502, description = "`idp_error`: the identity provider could not be reached", body = ErrorBody),
+        (status = 503, description = "`api_error` `fulfiller_unavailable`: the fulfiller could not be reached", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(s): State<Arc<AppState>>,
     _c: Caller,

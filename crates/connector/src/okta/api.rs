@@ -19,29 +19,37 @@ use super::triggers::{
 };
 use crate::api::auth::Caller;
 use crate::api::error::ApiError;
+use crate::api::openapi::{
+    BatchAnswer, ErrorBody, EventsAnswer, OktaRequestAnswer, OktaRequestDetailsAnswer,
+    OktaRequestPage, ReconcileAnswer, Verification,
+};
 use crate::app::AppState;
 use crate::store::{ListFilter, Store, now};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
 use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn routes(state: Arc<AppState>) -> axum::Router {
-    axum::Router::new()
-        .route("/v1/okta/events", get(verify).post(events))
-        .route("/v1/okta/batch", post(batch))
-        .route("/v1/okta/reconcile", post(reconcile_now))
-        .route("/v1/okta/requests", get(list))
-        .route("/v1/okta/requests/{id}", get(get_one))
-        .route("/v1/okta/requests/{id}/approve", post(approve_route))
-        .with_state(state)
+/// The Okta-mode routes, documented (merged into the API's [`OpenApiRouter`]).
+pub(crate) fn routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(verify, events))
+        .routes(routes!(batch))
+        .routes(routes!(reconcile_now))
+        .routes(routes!(list))
+        .routes(routes!(get_one))
+        .routes(routes!(approve_route))
 }
+
+const OKTA_OFF: &str = "`api_error` `not_found`: Okta mode is off (no `[okta]` section)";
 
 fn secret_ok(o: &OktaState, headers: &HeaderMap) -> bool {
     let Some(secret) = &o.config.event_hook_secret else {
@@ -58,6 +66,21 @@ fn secret_ok(o: &OktaState, headers: &HeaderMap) -> bool {
 }
 
 /// `GET /v1/okta/events`: echoes `x-okta-verification-challenge`.
+#[utoipa::path(
+    get,
+    path = "/v1/okta/events",
+    operation_id = "okta_verify_event_hook",
+    tag = "okta",
+    summary = "Okta's one-time event hook verification",
+    security(("okta_event_hook" = [])),
+    params(("x-okta-verification-challenge" = String, Header, description = "Okta's challenge, echoed")),
+    responses(
+        (status = 200, description = "The challenge, echoed", body = Verification),
+        (status = 400, description = "`api_error` `validation`: the challenge header is missing", body = ErrorBody),
+        (status = 401, description = "`api_error` `unauthorized`: the event hook secret is missing or wrong", body = ErrorBody),
+        (status = 404, description = OKTA_OFF, body = ErrorBody),
+    )
+)]
 async fn verify(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -86,6 +109,22 @@ fn kick(state: &Arc<AppState>) {
 }
 
 /// `POST /v1/okta/events`: an event hook delivery.
+#[utoipa::path(
+    post,
+    path = "/v1/okta/events",
+    operation_id = "okta_event_hook",
+    tag = "okta",
+    summary = "An Okta event hook delivery (group membership, preregistration events)",
+    security(("okta_event_hook" = [])),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "Okta's event hook envelope (`data.events[]`)"),
+    responses(
+        (status = 200, description = "What each event started", body = EventsAnswer),
+        (status = 400, description = "`api_error` `validation`: not an Okta event hook delivery", body = ErrorBody),
+        (status = 401, description = "`api_error` `unauthorized`: the event hook secret is missing or wrong", body = ErrorBody),
+        (status = 404, description = OKTA_OFF, body = ErrorBody),
+        (status = 502, description = "`idp_error`: Okta could not be reached for some event; Okta redelivers", body = ErrorBody),
+    )
+)]
 async fn events(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -181,27 +220,35 @@ async fn events(
 }
 
 /// One user of a batch: a login or id, or an object naming the order.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 enum BatchUser {
+    /// The user's login or Okta id (the batch's default group's order).
     Login(String),
+    /// The user with the order: a mapped `group_id`, or the three product fields.
     Full {
         user: String,
         #[serde(default)]
         group_id: Option<String>,
         #[serde(default)]
+        #[schema(value_type = Option<u64>, maximum = 4294967295_u64)]
         product_id: Option<u32>,
         #[serde(default)]
+        #[schema(value_type = Option<u64>, maximum = 4294967295_u64)]
         inventory_product_id: Option<u32>,
         #[serde(default)]
         customization_id: Option<String>,
     },
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /v1/okta/batch`'s body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BatchBody {
+    /// 1-1000 users.
+    #[schema(min_items = 1, max_items = 1000)]
     users: Vec<BatchUser>,
+    /// The default order: a group mapped in `[okta] groups` (else the first mapped).
     #[serde(default)]
     group_id: Option<String>,
 }
@@ -213,6 +260,21 @@ struct BatchBody {
 /// the user as given: the same batch sent again (its answer lost) answers those lines
 /// `created` with the same request ids (`"replayed": true`) and orders nothing, even when
 /// a request has completed since.
+#[utoipa::path(
+    post,
+    path = "/v1/okta/batch",
+    operation_id = "okta_batch",
+    tag = "okta",
+    summary = "Start requests for a list of users",
+    security(("bearer" = [])),
+    params(crate::api::create::IdempotencyKey),
+    request_body(content = BatchBody, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Each user's outcome, in the order given", body = BatchAnswer),
+        (status = 400, description = "`api_error` `validation`: not the body's shape, 0 or more than 1000 users, an unmapped `group_id`", body = ErrorBody),
+        (status = 404, description = OKTA_OFF, body = ErrorBody),
+    )
+)]
 async fn batch(
     State(s): State<Arc<AppState>>,
     caller: Caller,
@@ -347,6 +409,19 @@ fn order_line(
 }
 
 /// `POST /v1/okta/reconcile`.
+#[utoipa::path(
+    post,
+    path = "/v1/okta/reconcile",
+    operation_id = "okta_reconcile",
+    tag = "okta",
+    summary = "Start a request for every member of a mapped group who never had one",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What the reconciliation did", body = ReconcileAnswer),
+        (status = 404, description = OKTA_OFF, body = ErrorBody),
+        (status = 502, description = "`idp_error`: Okta could not be reached", body = ErrorBody),
+    )
+)]
 async fn reconcile_now(
     State(s): State<Arc<AppState>>,
     _c: Caller,
@@ -361,15 +436,35 @@ async fn reconcile_now(
     Ok(Json(json!({"data": sum})))
 }
 
-#[derive(Debug, Deserialize)]
+/// The shipments table's query (unknown parameters are refused).
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Only requests in this state (ours: `open`, `pin_pending`, ...).
     state: Option<String>,
+    /// The page size, 1-100 (default 100).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// Skip this many.
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
 /// `GET /v1/okta/requests`: the shipments table (`state` filters by our state).
+#[utoipa::path(
+    get,
+    path = "/v1/okta/requests",
+    operation_id = "okta_list_requests",
+    tag = "okta",
+    summary = "The shipments table",
+    security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of Okta-mode requests, newest first", body = OktaRequestPage),
+        (status = 400, description = "`api_error` `validation`: a parameter out of range or unknown", body = ErrorBody),
+    )
+)]
 async fn list(
     State(s): State<Arc<AppState>>,
     _c: Caller,
@@ -403,6 +498,19 @@ async fn list(
 }
 
 /// `GET /v1/okta/requests/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/okta/requests/{id}",
+    operation_id = "okta_get_request",
+    tag = "okta",
+    summary = "One Okta-mode request with Okta's part and its timeline",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The connector's request id or the fulfiller's shipment id")),
+    responses(
+        (status = 200, description = "The request", body = OktaRequestDetailsAnswer),
+        (status = 404, description = "`api_error` `not_found`: no such request or shipment", body = ErrorBody),
+    )
+)]
 async fn get_one(
     State(s): State<Arc<AppState>>,
     _c: Caller,
@@ -416,6 +524,22 @@ async fn get_one(
     Ok(Json(json!({"data": v})))
 }
 
+/// `POST /v1/okta/requests/{id}/approve`: the approval gate.
+#[utoipa::path(
+    post,
+    path = "/v1/okta/requests/{id}/approve",
+    operation_id = "okta_approve",
+    tag = "okta",
+    summary = "Approve the PIN release (the key arrived): Okta sends the PIN",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The connector's request id or the fulfiller's shipment id")),
+    responses(
+        (status = 200, description = "The request afterwards: `complete`, or `pin_pending` with `last_error` when Okta could not be reached (the job sends it later)", body = OktaRequestAnswer),
+        (status = 404, description = "`api_error` `not_found`: no such request, or Okta mode is off", body = ErrorBody),
+        (status = 409, description = "`api_error` `conflict`: not an Okta-mode request awaiting approval", body = ErrorBody),
+        (status = 502, description = "`idp_error`: Okta could not be reached", body = ErrorBody),
+    )
+)]
 async fn approve_route(
     State(s): State<Arc<AppState>>,
     _c: Caller,

@@ -25,16 +25,18 @@
 
 use crate::api::auth::Caller;
 use crate::api::error::ApiError;
+use crate::api::openapi::ErrorBody;
 use crate::app::AppState;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use yubienterprise::fpr::{
     CreateFprShipment, MailingAddress, ProductCustomization, Recipient, ShipmentItemRequest,
 };
@@ -199,7 +201,7 @@ impl IntoResponse for CardError {
 
 /// Input of "Build Shipment Item". The JWEs are Okta's `/enroll` output
 /// (`pinRequestJwe`, `credRequests[].credRequestJwe`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BuildShipmentItem {
     /// "Customization ID": the organisation's Yubico customization (CID). Required.
@@ -208,9 +210,11 @@ pub struct BuildShipmentItem {
     /// "Product ID": the YubiKey model. Required (a number, or a string of digits as
     /// Okta's fulfilment data carries it).
     #[serde(alias = "productId", deserialize_with = "u32_lenient")]
+    #[schema(value_type = NumberOrDigits)]
     pub product_id: u32,
     /// "Inventory Product ID": the inventory bucket. Required.
     #[serde(alias = "inventoryProductId", deserialize_with = "u32_lenient")]
+    #[schema(value_type = NumberOrDigits)]
     pub inventory_product_id: u32,
     /// "Quantity": must be 1 (one key per FIDO Pre-reg shipment). Default 1.
     #[serde(
@@ -218,6 +222,7 @@ pub struct BuildShipmentItem {
         alias = "product_quantity",
         deserialize_with = "u32_lenient"
     )]
+    #[schema(value_type = Option<NumberOrDigits>)]
     pub quantity: u32,
     /// "PIN Request - Encrypted": a compact JWE, relayed unchanged.
     #[serde(default, alias = "fido_pin_request", alias = "pinRequestJwe")]
@@ -229,10 +234,56 @@ pub struct BuildShipmentItem {
 
 /// Output of "Build Shipment Item": `{"shipment_item": {...}}`, the item exactly as
 /// the fulfiller's `POST /v1/fpr/shipments` takes it in `shipment_items[]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BuiltShipmentItem {
     /// "Shipment Item".
+    #[schema(value_type = FulfillerShipmentItem)]
     pub shipment_item: ShipmentItemRequest,
+}
+
+/// A number, or a string of digits (Okta's fulfilment data carries ids as strings).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // A schema only: `u32_lenient` parses it.
+pub enum NumberOrDigits {
+    /// A number (at most 4294967295).
+    Number(u64),
+    /// Digits.
+    Digits(String),
+}
+
+/// One item of the fulfiller's `POST /v1/fpr/shipments` body (`shipment_items[]`), as
+/// "Build Shipment Item" makes it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only: the item is `yubienterprise::fpr::ShipmentItemRequest`.
+pub struct FulfillerShipmentItem {
+    /// The YubiKey model.
+    #[schema(value_type = NumberOrDigits)]
+    product_id: u32,
+    /// The inventory bucket.
+    #[schema(value_type = NumberOrDigits)]
+    inventory_product_id: u32,
+    /// 1.
+    #[schema(value_type = NumberOrDigits)]
+    product_quantity: u32,
+    /// The customization id (CID).
+    #[schema(required = false)]
+    customization_id: String,
+    /// Exactly one entry: the sealed requests for the one key.
+    #[schema(required = false)]
+    product_customizations: Vec<FulfillerCustomization>,
+}
+
+/// `product_customizations[]`: the sealed requests for one key, relayed unchanged.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only.
+pub struct FulfillerCustomization {
+    /// The PIN request JWE (compact).
+    #[schema(required = false)]
+    fido_pin_request: String,
+    /// One credential request JWE (compact) per relying party.
+    #[schema(required = false)]
+    fido_credential_requests: Vec<String>,
 }
 
 /// "Build Shipment Item": checks the input and builds the fulfiller's item
@@ -368,52 +419,65 @@ fn is_compact_jwe(s: &str) -> bool {
 // ---------------------------------------------------------------------------------
 
 /// Input of "Create Shipment Request".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateShipmentRequest {
     /// "Company": required, at most 20.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 20)]
     pub company: String,
     /// "Email": optional, at most 80; receives the tracking number.
     #[serde(default)]
+    #[schema(max_length = 80)]
     pub email: String,
     /// "First Name": optional, at most 15.
     #[serde(default)]
+    #[schema(max_length = 15)]
     pub first_name: String,
     /// "Last Name": optional, at most 20.
     #[serde(default)]
+    #[schema(max_length = 20)]
     pub last_name: String,
     /// "Phone Number": required, at most 40 of `0-9+-( )` (255 when the country is IN).
     #[serde(default, alias = "phone")]
+    #[schema(required = true, min_length = 1, max_length = 255)]
     pub phone_number: String,
     /// "Address": required, at most 60 (may include the apartment or unit).
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 60)]
     pub address: String,
     /// "Apt or Unit Number": optional, at most 60 (with the address at most 120).
     #[serde(default, alias = "apartment")]
+    #[schema(max_length = 60)]
     pub apt_or_unit_number: String,
     /// "City": required, at most 60.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 60)]
     pub city: String,
     /// "Region": at most 50; a 2-letter code, required, for US and CA.
     #[serde(default)]
+    #[schema(max_length = 50)]
     pub region: String,
     /// "Postal Code": required.
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     pub postal_code: String,
     /// "Country Code": required, 2-letter ISO code.
     #[serde(default)]
+    #[schema(required = true, pattern = "^[A-Za-z]{2}$")]
     pub country_code: String,
     /// "List of Shipment Items": exactly one, as "Build Shipment Item" makes it.
     #[serde(default)]
+    #[schema(value_type = Vec<FulfillerShipmentItem>, required = true, min_items = 1, max_items = 1)]
     pub shipment_items: Vec<ShipmentItemRequest>,
     /// "Delivery Type": 1 standard (the default), 2 expedited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 2)]
     pub delivery_type: Option<u8>,
 }
 
 /// Output of "Create Shipment Request".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateShipmentResult {
     /// "Shipment ID": the fulfiller's id of the new shipment (22-character base58).
     pub shipment_id: String,
@@ -534,7 +598,7 @@ pub async fn create_shipment_request(
 // ---------------------------------------------------------------------------------
 
 /// One `product_data` entry of "Get Shipment Details" (present from state 103 on).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ItemProductData {
     /// "serial": the key's serial number.
     pub serial: String,
@@ -549,7 +613,7 @@ pub struct ItemProductData {
 }
 
 /// One shipment item of "Get Shipment Details".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DetailsItem {
     /// "product_data": empty until the key is programmed (state 103 or 104).
     pub product_data: Vec<ItemProductData>,
@@ -564,7 +628,7 @@ pub struct DetailsItem {
 }
 
 /// Output of "Get Shipment Details".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ShipmentDetails {
     /// The shipment asked about.
     pub shipment_id: String,
@@ -634,14 +698,25 @@ pub async fn get_shipment_details(
 // ---------------------------------------------------------------------------------
 
 /// Output of "Get Public Transport Keys and Signing Certificate".
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct YubicoKeys {
     /// "Transport Keys - JWKS": P-384 `use: enc` keys; Okta's `/enroll` takes one of
     /// them as `yubicoTransportKeyJWK`.
+    #[schema(value_type = JwksSchema)]
     pub transport_keys_jwks: envelope::Jwks,
     /// "Signing Public Keys - JWKS": P-384 `use: sig` keys; Okta's `/activate` takes
     /// their `keys` as `yubicoSigningJwks`.
+    #[schema(value_type = JwksSchema)]
     pub signing_public_keys_jwks: envelope::Jwks,
+}
+
+/// A JWKS of public P-384 keys (RFC 7517).
+#[derive(ToSchema)]
+#[schema(as = Jwks)]
+#[allow(dead_code)] // A schema only: the keys are `envelope::Jwks`.
+pub struct JwksSchema {
+    /// The keys (`kty` EC, `crv` P-384, `x`, `y`, `kid`, `use`).
+    keys: Vec<serde_json::Value>,
 }
 
 /// "Get Public Transport Keys and Signing Certificate": both JWKS from the
@@ -806,15 +881,45 @@ impl FulfillerSettings {
 /// - `GET /v1/yubico/shipments/{id}`: "Get Shipment Details";
 /// - `POST /v1/yubico/shipment-items`: "Build Shipment Item";
 /// - `GET /v1/yubico/keys`: "Get Public Transport Keys and Signing Certificate".
-pub fn router(state: Arc<AppState>) -> Router {
-    let limit = state.config.max_body_bytes;
-    Router::new()
-        .route("/v1/yubico/shipments", post(api_create))
-        .route("/v1/yubico/shipments/{id}", get(api_details))
-        .route("/v1/yubico/shipment-items", post(api_build))
-        .route("/v1/yubico/keys", get(api_keys))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+pub fn routes(max_body_bytes: usize) -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(api_create))
+        .routes(routes!(api_details))
+        .routes(routes!(api_build))
+        .routes(routes!(api_keys))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+}
+
+/// `{"data": <Create Shipment Request's output>}`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only.
+pub struct CreatedShipmentAnswer {
+    /// The new shipment.
+    data: CreateShipmentResult,
+}
+
+/// `{"data": <Get Shipment Details' output>}`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only.
+pub struct ShipmentDetailsAnswer {
+    /// The shipment.
+    data: ShipmentDetails,
+}
+
+/// `{"data": <Build Shipment Item's output>}`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only.
+pub struct BuiltShipmentItemAnswer {
+    /// The item.
+    data: BuiltShipmentItem,
+}
+
+/// `{"data": <the two JWKS>}`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // A schema only.
+pub struct YubicoKeysAnswer {
+    /// The keys.
+    data: YubicoKeys,
 }
 
 /// An endpoint's failure: the caller's token ([`ApiError`]) or the card's.
@@ -890,6 +995,25 @@ fn field_of_serde_error(text: &str) -> Option<String> {
     (text.contains("field") && !name.is_empty()).then(|| name.to_owned())
 }
 
+/// `POST /v1/yubico/shipments`: "Create Shipment Request".
+#[utoipa::path(
+    post,
+    path = "/v1/yubico/shipments",
+    operation_id = "card_create_shipment",
+    tag = "cards",
+    summary = "Action card Create Shipment Request (docs/yubico-cards.md)",
+    security(("bearer" = [])),
+    request_body(content = CreateShipmentRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created at the fulfiller", body = CreatedShipmentAnswer),
+        (status = 400, description = "`api_error` `validation` (`error_data.field` names the input) or `ye_error` (the fulfiller refused; its error body relayed)", body = ErrorBody),
+        (status = 404, description = "`ye_error`: the fulfiller answered 404", body = ErrorBody),
+        (status = 409, description = "`ye_error`: the fulfiller answered 409", body = ErrorBody),
+        (status = 413, description = "The body is larger than `max_body_bytes`"),
+        (status = 429, description = "`ye_error`: the fulfiller rate-limited (`Retry-After`)", body = ErrorBody),
+        (status = 502, description = "`api_error` `fulfiller_unavailable`, or `ye_error` for another fulfiller status", body = ErrorBody),
+    )
+)]
 async fn api_create(
     State(s): State<Arc<AppState>>,
     _c: Caller,
@@ -900,6 +1024,24 @@ async fn api_create(
     Ok((StatusCode::CREATED, axum::Json(json!({"data": out}))))
 }
 
+/// `GET /v1/yubico/shipments/{id}`: "Get Shipment Details".
+#[utoipa::path(
+    get,
+    path = "/v1/yubico/shipments/{id}",
+    operation_id = "card_get_shipment_details",
+    tag = "cards",
+    summary = "Action card Get Shipment Details",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The fulfiller's shipment id (22-character Base58)")),
+    responses(
+        (status = 200, description = "The shipment; `product_data` once the key is programmed", body = ShipmentDetailsAnswer),
+        (status = 400, description = "`api_error` `validation`: not a shipment id; or `ye_error`", body = ErrorBody),
+        (status = 404, description = "`ye_error`: no such shipment at the fulfiller", body = ErrorBody),
+        (status = 409, description = "`ye_error`: the fulfiller answered 409", body = ErrorBody),
+        (status = 429, description = "`ye_error`: the fulfiller rate-limited (`Retry-After`)", body = ErrorBody),
+        (status = 502, description = "`api_error` `fulfiller_unavailable`, or `ye_error` for another fulfiller status", body = ErrorBody),
+    )
+)]
 async fn api_details(
     State(s): State<Arc<AppState>>,
     _c: Caller,
@@ -909,6 +1051,21 @@ async fn api_details(
     Ok(axum::Json(json!({"data": out})))
 }
 
+/// `POST /v1/yubico/shipment-items`: "Build Shipment Item".
+#[utoipa::path(
+    post,
+    path = "/v1/yubico/shipment-items",
+    operation_id = "card_build_shipment_item",
+    tag = "cards",
+    summary = "Action card Build Shipment Item",
+    security(("bearer" = [])),
+    request_body(content = BuildShipmentItem, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The item, as the fulfiller takes it", body = BuiltShipmentItemAnswer),
+        (status = 400, description = "`api_error` `validation` (`error_data.field` names the input)", body = ErrorBody),
+        (status = 413, description = "The body is larger than `max_body_bytes`"),
+    )
+)]
 async fn api_build(_c: Caller, body: Bytes) -> Result<axum::Json<Value>, Failure> {
     let input: BuildShipmentItem = parse_input(&body)?;
     let item = build_shipment_item(&input)?;
@@ -917,6 +1074,19 @@ async fn api_build(_c: Caller, body: Bytes) -> Result<axum::Json<Value>, Failure
     ))
 }
 
+/// `GET /v1/yubico/keys`: "Get Public Transport Keys and Signing Certificate".
+#[utoipa::path(
+    get,
+    path = "/v1/yubico/keys",
+    operation_id = "card_get_keys",
+    tag = "cards",
+    summary = "Action card Get Public Transport Keys and Signing Certificate",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Both JWKS", body = YubicoKeysAnswer),
+        (status = 502, description = "`api_error` `fulfiller_unavailable`: a JWKS could not be fetched or is not public P-384 keys", body = ErrorBody),
+    )
+)]
 async fn api_keys(
     State(s): State<Arc<AppState>>,
     _c: Caller,
@@ -928,46 +1098,6 @@ async fn api_keys(
     )
     .await?;
     Ok(axum::Json(json!({"data": out})))
-}
-
-/// The cards' routes for the connector's OpenAPI document (`GET /openapi.json`).
-pub fn openapi_paths() -> Value {
-    let resp = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
-    let create_body = json!({"type": "object", "additionalProperties": false,
-        "required": ["company", "phone_number", "address", "city", "postal_code", "country_code", "shipment_items"],
-        "properties": {"company": {"type": "string", "maxLength": 20}, "email": {"type": "string", "maxLength": 80},
-            "first_name": {"type": "string", "maxLength": 15}, "last_name": {"type": "string", "maxLength": 20},
-            "phone_number": {"type": "string", "maxLength": 40}, "address": {"type": "string", "maxLength": 60},
-            "apt_or_unit_number": {"type": "string", "maxLength": 60}, "city": {"type": "string", "maxLength": 60},
-            "region": {"type": "string", "maxLength": 50}, "postal_code": {"type": "string"},
-            "country_code": {"type": "string", "minLength": 2, "maxLength": 2},
-            "shipment_items": {"type": "array", "minItems": 1, "maxItems": 1, "items": {"type": "object"}},
-            "delivery_type": {"enum": [1, 2]}}});
-    let build_body = json!({"type": "object", "additionalProperties": false,
-        "required": ["customization_id", "product_id", "inventory_product_id", "pin_request", "credential_requests"],
-        "properties": {"customization_id": {"type": "string"}, "product_id": {"type": ["integer", "string"]},
-            "inventory_product_id": {"type": ["integer", "string"]}, "quantity": {"const": 1},
-            "pin_request": {"type": "string", "description": "compact JWE from Okta's enroll, relayed unchanged"},
-            "credential_requests": {"type": "array", "minItems": 1, "items": {"type": "string"}}}});
-    let details = r#"{"data":{"shipment_id","shipment_state_id","shipment_state_message","shipment_items":[{"product_data":[{"serial","version","fido_pin_response","fido_credential_response":[]}],"product_id","inventory_product_id","product_quantity","customization_id"}]}}"#;
-    let keys =
-        r#"{"data":{"transport_keys_jwks":{"keys":[]},"signing_public_keys_jwks":{"keys":[]}}}"#;
-    json!({
-        "/v1/yubico/shipments": {"post": {"summary": "Action card Create Shipment Request (docs/yubico-cards.md)",
-            "requestBody": {"content": {"application/json": {"schema": create_body}}},
-            "responses": {"201": {"description": r#"{"data":{"shipment_id":"...","shipment_state_id":2}}"#},
-                "400": resp("api_error (validation, error_data.field) or ye_error (the fulfiller refused)"),
-                "401": resp("bad token"), "502": resp("fulfiller unavailable")}}},
-        "/v1/yubico/shipments/{id}": {"get": {"summary": "Action card Get Shipment Details",
-            "responses": {"200": {"description": details}, "400": resp("malformed shipment id"),
-                "401": resp("bad token"), "404": resp("ye_error: no such shipment"), "502": resp("fulfiller unavailable")}}},
-        "/v1/yubico/shipment-items": {"post": {"summary": "Action card Build Shipment Item",
-            "requestBody": {"content": {"application/json": {"schema": build_body}}},
-            "responses": {"200": {"description": r#"{"data":{"shipment_item":{...}}}"#},
-                "400": resp("api_error (validation, error_data.field)"), "401": resp("bad token")}}},
-        "/v1/yubico/keys": {"get": {"summary": "Action card Get Public Transport Keys and Signing Certificate",
-            "responses": {"200": {"description": keys}, "401": resp("bad token"), "502": resp("fulfiller unavailable")}}}
-    })
 }
 
 // ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ pub mod cards;
 
 pub use engine::okta::*;
 
-/// The Okta-mode routes (merged into the API router).
-pub fn router(state: std::sync::Arc<crate::AppState>) -> axum::Router {
-    api::routes(state)
+/// The Okta-mode routes, documented (merged into the API's router and document).
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<std::sync::Arc<crate::AppState>> {
+    api::routes()
 }

@@ -23,6 +23,7 @@ mod okta_flow;
 mod okta_group_scale;
 mod okta_table;
 mod okta_triggers;
+mod openapi;
 mod pin_hold;
 mod processing;
 mod races;
