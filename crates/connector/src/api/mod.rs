@@ -9,12 +9,13 @@ pub mod status;
 use crate::app::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
-/// The router with every route, the body limit and request tracing.
+/// The router with every route (the API, Okta mode, the cards, the console), and on all
+/// of them the body limit and the client's address ([`crate::edge`]).
 pub fn router(state: Arc<AppState>) -> Router {
-    let limit = state.config.max_body_bytes;
     Router::new()
         .route("/healthz", get(status::healthz))
         .route("/readyz", get(status::readyz))
@@ -40,9 +41,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/fpr/shipments/{id}/pin-acknowledged",
             post(shipments::pin_acknowledged),
         )
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(state.clone())
         .merge(crate::okta::router(state.clone()))
         .merge(crate::okta::cards::router(state.clone()))
-        .merge(crate::console::router(state))
+        .merge(crate::console::router(state.clone()))
+        .layer(from_fn_with_state(state.clone(), crate::edge::client_info))
+        // The edge's limit (`max_body_bytes`, up to 10 MiB) replaces the extractors' own
+        // (2 MiB): one limit, one answer (413).
+        .layer(DefaultBodyLimit::disable())
+        .layer(from_fn_with_state(state, crate::edge::body_limit))
 }
