@@ -254,6 +254,22 @@ pub fn is_loopback_host(host: &str) -> bool {
     }
 }
 
+/// Checks a URL that carries tokens, secrets or PINs, or whose answers are trusted (keys,
+/// users, tokens): every URL of the configuration. It must be `https://`; plain
+/// `http://` would hand those to anyone on the path, so it is allowed only to a loopback
+/// host (the sandboxes, the demo, the tests). The error says why and what to do.
+pub fn secure_url(url: &str) -> Result<reqwest::Url, String> {
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| format!("not a URL: {e}"))?;
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if parsed.host_str().is_some_and(is_loopback_host) => Ok(parsed),
+        "http" => Err(format!(
+            "{url:?} uses plain http://, which is refused here: this URL carries tokens, secrets or PINs, or its answers are trusted; use https:// (plain http:// is allowed only to a loopback host: 127.0.0.0/8, ::1, localhost)"
+        )),
+        other => Err(format!("{url:?}: must be an https URL, not {other}:")),
+    }
+}
+
 /// An IP network from `trusted_proxies`: `10.0.0.0/8`, `fd00::/8`, or a bare address
 /// (`192.0.2.10`, a /32; `::1`, a /128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -516,24 +532,7 @@ impl Section {
             Some(d) => self.or(key, d)?,
             None => self.required(key)?,
         };
-        let parsed =
-            reqwest::Url::parse(&v).map_err(|e| self.err(key, format!("not a URL: {e}")))?;
-        match parsed.scheme() {
-            "https" => {}
-            // Every URL of the configuration carries tokens, secrets or PINs, or is
-            // trusted for what it answers (keys, users, tokens): plain HTTP would hand
-            // them to anyone on the path. Loopback stays open for the sandboxes.
-            "http" if parsed.host_str().is_some_and(is_loopback_host) => {}
-            "http" => {
-                return Err(self.err(
-                    key,
-                    format!(
-                        "{v:?} uses plain http://, which is refused here: this URL carries tokens, secrets or PINs, or its answers are trusted; use https:// (plain http:// is allowed only to a loopback host: 127.0.0.0/8, ::1, localhost)"
-                    ),
-                ));
-            }
-            _ => return Err(self.err(key, "must be an https URL")),
-        }
+        secure_url(&v).map_err(|p| self.err(key, p))?;
         Ok(v.trim_end_matches('/').to_owned())
     }
 

@@ -763,12 +763,17 @@ impl FulfillerSettings {
     }
 
     /// The fulfiller API client ("Create Shipment Request", "Get Shipment Details").
-    /// Fails naming the missing setting.
+    /// Fails naming the missing or insecure setting (`https://`; `http://` only to a
+    /// loopback host, as in the connector's configuration).
     pub fn client(&self) -> Result<yubienterprise::Client, String> {
         let base = self
             .api_base_url
             .as_deref()
             .ok_or("YE_API_BASE_URL is not set (the fulfiller API base URL, ending in /v1)")?;
+        secure("YE_API_BASE_URL", base)?;
+        if let Some(t) = &self.jwks_transport_endpoint {
+            secure("YE_JWKS_TRANSPORT_ENDPOINT", t)?;
+        }
         let token = self
             .token
             .clone()
@@ -792,8 +797,17 @@ impl FulfillerSettings {
             .jwks_sign_endpoint
             .as_deref()
             .ok_or("YE_JWKS_SIGN_ENDPOINT is not set (the Yubico signing keys JWKS URL)")?;
+        secure("YE_JWKS_TRANSPORT_ENDPOINT", t)?;
+        secure("YE_JWKS_SIGN_ENDPOINT", s)?;
         Ok((t, s))
     }
+}
+
+/// `url` (the setting `name`) as [`engine::config::secure_url`] allows it.
+fn secure(name: &str, url: &str) -> Result<(), String> {
+    engine::config::secure_url(url)
+        .map(|_| ())
+        .map_err(|p| format!("{name}: {p}"))
 }
 
 // ---------------------------------------------------------------------------------

@@ -294,3 +294,33 @@ async fn a_upn_in_the_allow_list_admits_nobody_unless_the_issuer_verifies_it() {
         "{html}"
     );
 }
+
+#[test]
+fn the_cards_commands_refuse_plain_http_to_a_remote_fulfiller() {
+    use connector::okta::cards::FulfillerSettings;
+    let settings = |sign: &'static str| {
+        FulfillerSettings::from_env(move |k| {
+            Some(
+                match k {
+                    "YE_API_BASE_URL" => "https://api.console.yubico.com/v1",
+                    "YED_API_TOKEN" => "t",
+                    "YE_JWKS_TRANSPORT_ENDPOINT" => {
+                        "http://127.0.0.1:8700/.well-known/yubico-transport-keys.jwks"
+                    }
+                    "YE_JWKS_SIGN_ENDPOINT" => sign,
+                    _ => return None,
+                }
+                .to_owned(),
+            )
+        })
+    };
+    let s = settings("http://keys.example.com/.well-known/yubico-sign.jwks");
+    let e = s.jwks_urls().unwrap_err();
+    assert!(
+        e.starts_with("YE_JWKS_SIGN_ENDPOINT: ") && e.contains("use https://"),
+        "{e}"
+    );
+    let s = settings("https://keys.example.com/.well-known/yubico-sign.jwks");
+    assert!(s.jwks_urls().is_ok());
+    assert!(s.client().is_ok());
+}
