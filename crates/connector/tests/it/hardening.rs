@@ -1,6 +1,7 @@
 //! Hardening at the edge: the body limit on every route, the console's allow-list by
-//! object id, and `trusted_proxies` (which client the console's throttling counts and
-//! whether its cookies stay `Secure`).
+//! object id, `trusted_proxies` (which client the console's throttling counts and
+//! whether its cookies stay `Secure`), and https-only fulfiller URLs for the cards'
+//! commands (the configuration's own URL rule is tested in `engine::config`).
 
 use crate::common::{self, World};
 use crate::console_common::{ADELE_UPN, ADMIN, PASSWORD, browser, console_toml, input_value};
@@ -323,4 +324,41 @@ fn the_cards_commands_refuse_plain_http_to_a_remote_fulfiller() {
     let s = settings("https://keys.example.com/.well-known/yubico-sign.jwks");
     assert!(s.jwks_urls().is_ok());
     assert!(s.client().is_ok());
+}
+
+#[tokio::test]
+async fn with_its_own_tls_the_console_cookies_are_secure_whatever_an_untrusted_peer_says() {
+    let dir = std::env::temp_dir().join(format!("prereg-tls-{}", uuid::Uuid::new_v4()));
+    let certs = common::test_certs(&dir);
+    let (cert, key) = (
+        certs.cert_file.display().to_string(),
+        certs.key_file.display().to_string(),
+    );
+    let w = common::start_full_with(
+        sandbox::Config::for_tests(),
+        None,
+        move |ready| {
+            format!(
+                "tls_cert_file = {cert:?}\ntls_key_file = {key:?}\n{}",
+                console_toml(ready)
+            )
+        },
+        true,
+    )
+    .await;
+    let http = reqwest::Client::builder()
+        .tls_certs_merge([reqwest::Certificate::from_pem(certs.ca_pem.as_bytes()).unwrap()])
+        .build()
+        .unwrap();
+    for proto in [None, Some("http")] {
+        let mut req = http.get(format!("{}/console/login", w.connector));
+        if let Some(p) = proto {
+            req = req.header("x-forwarded-proto", p);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(cookie.contains("; Secure"), "{proto:?}: {cookie}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
