@@ -12,6 +12,7 @@
 pub mod api;
 pub mod app;
 pub mod console;
+pub mod edge;
 pub mod okta;
 pub mod sandbox_config;
 

@@ -62,6 +62,7 @@ pub const KEYS: &[&str] = &[
     "max_attempts",
     "job_lease_seconds",
     "vendor_concurrency",
+    "trusted_proxies",
 ];
 
 /// Sections of the file (TOML tables) owned by a module; their environment variables
@@ -226,6 +227,113 @@ pub struct Config {
     pub okta: Option<crate::okta::OktaConfig>,
     /// The admin console (`[console]`), off when absent.
     pub console: Option<console::ConsoleConfig>,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed (`trusted_proxies`, default none: the headers are
+    /// ignored).
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// Whether `host` (a URL's host, an SMTP host) is this machine: `localhost`, an address
+/// in 127.0.0.0/8 or `::1` (bracketed or not, or IPv4-mapped). Only such hosts may be
+/// reached without TLS.
+pub fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim().trim_end_matches('.');
+    if h.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let h = h
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(h);
+    match h.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.is_loopback(),
+        Ok(std::net::IpAddr::V6(v6)) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => false,
+    }
+}
+
+/// Checks a URL that carries tokens, secrets or PINs, or whose answers are trusted (keys,
+/// users, tokens): every URL of the configuration. It must be `https://`; plain
+/// `http://` would hand those to anyone on the path, so it is allowed only to a loopback
+/// host (the sandboxes, the demo, the tests). The error says why and what to do.
+pub fn secure_url(url: &str) -> Result<reqwest::Url, String> {
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| format!("not a URL: {e}"))?;
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if parsed.host_str().is_some_and(is_loopback_host) => Ok(parsed),
+        "http" => Err(format!(
+            "{url:?} uses plain http://, which is refused here: this URL carries tokens, secrets or PINs, or its answers are trusted; use https:// (plain http:// is allowed only to a loopback host: 127.0.0.0/8, ::1, localhost)"
+        )),
+        other => Err(format!("{url:?}: must be an https URL, not {other}:")),
+    }
+}
+
+/// An IP network from `trusted_proxies`: `10.0.0.0/8`, `fd00::/8`, or a bare address
+/// (`192.0.2.10`, a /32; `::1`, a /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` is in this network (an IPv4-mapped IPv6 address counts as its IPv4
+    /// address, as a dual-stack socket reports IPv4 peers).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or network (e.g. 10.0.0.0/8)"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for IpNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 /// The runner's settings (top-level keys).
@@ -417,18 +525,35 @@ impl Section {
         }
     }
 
-    /// An http(s) URL without a trailing slash; required when `default` is `None`.
+    /// An https URL (plain http only to a loopback host) without a trailing slash;
+    /// required when `default` is `None`.
     pub fn url(&self, key: &str, default: Option<&str>) -> Result<String, ConfigError> {
         let v = match default {
             Some(d) => self.or(key, d)?,
             None => self.required(key)?,
         };
-        let parsed =
-            reqwest::Url::parse(&v).map_err(|e| self.err(key, format!("not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(self.err(key, "must be an http or https URL"));
-        }
+        secure_url(&v).map_err(|p| self.err(key, p))?;
         Ok(v.trim_end_matches('/').to_owned())
+    }
+
+    /// A boolean (`true`/`false`, also `on`/`off`, `yes`/`no`, `1`/`0`) or its default.
+    pub fn flag(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key)? {
+            None => Ok(default),
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "on" | "yes" | "1" => Ok(true),
+                "false" | "off" | "no" | "0" => Ok(false),
+                _ => Err(self.err(key, format!("{v:?} is not on/off (true or false)"))),
+            },
+        }
+    }
+
+    /// An optional list (possibly empty): a TOML array, a JSON array or comma-separated.
+    pub fn optional_list(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        match self.get(key)? {
+            Some(v) if !v.trim().is_empty() && v.trim() != "[]" => self.list(key),
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// A required list: a TOML array, a JSON array or comma-separated.
@@ -689,6 +814,11 @@ impl Config {
             tls,
             pin_retention_days,
             processing: processing(&raw)?,
+            trusted_proxies: raw
+                .optional_list("trusted_proxies")?
+                .iter()
+                .map(|p| p.parse().map_err(|e: String| err("trusted_proxies", e)))
+                .collect::<Result<_, _>>()?,
             okta,
             console,
             azure_tenant_id,
@@ -712,11 +842,7 @@ fn smtp(raw: &Section) -> Result<Option<Smtp>, ConfigError> {
             ));
         }
     };
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if security == SmtpSecurity::Plain && !loopback {
+    if security == SmtpSecurity::Plain && !is_loopback_host(&host) {
         return Err(err(
             "smtp_security",
             "plain (no TLS) is allowed only to a loopback host; use starttls or tls",
@@ -877,5 +1003,134 @@ allowed_client_apps = ["app1"]
         .unwrap();
         assert_eq!(c.smtp.as_ref().unwrap().port, 25);
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    fn with_env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_parts(&minimal(), env)
+    }
+
+    #[test]
+    fn plain_http_is_refused_for_every_url_except_to_loopback() {
+        // Each URL key, alone or with what its section needs besides.
+        let okta = [("OKTA_API_TOKEN", "t"), ("OKTA_EVENT_HOOK_SECRET", "s")];
+        let console = [
+            ("CONSOLE_OIDC_CLIENT_ID", "c"),
+            ("CONSOLE_OIDC_CLIENT_SECRET", "s"),
+            ("CONSOLE_OIDC_ALLOWED_USERS", "oid-1"),
+        ];
+        let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+            ("YE_API_BASE_URL", vec![]),
+            ("YE_JWKS_TRANSPORT_ENDPOINT", vec![]),
+            ("YE_JWKS_SIGN_ENDPOINT", vec![]),
+            ("ENTRA_AUTHORITY_URL", vec![]),
+            ("GRAPH_API_BASE_URL", vec![]),
+            ("AUTH_JWKS_URL", vec![]),
+            ("SEND_PIN_URL", vec![]),
+            ("EMAIL_API_SEND_ENDPOINT", vec![]),
+            ("OKTA_ORG_URL", okta.to_vec()),
+            (
+                "OKTA_EVENT_HOOK_URL",
+                [
+                    okta.as_slice(),
+                    &[("OKTA_ORG_URL", "https://contoso.okta.com")],
+                ]
+                .concat(),
+            ),
+            ("CONSOLE_OIDC_ISSUER", console.to_vec()),
+            (
+                "CONSOLE_OIDC_REDIRECT_URL",
+                [
+                    console.as_slice(),
+                    &[("CONSOLE_OIDC_ISSUER", "https://login.example.com/t/v2.0")],
+                ]
+                .concat(),
+            ),
+        ];
+        for (key, others) in &cases {
+            let with = |url: &str| {
+                let mut pairs = others.clone();
+                pairs.push((key, url));
+                with_env(&pairs)
+            };
+            let e = with("http://login.example.com/x").unwrap_err();
+            assert_eq!(e.env, *key, "{e}");
+            assert!(
+                e.problem.contains("plain http://") && e.problem.contains("use https://"),
+                "{e}"
+            );
+            assert!(
+                e.to_string().contains(&format!("(env {key})")),
+                "the message names the variable: {e}"
+            );
+            // A name that merely starts like loopback is not loopback.
+            assert!(with("http://127.0.0.1.example.com/x").is_err(), "{key}");
+            for ok in [
+                "https://login.example.com/x",
+                "http://127.0.0.1:9/x",
+                "http://127.3.2.1/x",
+                "http://localhost:9/x",
+                "http://[::1]:9/x",
+            ] {
+                if let Err(e) = with(ok) {
+                    panic!("{key}={ok} must be accepted: {e}");
+                }
+            }
+        }
+        // The auth JWKS default follows the authority: http to a remote authority is
+        // refused at the authority itself.
+        let e = with_env(&[("ENTRA_AUTHORITY_URL", "http://sts.example.com")]).unwrap_err();
+        assert_eq!(e.key, "entra_authority_url");
+        // Other schemes are refused too.
+        let e = with_env(&[("SEND_PIN_URL", "ftp://127.0.0.1/pins")]).unwrap_err();
+        assert_eq!(e.key, "send_pin_url");
+    }
+
+    #[test]
+    fn loopback_hosts_are_localhost_127_slash_8_and_ipv6_one() {
+        for h in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.255.0.9",
+            "::1",
+            "[::1]",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "example.com",
+            "10.0.0.1",
+            "128.0.0.1",
+            "::2",
+            "localhost.example.com",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks_and_default_to_none() {
+        let c = with_env(&[]).unwrap();
+        assert!(c.trusted_proxies.is_empty());
+        let c = with_env(&[("TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7, fd00::/8")]).unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let trusted = |s: &str| c.trusted_proxies.iter().any(|n| n.contains(ip(s)));
+        assert!(trusted("10.200.3.4") && trusted("192.0.2.7") && trusted("fd12::1"));
+        assert!(trusted("::ffff:10.0.0.1"), "IPv4 on a dual-stack socket");
+        assert!(!trusted("192.0.2.8") && !trusted("11.0.0.1") && !trusted("fe80::1"));
+        let c = Config::from_parts(
+            &format!("{}trusted_proxies = [\"0.0.0.0/0\"]\n", minimal()),
+            BTreeMap::new(),
+        )
+        .unwrap();
+        assert!(c.trusted_proxies[0].contains(ip("203.0.113.1")));
+        for bad in ["10.0.0.0/33", "proxy.example.com", "10.0.0.0/x"] {
+            let e = with_env(&[("TRUSTED_PROXIES", bad)]).unwrap_err();
+            assert_eq!(e.key, "trusted_proxies", "{bad}: {e}");
+        }
     }
 }

@@ -57,6 +57,10 @@ pub enum ApiError {
         /// When (RFC 3339).
         purged_at: String,
     },
+    /// The request body is larger than `max_body_bytes`: 413 `api_error`,
+    /// `error_type: payload_too_large`.
+    #[error("{0}")]
+    TooLarge(String),
     /// Our own failure (database, crypto). Logged; the body says only that.
     #[error("internal error: {0}")]
     Internal(String),
@@ -73,6 +77,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::PinPurged { .. } => StatusCode::CONFLICT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -176,6 +181,7 @@ impl IntoResponse for ApiError {
             Self::Forbidden(m) => api_error(StatusCode::FORBIDDEN, m, "forbidden"),
             Self::NotFound(m) => api_error(StatusCode::NOT_FOUND, m, "not_found"),
             Self::Conflict(m) => api_error(StatusCode::CONFLICT, m, "conflict"),
+            Self::TooLarge(m) => api_error(StatusCode::PAYLOAD_TOO_LARGE, m, "payload_too_large"),
             Self::PinPurged {
                 message,
                 reason,

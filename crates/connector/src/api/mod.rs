@@ -12,14 +12,15 @@ pub mod status;
 use crate::app::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Every documented route (both modes, the cards, monitoring) with its body limit,
-/// not yet given the state; [`openapi::document`] is made from the same.
-pub fn routes(max_body_bytes: usize) -> OpenApiRouter<Arc<AppState>> {
+/// Every documented route (both modes, the cards, monitoring), not yet given the state;
+/// [`openapi::document`] is made from the same.
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(status::healthz))
         .routes(routes!(status::readyz))
@@ -33,15 +34,20 @@ pub fn routes(max_body_bytes: usize) -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(shipments::retry))
         .routes(routes!(shipments::resend_pin))
         .routes(routes!(shipments::pin_acknowledged))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
         .merge(crate::okta::routes())
-        .merge(crate::okta::cards::routes(max_body_bytes))
+        .merge(crate::okta::cards::routes())
 }
 
-/// The router with every route, the body limit and request tracing; the console
-/// (HTML, not in the document) beside it.
+/// The router with every route (the documented API and the console, which is HTML and
+/// not in the document), and on all of them the body limit and the client's address
+/// ([`crate::edge`]).
 pub fn router(state: Arc<AppState>) -> Router {
-    let (api, _) = routes(state.config.max_body_bytes).split_for_parts();
+    let (api, _) = routes().split_for_parts();
     api.with_state(state.clone())
-        .merge(crate::console::router(state))
+        .merge(crate::console::router(state.clone()))
+        .layer(from_fn_with_state(state.clone(), crate::edge::client_info))
+        // The edge's limit (`max_body_bytes`, up to 10 MiB) replaces the extractors' own
+        // (2 MiB): one limit, one answer (413).
+        .layer(DefaultBodyLimit::disable())
+        .layer(from_fn_with_state(state, crate::edge::body_limit))
 }

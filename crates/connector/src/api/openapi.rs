@@ -84,7 +84,7 @@ impl Modify for Security {
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
-        let (_, api) = super::routes(1024).split_for_parts();
+        let (_, api) = super::routes().split_for_parts();
         let mut doc = serde_json::to_value(&api).unwrap_or_else(|e| {
             // Serialising utoipa's own types to JSON cannot fail (string keys only);
             // should it, the document says so rather than the process stopping.
@@ -96,7 +96,9 @@ pub fn document() -> &'static Value {
 }
 
 /// Adds what every operation shares: 401 and 403 on each operation behind the bearer
-/// token (the `Caller` extractor), and 500 everywhere (the database, our own failure).
+/// token (the `Caller` extractor), 413 on each operation that takes a body (the
+/// router's body limit, [`crate::edge`]), and 500 everywhere (the database, our own
+/// failure).
 fn complete(doc: &mut Value) {
     let error = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}});
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
@@ -119,6 +121,17 @@ fn complete(doc: &mut Value) {
                     error("`api_error` `forbidden`: the token lacks the app role or scope `create_request`")
                 });
             }
+            if op.contains_key("requestBody") {
+                let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                responses.entry("413").or_insert_with(|| {
+                    error("`api_error` `payload_too_large`: the body is over `max_body_bytes`")
+                });
+            }
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
             responses.entry("500").or_insert_with(|| {
                 error("`api_error` `internal`: the database or the connector failed; see its log")
             });
@@ -175,7 +188,8 @@ pub enum ErrorCode {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorData {
     /// `validation`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `pin_purged`, `fulfiller_unavailable` or `internal` (`api_error` only).
+    /// `payload_too_large`, `pin_purged`, `fulfiller_unavailable` or `internal`
+    /// (`api_error` only).
     pub error_type: Option<String>,
     /// The input field at fault (the cards' validation; the fulfiller's `field`).
     pub field: Option<String>,

@@ -4,21 +4,26 @@
 //!   async workers.
 //! - OIDC: authorization code with PKCE (S256), `state` and `nonce` kept in a short-lived
 //!   HttpOnly cookie; the `id_token` is verified (RS256, the issuer's JWKS, `iss`, `aud`,
-//!   `exp`, `nonce`) and its user must be in `oidc_allowed_users`.
+//!   `exp`, `nonce`) and its user must be in `oidc_allowed_users`, by `oid` or `sub`
+//!   (by `preferred_username` or `email` only when `oidc_issuer_verifies_email`: those
+//!   claims are not verified for guests).
 //! - Sessions: 32 random bytes in the `prereg_console` cookie (HttpOnly, SameSite=Lax,
-//!   Path=/console, Secure with TLS); the table keeps only their SHA-256.
+//!   Path=/console, Secure when the client uses HTTPS: the connector's TLS, or a trusted
+//!   proxy's `X-Forwarded-Proto`, see [`crate::edge`]); the table keeps only their
+//!   SHA-256.
 //! - CSRF: every form carries `csrf` = SHA-256("csrf" ‖ session id) (htmx sends it as
 //!   `X-CSRF-Token`); the sign-in form uses a double-submit cookie.
 //! - Throttling ([`super::throttle`]): too many failed sign-ins for a user name, or from
 //!   a client address (also failed OIDC callbacks), are answered 429 without checking
-//!   the password.
+//!   the password. The address is the TCP peer's, or behind a trusted proxy the real
+//!   client's ([`crate::edge::Client`]).
 
 use super::pages::{Page, render};
 use super::throttle::{Attempt, Refused};
 use crate::app::AppState;
+use crate::edge::Client;
 use askama::Template;
-use axum::Extension;
-use axum::extract::{ConnectInfo, Form, FromRequestParts, Query, Request, State};
+use axum::extract::{Form, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -29,7 +34,6 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// The session cookie.
@@ -40,7 +44,8 @@ const OIDC_COOKIE: &str = "prereg_console_oidc";
 /// A signed-in admin.
 #[derive(Debug, Clone)]
 pub struct Admin {
-    /// Who (local user name, or the OIDC user's UPN / e-mail).
+    /// Who (local user name, or the OIDC user's UPN / e-mail, followed by their object
+    /// id when the issuer does not verify those).
     pub user: String,
     /// The CSRF token of this session (for forms).
     pub csrf: String,
@@ -89,12 +94,8 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn set_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.config.tls.is_some() {
-        "; Secure"
-    } else {
-        ""
-    };
+fn set_cookie(client: &Client, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    let secure = if client.https { "; Secure" } else { "" };
     let v =
         format!("{name}={value}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -179,7 +180,12 @@ pub fn check_csrf(admin: &Admin, headers: &HeaderMap, form: Option<&str>) -> Res
     }
 }
 
-async fn create_session(state: &AppState, user: &str, method: &str) -> Result<Response, Response> {
+async fn create_session(
+    state: &AppState,
+    client: &Client,
+    user: &str,
+    method: &str,
+) -> Result<Response, Response> {
     let id = random_token()?;
     let now = crate::store::now();
     let minutes = state
@@ -209,12 +215,12 @@ async fn create_session(state: &AppState, user: &str, method: &str) -> Result<Re
     let mut r = Redirect::to("/console/shipments").into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(state, SESSION_COOKIE, &id, life),
+        set_cookie(client, SESSION_COOKIE, &id, life),
     );
     r.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(state, LOGIN_COOKIE, "", 0));
+        .append(header::SET_COOKIE, set_cookie(client, LOGIN_COOKIE, "", 0));
     r.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(state, OIDC_COOKIE, "", 0));
+        .append(header::SET_COOKIE, set_cookie(client, OIDC_COOKIE, "", 0));
     Ok(r)
 }
 
@@ -230,6 +236,7 @@ struct LoginPage {
 
 fn login_response(
     state: &AppState,
+    client: &Client,
     status: StatusCode,
     error: Option<String>,
 ) -> Result<Response, Response> {
@@ -245,20 +252,13 @@ fn login_response(
     let mut r = (status, render(&page)?).into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(state, LOGIN_COOKIE, &token, 1800),
+        set_cookie(client, LOGIN_COOKIE, &token, 1800),
     );
     Ok(r)
 }
 
-/// The client's address, when the server was started with it (`Application::run`).
-pub type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
-
-fn client(peer: Peer) -> Option<IpAddr> {
-    peer.map(|Extension(ConnectInfo(a))| a.ip())
-}
-
 /// The sign-in page again, 429, saying when to try again (with `Retry-After`).
-fn throttled(state: &AppState, r: &Refused) -> Result<Response, Response> {
+fn throttled(state: &AppState, client: &Client, r: &Refused) -> Result<Response, Response> {
     let wait = (r.until - crate::store::now()).max(1);
     let minutes = (wait + 59) / 60;
     let at = chrono::DateTime::from_timestamp(r.until, 0)
@@ -277,15 +277,15 @@ fn throttled(state: &AppState, r: &Refused) -> Result<Response, Response> {
         "Too many failed sign-ins {whose}. Try again after {at} (in about {minutes} minute{}); until then every attempt is refused without checking the password.",
         if minutes == 1 { "" } else { "s" }
     );
-    let mut resp = login_response(state, StatusCode::TOO_MANY_REQUESTS, Some(message))?;
+    let mut resp = login_response(state, client, StatusCode::TOO_MANY_REQUESTS, Some(message))?;
     resp.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(wait));
     Ok(resp)
 }
 
 /// `GET /console/login`.
-pub async fn login_page(State(s): State<Arc<AppState>>) -> Response {
-    login_response(&s, StatusCode::OK, None).unwrap_or_else(|r| r)
+pub async fn login_page(State(s): State<Arc<AppState>>, client: Client) -> Response {
+    login_response(&s, &client, StatusCode::OK, None).unwrap_or_else(|r| r)
 }
 
 /// The local sign-in form.
@@ -303,7 +303,7 @@ pub struct LoginForm {
 /// [`super::throttle`]).
 pub async fn login_local(
     State(s): State<Arc<AppState>>,
-    peer: Peer,
+    client: Client,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
@@ -320,6 +320,7 @@ pub async fn login_local(
         let (Some(user), Some(hash)) = (c.admin_user, c.admin_password_hash) else {
             return login_response(
                 &s,
+                &client,
                 StatusCode::UNAUTHORIZED,
                 Some(
                     "This installation has no local admin account; use the identity provider."
@@ -328,9 +329,9 @@ pub async fn login_local(
             );
         };
         // Counted (as a failure until it succeeds) before the password is checked.
-        let attempt = match Attempt::begin(&s, Some(&f.user), client(peer)).await? {
+        let attempt = match Attempt::begin(&s, Some(&f.user), client.addr).await? {
             Ok(a) => a,
-            Err(refused) => return throttled(&s, &refused),
+            Err(refused) => return throttled(&s, &client, &refused),
         };
         let password = zeroize::Zeroizing::new(f.password);
         let ok_user = same(f.user.trim(), &user);
@@ -339,11 +340,12 @@ pub async fn login_local(
             .unwrap_or(false);
         if ok && ok_user {
             attempt.succeeded(&s).await?;
-            create_session(&s, &user, "local").await
+            create_session(&s, &client, &user, "local").await
         } else {
             tracing::warn!("console sign-in refused: wrong user name or password");
             login_response(
                 &s,
+                &client,
                 StatusCode::UNAUTHORIZED,
                 Some("Wrong user name or password.".into()),
             )
@@ -384,6 +386,7 @@ pub struct CsrfForm {
 /// `POST /console/logout`.
 pub async fn logout(
     State(s): State<Arc<AppState>>,
+    client: Client,
     admin: Admin,
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
@@ -400,8 +403,10 @@ pub async fn logout(
         return db(e);
     }
     let mut r = Redirect::to("/console/login").into_response();
-    r.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&s, SESSION_COOKIE, "", 0));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&client, SESSION_COOKIE, "", 0),
+    );
     r
 }
 
@@ -427,15 +432,11 @@ async fn discover(s: &AppState, issuer: &str) -> Result<Discovery, String> {
         .map_err(|e| format!("reading the issuer's OpenID configuration at {url}: {e}"))
 }
 
-fn redirect_uri(s: &AppState, o: &super::OidcConfig, headers: &HeaderMap) -> String {
+fn redirect_uri(client: &Client, o: &super::OidcConfig, headers: &HeaderMap) -> String {
     if let Some(u) = &o.redirect_url {
         return u.clone();
     }
-    let scheme = if s.config.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if client.https { "https" } else { "http" };
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -462,25 +463,29 @@ pub(crate) fn form_encode(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-fn oidc_failed(s: &AppState, message: String) -> Response {
+fn oidc_failed(s: &AppState, client: &Client, message: String) -> Response {
     tracing::warn!(error = %message, "console OIDC sign-in failed");
-    login_response(s, StatusCode::UNAUTHORIZED, Some(message)).unwrap_or_else(|r| r)
+    login_response(s, client, StatusCode::UNAUTHORIZED, Some(message)).unwrap_or_else(|r| r)
 }
 
 /// `GET /console/oidc/start`: off to the issuer's sign-in page.
-pub async fn oidc_start(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub async fn oidc_start(
+    State(s): State<Arc<AppState>>,
+    client: Client,
+    headers: HeaderMap,
+) -> Response {
     let Some(o) = s.config.console.as_ref().and_then(|c| c.oidc.clone()) else {
         return (StatusCode::NOT_FOUND, "OIDC sign-in is not configured").into_response();
     };
     let d = match discover(&s, &o.issuer).await {
         Ok(d) => d,
-        Err(e) => return oidc_failed(&s, e),
+        Err(e) => return oidc_failed(&s, &client, e),
     };
     let (Ok(st), Ok(nonce), Ok(verifier)) = (random_token(), random_token(), random_token()) else {
         return internal("the random generator failed");
     };
     let challenge = sha256_b64(&[verifier.as_bytes()]);
-    let redirect = redirect_uri(&s, &o, &headers);
+    let redirect = redirect_uri(&client, &o, &headers);
     let q = form_encode(&[
         ("client_id", &o.client_id),
         ("response_type", "code"),
@@ -500,7 +505,12 @@ pub async fn oidc_start(State(s): State<Arc<AppState>>, headers: HeaderMap) -> R
     let mut r = Redirect::to(&format!("{}{sep}{q}", d.authorization_endpoint)).into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(&s, OIDC_COOKIE, &format!("{st}.{nonce}.{verifier}"), 600),
+        set_cookie(
+            &client,
+            OIDC_COOKIE,
+            &format!("{st}.{nonce}.{verifier}"),
+            600,
+        ),
     );
     r
 }
@@ -532,21 +542,22 @@ struct IdClaims {
 /// checks passwords; this stops forged or replayed callbacks).
 pub async fn oidc_callback(
     State(s): State<Arc<AppState>>,
-    peer: Peer,
+    client: Client,
     headers: HeaderMap,
     Query(cb): Query<Callback>,
 ) -> Response {
     let Some(o) = s.config.console.as_ref().and_then(|c| c.oidc.clone()) else {
         return (StatusCode::NOT_FOUND, "OIDC sign-in is not configured").into_response();
     };
-    let attempt = match Attempt::begin(&s, None, client(peer)).await {
+    let attempt = match Attempt::begin(&s, None, client.addr).await {
         Ok(Ok(a)) => a,
-        Ok(Err(refused)) => return throttled(&s, &refused).unwrap_or_else(|r| r),
+        Ok(Err(refused)) => return throttled(&s, &client, &refused).unwrap_or_else(|r| r),
         Err(r) => return r,
     };
     if let Some(e) = cb.error {
         return oidc_failed(
             &s,
+            &client,
             format!(
                 "The identity provider refused the sign-in: {e}: {}",
                 cb.error_description.unwrap_or_default()
@@ -558,31 +569,34 @@ pub async fn oidc_callback(
     let (Some(st), Some(nonce), Some(verifier)) = (it.next(), it.next(), it.next()) else {
         return oidc_failed(
             &s,
+            &client,
             "The sign-in expired or was started in another browser; start again.".into(),
         );
     };
     if !cb.state.as_deref().is_some_and(|v| same(v, st)) {
-        return oidc_failed(&s, "The sign-in answer does not belong to this browser's sign-in (state mismatch); start again.".into());
+        return oidc_failed(&s, &client, "The sign-in answer does not belong to this browser's sign-in (state mismatch); start again.".into());
     }
     let Some(code) = cb.code else {
         return oidc_failed(
             &s,
+            &client,
             "The identity provider sent no authorization code.".into(),
         );
     };
-    match finish_oidc(&s, &o, &headers, &code, nonce, verifier).await {
+    match finish_oidc(&s, &client, &o, &headers, &code, nonce, verifier).await {
         Ok(user) => match attempt.succeeded(&s).await {
-            Ok(()) => create_session(&s, &user, "oidc")
+            Ok(()) => create_session(&s, &client, &user, "oidc")
                 .await
                 .unwrap_or_else(|r| r),
             Err(r) => r,
         },
-        Err(e) => oidc_failed(&s, e),
+        Err(e) => oidc_failed(&s, &client, e),
     }
 }
 
 async fn finish_oidc(
     s: &AppState,
+    client: &Client,
     o: &super::OidcConfig,
     headers: &HeaderMap,
     code: &str,
@@ -590,7 +604,7 @@ async fn finish_oidc(
     verifier: &str,
 ) -> Result<String, String> {
     let d = discover(s, &o.issuer).await?;
-    let redirect = redirect_uri(s, o, headers);
+    let redirect = redirect_uri(client, o, headers);
     let body = form_encode(&[
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -657,26 +671,52 @@ async fn finish_oidc(
     if !claims.nonce.as_deref().is_some_and(|n| same(n, nonce)) {
         return Err("The id_token's nonce is not this sign-in's.".into());
     }
-    let names: Vec<&str> = [
-        claims.preferred_username.as_deref(),
-        claims.email.as_deref(),
-        claims.oid.as_deref(),
-        Some(claims.sub.as_str()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let allowed = o
-        .allowed_users
-        .iter()
-        .any(|a| names.iter().any(|n| n.eq_ignore_ascii_case(a)));
-    let label = names.first().copied().unwrap_or("unknown").to_owned();
+    let (allowed, label) = allowed_user(o, &claims);
     if !allowed {
         return Err(format!(
             "{label} signed in at the identity provider but is not allowed to use this console (console.oidc_allowed_users)."
         ));
     }
     Ok(label)
+}
+
+/// Whether the id_token's user is in `oidc_allowed_users`, and the name the session
+/// shows. The object id (`oid`) and subject (`sub`) always count; `preferred_username`
+/// and `email` only when the issuer is marked as verifying them
+/// (`oidc_issuer_verifies_email`): Entra lets a guest's, and in some tenants a user's,
+/// be set to anything, so matching them would let anyone who can sign in at the issuer
+/// claim an allowed admin's name.
+fn allowed_user(o: &super::OidcConfig, claims: &IdClaims) -> (bool, String) {
+    let id = claims.oid.as_deref().unwrap_or(&claims.sub);
+    let name = claims
+        .preferred_username
+        .as_deref()
+        .or(claims.email.as_deref());
+    let mut matched: Vec<&str> = [claims.oid.as_deref(), Some(claims.sub.as_str())]
+        .into_iter()
+        .flatten()
+        .collect();
+    if o.issuer_verifies_email {
+        matched.extend(
+            [
+                claims.preferred_username.as_deref(),
+                claims.email.as_deref(),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+    }
+    let allowed = o
+        .allowed_users
+        .iter()
+        .any(|a| matched.iter().any(|n| n.eq_ignore_ascii_case(a.trim())));
+    let label = match name {
+        Some(n) if o.issuer_verifies_email => n.to_owned(),
+        // An unverified name is shown, but with the id the session really belongs to.
+        Some(n) => format!("{n} ({id})"),
+        None => id.to_owned(),
+    };
+    (allowed, label)
 }
 
 /// Security headers on every console answer; pages are never cached.

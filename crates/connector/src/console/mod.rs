@@ -32,10 +32,10 @@ pub use engine::config::console::{ConsoleConfig, KEYS, OidcConfig};
 
 /// A `[console]` TOML section for `prereg sandbox --connector-config`: sign-in at the
 /// Entra sandbox (authorization code + PKCE, the connector app as the console's client)
-/// for the tenant's first seeded user (the sandbox password is in the ready line as
-/// `entra.user_password`). No local admin (its password would have to be written in
-/// clear). Empty when the ready line has no Entra sandbox. Append it after the top-level
-/// keys (it opens a table).
+/// for the tenant's first seeded user, allowed by object id (the sandbox password is in
+/// the ready line as `entra.user_password`). No local admin (its password would have to
+/// be written in clear). Empty when the ready line has no Entra sandbox. Append it after
+/// the top-level keys (it opens a table).
 pub fn sandbox_section(ready: &serde_json::Value) -> String {
     let e = &ready["entra"];
     let (Some(issuer), Some(id), Some(secret), Some(user)) = (
@@ -46,13 +46,16 @@ pub fn sandbox_section(ready: &serde_json::Value) -> String {
     ) else {
         return String::new();
     };
+    let Some(oid) = e["user_ids"][user].as_str() else {
+        return String::new();
+    };
     let q = |v: &str| serde_json::Value::from(v).to_string();
     format!(
-        "\n# The admin console (http://127.0.0.1:8080/console): sign in at the Entra sandbox as\n# {user} with the sandbox password (ready line: entra.user_password).\n[console]\noidc_issuer = {}\noidc_client_id = {}\noidc_client_secret = {}\noidc_allowed_users = [{}]\n",
+        "\n# The admin console (http://127.0.0.1:8080/console): sign in at the Entra sandbox as\n# {user} with the sandbox password (ready line: entra.user_password); allowed by\n# object id (oid).\n[console]\noidc_issuer = {}\noidc_client_id = {}\noidc_client_secret = {}\noidc_allowed_users = [{}]\n",
         q(issuer),
         q(id),
         q(secret),
-        q(user)
+        q(oid)
     )
 }
 

@@ -1234,6 +1234,18 @@ pub async fn settings(State(s): State<Arc<AppState>>, admin: Admin) -> Response 
             },
         ),
         ("TLS", yes(c.tls.is_some())),
+        (
+            "trusted_proxies",
+            if c.trusted_proxies.is_empty() {
+                "(none: X-Forwarded-For/-Proto ignored)".to_owned()
+            } else {
+                c.trusted_proxies
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ),
         ("Okta mode", yes(c.okta.is_some())),
         (
             "console.admin_user",
@@ -1264,6 +1276,14 @@ pub async fn settings(State(s): State<Arc<AppState>>, admin: Admin) -> Response 
                 .oidc
                 .as_ref()
                 .map(|o| o.allowed_users.join(", "))
+                .unwrap_or_default(),
+        ),
+        (
+            "console.oidc_issuer_verifies_email",
+            console
+                .oidc
+                .as_ref()
+                .map(|o| yes(o.issuer_verifies_email))
                 .unwrap_or_default(),
         ),
         (

@@ -28,7 +28,7 @@ use crate::api::error::ApiError;
 use crate::api::openapi::ErrorBody;
 use crate::app::AppState;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -838,12 +838,17 @@ impl FulfillerSettings {
     }
 
     /// The fulfiller API client ("Create Shipment Request", "Get Shipment Details").
-    /// Fails naming the missing setting.
+    /// Fails naming the missing or insecure setting (`https://`; `http://` only to a
+    /// loopback host, as in the connector's configuration).
     pub fn client(&self) -> Result<yubienterprise::Client, String> {
         let base = self
             .api_base_url
             .as_deref()
             .ok_or("YE_API_BASE_URL is not set (the fulfiller API base URL, ending in /v1)")?;
+        secure("YE_API_BASE_URL", base)?;
+        if let Some(t) = &self.jwks_transport_endpoint {
+            secure("YE_JWKS_TRANSPORT_ENDPOINT", t)?;
+        }
         let token = self
             .token
             .clone()
@@ -867,8 +872,17 @@ impl FulfillerSettings {
             .jwks_sign_endpoint
             .as_deref()
             .ok_or("YE_JWKS_SIGN_ENDPOINT is not set (the Yubico signing keys JWKS URL)")?;
+        secure("YE_JWKS_TRANSPORT_ENDPOINT", t)?;
+        secure("YE_JWKS_SIGN_ENDPOINT", s)?;
         Ok((t, s))
     }
+}
+
+/// `url` (the setting `name`) as [`engine::config::secure_url`] allows it.
+fn secure(name: &str, url: &str) -> Result<(), String> {
+    engine::config::secure_url(url)
+        .map(|_| ())
+        .map_err(|p| format!("{name}: {p}"))
 }
 
 // ---------------------------------------------------------------------------------
@@ -881,13 +895,13 @@ impl FulfillerSettings {
 /// - `GET /v1/yubico/shipments/{id}`: "Get Shipment Details";
 /// - `POST /v1/yubico/shipment-items`: "Build Shipment Item";
 /// - `GET /v1/yubico/keys`: "Get Public Transport Keys and Signing Certificate".
-pub fn routes(max_body_bytes: usize) -> OpenApiRouter<Arc<AppState>> {
+/// The body limit is the router's, on every route ([`crate::edge`]).
+pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
         .routes(routes!(api_create))
         .routes(routes!(api_details))
         .routes(routes!(api_build))
         .routes(routes!(api_keys))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
 }
 
 /// `{"data": <Create Shipment Request's output>}`.

@@ -60,8 +60,12 @@ async fn bad_input_gets_the_guides_error_shapes_and_writes_nothing() {
     b["yubico_shipment_request"]["mailing_address"]["street_line2"] = json!("x".repeat(100_000));
     let (s, v) = post(b).await;
     assert_eq!(
-        (s, v["error_code"].as_str()),
-        (400, Some("api_error")),
+        (
+            s,
+            v["error_code"].as_str(),
+            v["error_data"]["error_type"].as_str()
+        ),
+        (413, Some("api_error"), Some("payload_too_large")),
         "oversized: {v}"
     );
 

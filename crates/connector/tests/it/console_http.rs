@@ -650,7 +650,11 @@ async fn forged_callback(w: &common::World, b: &reqwest::Client) -> reqwest::Res
 
 /// Follows the OIDC sign-in through the Entra sandbox's form as `login`; the final answer
 /// of the console's callback.
-async fn oidc_sign_in(w: &common::World, b: &reqwest::Client, login: &str) -> reqwest::Response {
+pub async fn oidc_sign_in(
+    w: &common::World,
+    b: &reqwest::Client,
+    login: &str,
+) -> reqwest::Response {
     let r = b
         .get(format!("{}/console/oidc/start", w.connector))
         .send()
@@ -705,7 +709,14 @@ async fn oidc_sign_in_at_the_entra_sandbox_admits_only_allowed_users() {
     assert_eq!(r.headers()["location"], "/console/shipments");
     let (s, html) = get(&w, &b, "/console/shipments").await;
     assert_eq!(s, 200);
-    assert!(html.contains(&format!("Signed in as <strong>{ADELE_UPN}</strong>")));
+    // Allowed by her object id; the UPN (not verified by default) is shown with it.
+    let oid = adele_oid(&w.ready);
+    assert!(
+        html.contains(&format!(
+            "Signed in as <strong>{ADELE_UPN} ({oid})</strong>"
+        )),
+        "{html}"
+    );
 
     // Alex is in the tenant but not allowed to use the console.
     let b = browser();
@@ -739,10 +750,18 @@ async fn the_sandbox_connector_config_turns_the_console_on_with_entra_sign_in() 
     let console = c.console.expect("[console] written");
     let oidc = console.oidc.expect("OIDC at the Entra sandbox");
     assert_eq!(oidc.issuer, w.ready["entra"]["issuer"].as_str().unwrap());
+    // The first seeded user, by object id.
+    let first = w.ready["entra"]["users"][0].as_str().unwrap();
     assert_eq!(
         oidc.allowed_users,
-        vec![w.ready["entra"]["users"][0].as_str().unwrap().to_owned()]
+        vec![
+            w.ready["entra"]["user_ids"][first]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        ]
     );
+    assert!(!oidc.issuer_verifies_email);
     assert!(console.admin_user.is_none(), "no password written in clear");
 }
 

@@ -15,6 +15,7 @@ mod console_okta;
 mod engine;
 mod faults_batch;
 mod flow;
+mod hardening;
 mod okta_batch;
 mod okta_cancel;
 mod okta_cards;

@@ -13,8 +13,15 @@ pub struct OidcConfig {
     pub client_id: String,
     /// Its client secret.
     pub client_secret: secrecy::SecretString,
-    /// Who may sign in: UPNs / e-mail addresses / object ids (case-insensitive).
+    /// Who may sign in: object ids (`oid`) or subjects (`sub`) of the id_token; UPNs /
+    /// e-mail addresses (`preferred_username`, `email`) too when
+    /// [`Self::issuer_verifies_email`] (case-insensitive).
     pub allowed_users: Vec<String>,
+    /// The issuer vouches for `preferred_username` and `email` (no guest or user can set
+    /// them to someone else's), so `allowed_users` may name users by them
+    /// (`oidc_issuer_verifies_email`, default false: Entra's are unverified for guests
+    /// and can be changed by users in some tenants).
+    pub issuer_verifies_email: bool,
     /// The redirect URI registered at the issuer; when absent, derived from the request
     /// (`{scheme}://{Host}/console/oidc/callback`).
     pub redirect_url: Option<String>,
@@ -27,6 +34,7 @@ impl std::fmt::Debug for OidcConfig {
             .field("client_id", &self.client_id)
             .field("client_secret", &"[redacted]")
             .field("allowed_users", &self.allowed_users)
+            .field("issuer_verifies_email", &self.issuer_verifies_email)
             .field("redirect_url", &self.redirect_url)
             .finish()
     }
@@ -90,6 +98,7 @@ pub const KEYS: &[&str] = &[
     "oidc_client_secret",
     "oidc_allowed_users",
     "oidc_redirect_url",
+    "oidc_issuer_verifies_email",
     "session_minutes",
     "signin_max_failures",
     "signin_lockout_minutes",
@@ -130,6 +139,7 @@ impl ConsoleConfig {
                 client_id: s.required("oidc_client_id")?,
                 client_secret: s.required("oidc_client_secret")?.into(),
                 allowed_users: s.list("oidc_allowed_users")?,
+                issuer_verifies_email: s.flag("oidc_issuer_verifies_email", false)?,
                 redirect_url: match s.get("oidc_redirect_url")? {
                     Some(v) if !v.trim().is_empty() => Some(s.url("oidc_redirect_url", None)?),
                     _ => None,

@@ -145,14 +145,7 @@ pub const KEYS: &[&str] = &[
 ];
 
 fn bool_key(s: &Section, key: &str, default: bool) -> Result<bool, ConfigError> {
-    match s.get(key)? {
-        None => Ok(default),
-        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "true" | "on" | "yes" | "1" => Ok(true),
-            "false" | "off" | "no" | "0" => Ok(false),
-            _ => Err(s.err(key, format!("{v:?} is not on/off (true or false)"))),
-        },
-    }
+    s.flag(key, default)
 }
 
 impl OktaConfig {

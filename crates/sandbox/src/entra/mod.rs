@@ -548,6 +548,7 @@ pub fn ready_info(entra: &Entra) -> serde_json::Value {
         "authorize_url": format!("{base}/{tid}/oauth2/v2.0/authorize"),
         "user_password": authorize::SANDBOX_PASSWORD,
         "users": seed.users.iter().filter_map(|u| u.user.user_principal_name.clone()).collect::<Vec<_>>(),
+        "user_ids": seed.users.iter().filter_map(|u| Some((u.user.user_principal_name.clone()?, serde_json::Value::from(u.user.id.clone())))).collect::<serde_json::Map<_, _>>(),
         "issuer": entra.issuer(),
         "openid_configuration_url": format!("{base}/{tid}/v2.0/.well-known/openid-configuration"),
         "jwks_url": format!("{base}/{tid}/discovery/v2.0/keys"),

@@ -13,12 +13,22 @@ pub const DIEGO: &str = "e20b6389-79c1-517b-96c2-51e4d70e0724";
 pub const ADELE_UPN: &str = "AdeleV@contoso.onmicrosoft.com";
 pub const ALEX_UPN: &str = "AlexW@contoso.onmicrosoft.com";
 
-/// The `[console]` section: the local admin, and sign-in at the Entra sandbox for Adele.
+/// Adele's object id (the `oid` of her id_token) in the Entra sandbox.
+pub fn adele_oid(ready: &Value) -> String {
+    ready["entra"]["user_ids"][ADELE_UPN]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The `[console]` section: the local admin, and sign-in at the Entra sandbox for Adele
+/// (allowed by her object id).
 pub fn console_toml(ready: &Value) -> String {
     let hash = connector::console::auth::hash_password(PASSWORD).unwrap();
     let e = &ready["entra"];
+    let oid = adele_oid(ready);
     format!(
-        "\n[console]\nadmin_user = \"{ADMIN}\"\nadmin_password_hash = \"{hash}\"\noidc_issuer = {}\noidc_client_id = {}\noidc_client_secret = {}\noidc_allowed_users = [\"{ADELE_UPN}\"]\n",
+        "\n[console]\nadmin_user = \"{ADMIN}\"\nadmin_password_hash = \"{hash}\"\noidc_issuer = {}\noidc_client_id = {}\noidc_client_secret = {}\noidc_allowed_users = [\"{oid}\"]\n",
         e["issuer"], e["connector_app"]["client_id"], e["connector_app"]["client_secret"],
     )
 }
