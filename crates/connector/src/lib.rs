@@ -14,9 +14,10 @@ pub mod app;
 pub mod console;
 pub mod okta;
 pub mod sandbox_config;
+pub mod trace;
 
 pub use app::{AppState, Application};
 pub use engine::{
-    Config, ServiceError, Services, StartError, admin, config, domain, pin, process, runner,
-    secrets, services, store,
+    Config, ServiceError, Services, StartError, admin, config, domain, pin, process, retention,
+    rotation, runner, secrets, services, store,
 };

@@ -2,7 +2,8 @@
 //! store and its migrations ([`store`]), secrets at rest ([`secrets`]), the per-IdP
 //! flows (Entra mode in [`process`], Okta mode in [`okta`]), PIN delivery ([`pin`]), the
 //! runner that carries every request to its end ([`runner`]), the admin actions
-//! ([`admin`]) and the services they share ([`services`]). `axum` is not a dependency:
+//! ([`admin`]), retention of personal data ([`retention`]), master-key
+//! rotation ([`rotation`]) and the services they share ([`services`]). `axum` is not a dependency:
 //! the HTTP API and the console (crate `connector`) call these services.
 #![forbid(unsafe_code)]
 
@@ -14,6 +15,8 @@ pub mod metrics;
 pub mod okta;
 pub mod pin;
 pub mod process;
+pub mod retention;
+pub mod rotation;
 pub mod runner;
 pub mod secrets;
 pub mod services;

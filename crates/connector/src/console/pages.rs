@@ -1225,6 +1225,7 @@ pub async fn settings(State(s): State<Arc<AppState>>, admin: Admin) -> Response 
             c.cron_data_cleanup_completed_days.to_string(),
         ),
         ("pin_retention_days", c.pin_retention_days.to_string()),
+        ("retention_days", c.retention_days.to_string()),
         (
             "PIN channel",
             match (&c.send_pin_url, &c.smtp) {

@@ -10,6 +10,7 @@ mod cli_envelope;
 mod cli_key;
 mod cli_webauthn;
 mod demo;
+mod deploy;
 mod okta_cli;
 mod sandbox_cmd;
 mod sandbox_entra;
