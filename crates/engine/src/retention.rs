@@ -12,6 +12,9 @@
 //! replaced by `[removed]`), and the identity provider's opaque user id (Okta mode's
 //! reconciliation needs it to know who already had a key; it is no name or address).
 //!
+//! A PIN still held for resends is purged with the rest (no recipient is left to send
+//! it to), as is the sealed response key.
+//!
 //! Each request is rewritten in its own transaction, guarded by its state and by
 //! `personal_data_removed_at` still being unset, so a run is idempotent, safe to
 //! interrupt, and safe beside other replicas doing the same.
@@ -183,6 +186,20 @@ async fn remove_one(store: &SqlStore, id: &str, before: i64, at: i64) -> Result<
                 .await?;
         }
     }
+    // No recipient is left to resend a held PIN to: it goes too (as the data cleanup
+    // purges it), and the sealed response key with it.
+    sqlx::query("DELETE FROM sealed_secrets WHERE request_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE pin_holds SET held_until = NULL, purged_at = $2, purge_reason = 'cleanup' \
+         WHERE request_id = $1 AND purged_at IS NULL",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
     add_history(&mut tx, id, at, &state, NOTE).await?;
     tx.commit().await?;
     Ok(true)

@@ -16,5 +16,6 @@ mod sandbox_cmd;
 mod sandbox_entra;
 mod sandbox_okta;
 mod serve_cmd;
+mod secrets_cmd;
 mod serve_secrecy;
 mod yubico_cli;
