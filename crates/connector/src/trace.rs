@@ -52,7 +52,6 @@ pub async fn http(req: Request, next: Next) -> Response {
 /// `.`): nothing else reaches the logs.
 fn well_formed(v: &str) -> bool {
     (1..=64).contains(&v.len())
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }

@@ -793,8 +793,11 @@ mod tests {
     fn retention_days_defaults_to_keeping_personal_data_forever() {
         let c = Config::from_parts(&minimal(), BTreeMap::new()).unwrap();
         assert_eq!(c.retention_days, 0);
-        let c = Config::from_parts(&format!("retention_days = 90\n{}", minimal()), BTreeMap::new())
-            .unwrap();
+        let c = Config::from_parts(
+            &format!("retention_days = 90\n{}", minimal()),
+            BTreeMap::new(),
+        )
+        .unwrap();
         assert_eq!(c.retention_days, 90);
         let e = Config::from_parts(
             &format!("retention_days = 99999\n{}", minimal()),
@@ -809,12 +812,25 @@ mod tests {
         use crate::secrets::Purpose;
         let old = MasterKey::generate().unwrap();
         let sealed = old.seal("r1", Purpose::Pin, b"1234").unwrap();
-        let text = format!("master_key_old = [\"{}\"]\n{}", old.to_base64().as_str(), minimal());
+        let text = format!(
+            "master_key_old = [\"{}\"]\n{}",
+            old.to_base64().as_str(),
+            minimal()
+        );
         let c = Config::from_parts(&text, BTreeMap::new()).unwrap();
         assert_eq!(c.master_key.old_key_ids(), [old.key_id()]);
-        assert_eq!(c.master_key.open("r1", Purpose::Pin, &sealed).unwrap().as_slice(), b"1234");
-        let e = Config::from_parts(&format!("master_key_old = \"nope\"\n{}", minimal()), BTreeMap::new())
-            .unwrap_err();
+        assert_eq!(
+            c.master_key
+                .open("r1", Purpose::Pin, &sealed)
+                .unwrap()
+                .as_slice(),
+            b"1234"
+        );
+        let e = Config::from_parts(
+            &format!("master_key_old = \"nope\"\n{}", minimal()),
+            BTreeMap::new(),
+        )
+        .unwrap_err();
         assert_eq!(e.key, "master_key_old");
     }
 

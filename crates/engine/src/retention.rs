@@ -92,7 +92,8 @@ async fn remove_one(store: &SqlStore, id: &str, before: i64, at: i64) -> Result<
         // The nested shape (`recipient`, `mailing_address`) and the flat one
         // (`recipient_*`, the address fields at the top).
         for (k, v) in &o {
-            if k == "mailing_address" || k.starts_with("recipient") || ADDRESS.contains(&k.as_str()) {
+            if k == "mailing_address" || k.starts_with("recipient") || ADDRESS.contains(&k.as_str())
+            {
                 strings(v, &mut values);
             }
         }

@@ -354,10 +354,7 @@ mod tests {
     fn an_old_key_opens_what_it_sealed_and_the_current_key_seals() {
         let old = MasterKey::generate().unwrap();
         let sealed_old = old.seal("r1", Purpose::Pin, b"482917").unwrap();
-        assert_eq!(
-            MasterKey::sealed_key_id(&sealed_old).unwrap(),
-            old.key_id()
-        );
+        assert_eq!(MasterKey::sealed_key_id(&sealed_old).unwrap(), old.key_id());
         let ring = MasterKey::generate()
             .unwrap()
             .with_old(&old.to_base64())
@@ -365,7 +362,9 @@ mod tests {
         assert_eq!(ring.old_key_ids(), [old.key_id()]);
         assert!(!ring.is_current(&sealed_old));
         assert_eq!(
-            ring.open("r1", Purpose::Pin, &sealed_old).unwrap().as_slice(),
+            ring.open("r1", Purpose::Pin, &sealed_old)
+                .unwrap()
+                .as_slice(),
             b"482917"
         );
         let resealed = ring.seal("r1", Purpose::Pin, b"482917").unwrap();

@@ -223,13 +223,18 @@ mod tests {
             "/v1/fpr/shipments/4kQpZ2mXbT"
         );
         assert_eq!(
-            route_of("http://127.0.0.1:9/v1.0/users/72a3e904-0789-594c-8f2b-3fe9bedff6ac/authentication/fido2Methods"),
+            route_of(
+                "http://127.0.0.1:9/v1.0/users/72a3e904-0789-594c-8f2b-3fe9bedff6ac/authentication/fido2Methods"
+            ),
             "/v1.0/users/{id}/authentication/fido2Methods"
         );
         assert_eq!(
             route_of("https://graph.example/beta/users/AlexW@contoso.example"),
             "/beta/users/{id}"
         );
-        assert_eq!(route_of("https://org.okta.example/api/v1/users/00u1abcd9/factors"), "/api/v1/users/{id}/factors");
+        assert_eq!(
+            route_of("https://org.okta.example/api/v1/users/00u1abcd9/factors"),
+            "/api/v1/users/{id}/factors"
+        );
     }
 }

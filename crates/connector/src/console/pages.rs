@@ -509,7 +509,9 @@ async fn details_page(
             "The personal data of this request was removed on {} (retention_days); nothing is shown or can be edited.",
             when(at)
         ),
-        (_, RequestState::Deleted, _) => "The request was deleted; nothing can be edited.".to_owned(),
+        (_, RequestState::Deleted, _) => {
+            "The request was deleted; nothing can be edited.".to_owned()
+        }
         (None, _, _) => {
             "The shipment is not ordered at the fulfiller yet; process first, then edit.".to_owned()
         }

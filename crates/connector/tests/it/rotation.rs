@@ -104,17 +104,24 @@ async fn rotation_keeps_every_pin_deliverable(database_url: String) {
     assert_eq!(r.resealed, before.len() as u64, "{r:?}");
     assert_eq!(r.key_id, new.key_id());
     let again = connector::rotation::rotate(&store, &ring).await.unwrap();
-    assert_eq!(again.resealed, 0, "a second run has nothing to do: {again:?}");
+    assert_eq!(
+        again.resealed, 0,
+        "a second run has nothing to do: {again:?}"
+    );
     assert_eq!(again.current, before.len() as u64);
     assert_eq!(
-        connector::rotation::not_current(&store, &ring).await.unwrap(),
+        connector::rotation::not_current(&store, &ring)
+            .await
+            .unwrap(),
         0
     );
 
     // A key that sealed nothing here: each value is named with the key id it needs,
     // and no secret appears.
     let stranger = MasterKey::generate().unwrap();
-    let refused = connector::rotation::rotate(&store, &stranger).await.unwrap();
+    let refused = connector::rotation::rotate(&store, &stranger)
+        .await
+        .unwrap();
     assert_eq!(refused.failed.len(), before.len(), "{refused:?}");
     for f in &refused.failed {
         assert!(f.contains(&new.key_id()), "{f}");

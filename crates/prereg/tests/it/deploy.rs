@@ -55,7 +55,10 @@ fn the_systemd_unit_is_valid_and_runs_a_real_command_with_real_settings() {
             envs += 1;
         }
     }
-    assert!(envs >= 2, "the unit sets the database and the master key file");
+    assert!(
+        envs >= 2,
+        "the unit sets the database and the master key file"
+    );
     for hardening in [
         "DynamicUser=yes",
         "ProtectSystem=strict",
@@ -85,8 +88,8 @@ fn the_systemd_unit_is_valid_and_runs_a_real_command_with_real_settings() {
         .arg(&path)
         .output()
         .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr).to_string()
-        + &String::from_utf8_lossy(&out.stdout);
+    let said =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(out.status.success(), "systemd-analyze verify: {said}");
     assert!(
@@ -112,7 +115,11 @@ fn the_compose_file_runs_two_replicas_on_postgres_with_real_settings() {
             block
                 .lines()
                 .find(|l| l.starts_with("  ") && !l.starts_with("   "))
-                .map(|l| l.trim().trim_end_matches(" &connector").trim_end_matches(':'))
+                .map(|l| {
+                    l.trim()
+                        .trim_end_matches(" &connector")
+                        .trim_end_matches(':')
+                })
         })
         .collect();
     let replicas: Vec<&&str> = services
@@ -122,7 +129,10 @@ fn the_compose_file_runs_two_replicas_on_postgres_with_real_settings() {
     assert_eq!(replicas.len(), 2, "{services:?}");
     assert!(services.contains(&"db"), "{services:?}");
     assert!(compose.contains("image: docker.io/library/postgres:"));
-    assert!(compose.contains("<<: *connector"), "the second replica is the first's copy");
+    assert!(
+        compose.contains("<<: *connector"),
+        "the second replica is the first's copy"
+    );
     assert!(compose.contains("read_only: true"));
     assert!(compose.contains("dockerfile: deploy/Containerfile"));
 
@@ -146,9 +156,7 @@ fn the_compose_file_runs_two_replicas_on_postgres_with_real_settings() {
         .unwrap()
         .lines()
         .take_while(|l| l.starts_with("      "));
-    let keys: Vec<&str> = env
-        .map(|l| l.trim().split(':').next().unwrap())
-        .collect();
+    let keys: Vec<&str> = env.map(|l| l.trim().split(':').next().unwrap()).collect();
     assert!(keys.contains(&"DATABASE_URL") && keys.contains(&"MASTER_KEY_FILE"));
     for k in &keys {
         assert!(is_setting(k), "{k} is a prereg setting");
@@ -161,7 +169,10 @@ fn the_compose_file_runs_two_replicas_on_postgres_with_real_settings() {
         if let Some((k, _)) = l.split_once('=')
             && !l.starts_with('#')
         {
-            assert!(is_setting(k), "{k} in prereg.env.example is a prereg setting");
+            assert!(
+                is_setting(k),
+                "{k} in prereg.env.example is a prereg setting"
+            );
         }
     }
 }
@@ -176,7 +187,10 @@ fn the_containerfile_is_multi_stage_non_root_and_runs_prereg() {
         .lines()
         .find_map(|l| l.strip_prefix("USER "))
         .expect("a USER");
-    assert!(!user.starts_with("0") && !user.starts_with("root"), "{user}");
+    assert!(
+        !user.starts_with("0") && !user.starts_with("root"),
+        "{user}"
+    );
     assert!(file.contains("VOLUME [\"/var/lib/prereg\"]"));
     let cmd = file
         .lines()

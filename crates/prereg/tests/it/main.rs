@@ -15,7 +15,7 @@ mod okta_cli;
 mod sandbox_cmd;
 mod sandbox_entra;
 mod sandbox_okta;
-mod serve_cmd;
 mod secrets_cmd;
+mod serve_cmd;
 mod serve_secrecy;
 mod yubico_cli;

@@ -108,10 +108,18 @@ async fn secrets_rotate_reseals_with_the_new_key_and_status_shows_nothing_left()
     assert_eq!(v["not_current"], 2);
     let (ok, v, err) = run(&["secrets", "rotate"], &both);
     assert!(ok, "{err}");
-    assert_eq!((v["resealed"].as_u64(), v["failed"].as_array().map(Vec::len)), (Some(2), Some(0)), "{v}");
+    assert_eq!(
+        (v["resealed"].as_u64(), v["failed"].as_array().map(Vec::len)),
+        (Some(2), Some(0)),
+        "{v}"
+    );
     let (ok, v, _) = run(&["secrets", "rotate"], &both);
     assert!(ok);
-    assert_eq!((v["resealed"].as_u64(), v["current"].as_u64()), (Some(0), Some(2)), "{v}");
+    assert_eq!(
+        (v["resealed"].as_u64(), v["current"].as_u64()),
+        (Some(0), Some(2)),
+        "{v}"
+    );
 
     // The old key can go: the new one alone opens everything.
     let only_new = config(

@@ -161,7 +161,12 @@ fn spans_carry_the_ids(log: &str, request_id: &str) {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    let message = |l: &Value| l["fields"]["message"].as_str().unwrap_or_default().to_owned();
+    let message = |l: &Value| {
+        l["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
     let create = lines
         .iter()
         .find(|l| message(l) == "request finished" && l["span"]["route"] == "/v1/fprRequest")
@@ -196,7 +201,10 @@ fn spans_carry_the_ids(log: &str, request_id: &str) {
     for s in &steps {
         assert_eq!(s["span"]["name"], "job_step");
         assert_eq!(s["span"]["idp"], "entra");
-        assert!(s["span"]["state"].is_string() && s["span"]["outcome"].is_string(), "{s}");
+        assert!(
+            s["span"]["state"].is_string() && s["span"]["outcome"].is_string(),
+            "{s}"
+        );
         assert!(s["span"]["duration_ms"].is_u64(), "{s}");
     }
     assert!(
@@ -214,6 +222,9 @@ fn spans_carry_the_ids(log: &str, request_id: &str) {
                 })
         })
     };
-    assert!(vendor_in_step("fulfiller"), "fulfiller calls inside the job step");
+    assert!(
+        vendor_in_step("fulfiller"),
+        "fulfiller calls inside the job step"
+    );
     assert!(vendor_in_step("graph"), "Graph calls inside the job step");
 }
