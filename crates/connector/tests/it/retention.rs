@@ -197,3 +197,112 @@ async fn retention_removes_personal_data_of_old_complete_requests_on_postgres() 
     old_complete_request_loses_its_personal_data_and_keeps_its_trail(db.url.clone()).await;
     db.drop_db().await;
 }
+
+/// A request row for `user` in `state`, finished `age_days` ago, with personal data.
+fn row(
+    id: &str,
+    state: connector::domain::RequestState,
+    age_days: i64,
+) -> connector::store::RequestRow {
+    let t = now() - age_days * 86_400;
+    connector::store::RequestRow {
+        idp: connector::domain::Idp::Entra,
+        id: id.to_owned(),
+        state,
+        user_id: format!("user-of-{id}"),
+        user_label: format!("Megan Bowen {id}"),
+        pin_contacts: "[\"manager.of.megan@contoso.example\"]".into(),
+        create_body: serde_json::json!({
+            "recipient": {"recipient_firstname": "Megan", "recipient_lastname": "Bowen",
+                "recipient_email": "meganb@contoso.example", "recipient_telephone": "4255550100"},
+            "mailing_address": {"street_line1": "1 Microsoft Way", "city": "Redmond"}
+        })
+        .to_string(),
+        shipment_id: Some(format!("S-{id}")),
+        fulfiller_state: None,
+        fulfiller_message: None,
+        serial: None,
+        firmware: None,
+        tracking: None,
+        last_error: Some(format!(
+            "Megan Bowen {id}: 1 Microsoft Way is not deliverable"
+        )),
+        created_at: t,
+        updated_at: t,
+    }
+}
+
+async fn deleted_requests_are_cleaned_and_unfinished_ones_are_not(url: &str) {
+    use connector::domain::RequestState::{Deleted, Error};
+    use connector::store::Store;
+    let store = connector::store::SqlStore::connect(url).await.unwrap();
+    for (id, state) in [("gone", Deleted), ("stuck", Error)] {
+        let r = row(id, state, 40);
+        store
+            .insert_request(&r, b"sealed", None, connector::runner::LEASE)
+            .await
+            .unwrap();
+        // insert_request records `creating` now: put the state and age back.
+        sqlx::query("UPDATE requests SET state = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(state.as_str())
+            .bind(r.updated_at)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        connector::retention::apply(&store, 30, now())
+            .await
+            .unwrap(),
+        1
+    );
+    let gone = store.get_request("gone").await.unwrap().unwrap();
+    assert_eq!(gone.state, Deleted);
+    assert_eq!(gone.shipment_id.as_deref(), Some("S-gone"));
+    let text = format!("{gone:?}");
+    for p in [
+        "Megan",
+        "Bowen",
+        "contoso.example",
+        "4255550100",
+        "Microsoft Way",
+        "Redmond",
+    ] {
+        assert!(!text.contains(p), "{p} removed: {text}");
+    }
+    assert_eq!(
+        gone.last_error.as_deref(),
+        Some("[removed]: [removed] is not deliverable")
+    );
+    assert!(
+        store
+            .get_secret("gone", connector::secrets::Purpose::ResponseKey)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let stuck = store.get_request("stuck").await.unwrap().unwrap();
+    assert!(
+        stuck.create_body.contains("Microsoft Way"),
+        "an error waits for an admin: kept"
+    );
+    assert_eq!(
+        connector::retention::apply(&store, 0, now()).await.unwrap(),
+        0,
+        "0 keeps everything"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn retention_cleans_deleted_requests_and_leaves_unfinished_ones() {
+    let dir = std::env::temp_dir().join(format!("prereg-retention-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("connector.db").display());
+    deleted_requests_are_cleaned_and_unfinished_ones_are_not(&url).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = pg::TestDb::create("prereg_retention").await;
+    deleted_requests_are_cleaned_and_unfinished_ones_are_not(&db.url).await;
+    db.drop_db().await;
+}
