@@ -247,7 +247,9 @@ impl Application {
             .then(|| tokio::spawn(crate::okta::background(services.clone())));
         // The client's address reaches handlers as `ConnectInfo` (console sign-in
         // throttling).
-        let router = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let router = api::router(state)
+            .layer(axum::middleware::from_fn(crate::trace::http))
+            .into_make_service_with_connect_info::<SocketAddr>();
         let r = match self.tls {
             Some(config) => {
                 // A (no-op) tap: axum gives a tapped listener's address (`SocketAddr`)

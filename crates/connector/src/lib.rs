@@ -15,9 +15,10 @@ pub mod console;
 pub mod edge;
 pub mod okta;
 pub mod sandbox_config;
+pub mod trace;
 
 pub use app::{AppState, Application};
 pub use engine::{
-    Config, ServiceError, Services, StartError, admin, config, domain, pin, process, runner,
-    secrets, services, store,
+    Config, ServiceError, Services, StartError, admin, config, domain, pin, process, retention,
+    rotation, runner, secrets, services, store,
 };

@@ -20,6 +20,8 @@ pub const KEYS: &[&str] = &[
     "database_url",
     "master_key",
     "master_key_file",
+    "master_key_old",
+    "master_key_old_file",
     "log_format",
     "max_body_bytes",
     "ye_api_base_url",
@@ -55,6 +57,7 @@ pub const KEYS: &[&str] = &[
     "tls_cert_file",
     "tls_key_file",
     "pin_retention_days",
+    "retention_days",
     "smtp_ca_file",
     "processing_workers",
     "retry_base_seconds",
@@ -221,6 +224,9 @@ pub struct Config {
     pub tls: Option<Tls>,
     /// Days a delivered PIN stays sealed for resends (0: destroyed right after delivery).
     pub pin_retention_days: u32,
+    /// Days after which a complete or deleted request loses its personal data (names,
+    /// addresses, phones, e-mails); 0 keeps it forever ([`crate::retention`]).
+    pub retention_days: u32,
     /// How the runner processes jobs.
     pub processing: Processing,
     /// Okta mode (`[okta]`), off when absent.
@@ -724,6 +730,19 @@ impl Config {
                 ));
             }
         };
+        // Old keys open what they sealed until `prereg secrets rotate` re-sealed it.
+        let master_key = match raw.get("master_key_old")? {
+            Some(_) => master_key
+                .with_old(&raw.list("master_key_old")?.join(","))
+                .map_err(|e| err("master_key_old", e.to_string()))?,
+            None => master_key,
+        };
+        let master_key = match raw.get("master_key_old_file")? {
+            Some(f) => master_key
+                .with_old_file(Path::new(&f))
+                .map_err(|e| err("master_key_old_file", e.to_string()))?,
+            None => master_key,
+        };
         let log_format = match raw.or("log_format", "text")?.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -758,6 +777,13 @@ impl Config {
             return Err(err(
                 "pin_retention_days",
                 "must be between 0 (destroy right after delivery) and 3650",
+            ));
+        }
+        let retention_days = raw.parsed("retention_days", 0u32)?;
+        if retention_days > 36500 {
+            return Err(err(
+                "retention_days",
+                "must be between 0 (keep personal data forever) and 36500",
             ));
         }
         let default_issuer = format!("{entra_authority_url}/{azure_tenant_id}/v2.0");
@@ -813,6 +839,7 @@ impl Config {
             smtp: smtp(&raw)?,
             tls,
             pin_retention_days,
+            retention_days,
             processing: processing(&raw)?,
             trusted_proxies: raw
                 .optional_list("trusted_proxies")?
@@ -887,6 +914,51 @@ fn smtp(raw: &Section) -> Result<Option<Smtp>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_days_defaults_to_keeping_personal_data_forever() {
+        let c = Config::from_parts(&minimal(), BTreeMap::new()).unwrap();
+        assert_eq!(c.retention_days, 0);
+        let c = Config::from_parts(
+            &format!("retention_days = 90\n{}", minimal()),
+            BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(c.retention_days, 90);
+        let e = Config::from_parts(
+            &format!("retention_days = 99999\n{}", minimal()),
+            BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "retention_days");
+    }
+
+    #[test]
+    fn old_master_keys_open_and_the_current_one_seals() {
+        use crate::secrets::Purpose;
+        let old = MasterKey::generate().unwrap();
+        let sealed = old.seal("r1", Purpose::Pin, b"1234").unwrap();
+        let text = format!(
+            "master_key_old = [\"{}\"]\n{}",
+            old.to_base64().as_str(),
+            minimal()
+        );
+        let c = Config::from_parts(&text, BTreeMap::new()).unwrap();
+        assert_eq!(c.master_key.old_key_ids(), [old.key_id()]);
+        assert_eq!(
+            c.master_key
+                .open("r1", Purpose::Pin, &sealed)
+                .unwrap()
+                .as_slice(),
+            b"1234"
+        );
+        let e = Config::from_parts(
+            &format!("master_key_old = \"nope\"\n{}", minimal()),
+            BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "master_key_old");
+    }
 
     fn minimal() -> String {
         let key = MasterKey::generate().unwrap().to_base64();

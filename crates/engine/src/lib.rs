@@ -1,6 +1,7 @@
 //! The connector's core, without the HTTP layer: the typed domain ([`domain`]), the
-//! store and its migrations ([`store`]), secrets at rest ([`secrets`]), the per-IdP
-//! flows (Entra mode in [`process`], Okta mode in [`okta`]), PIN delivery ([`pin`]), the
+//! store and its migrations ([`store`]), secrets at rest ([`secrets`]) and master-key
+//! rotation ([`rotation`]), the per-IdP flows (Entra mode in [`process`], Okta mode in
+//! [`okta`]), PIN delivery ([`pin`]), retention of personal data ([`retention`]), the
 //! runner that carries every request to its end ([`runner`]), the admin actions
 //! ([`admin`]) and the services they share ([`services`]). `axum` is not a dependency:
 //! the HTTP API and the console (crate `connector`) call these services.
@@ -14,6 +15,8 @@ pub mod metrics;
 pub mod okta;
 pub mod pin;
 pub mod process;
+pub mod retention;
+pub mod rotation;
 pub mod runner;
 pub mod secrets;
 pub mod services;

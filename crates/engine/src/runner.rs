@@ -407,12 +407,44 @@ async fn steps(state: &Services, request_id: &str) -> Result<Step, StoreError> {
         {
             panic!("a panic injected by a test");
         }
-        outcome = crate::process::step(state, row).await;
+        outcome = traced_step(state, row).await;
         if !matches!(outcome, Step::Moved) {
             break;
         }
     }
     Ok(outcome)
+}
+
+/// One step inside a `job_step` span: the request id, identity provider and state it
+/// started in, then its outcome and duration. The vendor calls it makes (`vendor_call`
+/// spans of the clients) nest inside. No PIN, secret or personal data in any field.
+async fn traced_step(state: &Services, row: crate::store::RequestRow) -> Step {
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "job_step",
+        request_id = %row.id,
+        idp = row.idp.as_str(),
+        state = row.state.as_str(),
+        outcome = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let outcome = crate::process::step(state, row)
+        .instrument(span.clone())
+        .await;
+    let name = match &outcome {
+        Step::Done(s) => s.as_str(),
+        Step::Moved => "moved",
+        Step::Again => "waiting",
+        Step::Retry(_) | Step::RetryAfter(..) => "retry",
+    };
+    span.record("outcome", name);
+    span.record(
+        "duration_ms",
+        u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    );
+    span.in_scope(|| tracing::info!("job step finished"));
+    outcome
 }
 
 /// The backoff before retry number `retries + 1`: base doubling, capped, at least what

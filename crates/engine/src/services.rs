@@ -210,7 +210,8 @@ pub enum StartError {
 }
 
 /// The schedules of `cron_process_shipment_schedule` (a processing tick) and
-/// `cron_data_cleanup_schedule` (the PIN cleanup), until the task is aborted.
+/// `cron_data_cleanup_schedule` (the PIN cleanup, then retention of personal data when
+/// `retention_days` is set), until the task is aborted.
 pub async fn schedulers(state: Arc<Services>) {
     let process = crate::config::parse_cron(&state.config.cron_process_shipment_schedule).ok();
     let cleanup = crate::config::parse_cron(&state.config.cron_data_cleanup_schedule).ok();
@@ -241,6 +242,12 @@ pub async fn schedulers(state: Arc<Services>) {
             match crate::pin::cleanup(&state, crate::store::now()).await {
                 Ok(n) => tracing::info!(purged_pins = n, "cleanup run"),
                 Err(e) => tracing::warn!(error = %e, "cleanup run failed"),
+            }
+            let days = state.config.retention_days;
+            match crate::retention::apply(&state.store, days, crate::store::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(requests = n, "retention: personal data removed"),
+                Err(e) => tracing::warn!(error = %e, "retention run failed"),
             }
         }
     }

@@ -150,6 +150,26 @@ impl Gate {
     }
 }
 
+/// What a log may show of a vendor call's URL: the path only (no host, no query), with
+/// every segment that looks like a user's id (an `@`, three digits or more, or more than
+/// 24 characters) shown as `{id}`, e.g. `/api/v1/users/{id}/factors`.
+pub fn route_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.find('/').map_or("/", |i| &rest[i..]);
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    path.split('/')
+        .map(|seg| {
+            let digits = seg.bytes().filter(u8::is_ascii_digit).count();
+            if seg.len() > 24 || digits >= 3 || seg.contains('@') {
+                "{id}"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +214,27 @@ mod tests {
         let s = g.stats();
         assert_eq!((s.calls, s.finished, s.pauses, s.in_flight), (2, 1, 1, 1));
         assert!((2.0..2.1).contains(&s.seconds), "{s:?}");
+    }
+
+    #[test]
+    fn a_vendor_route_shows_no_id_host_or_query() {
+        assert_eq!(
+            route_of("https://api.example.com/v1/fpr/shipments/4kQpZ2mXbT?x=1"),
+            "/v1/fpr/shipments/4kQpZ2mXbT"
+        );
+        assert_eq!(
+            route_of(
+                "http://127.0.0.1:9/v1.0/users/72a3e904-0789-594c-8f2b-3fe9bedff6ac/authentication/fido2Methods"
+            ),
+            "/v1.0/users/{id}/authentication/fido2Methods"
+        );
+        assert_eq!(
+            route_of("https://graph.example/beta/users/AlexW@contoso.example"),
+            "/beta/users/{id}"
+        );
+        assert_eq!(
+            route_of("https://org.okta.example/api/v1/users/00u1abcd9/factors"),
+            "/api/v1/users/{id}/factors"
+        );
     }
 }

@@ -758,10 +758,19 @@ impl GraphClient {
             if let Some(b) = body {
                 req = req.json(b);
             }
+            let started = std::time::Instant::now();
             let sent = {
                 let _place = self.gate.enter().await;
                 req.send().await
             };
+            tracing::info!(
+                vendor = "graph",
+                method = %method,
+                route = %gate::route_of(url.as_str()),
+                status = sent.as_ref().map_or(0, |r| r.status().as_u16()),
+                duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "vendor call"
+            );
             let resp = match sent {
                 Ok(r) => r,
                 // Only when nothing was sent can a POST be repeated safely.

@@ -230,11 +230,20 @@ impl Client {
             if let Some(b) = body {
                 req = req.json(b);
             }
+            let started = std::time::Instant::now();
             let resp = {
                 let _place = self.gate.enter().await;
                 req.send().await?
             };
             let status = resp.status();
+            tracing::info!(
+                vendor = "okta",
+                method = %method,
+                route = %gate::route_of(url),
+                status = status.as_u16(),
+                duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "vendor call"
+            );
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let wait = resp
                     .headers()

@@ -50,6 +50,14 @@ enum Command {
     /// The admin console's helpers: `hash-password` (docs/console.md).
     #[command(subcommand)]
     Console(cmd::console::Command),
+    /// The master key: re-seal every secret with the current key after a rotation
+    /// (`rotate`), or show the key ids in use (`status`) (docs/connector.md).
+    #[command(subcommand)]
+    Secrets(cmd::data::SecretsCommand),
+    /// Remove the personal data of requests finished more than `retention_days` ago,
+    /// keeping their audit trail (docs/connector.md).
+    #[command(subcommand)]
+    Retention(cmd::data::RetentionCommand),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +74,8 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Chaos(a) => cmd::chaos::run(a),
         Command::Console(c) => cmd::console::run(c),
+        Command::Secrets(c) => cmd::data::secrets(c),
+        Command::Retention(c) => cmd::data::retention(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

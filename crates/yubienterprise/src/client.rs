@@ -352,6 +352,7 @@ impl Client {
         query: &[(&'static str, String)],
         body: Option<&B>,
     ) -> Result<String, ClientError> {
+        let method_name = method.to_string();
         let mut req = self
             .http
             .request(method, url)
@@ -362,6 +363,7 @@ impl Client {
         if let Some(b) = body {
             req = req.json(b);
         }
+        let started = std::time::Instant::now();
         let resp = {
             let _place = self.gate.enter().await;
             req.send().await.map_err(|source| ClientError::Transport {
@@ -369,6 +371,14 @@ impl Client {
                 source,
             })?
         };
+        tracing::info!(
+            vendor = "fulfiller",
+            method = %method_name,
+            route = %gate::route_of(url),
+            status = resp.status().as_u16(),
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "vendor call"
+        );
         if resp.status() == StatusCode::TOO_MANY_REQUESTS
             && let Some(secs) = retry_after(resp.headers())
         {

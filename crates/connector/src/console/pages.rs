@@ -499,12 +499,23 @@ async fn details_page(
         (Some(n), None) => n.to_string(),
         _ => "not ordered yet".into(),
     };
-    let locked = match (&r.shipment_id, r.state) {
-        (_, RequestState::Deleted) => "The request was deleted; nothing can be edited.".to_owned(),
-        (None, _) => {
+    // After retention removed the personal data, the fulfiller's copy of the recipient
+    // and address is not shown either.
+    let removed = engine::retention::removed_at(&s.store, &r.id)
+        .await
+        .map_err(|e| internal(&e.to_string()))?;
+    let locked = match (&r.shipment_id, r.state, removed) {
+        (_, _, Some(at)) => format!(
+            "The personal data of this request was removed on {} (retention_days); nothing is shown or can be edited.",
+            when(at)
+        ),
+        (_, RequestState::Deleted, _) => {
+            "The request was deleted; nothing can be edited.".to_owned()
+        }
+        (None, _, _) => {
             "The shipment is not ordered at the fulfiller yet; process first, then edit.".to_owned()
         }
-        (Some(sid), _) => match s.fulfiller.get_fpr_shipment(sid).await {
+        (Some(sid), _, _) => match s.fulfiller.get_fpr_shipment(sid).await {
             Ok(live) => {
                 let st = live.shipment_state.shipment_state_id;
                 fulfiller = format!("{} {}", st.id(), live.shipment_state.shipment_state_message);
@@ -1225,6 +1236,7 @@ pub async fn settings(State(s): State<Arc<AppState>>, admin: Admin) -> Response 
             c.cron_data_cleanup_completed_days.to_string(),
         ),
         ("pin_retention_days", c.pin_retention_days.to_string()),
+        ("retention_days", c.retention_days.to_string()),
         (
             "PIN channel",
             match (&c.send_pin_url, &c.smtp) {

@@ -29,6 +29,8 @@ mod pin_hold;
 mod processing;
 mod races;
 mod reference;
+mod retention;
+mod rotation;
 mod smtp;
 mod store;
 mod tls;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod chaos;
 pub mod console;
+pub mod data;
 pub mod demo;
 pub mod envelope;
 pub mod key;

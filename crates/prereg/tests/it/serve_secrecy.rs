@@ -101,6 +101,7 @@ async fn with_debug_logs_the_pin_appears_only_in_the_pin_channel() {
     )
     .await;
     let sid = v["data"]["shipment_id"].as_str().unwrap().to_owned();
+    let request_id = v["data"]["request_id"].as_str().unwrap().to_owned();
     for _ in 0..2 {
         http.post(format!("{fulfiller}/sandbox/v1/advance"))
             .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
@@ -136,6 +137,7 @@ async fn with_debug_logs_the_pin_appears_only_in_the_pin_channel() {
         "debug log was written"
     );
     assert!(!log.contains(&pin), "PIN in the log");
+    spans_carry_the_ids(&log, &request_id);
     assert!(!answers.contains(&pin), "PIN in an API response");
     for f in std::fs::read_dir(&dir).unwrap() {
         let f = f.unwrap().path();
@@ -149,4 +151,80 @@ async fn with_debug_logs_the_pin_appears_only_in_the_pin_channel() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The JSON log of that flow: an `http` span per HTTP request (its id, method, route
+/// template, status, duration) and a `job_step` span per step of the runner (the
+/// request id, IdP, state, outcome, duration) with the vendor calls inside.
+fn spans_carry_the_ids(log: &str, request_id: &str) {
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let message = |l: &Value| {
+        l["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let create = lines
+        .iter()
+        .find(|l| message(l) == "request finished" && l["span"]["route"] == "/v1/fprRequest")
+        .unwrap_or_else(|| panic!("no http span for the order in {log}"));
+    assert_eq!(create["span"]["name"], "http");
+    assert_eq!(create["span"]["method"], "POST");
+    assert_eq!(create["span"]["status"], 201, "{create}");
+    assert!(create["span"]["duration_ms"].is_u64(), "{create}");
+    let http_id = create["span"]["http_request_id"].as_str().unwrap();
+    assert_eq!(http_id.len(), 36, "a UUID: {create}");
+    // What the handler logged while serving it nests in that span.
+    assert!(
+        lines.iter().any(|l| message(l) != "request finished"
+            && l["fields"]["request_id"] == request_id
+            && l["spans"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s["http_request_id"] == http_id))),
+        "the handler's events carry the HTTP request id"
+    );
+    assert!(
+        lines.iter().any(|l| message(l) == "request finished"
+            && l["span"]["route"] == "/v1/fpr/shipments/{id}"
+            && l["span"]["status"] == 200),
+        "routes show as their template"
+    );
+
+    let steps: Vec<&Value> = lines
+        .iter()
+        .filter(|l| message(l) == "job step finished" && l["span"]["request_id"] == request_id)
+        .collect();
+    assert!(!steps.is_empty(), "job_step spans for {request_id}");
+    for s in &steps {
+        assert_eq!(s["span"]["name"], "job_step");
+        assert_eq!(s["span"]["idp"], "entra");
+        assert!(
+            s["span"]["state"].is_string() && s["span"]["outcome"].is_string(),
+            "{s}"
+        );
+        assert!(s["span"]["duration_ms"].is_u64(), "{s}");
+    }
+    assert!(
+        steps.iter().any(|s| s["span"]["outcome"] == "complete"),
+        "the last step completed the request"
+    );
+    let vendor_in_step = |vendor: &str| {
+        lines.iter().any(|l| {
+            message(l) == "vendor call"
+                && l["fields"]["vendor"] == vendor
+                && l["fields"]["status"].is_u64()
+                && l["spans"].as_array().is_some_and(|s| {
+                    s.iter()
+                        .any(|s| s["name"] == "job_step" && s["request_id"] == request_id)
+                })
+        })
+    };
+    assert!(
+        vendor_in_step("fulfiller"),
+        "fulfiller calls inside the job step"
+    );
+    assert!(vendor_in_step("graph"), "Graph calls inside the job step");
 }

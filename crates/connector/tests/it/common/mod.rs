@@ -88,6 +88,24 @@ pub async fn caller_token(http: &reqwest::Client, ready: &Value) -> String {
 }
 
 impl World {
+    /// Stops the connector (its API, runner and schedulers), leaving the sandboxes and
+    /// the webhook receiver up; returns once its address refuses connections. Point
+    /// `connector` at another one to carry on.
+    pub async fn stop_connector(&mut self) {
+        if self.stops.len() > 2 {
+            let _ = self.stops.remove(2).send(());
+        }
+        let addr = self.connector.trim_start_matches("http://").to_owned();
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(&addr).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        // The runner stops once the server's last connection closed.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+
     /// A token for the guide's test client, from the Entra sandbox.
     pub async fn token(&self) -> String {
         caller_token(&self.http, &self.ready).await
