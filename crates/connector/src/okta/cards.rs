@@ -895,6 +895,7 @@ fn secure(name: &str, url: &str) -> Result<(), String> {
 /// - `GET /v1/yubico/shipments/{id}`: "Get Shipment Details";
 /// - `POST /v1/yubico/shipment-items`: "Build Shipment Item";
 /// - `GET /v1/yubico/keys`: "Get Public Transport Keys and Signing Certificate".
+///
 /// The body limit is the router's, on every route ([`crate::edge`]).
 pub fn routes() -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::new()
