@@ -309,7 +309,8 @@ async fn chaos(
             let path = entry.context("listing the logs")?.path();
             let bytes =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            scan.logs(&bytes);
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            scan.logs(name.as_deref().unwrap_or("?"), &bytes);
         }
         match pg {
             Some(db) => scan.database(&db.text_dump().await?),
@@ -718,7 +719,13 @@ fn report(args: &Args, plan: &Plan, run: &Run, t: &Tally, scan: &Scan) -> Value 
         t.entra.conflicting_pins + t.okta.conflicting_pins,
         "key(s) whose PIN mails carry different PINs".into(),
     );
-    broken(scan.log_hits, "PIN(s) found in the replicas' logs".into());
+    broken(
+        scan.log_hits,
+        format!(
+            "PIN(s) found in the replicas' logs, at: {}",
+            scan.log_places.join(" | ")
+        ),
+    );
     broken(scan.db_hits, "PIN(s) found in the database".into());
     if connector_complete != users as u64 {
         problems.push(format!(
@@ -1039,10 +1046,18 @@ mod tests {
         let serials = HashSet::from(["30000001".to_owned()]);
         let mut s = Scan::new(&pins, &serials);
         assert_eq!(s.pins_left_out, 1);
-        s.logs(b"pin=\"12345678\" serial 30000001 id=112345678 x12345678y");
+        s.logs(
+            "replica0-1.stderr.log",
+            b"start\npin=\"12345678\" serial 30000001 id=112345678 x12345678y",
+        );
         assert_eq!(
             s.log_hits, 2,
             "quoted and between letters; not inside 112345678"
+        );
+        assert_eq!(
+            s.log_places,
+            ["replica0-1.stderr.log:2: pin=\"[PIN]\" serial 30000001 id=112345678 x[PIN]y"],
+            "where, with the PIN masked"
         );
         s.database(b"\x00\x0312345678\x00");
         assert_eq!(s.db_hits, 1);

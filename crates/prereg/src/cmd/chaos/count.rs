@@ -296,6 +296,10 @@ pub(super) struct Scan {
     pub(super) log_hits: usize,
     pub(super) db_bytes: u64,
     pub(super) db_hits: usize,
+    /// Where each hit in the logs is: the file, the line number and the line with the
+    /// PIN replaced by `[PIN]` (to tell a leak from a chance match, such as a UUID's
+    /// all-digit first group).
+    pub(super) log_places: Vec<String>,
 }
 
 impl Scan {
@@ -316,10 +320,29 @@ impl Scan {
             .count()
     }
 
-    pub(super) fn logs(&mut self, bytes: &[u8]) {
+    pub(super) fn logs(&mut self, file: &str, bytes: &[u8]) {
         self.log_files += 1;
         self.log_bytes += bytes.len() as u64;
-        self.log_hits += self.hits(bytes);
+        for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            let hits = self.hits(line);
+            if hits == 0 {
+                continue;
+            }
+            self.log_hits += hits;
+            let masked: String = String::from_utf8_lossy(line)
+                .split_inclusive(|c: char| !c.is_ascii_digit())
+                .map(|part| {
+                    let digits = part.trim_end_matches(|c: char| !c.is_ascii_digit());
+                    if self.pins.contains(digits) {
+                        part.replacen(digits, "[PIN]", 1)
+                    } else {
+                        part.to_owned()
+                    }
+                })
+                .collect();
+            let masked: String = masked.chars().take(300).collect();
+            self.log_places.push(format!("{file}:{}: {masked}", n + 1));
+        }
     }
 
     pub(super) fn database(&mut self, bytes: &[u8]) {
