@@ -1048,11 +1048,11 @@ mod tests {
         assert_eq!(s.pins_left_out, 1);
         s.logs(
             "replica0-1.stderr.log",
-            b"start\npin=\"12345678\" serial 30000001 id=112345678 x12345678y",
+            b"2026-12-03T20:10:37.12345678Z start\npin=\"12345678\" serial 30000001 id=112345678 x12345678y",
         );
         assert_eq!(
             s.log_hits, 2,
-            "quoted and between letters; not inside 112345678"
+            "quoted and between letters; not inside 112345678, nor as a clock's fraction"
         );
         assert_eq!(
             s.log_places,

@@ -324,6 +324,7 @@ impl Scan {
         self.log_files += 1;
         self.log_bytes += bytes.len() as u64;
         for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            let line = &without_clock_fractions(line);
             let hits = self.hits(line);
             if hits == 0 {
                 continue;
@@ -349,4 +350,36 @@ impl Scan {
         self.db_bytes += bytes.len() as u64;
         self.db_hits += self.hits(bytes);
     }
+}
+
+/// The line with the fractional seconds of every clock time (`hh:mm:ss.` and the digits
+/// after it, as the logger stamps each line) turned into `x`: the logger's own digits,
+/// not data, and with 1000 eight-digit PINs searched in megabytes of nanosecond stamps a
+/// fraction equals some PIN by chance (15 such matches in one 1000-user run).
+fn without_clock_fractions(line: &[u8]) -> Vec<u8> {
+    let d = |i: usize| line.get(i).is_some_and(u8::is_ascii_digit);
+    let mut out = line.to_vec();
+    let mut i = 0;
+    while i + 9 <= line.len() {
+        let clock = d(i)
+            && d(i + 1)
+            && line[i + 2] == b':'
+            && d(i + 3)
+            && d(i + 4)
+            && line[i + 5] == b':'
+            && d(i + 6)
+            && d(i + 7)
+            && line[i + 8] == b'.';
+        if clock {
+            let mut j = i + 9;
+            while d(j) {
+                out[j] = b'x';
+                j += 1;
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
