@@ -361,8 +361,10 @@ pub struct Processing {
     /// how long a crashed holder's job waits before another run takes it over.
     pub lease_seconds: u64,
     /// Calls in flight to one vendor service at most (`vendor_concurrency`, default
-    /// 16): each of the fulfiller, Graph and Okta has a gate of its own, which also holds
-    /// every caller back while a `Retry-After` that service gave runs.
+    /// 32, as many as the default workers): each of the fulfiller, Graph and Okta has a
+    /// gate of its own, which also holds every caller back while a `Retry-After` that
+    /// service gave runs. Okta allows an org 75 concurrent API calls (35 on its free
+    /// integrator plan), shared with the org's other clients.
     pub vendor_concurrency: usize,
 }
 
@@ -381,7 +383,7 @@ impl Default for Processing {
             retry_max_seconds: 3600,
             max_attempts: 20,
             lease_seconds: crate::runner::LEASE.as_secs(),
-            vendor_concurrency: 16,
+            vendor_concurrency: 32,
         }
     }
 }

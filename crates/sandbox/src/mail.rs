@@ -245,6 +245,7 @@ impl MailCatcher {
                 .take(MAX_LINE as u64)
                 .read_until(b'\n', &mut line)
                 .await?;
+            ack_now(&r);
             if n == 0 {
                 return Ok(());
             }
@@ -339,15 +340,31 @@ fn address(arg: &str) -> String {
 
 /// Reads DATA up to the lone dot, unstuffing; `None` when it exceeds [`MAX_MESSAGE`]
 /// (the rest is still read and dropped so the session stays in step).
-async fn read_data<R: tokio::io::AsyncBufRead + Unpin>(
-    r: &mut R,
-) -> std::io::Result<Option<String>> {
+/// The reading half of a session.
+type Reader = BufReader<tokio::net::tcp::OwnedReadHalf>;
+
+/// Acknowledges what was read at once when the reader is about to wait on the socket.
+/// A client that writes a message in two parts (lettre sends the body, then the final
+/// `.` line) waits under Nagle's algorithm for the first part's ACK, which the kernel
+/// would otherwise delay by 40 ms (a delayed ACK): 40 ms per mail for nothing.
+fn ack_now(r: &Reader) {
+    #[cfg(target_os = "linux")]
+    if r.buffer().is_empty() {
+        // Only a speed-up: a socket that refuses the option works as before.
+        let _ = r.get_ref().as_ref().set_quickack(true);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = r;
+}
+
+async fn read_data(r: &mut Reader) -> std::io::Result<Option<String>> {
     let mut out = Vec::new();
     let mut too_big = false;
     let mut line = Vec::new();
     loop {
         line.clear();
         let n = r.read_until(b'\n', &mut line).await?;
+        ack_now(r);
         if n == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,

@@ -290,6 +290,51 @@ pub struct OktaState {
     pub config: OktaConfig,
     /// The Okta client.
     pub client: okta::Client,
+    /// Users a trigger has just read, by Okta id, for the request's first step
+    /// ([`OktaState::recent_user`]).
+    recent: RecentUsers,
+}
+
+/// Users read at Okta in the last [`RecentUsers::FRESH`] seconds, by Okta id: a trigger
+/// reads the user to refuse an unknown one, and the request's job, which usually runs
+/// within seconds, takes that read instead of asking Okta again. Each entry is used once
+/// and an older one is read again, so a profile fixed at Okta since is what ships. Kept
+/// in memory only (personal data stays out of the database), at most [`RecentUsers::CAP`].
+#[derive(Default)]
+struct RecentUsers(std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, okta::User)>>);
+
+impl RecentUsers {
+    const FRESH: std::time::Duration = std::time::Duration::from_secs(60);
+    const CAP: usize = 5000;
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (std::time::Instant, okta::User)>>
+    {
+        // A panic while holding this lock leaves a map of complete entries: usable.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl OktaState {
+    /// Remembers a user just read at Okta for the request's first step.
+    pub(crate) fn remember_user(&self, user: &okta::User) {
+        let mut map = self.recent.lock();
+        if map.len() >= RecentUsers::CAP {
+            map.retain(|_, (at, _)| at.elapsed() < RecentUsers::FRESH);
+            if map.len() >= RecentUsers::CAP {
+                return;
+            }
+        }
+        map.insert(user.id.clone(), (std::time::Instant::now(), user.clone()));
+    }
+
+    /// The user a trigger read under this Okta id less than a minute ago (taken: each
+    /// read serves one step), or `None`: read it at Okta.
+    pub(crate) fn recent_user(&self, okta_id: &str) -> Option<okta::User> {
+        let (at, user) = self.recent.lock().remove(okta_id)?;
+        (at.elapsed() < RecentUsers::FRESH).then_some(user)
+    }
 }
 
 impl std::fmt::Debug for OktaState {
@@ -327,6 +372,7 @@ impl OktaState {
         Ok(Self {
             config: config.clone(),
             client,
+            recent: RecentUsers::default(),
         })
     }
 }

@@ -320,7 +320,11 @@ async fn create(
 ) -> Result<RequestRow, Fault> {
     let mut new_order = false;
     if part.enrollment_ids.is_empty() {
-        let user = match okta.client.get_user(&part.okta_user_id).await {
+        let read = match okta.recent_user(&part.okta_user_id) {
+            Some(u) => Ok(u),
+            None => okta.client.get_user(&part.okta_user_id).await,
+        };
+        let user = match read {
             Ok(u) => u,
             Err(okta::ClientError::Okta { status: 404, .. }) => {
                 return Err(Fault::Fixable(format!(
@@ -560,51 +564,18 @@ async fn poll(
         ));
     };
     still_current(state, &row).await?;
-    if !already_active(okta, part).await? {
-        let signing = state.fulfiller.signing_keys().await.map_err(ye_fault)?;
-        let jwks = signing
-            .keys()
-            .iter()
-            .map(|k| serde_json::from_value::<okta::EcKeyJwk>(k.to_value()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Fault::Transient(format!("the fulfiller's signing keys: {e}")))?;
-        if pd.fido_credential_responses.len() != part.enrollment_ids.len() {
-            return Err(Fault::Fatal(format!(
-                "the shipment carries {} credential responses for {} enrollments; contact the fulfiller",
-                pd.fido_credential_responses.len(),
-                part.enrollment_ids.len()
-            )));
-        }
-        okta.client
-            .activate(&okta::EnrollmentActivationRequest {
-                cred_responses: part
-                    .enrollment_ids
-                    .iter()
-                    .zip(&pd.fido_credential_responses)
-                    .map(|(id, jwe)| okta::WebAuthnCredResponse {
-                        authenticator_enrollment_id: id.clone(),
-                        cred_response_jwe: jwe.clone(),
-                    })
-                    .collect(),
-                fulfillment_provider: okta::FULFILLMENT_PROVIDER.into(),
-                pin_response_jwe: pd.fido_pin_response.clone(),
-                serial: pd.serial_number.clone(),
-                user_id: part.okta_user_id.clone(),
-                version: pd.firmware_version.clone(),
-                yubico_signing_jwks: jwks,
-            })
-            .await
-            .map_err(|e| match okta_fault("the activation", e) {
-                // The key is already programmed and on its way: keep the enrollment
-                // so that, once the org is fixed, the same key is activated.
-                Fault::Fatal(m) => Fault::Fixable(format!(
-                    "{m}; fix it at Okta (e.g. the trusted Yubico signing keys), then set the request back to ongoing: the same key is activated again"
-                )),
-                f => f,
-            })?;
+    if pd.fido_credential_responses.len() != part.enrollment_ids.len() {
+        return Err(Fault::Fatal(format!(
+            "the shipment carries {} credential responses for {} enrollments; contact the fulfiller",
+            pd.fido_credential_responses.len(),
+            part.enrollment_ids.len()
+        )));
     }
-    part.activated = true;
-    ostore::update(state.store.pool(), part).await.map_err(db)?;
+    if !part.activated {
+        activate(state, okta, part, pd).await?;
+        part.activated = true;
+        ostore::update(state.store.pool(), part).await.map_err(db)?;
+    }
     row.serial = Some(pd.serial_number.clone());
     row.firmware = Some(pd.firmware_version.clone());
     row.last_error = None;
@@ -622,8 +593,70 @@ async fn poll(
     Ok(Some(row))
 }
 
-/// Whether Okta already shows every enrollment ACTIVE (an earlier run activated and
-/// then lost the answer).
+/// Okta `activate` with the shipment's responses and the fulfiller's signing keys (the
+/// cached set, from `ye_jwks_sign_endpoint`).
+///
+/// No enrollment list before the call: when an earlier run's activation worked and its
+/// answer was lost, Okta refuses this one (the enrollments are no longer pending), and
+/// only then are the user's enrollments read: all of ours `ACTIVE` is the activation
+/// done. A refusal with the enrollments still pending is tried once more with the
+/// signing keys read again (the fulfiller may have rotated them since they were cached).
+async fn activate(
+    state: &Services,
+    okta: &OktaState,
+    part: &OktaRequest,
+    pd: &yubienterprise::fpr::ProductData,
+) -> Result<(), Fault> {
+    let mut fresh = false;
+    loop {
+        let signing = state.signing_keys(fresh).await.map_err(ye_fault)?;
+        let jwks = signing
+            .keys()
+            .iter()
+            .map(|k| serde_json::from_value::<okta::EcKeyJwk>(k.to_value()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Fault::Transient(format!("the fulfiller's signing keys: {e}")))?;
+        let request = okta::EnrollmentActivationRequest {
+            cred_responses: part
+                .enrollment_ids
+                .iter()
+                .zip(&pd.fido_credential_responses)
+                .map(|(id, jwe)| okta::WebAuthnCredResponse {
+                    authenticator_enrollment_id: id.clone(),
+                    cred_response_jwe: jwe.clone(),
+                })
+                .collect(),
+            fulfillment_provider: okta::FULFILLMENT_PROVIDER.into(),
+            pin_response_jwe: pd.fido_pin_response.clone(),
+            serial: pd.serial_number.clone(),
+            user_id: part.okta_user_id.clone(),
+            version: pd.firmware_version.clone(),
+            yubico_signing_jwks: jwks,
+        };
+        let refused = match okta.client.activate(&request).await {
+            Ok(_) => return Ok(()),
+            Err(e) => match okta_fault("the activation", e) {
+                Fault::Fatal(m) => m,
+                f => return Err(f),
+            },
+        };
+        if already_active(okta, part).await? {
+            tracing::info!(okta_user = %part.okta_user_id, "Okta refused the activation because an earlier one, whose answer was lost, had activated the key");
+            return Ok(());
+        }
+        if fresh {
+            // The key is already programmed and on its way: keep the enrollment so
+            // that, once the org is fixed, the same key is activated.
+            return Err(Fault::Fixable(format!(
+                "{refused}; fix it at Okta (e.g. the trusted Yubico signing keys), then set the request back to ongoing: the same key is activated again"
+            )));
+        }
+        fresh = true;
+    }
+}
+
+/// Whether Okta shows every enrollment of the request ACTIVE (an earlier run activated
+/// and then lost the answer).
 async fn already_active(okta: &OktaState, part: &OktaRequest) -> Result<bool, Fault> {
     let list = okta
         .client
@@ -680,11 +713,8 @@ async fn send_pin(
         "Okta no longer holds the PIN: the user already signed in with the key"
     };
     // Okta has mailed the PIN: record it even through a busy database, or the next
-    // run would mail it again.
+    // run would mail it again. The write releases the user's lock.
     persist_if(state, &row, RequestState::PinPending, note).await?;
-    ostore::unlock_user(state.store.pool(), &row.id)
-        .await
-        .map_err(db)?;
     Ok(row)
 }
 

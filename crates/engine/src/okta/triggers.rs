@@ -102,7 +102,10 @@ pub async fn start_request_once(
     // (Okta id, login) of the user; when Okta does not answer, the name as given: the
     // request is recorded anyway and its job reads the user, with retries.
     let (okta_id, login, resolved) = match o.client.get_user(user).await {
-        Ok(u) => (u.id, u.profile.login, true),
+        Ok(u) => {
+            o.remember_user(&u);
+            (u.id, u.profile.login, true)
+        }
         Err(okta::ClientError::Okta { status: 404, .. }) => {
             return Err(StartError::Refused(format!("Okta has no user {user:?}")));
         }
