@@ -345,8 +345,9 @@ impl std::fmt::Display for IpNet {
 /// The runner's settings (top-level keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Processing {
-    /// Jobs run at once (`processing_workers`, default 32: the work waits on vendors,
-    /// not on the CPU).
+    /// Jobs run at once (`processing_workers`, default 64: the work waits on vendors,
+    /// not on the CPU; a job makes two vendor calls in series at most per step, so 64
+    /// keep each service's gate of 32 busy).
     pub workers: usize,
     /// The first retry's backoff after a transient failure (`retry_base_seconds`,
     /// default 30); it doubles with each further failure.
@@ -361,7 +362,7 @@ pub struct Processing {
     /// how long a crashed holder's job waits before another run takes it over.
     pub lease_seconds: u64,
     /// Calls in flight to one vendor service at most (`vendor_concurrency`, default
-    /// 32, as many as the default workers): each of the fulfiller, Graph and Okta has a
+    /// 32): each of the fulfiller, Graph and Okta has a
     /// gate of its own, which also holds every caller back while a `Retry-After` that
     /// service gave runs. Okta allows an org 75 concurrent API calls (35 on its free
     /// integrator plan), shared with the org's other clients.
@@ -378,7 +379,7 @@ impl Processing {
 impl Default for Processing {
     fn default() -> Self {
         Self {
-            workers: 32,
+            workers: 64,
             retry_base_seconds: 30,
             retry_max_seconds: 3600,
             max_attempts: 20,

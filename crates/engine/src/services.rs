@@ -108,8 +108,11 @@ impl Services {
     /// `prereg serve` serves, and what the admin commands (`prereg okta`) use without
     /// serving anything.
     pub async fn build(config: Config) -> Result<Arc<Self>, StartError> {
-        // Each worker may hold a connection, plus the API's.
-        let connections = u32::try_from(config.processing.workers).unwrap_or(64) + 8;
+        // A worker holds a connection only for a statement or a short transaction (never
+        // across a vendor call), so the pool need not grow with the workers: up to 32 of
+        // them, plus the API's 8. Two replicas then stay under PostgreSQL's default
+        // `max_connections` (100).
+        let connections = u32::try_from(config.processing.workers.min(32)).unwrap_or(32) + 8;
         let store = SqlStore::connect_sized(&config.database_url, connections).await?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
