@@ -25,9 +25,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// Refuses (413) a request whose body is larger than `max_body_bytes`: at once when its
-/// `Content-Length` says so, else as soon as the bytes read pass the limit. The body
-/// handed on is the one read (at most the limit), so no extractor needs a limit of its
-/// own.
+/// `Content-Length` says so, else as soon as the bytes read pass the limit. A body whose
+/// declared length is within the limit goes on as it is (the HTTP server ends a body at
+/// its declared length: it cannot be longer); one without (chunked) is read here, up to
+/// the limit, and the bytes read handed on. Either way no extractor needs a limit of
+/// its own.
 pub async fn body_limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let limit = state.config.max_body_bytes;
     let declared = req
@@ -35,8 +37,10 @@ pub async fn body_limit(State(state): State<Arc<AppState>>, req: Request, next: 
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
-        return too_large(limit);
+    match declared {
+        Some(n) if n > u64::try_from(limit).unwrap_or(u64::MAX) => return too_large(limit),
+        Some(_) => return next.run(req).await,
+        None => {}
     }
     let (parts, body) = req.into_parts();
     let mut read: Vec<u8> = Vec::new();

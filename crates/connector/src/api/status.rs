@@ -33,6 +33,9 @@ pub struct DeploymentStatus {
     pub cron_data_cleanup_schedule: String,
     /// Days a completed request is kept before the cleanup.
     pub cron_data_cleanup_completed_days: String,
+    /// Days after which a completed or deleted request's personal data is removed
+    /// (`retention_days`; `0`: kept).
+    pub retention_days: String,
     /// The PIN webhook, its query (a signature) redacted; empty when mail is SMTP.
     pub email_api_send_endpoint: String,
     /// The connector's app (client id) in Entra.
@@ -96,6 +99,7 @@ pub async fn status(State(s): State<Arc<AppState>>, _caller: Caller) -> Json<Dep
         cron_process_shipment_schedule: c.cron_process_shipment_schedule.clone(),
         cron_data_cleanup_schedule: c.cron_data_cleanup_schedule.clone(),
         cron_data_cleanup_completed_days: c.cron_data_cleanup_completed_days.to_string(),
+        retention_days: c.retention_days.to_string(),
         email_api_send_endpoint: c
             .send_pin_url
             .as_deref()
