@@ -625,7 +625,8 @@ impl Store for SqlStore {
         if expected != row.state || !note.is_empty() {
             add_history(&mut tx, &row.id, t, row.state.as_str(), note).await?;
         }
-        if row.idp == Idp::Okta && matches!(row.state, RequestState::Complete | RequestState::Deleted)
+        if row.idp == Idp::Okta
+            && matches!(row.state, RequestState::Complete | RequestState::Deleted)
         {
             // The person's open-request lock ends with the request, in the same write.
             sqlx::query("DELETE FROM okta_open_users WHERE request_id = $1")

@@ -195,7 +195,10 @@ async fn status_shows_the_configuration_and_no_secret() {
     assert!(all.values().all(Value::is_string), "{v}");
     assert_eq!(v["ENTRA_FIDO_API_VERSION"], "beta");
     assert_eq!(v["CRON_DATA_CLEANUP_COMPLETED_DAYS"], "0");
-    assert_eq!(v["RETENTION_DAYS"], "0", "personal data kept unless configured");
+    assert_eq!(
+        v["RETENTION_DAYS"], "0",
+        "personal data kept unless configured"
+    );
     assert_eq!(v["FIDO_CONNECTOR_VERSION"], env!("CARGO_PKG_VERSION"));
     let text = v.to_string();
     let secret = w.ready["entra"]["connector_app"]["client_secret"]

@@ -333,3 +333,41 @@ async fn okta_refusing_the_activation_is_fixed_at_okta_and_the_same_key_is_activ
     assert_eq!(w.enrollments(BOB).await[0]["status"], "ACTIVE");
     assert_eq!(w.fulfiller_shipments().await.len(), 1, "no second key");
 }
+
+/// Okta activates the key and its answer is lost on the way back. The next run's
+/// activation is refused (the enrollment is no longer pending); the connector then
+/// reads the user's enrollments, finds its own ACTIVE, and goes on: approved, the PIN
+/// mailed once, one key shipped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_activation_answer_still_reaches_the_approval_and_one_pin() {
+    let w = start().await;
+    w.okta_org
+        .faults()
+        .script([sandbox::faults::ScriptedFault::new(
+            "POST",
+            "/activate",
+            sandbox::faults::FaultKind::DropAfter,
+            1,
+        )]);
+    let id = batch(&w, BOB).await;
+    let r = w.drive_to(&id, "awaiting_approval").await;
+    assert!(
+        w.okta_org.faults().get().script.is_empty(),
+        "the activation's answer was lost"
+    );
+    assert_eq!(r["okta"]["activated"], true, "{r}");
+    let enrollments = w.enrollments(BOB).await;
+    assert_eq!(enrollments.len(), 1, "{enrollments:?}");
+    assert_eq!(enrollments[0]["status"], "ACTIVE");
+    let (s, v) = w
+        .call(
+            Method::POST,
+            &format!("/v1/okta/requests/{id}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["state"], "complete", "{v}");
+    assert_eq!(w.mail.messages().len(), 1, "the PIN mailed once");
+    assert_eq!(w.fulfiller_shipments().await.len(), 1, "one key");
+}

@@ -301,7 +301,9 @@ pub struct OktaState {
 /// and an older one is read again, so a profile fixed at Okta since is what ships. Kept
 /// in memory only (personal data stays out of the database), at most [`RecentUsers::CAP`].
 #[derive(Default)]
-struct RecentUsers(std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, okta::User)>>);
+struct RecentUsers(
+    std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, okta::User)>>,
+);
 
 impl RecentUsers {
     const FRESH: std::time::Duration = std::time::Duration::from_secs(60);
@@ -309,10 +311,14 @@ impl RecentUsers {
 
     fn lock(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (std::time::Instant, okta::User)>>
-    {
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<String, (std::time::Instant, okta::User)>,
+    > {
         // A panic while holding this lock leaves a map of complete entries: usable.
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
