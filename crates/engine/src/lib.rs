@@ -3,14 +3,17 @@
 //! rotation ([`rotation`]), the per-IdP flows (Entra mode in [`process`], Okta mode in
 //! [`okta`]), PIN delivery ([`pin`]), retention of personal data ([`retention`]), the
 //! runner that carries every request to its end ([`runner`]), the admin actions
-//! ([`admin`]) and the services they share ([`services`]). `axum` is not a dependency:
+//! ([`admin`]), Entra mode's intake of an order ([`intake`]), the CSV batch of both
+//! modes ([`batch`]) and the services they share ([`services`]). `axum` is not a dependency:
 //! the HTTP API and the console (crate `connector`) call these services.
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod batch;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod intake;
 pub mod metrics;
 pub mod okta;
 pub mod pin;

@@ -38,6 +38,9 @@ enum Command {
     /// connector's database (docs/okta-mode.md).
     #[command(subcommand)]
     Okta(cmd::okta::Command),
+    /// Order keys for the rows of a CSV file, both modes, against the connector's
+    /// database and vendors; one JSON line per row (docs/batch.md).
+    Batch(cmd::batch::Args),
     /// The whole system in one command: sandboxes and connector in this process, keys
     /// ordered, shipped, registered, PINs mailed, users signing in (docs/demo.md).
     Demo(cmd::demo::Args),
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Yubico(c) => cmd::yubico::run(c),
         Command::Okta(c) => cmd::okta::run(c),
+        Command::Batch(a) => cmd::batch::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Chaos(a) => cmd::chaos::run(a),

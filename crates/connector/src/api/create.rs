@@ -1,32 +1,27 @@
 //! `POST /v1/fprRequest` (the guide's body) and `POST /v1/fpr/shipments` (the newer
 //! form: `user_id` as object id or UPN, PIN length 4-63, `enrollment_contacts`).
 //!
-//! Order: parse and validate everything we can (nothing written), resolve the user and
-//! get creation options from Graph, seal the requests, record the intent with the sealed
-//! response key, then create the shipment at the fulfiller. A fulfiller refusal forgets
-//! the intent (nothing stays written); a fulfiller that does not answer leaves the
-//! intent to the processor, which looks the shipment up before creating it again.
+//! The handlers parse and validate a body into an [`engine::intake::Order`] (nothing
+//! written; every error names the field) and hand it to [`engine::intake::create`],
+//! which reads the user from Graph, seals, records the intent and creates the shipment
+//! at the fulfiller (the CSV batch, `POST /v1/batch`, calls the same service).
 
 use super::auth::Caller;
 use super::error::ApiError;
 use super::openapi::{Created, ErrorBody};
 use crate::app::AppState;
-use crate::domain::{Idp, RequestState};
-use crate::secrets::Purpose;
-use crate::store::{Release, RequestRow, Store, now};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use envelope::{CredentialRequest, KeyUse, PinChoice, PinRequest, PrivateJwk, Request};
+use engine::intake::{self, Contact, Duplicates, Intake, Item, Order, Via};
+use envelope::PinChoice;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use utoipa::ToSchema;
-use yubienterprise::fpr::{
-    CreateFprShipment, MailingAddress, ProductCustomization, Recipient, ShipmentItemRequest,
-};
+use yubienterprise::fpr::{MailingAddress, Recipient};
 
 /// Which create endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,22 +258,8 @@ pub struct ItemBody {
     customization_id: String,
 }
 
-/// A validated request, ready to seal.
-pub struct Parsed {
-    user_id: String,
-    pin: PinChoice,
-    min_pin_length: u8,
-    recipient: Option<Recipient>,
-    address: Option<MailingAddress>,
-    delivery_type: Option<u8>,
-    item: ItemBody,
-    emails_to: Vec<String>,
-    reseller_organization_id: Option<String>,
-    address_validation_bypass: Option<bool>,
-}
-
 /// Parses and validates a body: every error names the field.
-pub fn parse(form: Form, bytes: &[u8]) -> Result<Parsed, ApiError> {
+pub fn parse(form: Form, bytes: &[u8]) -> Result<Order, ApiError> {
     let body: CreateBody = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::Validation(format!("invalid request body: {e}")))?;
     let user_id = body.user_id.trim().to_owned();
@@ -392,126 +373,31 @@ pub fn parse(form: Form, bytes: &[u8]) -> Result<Parsed, ApiError> {
         postal_code: a.postal_code,
         country_code_2: a.country_code_2,
     });
-    // The fulfiller's own rules, checked before anything is written; answered in the
-    // fulfiller's shape so a caller sees the same error either way.
-    if let (Some(r), Some(a)) = (&recipient, &address) {
-        check_contact(r, a, s.delivery_type)?;
-    }
     let emails_to = body
         .enrollment_contacts
         .map(|c| c.emails_to)
         .unwrap_or_default();
-    for e in &emails_to {
-        yubienterprise::validate::email(e).map_err(|_| {
-            ApiError::Validation(format!(
-                "`enrollment_contacts.emails_to` holds an invalid address: {e:?}"
-            ))
-        })?;
-    }
-    Ok(Parsed {
-        user_id,
+    let order = Order {
+        user: user_id,
         pin,
         min_pin_length,
-        recipient,
-        address,
+        contact: Contact::whole(recipient, address),
         delivery_type: s.delivery_type,
-        item,
+        item: Item {
+            product_id: item.product_id,
+            inventory_product_id: item.inventory_product_id,
+            customization_id: item.customization_id,
+        },
         emails_to,
         reseller_organization_id,
         address_validation_bypass: s.address_validation_bypass,
-    })
-}
-
-fn check_contact(r: &Recipient, a: &MailingAddress, delivery: Option<u8>) -> Result<(), ApiError> {
-    yubienterprise::validate::contact(r, a, delivery).map_err(|e| ApiError::Fulfiller {
-        code: "validation_error".into(),
-        message: e.to_string(),
-    })
-}
-
-/// Entra's `country` is free text: a 2-letter code, or a few common names.
-fn country_code(text: &str) -> Option<String> {
-    let t = text.trim();
-    if t.len() == 2 && t.chars().all(|c| c.is_ascii_alphabetic()) {
-        return Some(t.to_ascii_uppercase());
-    }
-    const NAMES: &[(&str, &str)] = &[
-        ("united states", "US"),
-        ("united states of america", "US"),
-        ("usa", "US"),
-        ("canada", "CA"),
-        ("united kingdom", "GB"),
-        ("germany", "DE"),
-        ("france", "FR"),
-        ("sweden", "SE"),
-        ("netherlands", "NL"),
-        ("india", "IN"),
-        ("australia", "AU"),
-        ("japan", "JP"),
-    ];
-    let lower = t.to_ascii_lowercase();
-    NAMES
-        .iter()
-        .find(|(n, _)| *n == lower)
-        .map(|(_, c)| (*c).to_owned())
-}
-
-/// Fills an absent recipient or address from the user's Entra profile; an error names
-/// every field Entra lacks.
-fn fill_from_entra(
-    user: &graph::User,
-    label: &str,
-    recipient: Option<Recipient>,
-    address: Option<MailingAddress>,
-) -> Result<(Recipient, MailingAddress), ApiError> {
-    let mut missing = Vec::new();
-    let mut take = |v: &Option<String>, name: &'static str| match v.as_deref().map(str::trim) {
-        Some(x) if !x.is_empty() => x.to_owned(),
-        _ => {
-            missing.push(name);
-            String::new()
-        }
+        via: Via::Api,
     };
-    let recipient = match recipient {
-        Some(r) => r,
-        None => {
-            let phone = user.mobile_phone.clone().or_else(|| {
-                user.business_phones
-                    .as_ref()
-                    .and_then(|p| p.first().cloned())
-            });
-            Recipient {
-                recipient_company: take(&user.company_name, "companyName"),
-                recipient_email: user.mail.clone().unwrap_or_default(),
-                recipient_firstname: user.given_name.clone().unwrap_or_default(),
-                recipient_lastname: user.surname.clone().unwrap_or_default(),
-                recipient_telephone: take(&phone, "mobilePhone or businessPhones"),
-            }
-        }
-    };
-    let address = match address {
-        Some(a) => a,
-        None => {
-            let country = user.country.as_deref().and_then(country_code);
-            MailingAddress {
-                street_line1: take(&user.street_address, "streetAddress"),
-                street_line2: String::new(),
-                street_line3: String::new(),
-                city: take(&user.city, "city"),
-                region: user.state.clone().unwrap_or_default(),
-                postal_code: take(&user.postal_code, "postalCode"),
-                country_code_2: take(&country, "country (a 2-letter code)"),
-            }
-        }
-    };
-    if !missing.is_empty() {
-        return Err(ApiError::Validation(format!(
-            "user {label} has no {} in Entra; set {} or pass `recipient`/`mailing_address` in the request",
-            missing.join(", "),
-            if missing.len() == 1 { "it" } else { "them" },
-        )));
-    }
-    Ok((recipient, address))
+    // The fulfiller's own rules (checked before anything is written; answered in the
+    // fulfiller's shape so a caller sees the same error either way), then the PIN
+    // contacts.
+    order.check()?;
+    Ok(order)
 }
 
 /// `POST /v1/fprRequest`.
@@ -617,262 +503,36 @@ async fn create(
     form: Form,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let idem = idempotency_key(&headers)?;
-    if let Some(k) = &idem
-        && let Some(existing) = state
-            .store
-            .idempotent_request(&caller.client_app, k)
-            .await?
-    {
-        let row = state
-            .store
-            .get_request(&existing)
-            .await?
-            .ok_or_else(|| ApiError::internal("idempotency key names a missing request"))?;
-        return match row.shipment_id {
-            Some(sid) => Ok(created(&row.id, &sid)),
-            None => Err(ApiError::FulfillerUnavailable {
-                message:
-                    "this request is kept and the shipment is still being created; ask again later"
-                        .into(),
-                request_id: row.id,
-            }),
-        };
-    }
-    let p = parse(form, &body)?;
-
-    // The user, their manager (when no PIN contact was given) and creation options from
-    // Graph, at once: one round trip instead of three. Graph takes the object id or the
-    // UPN in each path; a user it does not know is answered as such whichever call says
-    // so first.
-    let version = state.config.entra_fido_api_version;
-    let challenge_minutes = match version {
-        graph::ApiVersion::Beta => Some(state.config.entra_fido_api_challenge_timeout_minutes),
-        graph::ApiVersion::V1 => None,
-    };
-    let need_manager = p.emails_to.is_empty();
-    let (user, manager, options) = tokio::join!(
-        state.graph.get_user(
-            version,
-            &p.user_id,
-            &[
-                "id",
-                "userPrincipalName",
-                "displayName",
-                "mail",
-                "givenName",
-                "surname",
-                "companyName",
-                "mobilePhone",
-                "businessPhones",
-                "streetAddress",
-                "city",
-                "state",
-                "postalCode",
-                "country",
-            ],
-        ),
-        async {
-            if need_manager {
-                Some(
-                    state
-                        .graph
-                        .get_manager(version, &p.user_id, &["id", "mail", "userPrincipalName"])
-                        .await,
-                )
-            } else {
-                None
-            }
-        },
-        state
-            .graph
-            .creation_options(version, &p.user_id, challenge_minutes),
-    );
-    let user = match user {
-        Ok(u) => u,
-        Err(e) if e.status() == Some(404) => {
-            return Err(ApiError::Idp(format!("Could not find user: {}", p.user_id)));
-        }
-        Err(e) => return Err(ApiError::IdpUnavailable(format!("Microsoft Graph: {e}"))),
-    };
-    let label = user
-        .user_principal_name
-        .clone()
-        .or(user.display_name.clone())
-        .unwrap_or_else(|| user.id.clone());
-    let (recipient, address) = match (p.recipient, p.address) {
-        (Some(r), Some(a)) => (r, a),
-        (r, a) => {
-            let (r, a) = fill_from_entra(&user, &label, r, a)?;
-            check_contact(&r, &a, p.delivery_type)?;
-            (r, a)
+    let once = idem.as_deref().map(|k| (caller.client_app.as_str(), k));
+    // A repeated call is answered before its body is read again.
+    let done = match intake::replayed(&state, once).await? {
+        Some(replay) => replay,
+        None => {
+            let order = parse(form, &body)?;
+            intake::create(&state.services, order, once, Duplicates::Allow).await?
         }
     };
-    let contacts = match manager {
-        None => p.emails_to.clone(),
-        Some(manager) => {
-            let manager =
-                manager.map_err(|e| ApiError::IdpUnavailable(format!("Microsoft Graph: {e}")))?;
-            let m = manager.and_then(|m| m.mail);
-            match (m, recipient.recipient_email.is_empty()) {
-                (Some(m), _) => vec![m],
-                (None, false) => vec![recipient.recipient_email.clone()],
-                (None, true) => {
-                    return Err(ApiError::Validation(format!(
-                        "user {label} has no manager with a mail address in Entra and no PIN contact was given; \
-                         set a manager, or pass `recipient.recipient_email` (or `enrollment_contacts.emails_to`)"
-                    )));
-                }
-            }
+    match done {
+        Intake::Created {
+            request_id,
+            shipment_id,
         }
-    };
-    let options = options
-        .map_err(|e| ApiError::IdpUnavailable(format!("getting FIDO2 creation options: {e}")))?;
-
-    // Seal the requests to a fulfiller transport key.
-    let id = uuid::Uuid::new_v4().to_string();
-    let response_key =
-        PrivateJwk::generate(format!("resp-{id}"), KeyUse::Enc).map_err(ApiError::internal)?;
-    let transport = state.transport_key().await.map_err(|e| ApiError::FulfillerUnavailable {
-        message: format!(
-            "cannot read the fulfiller's transport keys ({e}); nothing was recorded, send the request again"
-        ),
-        request_id: String::new(),
-    })?;
-    let public_key = serde_json::to_value(&options.public_key).map_err(ApiError::internal)?;
-    let cred_jwe = envelope::seal_request(
-        &Request::Credential(CredentialRequest {
-            response_key: response_key.public().clone(),
-            origin: graph::ENTRA_ORIGIN.to_owned(),
-            public_key,
+        | Intake::Replayed {
+            request_id,
+            shipment_id: Some(shipment_id),
+        } => Ok(created(&request_id, &shipment_id)),
+        Intake::Replayed {
+            request_id,
+            shipment_id: None,
+        } => Err(ApiError::FulfillerUnavailable {
+            message:
+                "this request is kept and the shipment is still being created; ask again later"
+                    .into(),
+            request_id,
         }),
-        &transport,
-    )
-    .map_err(ApiError::internal)?;
-    let pin_jwe = envelope::seal_request(
-        &Request::Pin(PinRequest {
-            response_key: response_key.public().clone(),
-            pin: p.pin,
-            min_pin_length: p.min_pin_length,
-            force_pin_change: false,
-        }),
-        &transport,
-    )
-    .map_err(ApiError::internal)?;
-    let create_body = CreateFprShipment {
-        delivery_type: p.delivery_type,
-        recipient,
-        mailing_address: address,
-        shipment_items: vec![ShipmentItemRequest {
-            product_id: p.item.product_id,
-            inventory_product_id: p.item.inventory_product_id,
-            product_quantity: 1,
-            customization_id: p.item.customization_id,
-            product_customizations: vec![ProductCustomization {
-                fido_pin_request: pin_jwe,
-                fido_credential_requests: vec![cred_jwe],
-            }],
-        }],
-        reseller_organization_id: p.reseller_organization_id,
-        address_validation_bypass: p.address_validation_bypass,
-        // Our request id: after a crash or a lost answer the processor finds the
-        // shipment by it instead of ordering a second key.
-        customer_reference: Some(id.clone()),
-    };
-    let sealed_key = state
-        .master_key
-        .seal(&id, Purpose::ResponseKey, response_key.to_json().as_bytes())
-        .map_err(ApiError::internal)?;
-    let t = now();
-    let row = RequestRow {
-        idp: Idp::Entra,
-        id: id.clone(),
-        state: RequestState::Creating,
-        user_id: user.id.clone(),
-        user_label: label,
-        pin_contacts: serde_json::to_string(&contacts).map_err(ApiError::internal)?,
-        create_body: serde_json::to_string(&create_body).map_err(ApiError::internal)?,
-        shipment_id: None,
-        fulfiller_state: None,
-        fulfiller_message: None,
-        serial: None,
-        firmware: None,
-        tracking: None,
-        last_error: None,
-        created_at: t,
-        updated_at: t,
-    };
-    let job = state
-        .store
-        .insert_request(
-            &row,
-            &sealed_key,
-            idem.as_deref().map(|k| (caller.client_app.as_str(), k)),
-            state.config.processing.lease(),
-        )
-        .await?;
-    tracing::info!(request_id = %id, "request recorded; creating the shipment");
-    // The job is leased to this call from the start: no worker creates a second
-    // shipment while the fulfiller is slow to answer this one. The create runs in a
-    // task of its own, so a caller that hangs up does not stop it halfway.
-    let s = state.clone();
-    tokio::spawn(async move { create_and_release(&s, job, row).await })
-        .await
-        .map_err(|e| ApiError::Internal(format!("creating the shipment: {e}")))?
-}
-
-/// Creates the shipment as the holder of the request's job, then gives the job back.
-async fn create_and_release(
-    state: &AppState,
-    job: crate::store::Job,
-    row: RequestRow,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let id = row.id.clone();
-    let made = crate::runner::holding(state, &job, async {
-        crate::process::create_shipment(state, row, true).await
-    })
-    .await;
-    let p = state.config.processing;
-    match made {
-        None => Err(ApiError::FulfillerUnavailable {
-            message: "the request is kept and its shipment is being created; ask again later"
-                .into(),
-            request_id: id,
-        }),
-        Some(Ok(row)) => {
-            state
-                .store
-                .release(&job, now() + 60, None, Release::Wait)
-                .await?;
-            state.runner.kick();
-            Ok(created(
-                &row.id,
-                row.shipment_id.as_deref().unwrap_or_default(),
-            ))
-        }
-        Some(Err(crate::process::CreateError::Refused { code, message })) => {
-            state.store.forget_request(&id).await?;
-            Err(ApiError::Fulfiller { code, message })
-        }
-        Some(Err(crate::process::CreateError::Unavailable(m, asked))) => {
-            let delay = crate::runner::backoff(&p, 0, asked);
-            state
-                .store
-                .release(&job, now() + delay, Some(&m), Release::Backoff)
-                .await?;
-            Err(ApiError::FulfillerUnavailable {
-                message: format!(
-                    "the fulfiller did not answer ({m}); the request is kept and the shipment will be created by the processor"
-                ),
-                request_id: id,
-            })
-        }
-        Some(Err(crate::process::CreateError::Internal(m))) => {
-            let delay = crate::runner::backoff(&p, 0, None);
-            state
-                .store
-                .release(&job, now() + delay, Some(&m), Release::Backoff)
-                .await?;
-            Err(ApiError::Internal(m))
-        }
+        // Not asked for (`Duplicates::Allow`).
+        Intake::AlreadyOpen { request_id } => Err(ApiError::Internal(format!(
+            "the intake answered already open ({request_id}) although duplicates are allowed"
+        ))),
     }
 }

@@ -61,6 +61,10 @@ pub enum ApiError {
     /// `error_type: payload_too_large`.
     #[error("{0}")]
     TooLarge(String),
+    /// The body is not sent in the media type the route reads: 415 `api_error`,
+    /// `error_type: unsupported_media_type`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Our own failure (database, crypto). Logged; the body says only that.
     #[error("internal error: {0}")]
     Internal(String),
@@ -78,6 +82,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::PinPurged { .. } => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,6 +121,12 @@ impl From<engine::ServiceError> for ApiError {
             },
             E::Internal(m) => Self::Internal(m),
         }
+    }
+}
+
+impl From<engine::intake::IntakeError> for ApiError {
+    fn from(e: engine::intake::IntakeError) -> Self {
+        e.error.into()
     }
 }
 
@@ -182,6 +193,11 @@ impl IntoResponse for ApiError {
             Self::NotFound(m) => api_error(StatusCode::NOT_FOUND, m, "not_found"),
             Self::Conflict(m) => api_error(StatusCode::CONFLICT, m, "conflict"),
             Self::TooLarge(m) => api_error(StatusCode::PAYLOAD_TOO_LARGE, m, "payload_too_large"),
+            Self::UnsupportedMediaType(m) => api_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                m,
+                "unsupported_media_type",
+            ),
             Self::PinPurged {
                 message,
                 reason,

@@ -3,6 +3,7 @@
 //! makes the OpenAPI document ([`openapi`]): what is served is what is documented.
 
 pub mod auth;
+pub mod batch;
 pub mod create;
 pub mod error;
 pub mod openapi;
@@ -28,6 +29,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(openapi::openapi))
         .routes(routes!(status::status))
         .routes(routes!(create::fpr_request))
+        .routes(routes!(batch::csv_batch))
         .routes(routes!(create::fpr_shipments, shipments::list))
         .routes(routes!(shipments::process))
         .routes(routes!(shipments::get_one, shipments::delete))

@@ -32,9 +32,9 @@ pub const EVENT_HOOK: &str = "okta_event_hook";
     info(
         title = "prereg connector API (Entra mode, Okta mode, Yubico action cards)",
         description = "Pre-registered FIDO2 security keys: Entra-mode requests (`/v1/fprRequest`, `/v1/fpr/shipments`), \
-the admin and processing routes, Okta mode (`/v1/okta/*`), the Yubico Okta Workflows action cards (`/v1/yubico/*`), \
+the admin and processing routes, Okta mode (`/v1/okta/*`), the CSV batch of both modes (`/v1/batch`), the Yubico Okta Workflows action cards (`/v1/yubico/*`), \
 and the open monitoring routes. Errors are the guide's bodies (`ErrorBody`). Details: docs/connector.md, \
-docs/okta-mode.md, docs/yubico-cards.md."
+docs/okta-mode.md, docs/yubico-cards.md, docs/batch.md."
     ),
     components(schemas(ErrorBody, ErrorCode, ErrorData)),
     modifiers(&Security),
@@ -43,6 +43,7 @@ docs/okta-mode.md, docs/yubico-cards.md."
         (name = "entra", description = "Entra mode: create requests (the guide's API)"),
         (name = "requests", description = "Tracked requests of either mode: read, process, retry, resend the PIN, acknowledge, delete"),
         (name = "okta", description = "Okta mode: event hook, batch, reconcile, the shipments table, the approval gate"),
+        (name = "batch", description = "The CSV batch: one order per row, both modes (docs/batch.md)"),
         (name = "cards", description = "The Yubico connector's Okta Workflows action cards over HTTP"),
     )
 )]
@@ -188,8 +189,8 @@ pub enum ErrorCode {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorData {
     /// `validation`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `payload_too_large`, `pin_purged`, `fulfiller_unavailable` or `internal`
-    /// (`api_error` only).
+    /// `payload_too_large`, `unsupported_media_type`, `pin_purged`,
+    /// `fulfiller_unavailable` or `internal` (`api_error` only).
     pub error_type: Option<String>,
     /// The input field at fault (the cards' validation; the fulfiller's `field`).
     pub field: Option<String>,
@@ -480,6 +481,74 @@ pub struct BatchAnswer {
     pub data: Vec<BatchLine>,
     /// How many requests this call started (replayed lines not counted).
     pub created: u64,
+}
+
+/// One row's result in a CSV batch (`POST /v1/batch`).
+#[derive(Serialize, ToSchema)]
+pub struct CsvBatchRow {
+    /// The row's line in the file (the header is line 1).
+    pub line: u64,
+    /// The `user` cell.
+    pub user: String,
+    /// The row's mode; absent when its `idp` cell is neither.
+    #[schema(required = false)]
+    pub idp: Option<super::batch::BatchIdp>,
+    /// `created`, `already_open`, `refused` or `unavailable` (send the row again).
+    pub status: CsvRowStatus,
+    /// The request (created or already open).
+    #[schema(required = false)]
+    pub request_id: String,
+    /// Entra mode, created: the fulfiller's shipment id; null when the fulfiller did not
+    /// answer and the processor creates the shipment.
+    #[schema(required = false)]
+    pub shipment_id: Option<String>,
+    /// `true` when the row's `Idempotency-Key` had already made this request: nothing
+    /// new was ordered.
+    #[schema(required = false)]
+    pub replayed: bool,
+    /// Refused: the column at fault (`user`, `product`, `idp`, `contacts`,
+    /// `delivery_type` or a recipient or address column).
+    #[schema(required = false)]
+    pub field: String,
+    /// Refused or unavailable (or created with a null `shipment_id`): why, and what to
+    /// do.
+    #[schema(required = false)]
+    pub error: String,
+    /// Refused by the fulfiller's rules or the fulfiller: its code
+    /// (`validation_error`, `unknown_product`, ...).
+    #[schema(required = false)]
+    pub code: String,
+}
+
+/// A CSV row's status.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CsvRowStatus {
+    /// A request was recorded.
+    Created,
+    /// The user already has an open request (`request_id`).
+    AlreadyOpen,
+    /// The row is wrong (`field`, `error`); nothing recorded for it.
+    Refused,
+    /// The identity provider or the database failed just then; send the row again.
+    Unavailable,
+}
+
+/// `202` of a CSV batch: each row's result in the file's order, and the counts.
+#[derive(Serialize, ToSchema)]
+pub struct CsvBatchAnswer {
+    /// One result per row.
+    pub data: Vec<CsvBatchRow>,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Requests this call recorded (replayed rows not counted).
+    pub created: u64,
+    /// Rows whose user had an open request.
+    pub already_open: u64,
+    /// Rows refused.
+    pub refused: u64,
+    /// Rows to send again.
+    pub unavailable: u64,
 }
 
 /// What a reconciliation did.

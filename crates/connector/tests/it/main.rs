@@ -9,6 +9,7 @@ mod okta_common;
 mod pg;
 
 mod api;
+mod batch_csv;
 mod console_browser;
 mod console_http;
 mod console_okta;

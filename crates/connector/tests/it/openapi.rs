@@ -18,6 +18,7 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/v1/status"),
     ("post", "/v1/fprRequest"),
     ("post", "/v1/fpr/shipments"),
+    ("post", "/v1/batch"),
     ("get", "/v1/fpr/shipments"),
     ("post", "/v1/fpr/shipments/process"),
     ("get", "/v1/fpr/shipments/{id}"),

@@ -1,5 +1,6 @@
 //! One module per command family. Shared input helpers live here.
 
+pub mod batch;
 pub mod bench;
 pub mod chaos;
 pub mod console;

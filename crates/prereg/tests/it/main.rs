@@ -4,6 +4,7 @@
 
 pub mod common;
 
+mod batch_cli;
 mod bench_cmd;
 mod chaos_cmd;
 mod cli_envelope;

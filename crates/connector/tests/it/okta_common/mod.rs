@@ -57,6 +57,9 @@ pub struct Options {
     pub extra_toml: String,
     /// The Entra tenant (default: the built-in one).
     pub entra_seed: Option<sandbox::entra::seed::TenantSeed>,
+    /// At least this many keys in each of the fulfiller's inventory buckets (default:
+    /// the seed's, 100 YubiKey 5 NFC).
+    pub stock: Option<u64>,
 }
 
 impl Default for Options {
@@ -68,6 +71,7 @@ impl Default for Options {
             extra_okta_toml: String::new(),
             extra_toml: String::new(),
             entra_seed: None,
+            stock: None,
         }
     }
 }
@@ -83,6 +87,11 @@ pub async fn start_with(o: Options) -> OktaWorld {
     }
     if let Some(seed) = o.entra_seed {
         config.entra_seed = seed;
+    }
+    if let Some(n) = o.stock {
+        for b in &mut config.seed.inventory {
+            b.quantity = b.quantity.max(n);
+        }
     }
     let app = sandbox::App::build(config).await.unwrap();
     let ready = app.ready_info();
