@@ -316,10 +316,15 @@ async fn batch(
                 let key = idem.map(|k| format!("okta-batch\n{k}\n{user}"));
                 let once = key.as_deref().map(|k| (client, k));
                 match start_request_once(s, &user, order, "batch", once).await {
-                    Ok(Started::Created(r)) => (
-                        json!({"user": user, "status": "created", "request_id": r.id}),
-                        true,
-                    ),
+                    Ok(Started::Created(r)) => {
+                        // Its job is due now: the runner starts it while the rest of
+                        // a long batch is still being recorded.
+                        s.runner.kick();
+                        (
+                            json!({"user": user, "status": "created", "request_id": r.id}),
+                            true,
+                        )
+                    }
                     Ok(Started::Replayed(id)) => (
                         json!({"user": user, "status": "created", "request_id": id, "replayed": true}),
                         false,

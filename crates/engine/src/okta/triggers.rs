@@ -170,8 +170,6 @@ pub async fn start_request_once(
         Err(e) => return Err(StartError::Unavailable(e.to_string())),
     }
     tracing::info!(request_id = %id, okta_user = %okta_id, source, "Okta-mode request started");
-    // Its job is due now: the runner starts it without waiting for its next look.
-    state.runner.kick();
     Ok(Started::Created(Box::new(row)))
 }
 
