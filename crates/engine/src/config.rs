@@ -362,10 +362,10 @@ pub struct Processing {
     /// how long a crashed holder's job waits before another run takes it over.
     pub lease_seconds: u64,
     /// Calls in flight to one vendor service at most (`vendor_concurrency`, default
-    /// 32): each of the fulfiller, Graph and Okta has a
-    /// gate of its own, which also holds every caller back while a `Retry-After` that
-    /// service gave runs. Okta allows an org 75 concurrent API calls (35 on its free
-    /// integrator plan), shared with the org's other clients.
+    /// 32): each of the fulfiller, Graph and Okta has a gate of its own, which also
+    /// holds every caller back while a `Retry-After` that service gave runs. Okta allows
+    /// an org 75 concurrent API calls (35 on its free Integrator plan), shared with the
+    /// org's other clients.
     pub vendor_concurrency: usize,
 }
 

@@ -338,8 +338,6 @@ fn address(arg: &str) -> String {
     }
 }
 
-/// Reads DATA up to the lone dot, unstuffing; `None` when it exceeds [`MAX_MESSAGE`]
-/// (the rest is still read and dropped so the session stays in step).
 /// The reading half of a session.
 type Reader = BufReader<tokio::net::tcp::OwnedReadHalf>;
 
@@ -357,6 +355,8 @@ fn ack_now(r: &Reader) {
     let _ = r;
 }
 
+/// Reads DATA up to the lone dot, unstuffing; `None` when it exceeds [`MAX_MESSAGE`]
+/// (the rest is still read and dropped so the session stays in step).
 async fn read_data(r: &mut Reader) -> std::io::Result<Option<String>> {
     let mut out = Vec::new();
     let mut too_big = false;

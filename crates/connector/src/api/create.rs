@@ -452,12 +452,14 @@ pub async fn fpr_shipments(
     create(state, caller, headers, body_bytes(body)?, Form::Newer).await
 }
 
-/// The create calls' `Idempotency-Key` header.
+/// The `Idempotency-Key` header of the calls that order keys: the create calls, the
+/// Okta batch and the CSV batch.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct IdempotencyKey {
     /// The same key from the same client app answers with the request it first
-    /// created, and never orders a second key (1-255 visible characters).
+    /// created, and never orders a second key; in a batch, per line (the key with the
+    /// line's user) (1-255 visible characters).
     #[serde(rename = "Idempotency-Key")]
     #[param(min_length = 1, max_length = 255)]
     pub idempotency_key: Option<String>,
