@@ -29,26 +29,15 @@ pub const MAX_ROWS: usize = 1000;
 /// PIN; a CSV never carries a PIN).
 pub const ENTRA_PIN_LENGTH: u8 = 8;
 
-/// The columns a file may have. `user` and `product` are required; every other may be
-/// left out, or left empty in a row.
-pub const COLUMNS: &[&str] = &[
-    "user",
-    "product",
-    "idp",
-    "contacts",
-    "delivery_type",
-    "recipient_company",
-    "recipient_email",
-    "recipient_firstname",
-    "recipient_lastname",
-    "recipient_telephone",
-    "street_line1",
-    "street_line2",
-    "city",
-    "region",
-    "postal_code",
-    "country_code_2",
-];
+/// The columns of every mode; with [`CONTACT_COLUMNS`], the columns a file may have
+/// ([`columns`]). `user` and `product` are required; every other may be left out, or
+/// left empty in a row.
+const LEAD_COLUMNS: &[&str] = &["user", "product", "idp", "contacts", "delivery_type"];
+
+/// The columns a file may have, in the order docs/batch.md lists them.
+pub fn columns() -> impl Iterator<Item = &'static str> {
+    LEAD_COLUMNS.iter().chain(CONTACT_COLUMNS).copied()
+}
 
 /// The columns that override the identity provider's profile (Entra mode only).
 const CONTACT_COLUMNS: &[&str] = &[
@@ -87,7 +76,7 @@ impl Row {
 }
 
 /// Reads a CSV file (UTF-8, an optional byte-order mark, a header row naming
-/// [`COLUMNS`], case and surrounding spaces ignored) into its rows; blank lines are
+/// [`columns`], case and surrounding spaces ignored) into its rows; blank lines are
 /// skipped.
 pub fn parse(bytes: &[u8]) -> Result<Vec<Row>, CsvError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -106,13 +95,13 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Row>, CsvError> {
     let mut columns: Vec<&'static str> = Vec::with_capacity(header.len());
     for name in &header {
         let lower = name.trim().to_ascii_lowercase();
-        let Some(known) = COLUMNS.iter().find(|c| **c == lower) else {
+        let Some(known) = self::columns().find(|c| *c == lower) else {
             return Err(CsvError(format!(
                 "unknown column {name:?} in the header (line 1); the columns are: {}",
-                COLUMNS.join(", ")
+                self::columns().collect::<Vec<_>>().join(", ")
             )));
         };
-        if columns.contains(known) {
+        if columns.contains(&known) {
             return Err(CsvError(format!(
                 "column `{known}` appears twice in the header (line 1)"
             )));
