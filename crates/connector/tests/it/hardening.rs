@@ -64,6 +64,16 @@ async fn an_oversized_body_is_refused_with_413_on_every_route_group() {
             .unwrap();
         assert_too_large(r, path).await;
     }
+    // The CSV batch: a file over the limit, before its rows are read.
+    let r = http
+        .post(format!("{}/v1/batch", w.connector))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(format!("user,product\n{},1/1/C19881\n", oversized()))
+        .send()
+        .await
+        .unwrap();
+    assert_too_large(r, "/v1/batch").await;
     // The console's sign-in form.
     let r = http
         .post(format!("{}/console/login", w.connector))
