@@ -245,6 +245,11 @@ impl Application {
             .okta
             .is_some()
             .then(|| tokio::spawn(crate::okta::background(services.clone())));
+        let entra_groups = services
+            .config
+            .entra
+            .is_some()
+            .then(|| tokio::spawn(engine::entra_groups::background(services.clone())));
         // The client's address reaches handlers as `ConnectInfo` (console sign-in
         // throttling).
         let router = api::router(state)
@@ -267,7 +272,7 @@ impl Application {
         };
         sched.abort();
         runner.abort();
-        if let Some(t) = okta {
+        for t in [okta, entra_groups].into_iter().flatten() {
             t.abort();
         }
         r

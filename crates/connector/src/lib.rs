@@ -19,6 +19,6 @@ pub mod trace;
 
 pub use app::{AppState, Application};
 pub use engine::{
-    Config, ServiceError, Services, StartError, admin, batch, config, domain, intake, pin, process,
-    retention, rotation, runner, secrets, services, store,
+    Config, ServiceError, Services, StartError, admin, batch, config, domain, entra_groups, groups,
+    intake, pin, process, retention, rotation, runner, secrets, services, store,
 };

@@ -39,7 +39,8 @@ pub fn columns() -> impl Iterator<Item = &'static str> {
     LEAD_COLUMNS.iter().chain(CONTACT_COLUMNS).copied()
 }
 
-/// The columns that override the identity provider's profile (Entra mode only).
+/// The columns that override the identity provider's profile: the user's Entra profile
+/// in Entra mode, the Okta profile and the HR file in Okta mode.
 const CONTACT_COLUMNS: &[&str] = &[
     "recipient_company",
     "recipient_email",
@@ -588,27 +589,34 @@ async fn okta_row(
             "`contacts` applies to Entra-mode rows: in Okta mode Okta mails the PIN to the user (send-pin); leave it empty".into(),
         );
     }
-    if let Some(c) = CONTACT_COLUMNS
-        .iter()
-        .chain(["delivery_type"].iter())
-        .copied()
-        .find(|c| row.get(c).is_some())
-    {
+    if row.get("delivery_type").is_some() {
         return refuse(
-            c,
-            format!(
-                "`{c}` overrides apply to Entra-mode rows only: in Okta mode the shipping data comes from the user's Okta profile (or [okta] hr_csv); set it there and leave the column empty"
-            ),
+            "delivery_type",
+            "`delivery_type` applies to Entra-mode rows: Okta-mode orders ship with [okta] delivery_type; leave it empty".into(),
         );
+    }
+    // The recipient and address columns the row fills win over the Okta profile (and
+    // the HR file) when the order is composed; checked against the fulfiller's limits
+    // now, so a bad cell is refused naming its column instead of failing the request later.
+    let overrides: std::collections::BTreeMap<String, String> = CONTACT_COLUMNS
+        .iter()
+        .filter_map(|c| row.get(c).map(|v| ((*c).to_owned(), v.to_owned())))
+        .collect();
+    if let Err((column, why)) = crate::okta::profile::check_overrides(&overrides) {
+        return refuse(column, why);
     }
     let product = row.get("product").unwrap_or_default();
     let order = match (o.config.group(product), product_triple(product)) {
-        (Some(g), _) => OktaOrder::from(g),
+        (Some(g), _) => OktaOrder {
+            shipping_overrides: overrides,
+            ..OktaOrder::from(g)
+        },
         (None, Some(item)) => OktaOrder {
             group_id: None,
             product_id: item.product_id,
             inventory_product_id: item.inventory_product_id,
             customization_id: item.customization_id,
+            shipping_overrides: overrides,
         },
         (None, None) => {
             return refuse(

@@ -70,13 +70,14 @@ pub const KEYS: &[&str] = &[
 
 /// Sections of the file (TOML tables) owned by a module; their environment variables
 /// are `<SECTION>_<KEY>`, e.g. `OKTA_ORG_URL` for `[okta] org_url`.
-pub const SECTIONS: &[&str] = &["okta", "console"];
+pub const SECTIONS: &[&str] = &["okta", "console", "entra"];
 
 /// The keys a section reads (its module's list).
 fn section_keys(section: &str) -> &'static [&'static str] {
     match section {
         "okta" => crate::okta::KEYS,
         "console" => console::KEYS,
+        "entra" => crate::entra_groups::KEYS,
         _ => &[],
     }
 }
@@ -233,6 +234,8 @@ pub struct Config {
     pub okta: Option<crate::okta::OktaConfig>,
     /// The admin console (`[console]`), off when absent.
     pub console: Option<console::ConsoleConfig>,
+    /// Entra mode's group trigger (`[entra]`), off when absent.
+    pub entra: Option<crate::entra_groups::EntraGroupsConfig>,
     /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` and
     /// `X-Forwarded-Proto` are believed (`trusted_proxies`, default none: the headers are
     /// ignored).
@@ -662,6 +665,9 @@ impl Config {
         let console = section("console")
             .map(|s| console::ConsoleConfig::parse(&s))
             .transpose()?;
+        let entra = section("entra")
+            .map(|s| crate::entra_groups::EntraGroupsConfig::parse(&s))
+            .transpose()?;
         let raw = Section {
             prefix: String::new(),
             file,
@@ -851,6 +857,7 @@ impl Config {
                 .collect::<Result<_, _>>()?,
             okta,
             console,
+            entra,
             azure_tenant_id,
             entra_authority_url,
         })

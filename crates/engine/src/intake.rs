@@ -58,6 +58,8 @@ pub enum Via {
     Api,
     /// A CSV batch row (its columns).
     Csv,
+    /// The Entra group trigger's reconciliation: only the user's Entra profile.
+    Group,
 }
 
 /// The fulfiller's order line.
@@ -369,6 +371,7 @@ pub async fn create(
                             "pass `recipient.recipient_email` (or `enrollment_contacts.emails_to`)"
                         }
                         Via::Csv => "fill the `contacts` (or `recipient_email`) column",
+                        Via::Group => "give the user a `mail` address in Entra",
                     };
                     return Err(IntakeError::at(
                         "emails_to",
@@ -551,7 +554,8 @@ async fn create_and_release(
                 .store
                 .release(&job, now() + 60, None, Release::Wait)
                 .await?;
-            state.runner.kick();
+            // No kick: the job waits for the fulfiller (the next cron tick, or the
+            // poll after a minute); waking the runner here would only make it look.
             Ok(Intake::Created {
                 request_id: row.id,
                 shipment_id: row.shipment_id.unwrap_or_default(),
@@ -752,6 +756,9 @@ fn fill_from_entra(
     let it = if missing.len() == 1 { "it" } else { "them" };
     let fix = match via {
         Via::Api => format!("set {it} or pass `recipient`/`mailing_address` in the request"),
+        Via::Group => {
+            format!("set {it} in Entra: the group trigger ships to the profile's address")
+        }
         Via::Csv => {
             let cols: Vec<String> = missing.iter().map(|(_, f)| format!("`{f}`")).collect();
             let column = if cols.len() == 1 { "column" } else { "columns" };

@@ -4,7 +4,8 @@
 //! Removed: the user's name or login (`user_label`), the PIN recipients
 //! (`pin_contacts`, and the addresses in the record of PIN deliveries), the fulfiller
 //! order with the recipient's name, e-mail, telephone and mailing address
-//! (`create_body`), the carrier tracking link, the Okta login, and every occurrence of
+//! (`create_body`), the carrier tracking link, the Okta login and the recipient and
+//! address fields a CSV batch row gave an Okta-mode request, and every occurrence of
 //! those values in the audit trail's notes and the last error.
 //!
 //! Kept: the request id, identity provider, state, timestamps, shipment id, the key's
@@ -101,12 +102,20 @@ async fn remove_one(store: &SqlStore, id: &str, before: i64, at: i64) -> Result<
     if let Some(t) = row.try_get::<Option<String>, _>("tracking")? {
         values.push(t);
     }
-    let okta: Option<String> =
-        sqlx::query_scalar("SELECT login FROM okta_requests WHERE request_id = $1")
+    let okta =
+        sqlx::query("SELECT login, shipping_overrides FROM okta_requests WHERE request_id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-    values.extend(okta);
+    if let Some(o) = okta {
+        values.push(o.try_get::<String, _>("login")?);
+        if let Some(Ok(v)) = o
+            .try_get::<Option<String>, _>("shipping_overrides")?
+            .map(|s| serde_json::from_str::<serde_json::Value>(&s))
+        {
+            strings(&v, &mut values);
+        }
+    }
     let recipients: Vec<String> =
         sqlx::query_scalar("SELECT recipient FROM pin_deliveries WHERE request_id = $1")
             .bind(id)
@@ -142,11 +151,13 @@ async fn remove_one(store: &SqlStore, id: &str, before: i64, at: i64) -> Result<
     .bind(at)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE okta_requests SET login = $2 WHERE request_id = $1")
-        .bind(id)
-        .bind(REMOVED)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE okta_requests SET login = $2, shipping_overrides = NULL WHERE request_id = $1",
+    )
+    .bind(id)
+    .bind(REMOVED)
+    .execute(&mut *tx)
+    .await?;
     for (i, r) in recipients.iter().enumerate() {
         sqlx::query(
             "UPDATE pin_deliveries SET recipient = $3 WHERE request_id = $1 AND recipient = $2",

@@ -239,6 +239,40 @@ pub trait Store: Send + Sync {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite: one writer at a time, queued here in arrival order (see [`SqlStore::gate`]).
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction ([`SqlStore::begin_write`]): the connection (`&mut *tx` runs a
+/// query on it) and, on SQLite, the writers' turn, held until it commits or is dropped.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Rolls back.
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 /// The schema, one folder of versioned migrations per dialect
@@ -252,7 +286,7 @@ const COLUMNS: &str = "id, idp, state, user_id, user_label, pin_contacts, create
 
 /// Inserts a new request row, inside the caller's transaction.
 pub(crate) async fn add_request(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     row: &RequestRow,
 ) -> Result<(), StoreError> {
     sqlx::query(sql!(
@@ -274,7 +308,7 @@ pub(crate) async fn add_request(
     .bind(&row.last_error)
     .bind(row.created_at)
     .bind(row.updated_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -282,7 +316,7 @@ pub(crate) async fn add_request(
 /// Writes a request's mutable fields at time `t`; with `expected`, only while its stored
 /// state is still that (a compare-and-set). Whether a row was written.
 async fn write_row(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     row: &RequestRow,
     t: i64,
     expected: Option<RequestState>,
@@ -315,12 +349,12 @@ async fn write_row(
         Some(state) => q.bind(state.as_str()),
         None => q,
     };
-    Ok(q.execute(&mut **tx).await?.rows_affected() > 0)
+    Ok(q.execute(&mut *tx).await?.rows_affected() > 0)
 }
 
 /// Appends an audit-trail entry, inside the caller's transaction.
 pub async fn add_history(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     request_id: &str,
     at: i64,
     state: &str,
@@ -333,7 +367,7 @@ pub async fn add_history(
     .bind(at)
     .bind(state)
     .bind(note)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -341,7 +375,7 @@ pub async fn add_history(
 /// Gives a new request its job, due at `run_at`, inside the caller's transaction; with
 /// `lease` (id, until), already leased to the caller.
 pub(crate) async fn add_job(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     request_id: &str,
     run_at: i64,
     lease: Option<(&str, i64)>,
@@ -357,7 +391,7 @@ pub(crate) async fn add_job(
     .bind(i64::from(lease.is_some()))
     .bind(lease.map(|l| l.0))
     .bind(lease.map(|l| l.1))
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(id)
 }
@@ -406,7 +440,11 @@ impl SqlStore {
             })
             .connect(&url)
             .await?;
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -459,11 +497,34 @@ impl SqlStore {
     /// IMMEDIATE`): a deferred transaction that reads first and writes later cannot wait
     /// for another writer (SQLite answers "database is locked" at the upgrade, without
     /// the busy timeout), so every transaction here that writes starts immediate.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        Ok(match self.backend {
+    ///
+    /// On SQLite the transaction also waits for its turn among this process's writers
+    /// ([`SqlStore::gate`]).
+    pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let turn = self.gate().await?;
+        let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
-        })
+        };
+        Ok(WriteTx { tx, _turn: turn })
+    }
+
+    /// On SQLite, this process's turn to write (`None` on PostgreSQL, whose writers do
+    /// not wait for each other). SQLite takes one writer at a time; a writer that finds
+    /// the lock taken sleeps in SQLite's busy handler, in steps of up to 100 ms, and
+    /// does not learn when the lock frees: under load that is most of a write's wait
+    /// (the intake's slowest answers). Queued here instead, each writer starts the
+    /// moment the one before it ends. Another process on the same file still meets the
+    /// busy handler. A turn not given within the busy timeout (10 s) is an error, as
+    /// SQLite's own would be.
+    pub async fn gate(&self) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Ok(None);
+        }
+        tokio::time::timeout(Duration::from_secs(10), self.writer.clone().lock_owned())
+            .await
+            .map(Some)
+            .map_err(|_| StoreError("database is locked (no write turn within 10 s)".into()))
     }
 
     /// The connection pool, for modules that keep their own tables (Okta mode, the
@@ -706,6 +767,7 @@ impl Store for SqlStore {
     }
 
     async fn delete_secret(&self, id: &str, purpose: Purpose) -> Result<(), StoreError> {
+        let _turn = self.gate().await?;
         sqlx::query("DELETE FROM sealed_secrets WHERE request_id = $1 AND purpose = $2")
             .bind(id)
             .bind(purpose.as_str())
@@ -715,6 +777,7 @@ impl Store for SqlStore {
     }
 
     async fn schedule(&self, request_id: &str, run_at: i64) -> Result<(), StoreError> {
+        let turn = self.gate().await?;
         let updated = sqlx::query(
             "UPDATE jobs SET run_at = $2, backoff = 0, retries = 0 WHERE request_id = $1",
         )
@@ -723,6 +786,8 @@ impl Store for SqlStore {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        // The transaction below takes its own turn.
+        drop(turn);
         if updated == 0 {
             let mut tx = self.begin_write().await?;
             // Two schedulers may race to add the job: the second insert is a no-op.
@@ -740,6 +805,7 @@ impl Store for SqlStore {
     }
 
     async fn make_due(&self, with_backoff: bool) -> Result<u64, StoreError> {
+        let _turn = self.gate().await?;
         Ok(
             sqlx::query("UPDATE jobs SET run_at = $1 WHERE run_at > $1 AND (backoff = 0 OR $2)")
                 .bind(now())
@@ -752,7 +818,7 @@ impl Store for SqlStore {
 
     async fn make_due_seen(&self, open_due: &[String]) -> Result<u64, StoreError> {
         let t = now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut n = sqlx::query(
             "UPDATE jobs SET run_at = $1 WHERE run_at > $1 AND backoff = 0 AND request_id NOT IN \
              (SELECT id FROM requests WHERE state = $2)",
@@ -789,6 +855,7 @@ impl Store for SqlStore {
     }
 
     async fn heartbeat(&self, job: &Job, lease: Duration) -> Result<bool, StoreError> {
+        let _turn = self.gate().await?;
         Ok(
             sqlx::query("UPDATE jobs SET locked_until = $3 WHERE id = $1 AND lease_id = $2")
                 .bind(&job.id)
@@ -808,6 +875,7 @@ impl Store for SqlStore {
         };
         // A new lease id per claim: a holder whose lease ran out and was taken over can
         // no longer renew, release or finish the job.
+        let _turn = self.gate().await?;
         Ok(sqlx::query_as(sql!(
             "UPDATE jobs SET locked_until = $1, attempts = attempts + 1, lease_id = $3 WHERE id = (\
                SELECT id FROM jobs WHERE run_at <= $2 AND (locked_until IS NULL OR locked_until < $2) \
@@ -833,6 +901,7 @@ impl Store for SqlStore {
             Release::Wait => (0i64, 0i64),
             Release::Backoff => (1, job.retries + 1),
         };
+        let _turn = self.gate().await?;
         Ok(sqlx::query(
             "UPDATE jobs SET locked_until = NULL, lease_id = NULL, run_at = $3, last_error = $4, \
              backoff = $5, retries = $6 WHERE id = $1 AND lease_id = $2",
@@ -850,6 +919,7 @@ impl Store for SqlStore {
     }
 
     async fn finish(&self, job: &Job) -> Result<bool, StoreError> {
+        let _turn = self.gate().await?;
         Ok(
             sqlx::query("DELETE FROM jobs WHERE id = $1 AND lease_id = $2")
                 .bind(&job.id)
@@ -862,6 +932,7 @@ impl Store for SqlStore {
     }
 
     async fn purge_completed(&self, before: i64) -> Result<u64, StoreError> {
+        let _turn = self.gate().await?;
         Ok(sqlx::query(
             "DELETE FROM sealed_secrets WHERE request_id IN (\
                SELECT id FROM requests WHERE state IN ('complete', 'deleted') AND updated_at < $1)",

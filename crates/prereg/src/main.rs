@@ -34,6 +34,10 @@ enum Command {
     /// (docs/yubico-cards.md).
     #[command(subcommand)]
     Yubico(cmd::yubico::Command),
+    /// Entra mode's group trigger from the command line: `reconcile` orders keys for
+    /// mapped groups' members who never had one (docs/entra-groups.md).
+    #[command(subcommand)]
+    Entra(cmd::entra::Command),
     /// Okta mode from the command line: batch orders and reconciliation against the
     /// connector's database (docs/okta-mode.md).
     #[command(subcommand)]
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Sandbox(a) => cmd::sandbox::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Yubico(c) => cmd::yubico::run(c),
+        Command::Entra(c) => cmd::entra::run(c),
         Command::Okta(c) => cmd::okta::run(c),
         Command::Batch(a) => cmd::batch::run(a),
         Command::Demo(a) => cmd::demo::run(a),

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod batch;
 pub mod create;
 pub mod error;
+pub mod groups;
 pub mod openapi;
 pub mod shipments;
 pub mod status;
@@ -30,6 +31,7 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(status::status))
         .routes(routes!(create::fpr_request))
         .routes(routes!(batch::csv_batch))
+        .routes(routes!(groups::entra_reconcile))
         .routes(routes!(create::fpr_shipments, shipments::list))
         .routes(routes!(shipments::process))
         .routes(routes!(shipments::get_one, shipments::delete))

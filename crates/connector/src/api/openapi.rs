@@ -40,7 +40,7 @@ docs/okta-mode.md, docs/yubico-cards.md, docs/batch.md."
     modifiers(&Security),
     tags(
         (name = "monitoring", description = "Open: health, readiness, metrics, this document"),
-        (name = "entra", description = "Entra mode: create requests (the guide's API)"),
+        (name = "entra", description = "Entra mode: create requests (the guide's API), the group trigger's reconciliation"),
         (name = "requests", description = "Tracked requests of either mode: read, process, retry, resend the PIN, acknowledge, delete"),
         (name = "okta", description = "Okta mode: event hook, batch, reconcile, the shipments table, the approval gate"),
         (name = "batch", description = "The CSV batch: one order per row, both modes (docs/batch.md)"),

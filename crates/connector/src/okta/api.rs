@@ -393,12 +393,14 @@ fn order_line(
                     product_id: p,
                     inventory_product_id: i,
                     customization_id: c,
+                    shipping_overrides: Default::default(),
                 }),
                 (Some(b), p, i, c) => Some(Order {
                     group_id: b.group_id,
                     product_id: p.unwrap_or(b.product_id),
                     inventory_product_id: i.unwrap_or(b.inventory_product_id),
                     customization_id: c.unwrap_or(b.customization_id),
+                    shipping_overrides: Default::default(),
                 }),
                 (None, ..) => None,
             };

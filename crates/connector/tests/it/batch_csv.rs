@@ -112,7 +112,16 @@ fn must_show_file(entra: usize, okta: usize) -> (String, Vec<(u64, &'static str,
         ));
     }
     for n in 0..okta {
-        good.push(format!("user{:03}@example.com,{GROUP},okta,,,,", 100 + n));
+        // Every fourth Okta-mode row ships to its own street (over the Okta profile's).
+        let street = if n % 4 == 0 {
+            format!("{n} Okta Override Ave")
+        } else {
+            String::new()
+        };
+        good.push(format!(
+            "user{:03}@example.com,{GROUP},okta,,,{street},",
+            100 + n
+        ));
     }
     let mut lines = vec![HEADER.to_owned()];
     let mut expect = Vec::new();
@@ -214,6 +223,18 @@ async fn must_show(entra: usize, okta: usize, database_url: Option<String>) {
     };
     assert_eq!(street(0).as_deref(), Some("0 Override Road, Suite 5"));
     assert_eq!(street(1).as_deref(), Some("1 Chaos Way"));
+    // Okta mode too: the row's street over the Okta profile's, the rest the profile's.
+    if okta > 1 {
+        let okta_street = |n: usize| {
+            shipments
+                .iter()
+                .find(|s| s["recipient_email"] == format!("user{:03}@example.com", 100 + n))
+                .map(|s| s["street_line1"].as_str().unwrap().to_owned())
+        };
+        assert_eq!(okta_street(0).as_deref(), Some("0 Okta Override Ave"));
+        let profile = seed_user(101, true).profile.street_address;
+        assert_eq!(okta_street(1), profile);
+    }
     // Entra-mode PINs went to the row's contacts (else the recipient's mail), Okta's to
     // the user.
     let mails: Vec<String> = w.mail.messages().into_iter().flat_map(|m| m.to).collect();
@@ -382,16 +403,29 @@ async fn a_file_sent_twice_orders_nothing_twice() {
     w.process().await;
     assert_eq!(w.fulfiller_shipments().await.len(), 3, "one per person");
 
-    // An Okta-mode row with an address override is refused naming the column.
+    // An Okta-mode row whose override breaks the fulfiller's limit is refused naming
+    // the column (before anything is recorded); PIN contacts do not apply to Okta mode.
     let (s, v) = post_csv(
         &w,
         "?idp=okta",
         "text/csv",
-        format!("user,product,street_line1\nuser100@example.com,{GROUP},1 Elsewhere St\n"),
+        format!(
+            "user,product,recipient_lastname,contacts\n\
+             user100@example.com,{GROUP},Wolfeschlegelsteinhausen,\n\
+             user101@example.com,{GROUP},,pin@example.com\n"
+        ),
         None,
     )
     .await;
     assert_eq!(s, 202, "{v}");
     assert_eq!(v["data"][0]["status"], "refused", "{v}");
-    assert_eq!(v["data"][0]["field"], "street_line1", "{v}");
+    assert_eq!(v["data"][0]["field"], "recipient_lastname", "{v}");
+    assert!(
+        v["data"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("the fulfiller allows 20"),
+        "{v}"
+    );
+    assert_eq!(v["data"][1]["field"], "contacts", "{v}");
 }

@@ -14,6 +14,7 @@ mod console_browser;
 mod console_http;
 mod console_okta;
 mod engine;
+mod entra_groups;
 mod faults_batch;
 mod flow;
 mod hardening;

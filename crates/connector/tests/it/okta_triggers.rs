@@ -278,6 +278,7 @@ async fn a_failed_write_while_recording_a_request_leaves_nothing_behind() {
         enrollment_ids: Vec::new(),
         activated: false,
         restart: false,
+        shipping_overrides: Default::default(),
     };
     // A job for this id exists already: the last insert (the job) fails.
     sqlx::query("INSERT INTO jobs (id, request_id, run_at, attempts) VALUES ($1, $2, $3, 0)")

@@ -19,6 +19,7 @@ const SERVED: &[(&str, &str)] = &[
     ("post", "/v1/fprRequest"),
     ("post", "/v1/fpr/shipments"),
     ("post", "/v1/batch"),
+    ("post", "/v1/entra/reconcile"),
     ("get", "/v1/fpr/shipments"),
     ("post", "/v1/fpr/shipments/process"),
     ("get", "/v1/fpr/shipments/{id}"),

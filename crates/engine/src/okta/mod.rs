@@ -65,19 +65,7 @@ impl std::fmt::Debug for OktaAuth {
     }
 }
 
-/// A mapped group: members get this order line.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct GroupMapping {
-    /// Okta group id (`00g...`).
-    pub group_id: String,
-    /// Fulfiller product id.
-    pub product_id: u32,
-    /// Fulfiller inventory product id.
-    pub inventory_product_id: u32,
-    /// Fulfiller customization id.
-    pub customization_id: String,
-}
+pub use crate::groups::GroupMapping;
 
 /// Who confirms delivery before Okta sends the PIN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,43 +174,7 @@ impl OktaConfig {
                 ));
             }
         };
-        // Environment (`OKTA_GROUPS`, JSON) or a string in the file: JSON. An array of
-        // tables in the file (`[[okta.groups]]`): TOML.
-        let groups: Vec<GroupMapping> = match s.get("groups") {
-            Ok(Some(v)) if v.trim().is_empty() => Vec::new(),
-            Ok(Some(v)) => serde_json::from_str(&v).map_err(|e| {
-                s.err(
-                    "groups",
-                    format!(
-                        "must be a JSON array of {{group_id, product_id, inventory_product_id, customization_id}}: {e}"
-                    ),
-                )
-            })?,
-            Ok(None) => Vec::new(),
-            Err(_) => s
-                .table()
-                .get("groups")
-                .cloned()
-                .unwrap_or(toml::Value::Array(Vec::new()))
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    s.err(
-                        "groups",
-                        format!(
-                            "must be an array of tables [[okta.groups]] with group_id, product_id, inventory_product_id, customization_id: {}",
-                            e.message()
-                        ),
-                    )
-                })?,
-        };
-        for g in &groups {
-            if g.group_id.trim().is_empty() || g.customization_id.trim().is_empty() {
-                return Err(s.err(
-                    "groups",
-                    "every mapping needs a group_id and a customization_id",
-                ));
-            }
-        }
+        let groups = crate::groups::mappings(s, "okta")?;
         let approval = match s.or("approval", "admin")?.trim() {
             "auto" => Approval::Auto,
             "admin" => Approval::Admin,

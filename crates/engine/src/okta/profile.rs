@@ -1,7 +1,8 @@
 //! Shipping data for an Okta user: the Okta profile (okta.md §9), or the HR CSV keyed
-//! by login, checked against the fulfiller's limits before anything is ordered.
+//! by login, or the fields a CSV batch row gave (the fulfiller's field names), checked
+//! against the fulfiller's limits before anything is ordered.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use yubienterprise::fpr::{MailingAddress, Recipient};
 
 /// One profile attribute the order needs: Okta attribute, the Admin Console label, the
@@ -9,6 +10,8 @@ use yubienterprise::fpr::{MailingAddress, Recipient};
 struct Field {
     attr: &'static str,
     label: &'static str,
+    /// The fulfiller's field (a CSV batch row's column) that overrides it.
+    column: &'static str,
     max: usize,
     required: bool,
 }
@@ -16,60 +19,70 @@ struct Field {
 const FIELDS: &[Field] = &[
     Field {
         attr: "firstName",
+        column: "recipient_firstname",
         label: "First name",
         max: 15,
         required: true,
     },
     Field {
         attr: "lastName",
+        column: "recipient_lastname",
         label: "Last name",
         max: 20,
         required: true,
     },
     Field {
         attr: "email",
+        column: "recipient_email",
         label: "Primary email",
         max: 80,
         required: true,
     },
     Field {
         attr: "primaryPhone",
+        column: "recipient_telephone",
         label: "Primary phone",
         max: 40,
         required: true,
     },
     Field {
         attr: "organization",
+        column: "recipient_company",
         label: "Organization",
         max: 20,
         required: true,
     },
     Field {
         attr: "streetAddress",
+        column: "street_line1",
         label: "Street address",
         max: 60,
         required: true,
     },
     Field {
         attr: "city",
+        column: "city",
         label: "City",
         max: 60,
         required: true,
     },
     Field {
         attr: "state",
+        column: "region",
         label: "State",
         max: 50,
         required: false,
     },
     Field {
         attr: "zipCode",
+        column: "postal_code",
         label: "Zip code",
         max: 50,
         required: true,
     },
     Field {
         attr: "countryCode",
+        column: "country_code_2",
         label: "Country code",
         max: 2,
         required: true,
@@ -184,18 +197,72 @@ fn attr<'a>(p: &'a okta::UserProfile, name: &str) -> Option<&'a str> {
     v.map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// The recipient and address for the order, or a message naming every missing or too
+/// The columns a CSV batch row may give for an Okta-mode order: each overrides one
+/// profile attribute (and `street_line2`, which the profile does not have).
+pub fn override_columns() -> impl Iterator<Item = &'static str> {
+    FIELDS
+        .iter()
+        .map(|f| f.column)
+        .chain(std::iter::once(STREET_LINE2))
+}
+
+/// The second address line: no Okta profile attribute, a batch row may give it.
+const STREET_LINE2: &str = "street_line2";
+
+/// Checks a batch row's overrides against the fulfiller's limits before anything is
+/// recorded: the first bad one as (column, why).
+pub fn check_overrides(o: &BTreeMap<String, String>) -> Result<(), (&'static str, String)> {
+    for (column, value) in o {
+        let n = value.chars().count();
+        if column == STREET_LINE2 {
+            let max = yubienterprise::validate::limits::STREET_LINE;
+            if n > max {
+                return Err((
+                    STREET_LINE2,
+                    format!("`{STREET_LINE2}` has {n} characters, the fulfiller allows {max}"),
+                ));
+            }
+            continue;
+        }
+        let Some(f) = FIELDS.iter().find(|f| f.column == column) else {
+            continue;
+        };
+        if n > f.max {
+            return Err((
+                f.column,
+                format!(
+                    "`{}` has {n} characters, the fulfiller allows {}",
+                    f.column, f.max
+                ),
+            ));
+        }
+        if f.attr == "countryCode" && !(n == 2 && value.chars().all(|c| c.is_ascii_alphabetic())) {
+            return Err((
+                f.column,
+                format!("`{}` {value:?} is not a 2-letter ISO 3166-1 code", f.column),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The recipient and address for the order (each field from the order's `overrides`,
+/// else the HR file, else the Okta profile), or a message naming every missing or too
 /// long field and where to set it.
 pub fn shipping(
     profile: &okta::UserProfile,
     hr: Option<&HrData>,
+    overrides: &BTreeMap<String, String>,
 ) -> Result<(Recipient, MailingAddress), String> {
     let mut values: HashMap<&str, String> = HashMap::new();
     let mut missing = Vec::new();
     let mut too_long = Vec::new();
     for f in FIELDS {
-        let v = hr
-            .and_then(|h| h.get(&profile.login, f.attr))
+        let v = overrides
+            .get(f.column)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .or_else(|| hr.and_then(|h| h.get(&profile.login, f.attr)))
             .or_else(|| attr(profile, f.attr));
         match v {
             None if f.required => missing.push(format!("{} (\"{}\")", f.attr, f.label)),
@@ -269,7 +336,10 @@ pub fn shipping(
         },
         MailingAddress {
             street_line1: v("streetAddress"),
-            street_line2: String::new(),
+            street_line2: overrides
+                .get(STREET_LINE2)
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default(),
             street_line3: String::new(),
             city: v("city"),
             region: v("state"),
@@ -303,7 +373,7 @@ mod tests {
 
     #[test]
     fn a_full_profile_fills_the_order() {
-        let (r, a) = shipping(&profile(), None).unwrap();
+        let (r, a) = shipping(&profile(), None, &BTreeMap::new()).unwrap();
         assert_eq!(r.recipient_firstname, "Ann");
         assert_eq!(a.country_code_2, "US");
     }
@@ -314,7 +384,7 @@ mod tests {
         p.street_address = None;
         p.primary_phone = None;
         p.last_name = Some("x".repeat(30));
-        let e = shipping(&p, None).unwrap_err();
+        let e = shipping(&p, None, &BTreeMap::new()).unwrap_err();
         assert!(e.contains("streetAddress (\"Street address\")"), "{e}");
         assert!(e.contains("primaryPhone"), "{e}");
         assert!(
@@ -333,8 +403,47 @@ mod tests {
         .unwrap();
         let mut p = profile();
         p.street_address = None;
-        let (_, a) = shipping(&p, Some(&hr)).unwrap();
+        let (_, a) = shipping(&p, Some(&hr), &BTreeMap::new()).unwrap();
         assert_eq!(a.street_line1, "2 Side St, Unit 4");
         assert_eq!(a.city, "Cambridge");
+    }
+
+    #[test]
+    fn a_batch_rows_fields_win_over_the_hr_file_and_the_profile() {
+        let hr = HrData::parse("login,city\na@example.com,Cambridge\n", "hr.csv").unwrap();
+        let o: BTreeMap<String, String> = [
+            ("city", "Somerville"),
+            ("street_line2", "Unit 4"),
+            ("recipient_telephone", "555 0199"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let (r, a) = shipping(&profile(), Some(&hr), &o).unwrap();
+        assert_eq!(a.city, "Somerville");
+        assert_eq!(a.street_line2, "Unit 4");
+        assert_eq!(r.recipient_telephone, "555 0199");
+        assert_eq!(a.street_line1, "1 Main St", "the profile fills the rest");
+    }
+
+    #[test]
+    fn overrides_over_the_fulfillers_limits_are_named_by_column() {
+        let o = |k: &str, v: &str| BTreeMap::from([(k.to_owned(), v.to_owned())]);
+        let (c, e) = check_overrides(&o("recipient_lastname", &"x".repeat(21))).unwrap_err();
+        assert_eq!(c, "recipient_lastname");
+        assert!(e.contains("21 characters, the fulfiller allows 20"), "{e}");
+        assert_eq!(
+            check_overrides(&o("country_code_2", "USA")).unwrap_err().0,
+            "country_code_2"
+        );
+        assert_eq!(
+            check_overrides(&o("street_line2", &"x".repeat(61)))
+                .unwrap_err()
+                .0,
+            "street_line2"
+        );
+        assert!(check_overrides(&o("city", "Boston")).is_ok());
+        let all: Vec<&str> = override_columns().collect();
+        assert_eq!(all.len(), 11, "{all:?}");
     }
 }

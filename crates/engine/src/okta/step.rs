@@ -369,7 +369,8 @@ async fn create(
                 None => None,
             };
         let (recipient, address) =
-            super::profile::shipping(&user.profile, hr.as_ref()).map_err(Fault::Fixable)?;
+            super::profile::shipping(&user.profile, hr.as_ref(), &part.shipping_overrides)
+                .map_err(Fault::Fixable)?;
         let tk = state.transport_key().await.map_err(Fault::Transient)?;
         let tk: okta::EcKeyJwk = serde_json::from_value(tk.to_value())
             .map_err(|e| Fault::Transient(format!("the fulfiller's transport key: {e}")))?;

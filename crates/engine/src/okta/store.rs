@@ -38,6 +38,10 @@ pub struct OktaRequest {
     pub activated: bool,
     /// The next retry starts over (new enrollment, new shipment).
     pub restart: bool,
+    /// Recipient and address fields given with the order (a CSV batch row), by the
+    /// fulfiller's field name (`street_line1`, `recipient_telephone`, ...): they win over
+    /// the Okta profile and the HR file.
+    pub shipping_overrides: std::collections::BTreeMap<String, String>,
 }
 
 fn row(r: &sqlx::any::AnyRow) -> Result<OktaRequest, StoreError> {
@@ -58,12 +62,16 @@ fn row(r: &sqlx::any::AnyRow) -> Result<OktaRequest, StoreError> {
             .unwrap_or_default(),
         activated: activated != 0,
         restart: restart != 0,
+        shipping_overrides: r
+            .try_get::<Option<String>, _>("shipping_overrides")?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
     })
 }
 
 const COLS: &str = "request_id, okta_user_id, login, group_id, CAST(product_id AS BIGINT) AS product_id, \
     CAST(inventory_product_id AS BIGINT) AS inventory_product_id, customization_id, source, enrollment_ids, \
-    CAST(activated AS BIGINT) AS activated, CAST(restart AS BIGINT) AS restart";
+    CAST(activated AS BIGINT) AS activated, CAST(restart AS BIGINT) AS restart, shipping_overrides";
 
 /// Reads Okta mode's part of a request.
 pub async fn get(pool: &AnyPool, request_id: &str) -> Result<Option<OktaRequest>, StoreError> {
@@ -238,8 +246,8 @@ pub async fn insert_request(
     crate::store::add_request(&mut tx, row).await?;
     sqlx::query(
         "INSERT INTO okta_requests (request_id, okta_user_id, login, group_id, product_id, \
-         inventory_product_id, customization_id, source, enrollment_ids, activated, restart, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, 0, $9)",
+         inventory_product_id, customization_id, source, enrollment_ids, activated, restart, created_at, \
+         shipping_overrides) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, 0, $9, $10)",
     )
     .bind(&part.request_id)
     .bind(&part.okta_user_id)
@@ -250,6 +258,15 @@ pub async fn insert_request(
     .bind(&part.customization_id)
     .bind(&part.source)
     .bind(row.created_at)
+    .bind((!part.shipping_overrides.is_empty()).then(|| {
+        serde_json::Value::Object(
+            part.shipping_overrides
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+                .collect(),
+        )
+        .to_string()
+    }))
     .execute(&mut *tx)
     .await?;
     crate::store::add_history(&mut tx, &row.id, row.created_at, row.state.as_str(), note).await?;

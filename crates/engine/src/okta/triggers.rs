@@ -25,6 +25,9 @@ pub struct Order {
     pub inventory_product_id: u32,
     /// Fulfiller customization id.
     pub customization_id: String,
+    /// Recipient and address fields given with the order (a CSV batch row's columns, by
+    /// the fulfiller's field names), over the Okta profile and the HR file.
+    pub shipping_overrides: std::collections::BTreeMap<String, String>,
 }
 
 impl From<&GroupMapping> for Order {
@@ -34,6 +37,7 @@ impl From<&GroupMapping> for Order {
             product_id: g.product_id,
             inventory_product_id: g.inventory_product_id,
             customization_id: g.customization_id.clone(),
+            shipping_overrides: Default::default(),
         }
     }
 }
@@ -153,6 +157,7 @@ pub async fn start_request_once(
         enrollment_ids: Vec::new(),
         activated: false,
         restart: false,
+        shipping_overrides: order.shipping_overrides.clone(),
     };
     let mut note = first_note(source, &part);
     if !resolved {
@@ -201,16 +206,7 @@ fn first_note(source: &str, part: &OktaRequest) -> String {
     )
 }
 
-/// What a reconciliation did.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct ReconcileSummary {
-    /// Members looked at.
-    pub checked: u64,
-    /// Requests started (ids).
-    pub started: Vec<String>,
-    /// Members that could not be started, with why.
-    pub failed: Vec<String>,
-}
+pub use crate::groups::ReconcileSummary;
 
 /// Starts a request for every member of a mapped group who never had one (not counting
 /// deleted requests): a group event Okta never delivered is not a missed key.
@@ -279,6 +275,7 @@ pub fn order_of_event(o: &OktaState, debug: &serde_json::Value) -> Option<Order>
                     .as_str()
                     .map(str::to_owned)
                     .or(fb.map(|b| b.customization_id))?,
+                shipping_overrides: Default::default(),
             })
         }
         None => fallback,

@@ -1,5 +1,5 @@
-//! `prereg bench [--users N] [--db sqlite|postgres|both] [--concurrency C] [--latency-ms L]
-//! [--json]`: how fast the connector takes orders and moves them to `complete`, measured
+//! `prereg bench [--users N] [--db sqlite|postgres|both] [--mode entra|okta|both] [--concurrency C]
+//! [--latency-ms L] [--json]`: how fast the connector takes orders and moves them to `complete`, measured
 //! on the demo's in-process world (the sandboxes and the connector on loopback, see
 //! `demo`), the sandboxes adding L ms to every service call to model real round trips. Prints
 //! numbers, asserts none: the only failure is a correctness one (not every request
@@ -37,6 +37,17 @@ pub enum DbChoice {
 }
 
 /// Options of `prereg bench`.
+/// Which modes the bench runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeChoice {
+    /// Entra mode only.
+    Entra,
+    /// Okta mode only.
+    Okta,
+    /// Entra mode, then Okta mode.
+    Both,
+}
+
 #[derive(Debug, ClapArgs)]
 pub struct Args {
     /// How many users get a key in each mode (Entra and Okta).
@@ -45,6 +56,9 @@ pub struct Args {
     /// Which database the connector runs on.
     #[arg(long, value_enum, default_value_t = DbChoice::Sqlite)]
     pub db: DbChoice,
+    /// Which modes run (the skipped one's rows print `-`).
+    #[arg(long, value_enum, default_value_t = ModeChoice::Both)]
+    pub mode: ModeChoice,
     /// Concurrent API clients for the order intake (and the Okta approvals).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
@@ -144,8 +158,14 @@ async fn measure(
     let result = async {
         let token = world.api_token().await?;
         add_latency(&world, args.latency_ms);
-        let entra = entra_mode(&world, &token, n, c).await?;
-        let okta = okta_mode(&world, &token, n, c).await?;
+        let entra = match args.mode {
+            ModeChoice::Okta => Value::Null,
+            _ => entra_mode(&world, &token, n, c).await?,
+        };
+        let okta = match args.mode {
+            ModeChoice::Entra => Value::Null,
+            _ => okta_mode(&world, &token, n, c).await?,
+        };
         anyhow::Ok((entra, okta))
     }
     .await;
@@ -153,6 +173,9 @@ async fn measure(
     let (entra, okta) = result?;
     let mut problems = Vec::new();
     for (mode, v) in [("entra", &entra), ("okta", &okta)] {
+        if v.is_null() {
+            continue;
+        }
         let p = &v["processing"];
         let (complete, shipments) = (&p["complete"], &p["fulfiller_shipments"]);
         if complete != n || shipments != n {

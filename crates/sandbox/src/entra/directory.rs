@@ -100,7 +100,8 @@ fn project(user: &SeedUser, props: &[String]) -> Map<String, Value> {
     let mut out = Map::new();
     for p in props {
         let v = match p.as_str() {
-            "accountEnabled" => Value::Bool(true),
+            // Enabled unless the seed says otherwise.
+            "accountEnabled" => full.get(p).cloned().unwrap_or(Value::Bool(true)),
             "userType" => full.get(p).cloned().unwrap_or_else(|| "Member".into()),
             _ => full.get(p).cloned().unwrap_or_else(|| {
                 if ARRAY_PROPERTIES.contains(&p.as_str()) {

@@ -184,6 +184,26 @@ impl Entra {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Adds a seeded user (UPN or id) to a seeded group, as an admin would in the Entra
+    /// admin center; false when either is unknown. Tests of the group trigger use it.
+    pub fn add_group_member(&self, group_id: &str, user: &str) -> bool {
+        if self.find_user(user).is_none() {
+            return false;
+        }
+        let mut s = self.seed_mut();
+        let Some(g) = s
+            .groups
+            .iter_mut()
+            .find(|g| g.id.eq_ignore_ascii_case(group_id))
+        else {
+            return false;
+        };
+        if !g.members.iter().any(|m| m.eq_ignore_ascii_case(user)) {
+            g.members.push(user.to_owned());
+        }
+        true
+    }
+
     /// Every registered method (tests and `/sandbox/v1/state` read it).
     pub fn registered_methods(&self) -> Vec<StoredMethod> {
         self.methods().list.clone()
