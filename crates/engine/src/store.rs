@@ -425,6 +425,13 @@ impl SqlStore {
             } else {
                 postgres_connections.max(2)
             })
+            // Opened at the start, not by the first burst of orders (a PostgreSQL
+            // connection is a new server process: milliseconds each, all at once).
+            .min_connections(if backend == Backend::Sqlite {
+                4
+            } else {
+                postgres_connections.clamp(2, 8)
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -235,6 +235,10 @@ pub struct TokenClient {
     credential: ClientCredential,
     retry: RetryPolicy,
     cache: Arc<Mutex<HashMap<String, CachedToken>>>,
+    /// Held while a token is fetched: callers that find no fresh token at the same
+    /// moment (a burst of orders after a start) wait for one fetch instead of each
+    /// asking the token service.
+    fetching: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for TokenClient {
@@ -292,6 +296,7 @@ impl TokenClient {
             credential,
             retry,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            fetching: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -302,6 +307,11 @@ impl TokenClient {
 
     /// A token for `scope` (`{resource}/.default`), from the cache when still fresh.
     pub async fn token(&self, scope: &str) -> Result<SecretString, Error> {
+        if let Some(t) = self.cached(scope) {
+            return Ok(t);
+        }
+        let _fetching = self.fetching.lock().await;
+        // Another caller may have fetched it while this one waited.
         if let Some(t) = self.cached(scope) {
             return Ok(t);
         }
