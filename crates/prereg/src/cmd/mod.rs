@@ -6,6 +6,7 @@ pub mod chaos;
 pub mod console;
 pub mod data;
 pub mod demo;
+pub mod depot;
 pub mod envelope;
 pub mod key;
 pub mod okta;
