@@ -44,15 +44,7 @@ async fn a_key_programmed_at_the_depot_desk_completes_the_request_and_signs_in()
     let base = ready["fulfiller"]["base_url"].as_str().unwrap().to_owned();
     let addr: SocketAddr = base.trim_start_matches("http://").parse().unwrap();
     let w = common::start_ordering_from(ready["fulfiller"].clone()).await;
-    let transport_before: Value = w
-        .http
-        .get(format!("{base}/.well-known/yubico-transport-keys.jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let transport_before = transport_jwks(&w.http, &base).await;
 
     // An admin orders a key for Alex, as for a shipped one.
     let (s, v) = w
@@ -69,15 +61,7 @@ async fn a_key_programmed_at_the_depot_desk_completes_the_request_and_signs_in()
     task.await.unwrap().unwrap();
     let (ready2, stop, task) = run_depot(&dir, addr).await;
     assert_eq!(ready2["fulfiller"]["base_url"], base.as_str());
-    let transport_after: Value = w
-        .http
-        .get(format!("{base}/.well-known/yubico-transport-keys.jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let transport_after = transport_jwks(&w.http, &base).await;
     assert_eq!(
         transport_after, transport_before,
         "the same transport keys after a restart"
@@ -165,4 +149,15 @@ async fn mailed_pin(w: &common::World, serial: &str) -> String {
         assert!(Instant::now() < deadline, "no PIN mail names {serial}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The published transport key set of the fulfiller at `base`.
+async fn transport_jwks(http: &reqwest::Client, base: &str) -> Value {
+    let r = http
+        .get(format!("{base}/.well-known/yubico-transport-keys.jwks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
 }

@@ -130,7 +130,12 @@ impl Depot {
     pub async fn build(config: DepotConfig) -> Result<Self, DepotError> {
         config.seed.check()?;
         let dir = config.state_dir;
-        std::fs::create_dir_all(&dir).map_err(|source| DepotError::Io {
+        let mut mkdir = std::fs::DirBuilder::new();
+        mkdir.recursive(true);
+        // Only its owner may read the keys' directory (the files are 0600 as well).
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut mkdir, 0o700);
+        mkdir.create(&dir).map_err(|source| DepotError::Io {
             what: "creating the state directory",
             path: dir.clone(),
             source,
