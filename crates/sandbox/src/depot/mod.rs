@@ -259,10 +259,8 @@ fn load_or_make_keys(path: &Path, keep: usize) -> Result<KeyRing, DepotError> {
                 })
                 .collect()
         };
-        return Ok(KeyRing::from_keys(
-            set("transport", KeyUse::Enc)?,
-            set("signing", KeyUse::Sig)?,
-        )?);
+        let (transport, signing) = (set("transport", KeyUse::Enc)?, set("signing", KeyUse::Sig)?);
+        return KeyRing::from_keys(transport, signing).map_err(|e| corrupt(e.to_string()));
     }
     let ring = KeyRing::generate(keep)?;
     let (transport, signing) = ring.published_private();
@@ -309,4 +307,47 @@ fn load_or_make_token(path: &Path) -> Result<Zeroizing<String>, DepotError> {
     let line = Zeroizing::new(format!("{}\n", token.as_str()));
     write_private(path, line.as_bytes())?;
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("prereg-depot-unit-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn kept_keys_and_token_come_back_the_same_and_a_damaged_key_file_is_named() {
+        let dir = temp_dir();
+        let keys = dir.join(KEYS_FILE);
+        let first = load_or_make_keys(&keys, 2).unwrap();
+        let again = load_or_make_keys(&keys, 2).unwrap();
+        assert_eq!(first.transport_jwks(), again.transport_jwks());
+        assert_eq!(first.signing_jwks(), again.signing_jwks());
+        assert_eq!(again.transport_jwks().len(), 2);
+        let token = load_or_make_token(&dir.join(DESK_TOKEN_FILE)).unwrap();
+        assert_eq!(token.len(), 64);
+        assert_eq!(
+            *load_or_make_token(&dir.join(DESK_TOKEN_FILE)).unwrap(),
+            *token
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&keys).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(&keys, "{\"transport\":[],\"signing\":[]}").unwrap();
+        let e = load_or_make_keys(&keys, 2).unwrap_err().to_string();
+        assert!(e.contains("needs at least one"), "{e}");
+        std::fs::write(&keys, "not json").unwrap();
+        let e = load_or_make_keys(&keys, 2).unwrap_err().to_string();
+        assert!(e.contains(&keys.display().to_string()), "{e}");
+        assert!(e.contains("not a depot keys file"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

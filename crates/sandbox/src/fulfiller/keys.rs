@@ -29,7 +29,7 @@ pub enum KeyError {
     #[error(transparent)]
     Cert(#[from] CertError),
     /// Kept keys that cannot form a ring.
-    #[error("the kept keys {0}")]
+    #[error("a key ring {0}")]
     Kept(&'static str),
 }
 
@@ -105,7 +105,7 @@ impl KeyRing {
             || signing.iter().any(|k| k.key_use() != KeyUse::Sig)
         {
             return Err(KeyError::Kept(
-                "transport keys must have use \"enc\" and signing keys use \"sig\"",
+                "needs transport keys of use \"enc\" and signing keys of use \"sig\"",
             ));
         }
         let mut ring = Self {
