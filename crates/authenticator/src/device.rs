@@ -515,29 +515,12 @@ impl VirtualYubiKey {
 
     /// Writes the key file (mode 0600 on Unix), replacing it atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = self.to_json()?;
-        let io = |source| Error::Io {
+        let mut json = self.to_json()?;
+        json.push('\n');
+        crate::write_private(path, json.as_bytes()).map_err(|source| Error::Io {
             path: path.display().to_string(),
             source,
-        };
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        {
-            use std::io::Write;
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            let mut f = opts.open(&tmp).map_err(io)?;
-            f.write_all(json.as_bytes()).map_err(io)?;
-            f.write_all(b"\n").map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, path).map_err(io)
+        })
     }
 
     /// Reads a key file written by [`save`](Self::save).

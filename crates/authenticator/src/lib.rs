@@ -38,3 +38,24 @@ pub use error::{CtapError, Error, Result};
 pub use identity::{Firmware, Identity, Model};
 pub use pin::{DEFAULT_MIN_PIN_LENGTH, MAX_FAILURES_PER_INSERTION, MAX_PIN_RETRIES};
 pub use secret::{Pin, SecretBytes};
+
+/// Writes `bytes` to `path` atomically, readable by its owner only: a temporary file
+/// beside it (mode 0600 on Unix), flushed to disk, then renamed over `path`. For files
+/// that hold secrets: a key's state file, a depot's keys and shipments.
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

@@ -30,6 +30,10 @@ enum Command {
     Sandbox(cmd::sandbox::Args),
     /// Run the connector (Entra mode): the API, processing and PIN delivery.
     Serve(cmd::serve::Args),
+    /// On-site programming: a depot that takes the same sealed requests as YubiEnterprise
+    /// and programs keys at a desk (`serve`, `list`, `program`; docs/depot.md).
+    #[command(subcommand)]
+    Depot(cmd::depot::Command),
     /// The guide's Yubico action cards: create-shipment, shipment, build-item, keys
     /// (docs/yubico-cards.md).
     #[command(subcommand)]
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
         Command::Key(c) => cmd::key::run(c),
         Command::Sandbox(a) => cmd::sandbox::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Depot(c) => cmd::depot::run(c),
         Command::Yubico(c) => cmd::yubico::run(c),
         Command::Entra(c) => cmd::entra::run(c),
         Command::Okta(c) => cmd::okta::run(c),

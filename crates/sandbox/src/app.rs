@@ -255,27 +255,12 @@ impl App {
     /// The one JSON line `prereg sandbox` prints when ready: base URLs, seeded tokens,
     /// the seeded organisation.
     pub fn ready_info(&self) -> serde_json::Value {
-        let seed = self.fulfiller.store.seed();
-        let base = self.fulfiller_url();
+        let mut fulfiller = fulfiller::ready_info(&self.fulfiller.store, &self.fulfiller_url());
+        fulfiller["sandbox_url"] = format!("{}/sandbox/v1", self.fulfiller_url()).into();
+        fulfiller["auto_fulfil_secs"] = self.auto_fulfil.map(|d| d.as_secs_f64()).into();
         serde_json::json!({
             "ready": true,
-            "fulfiller": {
-                "base_url": base,
-                "api_base_url": format!("{base}/v1"),
-                "transport_jwks_url": format!("{base}/.well-known/yubico-transport-keys.jwks"),
-                "signing_jwks_url": format!("{base}/.well-known/yubico-sign.jwks"),
-                "sandbox_url": format!("{base}/sandbox/v1"),
-                "tokens": seed.tokens,
-                "organization_id": seed.organization_id,
-                "products": seed.products.iter().map(|p| serde_json::json!({
-                    "product_id": p.product_id,
-                    "product_name": p.product_name,
-                    "fido_prereg": p.fido_prereg,
-                })).collect::<Vec<_>>(),
-                "inventory": self.fulfiller.store.inventory().organization_product_inventory,
-                "customizations": seed.customizations.iter().map(|c| &c.customization_id).collect::<Vec<_>>(),
-                "auto_fulfil_secs": self.auto_fulfil.map(|d| d.as_secs_f64()),
-            },
+            "fulfiller": fulfiller,
             "entra": entra::ready_info(&self.entra),
             "okta": okta::ready_info(&self.okta),
             "mail": {

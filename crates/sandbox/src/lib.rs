@@ -8,12 +8,15 @@
 //! layer, and [`App`], which binds and runs the servers (port 0 in tests).
 //! [`okta`] (an Okta org: management API, OAuth, event hooks, the WebAuthn
 //! Preregistration API, sign-in) and [`mail`] (the SMTP mail catcher and sender).
+//! [`depot`]: the same fulfiller service for a desk that programs keys itself (no clock,
+//! keys and shipments kept in a state directory); product, not a double.
 //! Does not live here: wire types (crate `yubienterprise`), envelope cryptography (crate
 //! `envelope`), the virtual key (crate `authenticator`), the command line (`prereg
 //! sandbox`).
 #![forbid(unsafe_code)]
 
 mod app;
+pub mod depot;
 pub mod entra;
 pub mod faults;
 pub mod fulfiller;

@@ -6,6 +6,7 @@ pub mod chaos;
 pub mod console;
 pub mod data;
 pub mod demo;
+pub mod depot;
 pub mod entra;
 pub mod envelope;
 pub mod key;

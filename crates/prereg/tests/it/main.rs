@@ -12,6 +12,7 @@ mod cli_key;
 mod cli_webauthn;
 mod demo;
 mod deploy;
+mod depot_cmd;
 mod okta_cli;
 mod sandbox_cmd;
 mod sandbox_entra;

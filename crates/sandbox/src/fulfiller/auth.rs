@@ -14,22 +14,26 @@ pub(crate) async fn require_token(
     req: Request,
     next: Next,
 ) -> Response {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        });
-    match token {
+    match bearer(&req) {
         Some(t) if state.store.token_ok(t) => next.run(req).await,
         Some(_) => unauthorized("The API token is not valid for this organization"),
         None => unauthorized("Missing API token: send Authorization: Bearer <token>"),
     }
 }
 
-fn unauthorized(message: &str) -> Response {
+/// The token of an `Authorization: Bearer <token>` header, if the request has one.
+pub(crate) fn bearer(req: &Request) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+}
+
+/// A 401 in the documented shape, with `WWW-Authenticate: Bearer`.
+pub(crate) fn unauthorized(message: &str) -> Response {
     let mut resp = Failure(ApiError::new(ErrorCode::Unauthorized, message)).into_response();
     resp.headers_mut().insert(
         header::WWW_AUTHENTICATE,

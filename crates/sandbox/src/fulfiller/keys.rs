@@ -28,6 +28,9 @@ pub enum KeyError {
     /// A signing key's certificate could not be made.
     #[error(transparent)]
     Cert(#[from] CertError),
+    /// Kept keys that cannot form a ring.
+    #[error("a key ring {0}")]
+    Kept(&'static str),
 }
 
 /// The key sets.
@@ -84,6 +87,46 @@ impl KeyRing {
             ring.signing.push(key);
         }
         Ok(ring)
+    }
+
+    /// A ring of kept keys (a depot's key file): these transport and signing keys are
+    /// published, each signing key certified by a fresh signing CA. `keep` is the larger
+    /// of the two counts. Refuses an empty set or a key of the wrong `use`.
+    pub fn from_keys(
+        transport: Vec<PrivateJwk>,
+        signing: Vec<PrivateJwk>,
+    ) -> Result<Self, KeyError> {
+        if transport.is_empty() || signing.is_empty() {
+            return Err(KeyError::Kept(
+                "needs at least one transport and one signing key",
+            ));
+        }
+        if transport.iter().any(|k| k.key_use() != KeyUse::Enc)
+            || signing.iter().any(|k| k.key_use() != KeyUse::Sig)
+        {
+            return Err(KeyError::Kept(
+                "needs transport keys of use \"enc\" and signing keys of use \"sig\"",
+            ));
+        }
+        let mut ring = Self {
+            keep: transport.len().max(signing.len()),
+            transport,
+            transport_retired: Vec::new(),
+            signing: Vec::new(),
+            ca: SigningCa::generate()?,
+            chains: HashMap::new(),
+        };
+        for key in signing {
+            ring.certify(&key)?;
+            ring.signing.push(key);
+        }
+        Ok(ring)
+    }
+
+    /// The published keys, private halves included, to keep in a file: transport keys,
+    /// then signing keys.
+    pub fn published_private(&self) -> (&[PrivateJwk], &[PrivateJwk]) {
+        (&self.transport, &self.signing)
     }
 
     fn certify(&mut self, key: &PrivateJwk) -> Result<(), KeyError> {

@@ -13,13 +13,13 @@
 //!
 //! Errors are `{"code","message","field"?}` ([`yubienterprise::ApiError`]).
 
-mod auth;
+pub(crate) mod auth;
 mod certs;
 pub mod fulfil;
 pub mod hold;
 pub mod keys;
 pub mod program;
-mod routes;
+pub(crate) mod routes;
 pub mod seed;
 pub mod store;
 pub mod virtual_key;
@@ -45,9 +45,37 @@ pub struct Fulfiller {
     pub faults: Faults,
 }
 
-/// The fulfiller's router.
+/// The fulfiller's router: the service ([`service_routes`]), the sandbox-only routes,
+/// and the documented 404 for anything else.
 pub fn router(state: Fulfiller) -> Router {
-    use routes::{admin, catalogue, exact, fpr, well_known};
+    use routes::admin;
+    let sandbox = Router::new()
+        .route("/sandbox/v1/advance", post(admin::advance))
+        .route(
+            "/sandbox/v1/faults",
+            get(admin::get_faults).put(admin::set_faults),
+        )
+        .route("/sandbox/v1/keys/rotate", post(admin::rotate))
+        .route("/sandbox/v1/shipments/{id}/key", get(admin::parcel))
+        .route("/sandbox/v1/state", get(admin::state))
+        .route(
+            "/sandbox/v1/holds/{id}",
+            get(admin::hold_state)
+                .put(admin::arm_hold)
+                .delete(admin::release_hold),
+        )
+        .route_layer(from_fn_with_state(state.clone(), auth::require_token));
+    service_routes(state.clone())
+        .merge(sandbox)
+        .fallback(routes::not_found)
+        .with_state(state)
+}
+
+/// The YubiEnterprise service alone: the bearer-token API and the published key sets,
+/// behind the fault layer; no sandbox-only route and no fallback. A depot
+/// ([`crate::depot`]) serves this with its desk's routes.
+pub fn service_routes(state: Fulfiller) -> Router<Fulfiller> {
+    use routes::{catalogue, exact, fpr, well_known};
     let authed = Router::new()
         .route("/v1/fpr/shipments", post(fpr::create))
         .route(
@@ -74,27 +102,29 @@ pub fn router(state: Fulfiller) -> Router {
             get(well_known::transport),
         )
         .route("/.well-known/yubico-sign.jwks", get(well_known::signing));
-    let service = authed
+    authed
         .merge(public)
-        .layer(from_fn_with_state(state.faults.clone(), faults::inject));
-    let sandbox = Router::new()
-        .route("/sandbox/v1/advance", post(admin::advance))
-        .route(
-            "/sandbox/v1/faults",
-            get(admin::get_faults).put(admin::set_faults),
-        )
-        .route("/sandbox/v1/keys/rotate", post(admin::rotate))
-        .route("/sandbox/v1/shipments/{id}/key", get(admin::parcel))
-        .route("/sandbox/v1/state", get(admin::state))
-        .route(
-            "/sandbox/v1/holds/{id}",
-            get(admin::hold_state)
-                .put(admin::arm_hold)
-                .delete(admin::release_hold),
-        )
-        .route_layer(from_fn_with_state(state.clone(), auth::require_token));
-    service
-        .merge(sandbox)
-        .fallback(routes::not_found)
-        .with_state(state)
+        .layer(from_fn_with_state(state.faults.clone(), faults::inject))
+}
+
+/// What a requester needs to know about a fulfiller at `base` (the `fulfiller` member
+/// of `prereg sandbox`'s and `prereg depot serve`'s ready lines): the API and key set
+/// URLs, the tokens, the organisation, its products, inventory and customizations.
+pub fn ready_info(store: &Store, base: &str) -> serde_json::Value {
+    let seed = store.seed();
+    serde_json::json!({
+        "base_url": base,
+        "api_base_url": format!("{base}/v1"),
+        "transport_jwks_url": format!("{base}/.well-known/yubico-transport-keys.jwks"),
+        "signing_jwks_url": format!("{base}/.well-known/yubico-sign.jwks"),
+        "tokens": seed.tokens,
+        "organization_id": seed.organization_id,
+        "products": seed.products.iter().map(|p| serde_json::json!({
+            "product_id": p.product_id,
+            "product_name": p.product_name,
+            "fido_prereg": p.fido_prereg,
+        })).collect::<Vec<_>>(),
+        "inventory": store.inventory().organization_product_inventory,
+        "customizations": seed.customizations.iter().map(|c| &c.customization_id).collect::<Vec<_>>(),
+    })
 }

@@ -7,7 +7,7 @@ use super::keys::{KeyError, KeyRing, Rotation};
 use super::program::{Order, Programmer};
 use super::seed::Seed;
 use envelope::{Jwks, KeyUse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use yubienterprise::exact::{
     CreateShipmentExact, ExactItem, SearchDescription, ShipmentExact, ShipmentPage,
@@ -42,7 +42,7 @@ pub const SEARCHABLE: [&str; 15] = [
 ];
 
 /// One shipment, as the sandbox keeps it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Shipment {
     id: Base58Id,
     kind: ShipmentType,
@@ -61,14 +61,14 @@ struct Shipment {
     requests: Option<Requests>,
     product_data: Option<ProductData>,
     serial: Option<u32>,
-    /// The shipped key's state file. Never part of a dump.
+    /// The shipped key's state file. Never part of a dump (nor of a depot's saved state).
     #[serde(skip)]
     parcel: Option<String>,
     /// The buyer's reference (FPR create only), at most 50 characters.
     customer_reference: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Item {
     id: Base58Id,
     product_id: u32,
@@ -77,13 +77,13 @@ struct Item {
     customization_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Requests {
     pin: String,
     credentials: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Bucket {
     inventory_product_id: u32,
     product_id: u32,
@@ -158,6 +158,11 @@ impl Store {
     /// A store seeded with `seed`, fresh key sets, and `programmer` for FIDO Pre-reg keys.
     pub fn new(seed: Seed, programmer: Arc<dyn Programmer>) -> Result<Self, KeyError> {
         let keys = KeyRing::generate(seed.keys_per_set)?;
+        Ok(Self::with_keys(seed, programmer, keys))
+    }
+
+    /// A store seeded with `seed` that publishes and uses `keys` (a depot's kept keys).
+    pub fn with_keys(seed: Seed, programmer: Arc<dyn Programmer>, keys: KeyRing) -> Self {
         let inventory = seed
             .inventory
             .iter()
@@ -168,7 +173,7 @@ impl Store {
                 inventory_type: b.inventory_type,
             })
             .collect();
-        Ok(Self {
+        Self {
             inner: Mutex::new(Inner {
                 shipments: Vec::new(),
                 inventory,
@@ -178,7 +183,7 @@ impl Store {
             seed,
             programmer,
             holds: Default::default(),
-        })
+        }
     }
 
     /// The race tests' pause points ([`crate::fulfiller::hold`]).
@@ -633,6 +638,45 @@ impl Store {
         }
     }
 
+    /// The key state file of a programmed shipment, handed over once: the store keeps
+    /// no copy afterwards (a depot's desk, where the person takes the key away).
+    pub fn take_parcel(&self, id: &str) -> Result<String, ApiError> {
+        let mut inner = self.lock();
+        let i = find(&inner, id, false)?;
+        let s = &mut inner.shipments[i];
+        match (s.parcel.take(), s.state.has_responses()) {
+            (Some(p), true) => Ok(p),
+            (p, _) => {
+                s.parcel = p;
+                Err(api(
+                    ErrorCode::NotFound,
+                    format!(
+                        "Shipment {id} holds no key to hand over (state {}); it was handed over already or is not programmed",
+                        s.state.id()
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Replaces the shipments, inventory and next serial number with a dump
+    /// ([`Self::dump`]) taken earlier: a depot's saved state, read back on start.
+    /// Parcels are not part of a dump, so none comes back.
+    pub fn restore(&self, dump: &serde_json::Value) -> Result<(), String> {
+        #[derive(Deserialize)]
+        struct Saved {
+            shipments: Vec<Shipment>,
+            inventory: Vec<Bucket>,
+            next_serial: u32,
+        }
+        let saved = Saved::deserialize(dump).map_err(|e| e.to_string())?;
+        let mut inner = self.lock();
+        inner.shipments = saved.shipments;
+        inner.inventory = saved.inventory;
+        inner.next_serial = saved.next_serial;
+        Ok(())
+    }
+
     /// Everything the sandbox keeps about shipments, for tests and admins: requests,
     /// responses and notes; never the parcel (the shipped key).
     pub fn dump(&self) -> serde_json::Value {
@@ -1017,7 +1061,7 @@ fn search_matches(s: &Shipment, field: &str, value: &str) -> bool {
     }
 }
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -319,9 +319,36 @@ pub async fn start_full_with(
     extra_toml: impl Fn(&Value) -> String,
     webhook: bool,
 ) -> World {
+    start_world(config, database_url, extra_toml, webhook, None).await
+}
+
+/// Like [`start`] with PIN mail to the sandbox's mail catcher (no webhook), the
+/// connector ordering from another fulfiller: `fulfiller` is the `fulfiller` member of
+/// its ready line (a depot's). `World::fulfiller` is its base URL.
+pub async fn start_ordering_from(fulfiller: Value) -> World {
+    start_world(
+        sandbox::Config::for_tests(),
+        None,
+        |_| String::new(),
+        false,
+        Some(fulfiller),
+    )
+    .await
+}
+
+async fn start_world(
+    config: sandbox::Config,
+    database_url: Option<String>,
+    extra_toml: impl Fn(&Value) -> String,
+    webhook: bool,
+    other_fulfiller: Option<Value>,
+) -> World {
     let app = sandbox::App::build(config).await.unwrap();
-    let ready = app.ready_info();
-    let fulfiller = app.fulfiller_url();
+    let mut ready = app.ready_info();
+    if let Some(f) = other_fulfiller {
+        ready["fulfiller"] = f;
+    }
+    let fulfiller = ready["fulfiller"]["base_url"].as_str().unwrap().to_owned();
     let fulfiller_faults = app.fulfiller_faults();
     let entra = app.entra();
     let mail = app.mail_catcher();
@@ -393,4 +420,53 @@ pub async fn start_full_with(
         dir,
         stops,
     }
+}
+
+/// Signs `upn` in at the Entra or Okta sandbox at `idp` with `key` and `pin`
+/// (`/sandbox/v1/signin/begin`, an assertion, `/sandbox/v1/signin/finish`): the finish
+/// answer's status and body.
+pub async fn sign_in_at(
+    http: &reqwest::Client,
+    idp: &str,
+    key: &mut authenticator::VirtualYubiKey,
+    upn: &str,
+    pin: &str,
+) -> (u16, Value) {
+    let r = http
+        .post(format!("{idp}/sandbox/v1/signin/begin"))
+        .json(&json!({"upn": upn}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "signin/begin");
+    let begin: Value = r.json().await.unwrap();
+    let pk = &begin["publicKey"];
+    let rp = pk["rpId"].as_str().unwrap();
+    let allow: Vec<Vec<u8>> = pk["allowCredentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| webauthn::b64::credential_id_candidates(c["id"].as_str().unwrap()))
+        .collect();
+    let assertion = authenticator::client::get_assertion(
+        key,
+        rp,
+        pk["challenge"].as_str().unwrap(),
+        &format!("https://{rp}"),
+        &allow,
+        Some(&authenticator::Pin::new(pin)),
+    )
+    .unwrap();
+    let r = http
+        .post(format!("{idp}/sandbox/v1/signin/finish"))
+        .json(&json!({"credential": assertion}))
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        s,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }

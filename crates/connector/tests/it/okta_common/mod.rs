@@ -434,40 +434,7 @@ impl OktaWorld {
         login: &str,
         pin: &str,
     ) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}/sandbox/v1/signin/begin", self.okta))
-            .json(&json!({"upn": login}))
-            .send()
-            .await
-            .unwrap();
-        let (s, begin) = json_of(r).await;
-        assert_eq!(s, 200, "{begin}");
-        let pk = &begin["publicKey"];
-        let rp = pk["rpId"].as_str().unwrap();
-        let allow: Vec<Vec<u8>> = pk["allowCredentials"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| webauthn::b64::decode("id", c["id"].as_str().unwrap()).unwrap())
-            .collect();
-        let assertion = authenticator::client::get_assertion(
-            key,
-            rp,
-            pk["challenge"].as_str().unwrap(),
-            &format!("https://{rp}"),
-            &allow,
-            Some(&authenticator::Pin::new(pin)),
-        )
-        .unwrap();
-        let r = self
-            .http
-            .post(format!("{}/sandbox/v1/signin/finish", self.okta))
-            .json(&json!({"credential": assertion}))
-            .send()
-            .await
-            .unwrap();
-        json_of(r).await
+        common::sign_in_at(&self.http, &self.okta, key, login, pin).await
     }
 }
 

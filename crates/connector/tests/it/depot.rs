@@ -1,0 +1,163 @@
+//! On-site programming (issue #19 item 2): the connector orders from a depot instead of
+//! the fulfiller sandbox, the desk programs the key, the connector completes the request
+//! as for a shipped key (registration in Entra, PIN mail), and the person signs in at
+//! the Entra sandbox with the depot's key and the mailed PIN. The depot restarts between
+//! the order and the programming: its keys and the waiting shipment survive.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common::{self, ALEX, guide_request};
+use authenticator::KeyProgrammer;
+use reqwest::Method;
+use sandbox::depot::{DESK_TOKEN_FILE, Depot, DepotConfig, DeskClient};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const ALEX_UPN: &str = "AlexW@contoso.onmicrosoft.com";
+
+/// A depot running on `listen` with its state in `dir`: its ready line, and the sender
+/// that stops it and the task that ends once it stopped (its port is free again).
+async fn run_depot(
+    dir: &Path,
+    listen: SocketAddr,
+) -> (
+    Value,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let mut config = DepotConfig::new(dir.to_owned());
+    config.listen = listen;
+    let depot = Depot::build(config).await.unwrap();
+    let ready = depot.ready_info();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(depot.run(async {
+        let _ = rx.await;
+    }));
+    (ready, tx, task)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_programmed_at_the_depot_desk_completes_the_request_and_signs_in() {
+    let dir = std::env::temp_dir().join(format!("prereg-depot-{}", uuid::Uuid::new_v4()));
+    let (ready, stop, task) = run_depot(&dir, SocketAddr::from(([127, 0, 0, 1], 0))).await;
+    let base = ready["fulfiller"]["base_url"].as_str().unwrap().to_owned();
+    let addr: SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let w = common::start_ordering_from(ready["fulfiller"].clone()).await;
+    let transport_before = transport_jwks(&w.http, &base).await;
+
+    // An admin orders a key for Alex, as for a shipped one.
+    let (s, v) = w
+        .call(Method::POST, "/v1/fprRequest", Some(guide_request(ALEX)))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let sid = v["data"]["shipment_id"].as_str().unwrap().to_owned();
+    w.process().await;
+    let open = w.shipment(&sid).await;
+    assert_ne!(open["state"], "complete", "nothing moves by itself: {open}");
+
+    // The depot restarts on the same address: keys and the waiting shipment are kept.
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    let (ready2, stop, task) = run_depot(&dir, addr).await;
+    assert_eq!(ready2["fulfiller"]["base_url"], base.as_str());
+    let transport_after = transport_jwks(&w.http, &base).await;
+    assert_eq!(
+        transport_after, transport_before,
+        "the same transport keys after a restart"
+    );
+
+    // The desk lists the waiting shipment and programs it.
+    let token = std::fs::read_to_string(dir.join(DESK_TOKEN_FILE)).unwrap();
+    let desk = DeskClient::new(w.http.clone(), &base, &token);
+    let waiting = desk.waiting().await.unwrap();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0].shipment_id, sid);
+    assert_eq!(waiting[0].recipient_name, "Alex Wilber");
+    assert_eq!(waiting[0].product_name, "YubiKey 5 NFC");
+    let wrong = DeskClient::new(w.http.clone(), &base, "not-the-desk-token");
+    let refused = wrong.waiting().await.unwrap_err().to_string();
+    assert!(refused.contains("401"), "{refused}");
+    let handover = desk.program(&sid).await.unwrap();
+    assert_eq!(handover.shipment_id, sid);
+    assert_eq!(handover.shipment_state_id, 104, "handed over = delivered");
+    assert!(desk.waiting().await.unwrap().is_empty());
+    let again = desk.program(&sid).await.unwrap_err().to_string();
+    assert!(
+        again.contains("409") && again.contains("not waiting at the desk"),
+        "{again}"
+    );
+
+    // The connector completes the request as for a shipped key: registered, PIN mailed.
+    let got = w.settle(&sid, &["complete"]).await;
+    assert_eq!(
+        got["serial_number"],
+        handover.serial_number.as_str(),
+        "{got}"
+    );
+    let pin = mailed_pin(&w, &handover.serial_number).await;
+    assert_eq!(pin.len(), 8);
+    assert!(
+        !got.to_string().contains(&pin),
+        "the PIN is not in the view"
+    );
+    let saved = std::fs::read_to_string(dir.join(sandbox::depot::STATE_FILE)).unwrap();
+    assert!(saved.contains(&sid), "the depot saved the shipment");
+    assert!(!saved.contains(&pin), "the depot keeps no PIN in clear");
+
+    // Alex signs in at Entra with the key from the desk and the mailed PIN (changing it
+    // first if the key demands a change).
+    let mut key = authenticator::VirtualYubiKey::from_json(&handover.key.to_string()).unwrap();
+    assert_eq!(key.identity().serial.to_string(), handover.serial_number);
+    let mut pin_now = pin.clone();
+    if key.summary().force_pin_change {
+        pin_now = "27182818".to_owned();
+        key.change_pin(
+            &authenticator::Pin::new(pin.as_str()),
+            &authenticator::Pin::new(pin_now.as_str()),
+        )
+        .unwrap();
+    }
+    let (s, who) =
+        common::sign_in_at(&w.http, &w.entra.base_url(), &mut key, ALEX_UPN, &pin_now).await;
+    assert_eq!(s, 200, "{who}");
+    assert_eq!(who["signedIn"], true, "{who}");
+    assert_eq!(who["userVerified"], true, "{who}");
+    assert_eq!(who["user"]["userPrincipalName"], ALEX_UPN, "{who}");
+
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The PIN in the mail that names `serial`, once the mail catcher has it.
+async fn mailed_pin(w: &common::World, serial: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(m) = w
+            .mail
+            .messages()
+            .into_iter()
+            .find(|m| m.subject.contains(serial))
+        {
+            let at = m.body.find("Its PIN is: ").expect("the mail names the PIN") + 12;
+            return m.body[at..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+        }
+        assert!(Instant::now() < deadline, "no PIN mail names {serial}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The published transport key set of the fulfiller at `base`.
+async fn transport_jwks(http: &reqwest::Client, base: &str) -> Value {
+    let r = http
+        .get(format!("{base}/.well-known/yubico-transport-keys.jwks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
