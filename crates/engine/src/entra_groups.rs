@@ -13,7 +13,7 @@
 
 use crate::config::{ConfigError, Section};
 use crate::domain::{Idp, RequestState};
-use crate::groups::{GroupMapping, ReconcileSummary};
+use crate::groups::{GroupMapping, ReconcileError, ReconcileSummary};
 use crate::intake::{self, Contact, Duplicates, Intake, Item, Order, Via};
 use crate::services::Services;
 use crate::store::Store;
@@ -86,8 +86,8 @@ struct Known {
     deleted: HashMap<String, i64>,
 }
 
-async fn known(state: &Services) -> Result<Known, String> {
-    let fail = |e: sqlx::Error| format!("reading the requests: {e}");
+async fn known(state: &Services) -> Result<Known, ReconcileError> {
+    let fail = |e: sqlx::Error| ReconcileError::Store(format!("reading the requests: {e}"));
     let live: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT user_id FROM requests WHERE idp = $1 AND state <> $2")
             .bind(Idp::Entra.as_str())
@@ -124,9 +124,11 @@ struct Member {
 /// Orders a key for every enabled member of a mapped group who never had an Entra-mode
 /// request (see the module's doc). An error is a group Graph would not list, or the
 /// database; members that failed are in the summary.
-pub async fn reconcile(state: &Arc<Services>) -> Result<ReconcileSummary, String> {
+pub async fn reconcile(state: &Arc<Services>) -> Result<ReconcileSummary, ReconcileError> {
     let Some(cfg) = &state.config.entra else {
-        return Err("the Entra group trigger is off (no [entra] groups)".into());
+        return Err(ReconcileError::Off(
+            "the Entra group trigger is off (no [entra] groups)".into(),
+        ));
     };
     let version = state.config.entra_fido_api_version;
     let known = known(state).await?;
@@ -138,7 +140,12 @@ pub async fn reconcile(state: &Arc<Services>) -> Result<ReconcileSummary, String
             .graph
             .group_members(version, &g.group_id, MEMBER_SELECT)
             .await
-            .map_err(|e| format!("listing the members of Entra group {}: {e}", g.group_id))?;
+            .map_err(|e| {
+                ReconcileError::Idp(format!(
+                    "listing the members of Entra group {}: {e}",
+                    g.group_id
+                ))
+            })?;
         for m in members.into_iter().filter(graph::DirectoryObject::is_user) {
             sum.checked += 1;
             // Disabled accounts get no key from a sweep.

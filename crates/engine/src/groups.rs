@@ -59,6 +59,21 @@ pub fn mappings(s: &Section, section: &str) -> Result<Vec<GroupMapping>, ConfigE
     Ok(groups)
 }
 
+/// Why a reconciliation of mapped groups' members stopped (a member that could not be
+/// ordered does not stop it: it is in [`ReconcileSummary::failed`]).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReconcileError {
+    /// The trigger is off (no mapped groups, or the mode is off).
+    #[error("{0}")]
+    Off(String),
+    /// The identity provider would not list a group's members.
+    #[error("{0}")]
+    Idp(String),
+    /// The database did not answer.
+    #[error("{0}")]
+    Store(String),
+}
+
 /// What a reconciliation of mapped groups' members did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct ReconcileSummary {

@@ -130,6 +130,17 @@ impl From<engine::intake::IntakeError> for ApiError {
     }
 }
 
+impl From<engine::groups::ReconcileError> for ApiError {
+    fn from(e: engine::groups::ReconcileError) -> Self {
+        use engine::groups::ReconcileError as E;
+        match e {
+            E::Off(m) => Self::NotFound(m),
+            E::Idp(m) => Self::IdpUnavailable(m),
+            E::Store(m) => Self::Internal(m),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         Self::internal(e)

@@ -38,9 +38,7 @@ pub async fn entra_reconcile(
                 .into(),
         ));
     }
-    let sum = engine::entra_groups::reconcile(&s.services)
-        .await
-        .map_err(ApiError::IdpUnavailable)?;
+    let sum = engine::entra_groups::reconcile(&s.services).await?;
     if !sum.started.is_empty() {
         s.runner.kick();
     }

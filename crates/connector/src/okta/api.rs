@@ -434,9 +434,7 @@ async fn reconcile_now(
     _c: Caller,
 ) -> Result<Json<Value>, ApiError> {
     super::admin::okta(&s)?;
-    let sum = super::reconcile(&s)
-        .await
-        .map_err(ApiError::IdpUnavailable)?;
+    let sum = super::reconcile(&s).await?;
     if !sum.started.is_empty() {
         kick(&s);
     }

@@ -206,19 +206,21 @@ fn first_note(source: &str, part: &OktaRequest) -> String {
     )
 }
 
-pub use crate::groups::ReconcileSummary;
+pub use crate::groups::{ReconcileError, ReconcileSummary};
 
 /// Starts a request for every member of a mapped group who never had one (not counting
 /// deleted requests): a group event Okta never delivered is not a missed key.
-pub async fn reconcile(state: &Services) -> Result<ReconcileSummary, String> {
-    let o = okta_state(state).map_err(|e| e.to_string())?;
+pub async fn reconcile(state: &Services) -> Result<ReconcileSummary, ReconcileError> {
+    let o = okta_state(state).map_err(|e| ReconcileError::Off(e.to_string()))?;
     let mut sum = ReconcileSummary::default();
     for g in &o.config.groups {
         let members = o
             .client
             .list_group_members(&g.group_id)
             .await
-            .map_err(|e| format!("listing the members of group {}: {e}", g.group_id))?;
+            .map_err(|e| {
+                ReconcileError::Idp(format!("listing the members of group {}: {e}", g.group_id))
+            })?;
         for m in members {
             sum.checked += 1;
             // Deactivated or suspended users get no key from a sweep.
@@ -231,7 +233,7 @@ pub async fn reconcile(state: &Services) -> Result<ReconcileSummary, String> {
             match ostore::user_has_request(state.store.pool(), &m.id).await {
                 Ok(true) => continue,
                 Ok(false) => {}
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(ReconcileError::Store(e.to_string())),
             }
             match start_request(state, &m.id, Order::from(g), "reconcile").await {
                 Ok(Started::Created(r)) => sum.started.push(r.id),
