@@ -400,6 +400,32 @@ fn until(t: i64, lease: Duration) -> i64 {
     t + i64::try_from(lease.as_secs()).unwrap_or(i64::MAX / 2)
 }
 
+/// How often the WAL is checkpointed on SQLite.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// SQLite: copies the WAL's pages into the database every second, on a connection of its
+/// own and without a writer's turn (a passive checkpoint waits for nobody and nobody
+/// waits for it). SQLite's automatic checkpoint (every 1000 pages) is off: it ran inside
+/// the commit that crossed the mark while that writer held its turn, and every writer
+/// behind it waited (a stall of 100-230 ms every ~400 orders, docs/bench.md). Ends
+/// within a second of the store's last clone being dropped (`alive`).
+async fn checkpoints(pool: AnyPool, alive: std::sync::Weak<tokio::sync::Mutex<()>>) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        every.tick().await;
+        if alive.strong_count() == 0 {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(error = %e, "WAL checkpoint failed; the next one tries again");
+        }
+    }
+}
+
 impl SqlStore {
     /// Connects and runs the migrations. `sqlite://path` creates the file (WAL mode).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -441,6 +467,11 @@ impl SqlStore {
                         sqlx::query("PRAGMA foreign_keys = ON")
                             .execute(&mut *conn)
                             .await?;
+                        // Checkpoints run beside the writers ([`checkpoints`]), not
+                        // inside the commit that crosses the WAL's mark.
+                        sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -453,6 +484,12 @@ impl SqlStore {
             writer: std::sync::Arc::new(tokio::sync::Mutex::new(())),
         };
         store.migrate().await?;
+        if backend == Backend::Sqlite {
+            tokio::spawn(checkpoints(
+                store.pool.clone(),
+                std::sync::Arc::downgrade(&store.writer),
+            ));
+        }
         Ok(store)
     }
 
