@@ -617,6 +617,7 @@ async fn okta_row(
             inventory_product_id: item.inventory_product_id,
             customization_id: item.customization_id,
             shipping_overrides: overrides,
+            key: Default::default(),
         },
         (None, None) => {
             return refuse(

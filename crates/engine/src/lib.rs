@@ -4,13 +4,15 @@
 //! [`okta`]), PIN delivery ([`pin`]), retention of personal data ([`retention`]), the
 //! runner that carries every request to its end ([`runner`]), the admin actions
 //! ([`admin`]), Entra mode's intake of an order ([`intake`]), the CSV batch of both
-//! modes ([`batch`]) and the services they share ([`services`]). `axum` is not a dependency:
+//! modes ([`batch`]), credential requests of several keys and identity providers
+//! ([`credreq`]) and the services they share ([`services`]). `axum` is not a dependency:
 //! the HTTP API and the console (crate `connector`) call these services.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod batch;
 pub mod config;
+pub mod credreq;
 pub mod domain;
 pub mod entra_groups;
 pub mod error;

@@ -39,6 +39,11 @@ pub async fn deliver(state: &Services, row: &RequestRow, pin: &str) -> Result<()
     let served = delivered(state, &row.id)
         .await
         .map_err(|e| DeliveryError::Transient(e.to_string()))?;
+    // A key of a credential request is named by its label ("primary", "backup").
+    let label = crate::credreq::label_of(state, &row.id)
+        .await
+        .map_err(|e| DeliveryError::Transient(e.to_string()))?;
+    let which = which_key(label.as_deref());
     if let Some(mailer) = &state.mailer {
         let todo: Vec<String> = contacts
             .iter()
@@ -46,7 +51,7 @@ pub async fn deliver(state: &Services, row: &RequestRow, pin: &str) -> Result<()
             .cloned()
             .collect();
         for to in &todo {
-            mailer.send(row, to, pin).await?;
+            mailer.send(row, label.as_deref(), to, pin).await?;
             record(state, &row.id, to).await?;
         }
         tracing::info!(request_id = %row.id, recipients = todo.len(), already = served.len(), "PIN mailed");
@@ -69,7 +74,8 @@ pub async fn deliver(state: &Services, row: &RequestRow, pin: &str) -> Result<()
             "user_id": row.user_id,
             "user": row.user_label,
             "emails_to": contacts,
-            "subject": format!("PIN for the security key of {}", row.user_label),
+            "key_label": label,
+            "subject": format!("PIN for {which} of {}", row.user_label),
             "pin": pin,
         })
         .to_string(),
@@ -200,11 +206,13 @@ impl Mailer {
         })
     }
 
-    /// Sends the PIN to one contact. The error text never contains the PIN; a permanent
-    /// refusal names the recipient.
+    /// Sends the PIN to one contact; `label` names the key of a credential request
+    /// ("primary", "backup"). The error text never contains the PIN; a permanent refusal
+    /// names the recipient.
     pub async fn send(
         &self,
         row: &RequestRow,
+        label: Option<&str>,
         to_text: &str,
         pin: &str,
     ) -> Result<(), DeliveryError> {
@@ -212,6 +220,11 @@ impl Mailer {
         use lettre::message::header::ContentType;
         use lettre::{AsyncTransport, Message};
         let serial = row.serial.as_deref().unwrap_or("(unknown)");
+        let which = which_key(label);
+        let what = match label {
+            Some(l) => format!("The {l} security key"),
+            None => "A security key".to_owned(),
+        };
         {
             let to: lettre::message::Mailbox = to_text.parse().map_err(|e| {
                 Permanent(format!(
@@ -219,7 +232,7 @@ impl Mailer {
                 ))
             })?;
             let body = zeroize::Zeroizing::new(format!(
-                "A security key (YubiKey serial {serial}) is on its way to {user}, already registered \
+                "{what} (YubiKey serial {serial}) is on its way to {user}, already registered \
                  for signing in to Microsoft Entra ID.\r\n\r\n\
                  Its PIN is: {pin}\r\n\r\n\
                  Please give this PIN to {user} separately from the key (in person or by phone), \
@@ -230,7 +243,7 @@ impl Mailer {
                 .from(self.from.clone())
                 .to(to)
                 .subject(format!(
-                    "PIN for the security key of {} (serial {serial})",
+                    "PIN for {which} of {} (serial {serial})",
                     row.user_label
                 ))
                 .header(ContentType::TEXT_PLAIN)
@@ -248,6 +261,15 @@ impl Mailer {
             }
         }
         Ok(())
+    }
+}
+
+/// The key a PIN unlocks, as a PIN message names it: "the security key", or with a
+/// credential request's label, "the backup security key".
+fn which_key(label: Option<&str>) -> String {
+    match label {
+        Some(l) => format!("the {l} security key"),
+        None => "the security key".to_owned(),
     }
 }
 

@@ -597,7 +597,7 @@ pub(crate) async fn step(state: &Services, row: RequestRow) -> Step {
     Step::Again
 }
 
-enum StepError {
+pub(crate) enum StepError {
     Transient(String),
     Permanent(String),
     /// The compare-and-set lost: see [`Step::Moved`].
@@ -691,26 +691,7 @@ async fn register(
             "stored create body has no sealed requests".into(),
         ));
     };
-    let sealed = state
-        .store
-        .get_secret(&row.id, Purpose::ResponseKey)
-        .await
-        .map_err(|e| StepError::Transient(e.to_string()))?
-        .ok_or_else(|| {
-            StepError::Permanent(
-                "the response key was purged; this request cannot be completed".into(),
-            )
-        })?;
-    let key_json = state
-        .master_key
-        .open(&row.id, Purpose::ResponseKey, &sealed)
-        .map_err(|e| StepError::Permanent(format!("opening the stored response key: {e}")))?;
-    let key_text = std::str::from_utf8(&key_json)
-        .map_err(|_| StepError::Permanent("stored response key is not UTF-8".into()))?;
-    let response_key = PrivateJwk::parse(key_text)
-        .map_err(|e| StepError::Permanent(format!("stored response key: {e}")))?;
-    let mut signing = state.signing_keys(false).await.map_err(client_err)?;
-    let keys = [response_key];
+    let keys = [response_key(state, &row.id).await?];
     let Some(cred_req) = custom.fido_credential_requests.first() else {
         return Err(StepError::Permanent(
             "stored create body has no credential request".into(),
@@ -719,20 +700,7 @@ async fn register(
     let Some(cred_resp) = pd.fido_credential_responses.first() else {
         return Err(StepError::Permanent("step open credential response: the shipment carries no credential response; nothing was registered".into()));
     };
-    let cred = match envelope::open_credential_response(cred_resp, &keys, &signing, cred_req) {
-        Ok(c) => c,
-        // Perhaps signed by a key the cached set lacks (a rotation): read it again.
-        Err(_) => {
-            signing = state.signing_keys(true).await.map_err(client_err)?;
-            envelope::open_credential_response(cred_resp, &keys, &signing, cred_req).map_err(
-                |e| {
-                    StepError::Permanent(format!(
-                        "step open credential response: {e}; nothing was registered — contact the fulfiller"
-                    ))
-                },
-            )?
-        }
-    };
+    let (reg, signing) = open_credential(state, &keys, cred_req, cred_resp, pd).await?;
     let pin = if pd.fido_pin_response.is_empty() {
         None
     } else {
@@ -747,22 +715,13 @@ async fn register(
                 "step open PIN response: {e}; nothing was registered — contact the fulfiller"
             ))
         })?;
-        envelope::check_same_serial(&cred, &p).map_err(|e| {
-            StepError::Permanent(format!("step compare serials: {e}; nothing was registered"))
-        })?;
+        if p.serial != pd.serial_number {
+            return Err(StepError::Permanent(
+                "step compare serials: the PIN and credential responses name different serials; nothing was registered".into(),
+            ));
+        }
         Some(p)
     };
-    if cred.serial != pd.serial_number {
-        return Err(StepError::Permanent(format!(
-            "step compare serials: the credential response names serial {} but the shipment {}; nothing was registered",
-            cred.serial, pd.serial_number
-        )));
-    }
-    let reg: webauthn::options::RegistrationResponse =
-        serde_json::from_value(cred.credential.clone()).map_err(|e| {
-            StepError::Permanent(format!("step read credential: {e}; nothing was registered"))
-        })?;
-    let display = format!("YubiKey {} (pre-registered)", pd.serial_number);
     // The PIN is sealed and stored before Graph is called: whatever happens to Graph's
     // answer, the PIN of a registered key is never lost.
     if let Some(p) = &pin {
@@ -776,49 +735,7 @@ async fn register(
             .await
             .map_err(|e| StepError::Transient(e.to_string()))?;
     }
-    let method = graph::NewFido2Method::from_registration(Some(display.clone()), &reg);
-    let version = state.config.entra_fido_api_version;
-    match state
-        .graph
-        .register_fido2_method(version, &row.user_id, &method)
-        .await
-    {
-        Ok(m) => {
-            tracing::info!(method_id = ?m.id, serial = %pd.serial_number, "credential registered in Entra")
-        }
-        Err(e) if e.is_transient() => {
-            return Err(StepError::Transient(format!("registering with Graph: {e}")));
-        }
-        Err(e) => {
-            // A refusal may only mean an earlier run registered it and lost Graph's
-            // answer (the challenge is then used up): look for the credential itself.
-            let ours = webauthn::b64::encode(&reg.id);
-            match state.graph.list_fido2_methods(version, &row.user_id).await {
-                Ok(list)
-                    if list.iter().any(|m| {
-                        m.id == ours || m.display_name.as_deref() == Some(display.as_str())
-                    }) =>
-                {
-                    tracing::info!(serial = %pd.serial_number, "Graph refused a second registration: the credential is already registered (an earlier answer was lost)");
-                }
-                Ok(_) => {
-                    return Err(StepError::Permanent(format!(
-                        "step register with Entra: Graph refused the credential: {e}; check the Passkey (FIDO2) policy"
-                    )));
-                }
-                Err(l) if l.is_transient() => {
-                    return Err(StepError::Transient(format!(
-                        "Graph refused the registration ({e}); looking for an earlier one failed: {l}"
-                    )));
-                }
-                Err(l) => {
-                    return Err(StepError::Permanent(format!(
-                        "step register with Entra: Graph refused the credential: {e} (and listing the user's passkeys failed: {l}); check the Passkey (FIDO2) policy"
-                    )));
-                }
-            }
-        }
-    }
+    register_with_graph(state, &row.user_id, &reg, &pd.serial_number).await?;
     row.serial = Some(pd.serial_number.clone());
     row.firmware = Some(pd.firmware_version.clone());
     if pin.is_some() {
@@ -850,6 +767,119 @@ async fn register(
         .await?;
     }
     Ok(row)
+}
+
+/// The request's response key (sealed in the store): the private key its sealed
+/// responses are opened with.
+pub(crate) async fn response_key(state: &Services, id: &str) -> Result<PrivateJwk, StepError> {
+    let sealed = state
+        .store
+        .get_secret(id, Purpose::ResponseKey)
+        .await
+        .map_err(|e| StepError::Transient(e.to_string()))?
+        .ok_or_else(|| {
+            StepError::Permanent(
+                "the response key was purged; this request cannot be completed".into(),
+            )
+        })?;
+    let key_json = state
+        .master_key
+        .open(id, Purpose::ResponseKey, &sealed)
+        .map_err(|e| StepError::Permanent(format!("opening the stored response key: {e}")))?;
+    let key_text = std::str::from_utf8(&key_json)
+        .map_err(|_| StepError::Permanent("stored response key is not UTF-8".into()))?;
+    PrivateJwk::parse(key_text)
+        .map_err(|e| StepError::Permanent(format!("stored response key: {e}")))
+}
+
+/// Opens the credential response `cred_resp` to our request `cred_req` with `keys`:
+/// its signature checked against the fulfiller's signing keys (read again once when the
+/// cached set does not verify it: a rotation), its request hash against `cred_req`, its
+/// serial against the shipment's. Returns the WebAuthn registration to hand Graph and
+/// the signing keys that verified it (the same key's PIN response is opened with them).
+pub(crate) async fn open_credential(
+    state: &Services,
+    keys: &[PrivateJwk],
+    cred_req: &str,
+    cred_resp: &str,
+    pd: &yubienterprise::fpr::ProductData,
+) -> Result<(webauthn::options::RegistrationResponse, envelope::Jwks), StepError> {
+    let mut signing = state.signing_keys(false).await.map_err(client_err)?;
+    let cred = match envelope::open_credential_response(cred_resp, keys, &signing, cred_req) {
+        Ok(c) => c,
+        Err(_) => {
+            signing = state.signing_keys(true).await.map_err(client_err)?;
+            envelope::open_credential_response(cred_resp, keys, &signing, cred_req).map_err(
+                |e| {
+                    StepError::Permanent(format!(
+                        "step open credential response: {e}; nothing was registered — contact the fulfiller"
+                    ))
+                },
+            )?
+        }
+    };
+    if cred.serial != pd.serial_number {
+        return Err(StepError::Permanent(format!(
+            "step compare serials: the credential response names serial {} but the shipment {}; nothing was registered",
+            cred.serial, pd.serial_number
+        )));
+    }
+    let reg = serde_json::from_value(cred.credential.clone()).map_err(|e| {
+        StepError::Permanent(format!("step read credential: {e}; nothing was registered"))
+    })?;
+    Ok((reg, signing))
+}
+
+/// Registers `reg` (the key with `serial`) as a passkey of Entra user `user_id`. When
+/// Graph refuses, it may only mean that an earlier run registered it and lost Graph's
+/// answer (the challenge is then used up): the user's passkeys are listed, and one with
+/// our credential id (or our display name) is the registration done.
+pub(crate) async fn register_with_graph(
+    state: &Services,
+    user_id: &str,
+    reg: &webauthn::options::RegistrationResponse,
+    serial: &str,
+) -> Result<(), StepError> {
+    let display = format!("YubiKey {serial} (pre-registered)");
+    let method = graph::NewFido2Method::from_registration(Some(display.clone()), reg);
+    let version = state.config.entra_fido_api_version;
+    let e = match state
+        .graph
+        .register_fido2_method(version, user_id, &method)
+        .await
+    {
+        Ok(m) => {
+            tracing::info!(method_id = ?m.id, serial, "credential registered in Entra");
+            return Ok(());
+        }
+        Err(e) if e.is_transient() => {
+            return Err(StepError::Transient(format!("registering with Graph: {e}")));
+        }
+        Err(e) => e,
+    };
+    let ours = webauthn::b64::encode(&reg.id);
+    match state.graph.list_fido2_methods(version, user_id).await {
+        Ok(list)
+            if list
+                .iter()
+                .any(|m| m.id == ours || m.display_name.as_deref() == Some(display.as_str())) =>
+        {
+            tracing::info!(
+                serial,
+                "Graph refused a second registration: the credential is already registered (an earlier answer was lost)"
+            );
+            Ok(())
+        }
+        Ok(_) => Err(StepError::Permanent(format!(
+            "step register with Entra: Graph refused the credential: {e}; check the Passkey (FIDO2) policy"
+        ))),
+        Err(l) if l.is_transient() => Err(StepError::Transient(format!(
+            "Graph refused the registration ({e}); looking for an earlier one failed: {l}"
+        ))),
+        Err(l) => Err(StepError::Permanent(format!(
+            "step register with Entra: Graph refused the credential: {e} (and listing the user's passkeys failed: {l}); check the Passkey (FIDO2) policy"
+        ))),
+    }
 }
 
 async fn deliver(state: &Services, mut row: RequestRow) -> Result<RequestRow, StepError> {

@@ -240,6 +240,32 @@ pub struct AddressBody {
     country_code_2: String,
 }
 
+impl From<RecipientBody> for Recipient {
+    fn from(r: RecipientBody) -> Self {
+        Self {
+            recipient_company: r.recipient_company,
+            recipient_email: r.recipient_email,
+            recipient_firstname: r.recipient_firstname,
+            recipient_lastname: r.recipient_lastname,
+            recipient_telephone: r.recipient_telephone,
+        }
+    }
+}
+
+impl From<AddressBody> for MailingAddress {
+    fn from(a: AddressBody) -> Self {
+        Self {
+            street_line1: a.street_line1,
+            street_line2: a.street_line2,
+            street_line3: String::new(),
+            city: a.city,
+            region: a.region,
+            postal_code: a.postal_code,
+            country_code_2: a.country_code_2,
+        }
+    }
+}
+
 /// One `shipment_items[]` entry (closed).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -278,53 +304,7 @@ pub fn parse(form: Form, bytes: &[u8]) -> Result<Order, ApiError> {
         Form::Guide => 8,
         Form::Newer => 63,
     };
-    let p = &body.pin_request;
-    let (pin, min_pin_length) = match (p.kind.as_str(), p.length, &p.value) {
-        ("generate", Some(n), None) => {
-            if !(4..=max).contains(&n) {
-                return Err(ApiError::Validation(format!(
-                    "PIN `length` must be between 4 and {max}"
-                )));
-            }
-            let n = u8::try_from(n).unwrap_or(8);
-            (PinChoice::Generate { length: n }, n)
-        }
-        ("generate", None, _) => {
-            return Err(ApiError::Validation(
-                "PIN `length` is required when `type` is generate".into(),
-            ));
-        }
-        ("static", None, Some(v)) => {
-            let n = v.expose().chars().count();
-            let alnum = v.expose().chars().all(|c| c.is_ascii_alphanumeric());
-            if !(4..=max as usize).contains(&n) || (form == Form::Guide && !alnum) {
-                return Err(ApiError::Validation(format!(
-                    "PIN `value` must be 4 to {max} alphanumeric characters"
-                )));
-            }
-            (
-                PinChoice::Static { value: v.clone() },
-                u8::try_from(n).unwrap_or(4),
-            )
-        }
-        ("static", _, None) => {
-            return Err(ApiError::Validation(
-                "PIN `value` is required when `type` is static".into(),
-            ));
-        }
-        ("none", None, None) => (PinChoice::None, 4),
-        ("generate" | "static" | "none", _, _) => {
-            return Err(ApiError::Validation(
-                "`pin_request`: generate takes only `length`, static only `value`, none nothing"
-                    .into(),
-            ));
-        }
-        _ => {
-            return Err(ApiError::Validation(
-                "PIN `type` must be generate, static or none".into(),
-            ));
-        }
-    };
+    let (pin, min_pin_length) = pin_choice(&body.pin_request, max, form == Form::Guide)?;
     let s = body.yubico_shipment_request;
     let reseller_organization_id = s
         .reseller_organization_id
@@ -357,22 +337,8 @@ pub fn parse(form: Form, bytes: &[u8]) -> Result<Order, ApiError> {
             "`recipient` and `mailing_address` are required".into(),
         ));
     }
-    let recipient = s.recipient.map(|r| Recipient {
-        recipient_company: r.recipient_company,
-        recipient_email: r.recipient_email,
-        recipient_firstname: r.recipient_firstname,
-        recipient_lastname: r.recipient_lastname,
-        recipient_telephone: r.recipient_telephone,
-    });
-    let address = s.mailing_address.map(|a| MailingAddress {
-        street_line1: a.street_line1,
-        street_line2: a.street_line2,
-        street_line3: String::new(),
-        city: a.city,
-        region: a.region,
-        postal_code: a.postal_code,
-        country_code_2: a.country_code_2,
-    });
+    let recipient = s.recipient.map(Recipient::from);
+    let address = s.mailing_address.map(MailingAddress::from);
     let emails_to = body
         .enrollment_contacts
         .map(|c| c.emails_to)
@@ -398,6 +364,62 @@ pub fn parse(form: Form, bytes: &[u8]) -> Result<Order, ApiError> {
     // contacts.
     order.check()?;
     Ok(order)
+}
+
+/// The PIN choice of a `pin_request` (generate 4-`max` digits, static 4-`max`
+/// characters, letters and digits only when `alnum_only`, or none) and the minimum PIN
+/// length the key is to enforce.
+pub(crate) fn pin_choice(
+    p: &PinBody,
+    max: u32,
+    alnum_only: bool,
+) -> Result<(PinChoice, u8), ApiError> {
+    Ok(match (p.kind.as_str(), p.length, &p.value) {
+        ("generate", Some(n), None) => {
+            if !(4..=max).contains(&n) {
+                return Err(ApiError::Validation(format!(
+                    "PIN `length` must be between 4 and {max}"
+                )));
+            }
+            let n = u8::try_from(n).unwrap_or(8);
+            (PinChoice::Generate { length: n }, n)
+        }
+        ("generate", None, _) => {
+            return Err(ApiError::Validation(
+                "PIN `length` is required when `type` is generate".into(),
+            ));
+        }
+        ("static", None, Some(v)) => {
+            let n = v.expose().chars().count();
+            let alnum = v.expose().chars().all(|c| c.is_ascii_alphanumeric());
+            if !(4..=max as usize).contains(&n) || (alnum_only && !alnum) {
+                return Err(ApiError::Validation(format!(
+                    "PIN `value` must be 4 to {max} alphanumeric characters"
+                )));
+            }
+            (
+                PinChoice::Static { value: v.clone() },
+                u8::try_from(n).unwrap_or(4),
+            )
+        }
+        ("static", _, None) => {
+            return Err(ApiError::Validation(
+                "PIN `value` is required when `type` is static".into(),
+            ));
+        }
+        ("none", None, None) => (PinChoice::None, 4),
+        ("generate" | "static" | "none", _, _) => {
+            return Err(ApiError::Validation(
+                "`pin_request`: generate takes only `length`, static only `value`, none nothing"
+                    .into(),
+            ));
+        }
+        _ => {
+            return Err(ApiError::Validation(
+                "PIN `type` must be generate, static or none".into(),
+            ));
+        }
+    })
 }
 
 /// `POST /v1/fprRequest`.

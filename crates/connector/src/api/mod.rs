@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod batch;
 pub mod create;
+pub mod credential_requests;
 pub mod error;
 pub mod groups;
 pub mod openapi;
@@ -32,6 +33,8 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(create::fpr_request))
         .routes(routes!(batch::csv_batch))
         .routes(routes!(groups::entra_reconcile))
+        .routes(routes!(credential_requests::create))
+        .routes(routes!(credential_requests::get_one))
         .routes(routes!(create::fpr_shipments, shipments::list))
         .routes(routes!(shipments::process))
         .routes(routes!(shipments::get_one, shipments::delete))

@@ -32,9 +32,9 @@ pub const EVENT_HOOK: &str = "okta_event_hook";
     info(
         title = "prereg connector API (Entra mode, Okta mode, Yubico action cards)",
         description = "Pre-registered FIDO2 security keys: Entra-mode requests (`/v1/fprRequest`, `/v1/fpr/shipments`), \
-the admin and processing routes, Okta mode (`/v1/okta/*`), the CSV batch of both modes (`/v1/batch`), the Yubico Okta Workflows action cards (`/v1/yubico/*`), \
+the admin and processing routes, Okta mode (`/v1/okta/*`), the CSV batch of both modes (`/v1/batch`), credential requests of several keys and identity providers (`/v2/credential-requests`), the Yubico Okta Workflows action cards (`/v1/yubico/*`), \
 and the open monitoring routes. Errors are the guide's bodies (`ErrorBody`). Details: docs/connector.md, \
-docs/okta-mode.md, docs/yubico-cards.md, docs/batch.md."
+docs/okta-mode.md, docs/yubico-cards.md, docs/batch.md, docs/credential-requests.md."
     ),
     components(schemas(ErrorBody, ErrorCode, ErrorData)),
     modifiers(&Security),
@@ -44,6 +44,7 @@ docs/okta-mode.md, docs/yubico-cards.md, docs/batch.md."
         (name = "requests", description = "Tracked requests of either mode: read, process, retry, resend the PIN, acknowledge, delete"),
         (name = "okta", description = "Okta mode: event hook, batch, reconcile, the shipments table, the approval gate"),
         (name = "batch", description = "The CSV batch: one order per row, both modes (docs/batch.md)"),
+        (name = "credential-requests", description = "API v2: several keys for one person, each registered at Entra, Okta or both (docs/credential-requests.md)"),
         (name = "cards", description = "The Yubico connector's Okta Workflows action cards over HTTP"),
     )
 )]
@@ -585,4 +586,67 @@ pub struct EventsAnswer {
 pub struct Verification {
     /// The `x-okta-verification-challenge` header, echoed.
     pub verification: String,
+}
+
+/// A credential request's answer.
+#[derive(Serialize, ToSchema)]
+pub struct CredentialRequestAnswer {
+    /// The credential request.
+    pub data: CredentialRequestStatus,
+}
+
+/// A credential request with the status of each key and credential
+/// ([`engine::credreq::View`]).
+#[derive(Serialize, ToSchema)]
+pub struct CredentialRequestStatus {
+    /// Its id.
+    pub id: String,
+    /// `ongoing`, `complete` (every key), `error` (a key needs an admin or is not
+    /// ordered), `deleted` (every key).
+    pub state: String,
+    /// The person's Entra object id.
+    pub entra_user: Option<String>,
+    /// The person's Okta user id.
+    pub okta_user: Option<String>,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// Each key, in the order's order.
+    pub keys: Vec<KeyStatus>,
+}
+
+/// One key of a credential request.
+#[derive(Serialize, ToSchema)]
+pub struct KeyStatus {
+    /// Its place in the order (0 first).
+    pub position: i64,
+    /// Its label.
+    pub label: String,
+    /// The request that makes it (`null`: not ordered; `last_error` says why).
+    pub request_id: Option<String>,
+    /// The request's state (`creating`, `open`, `awaiting_approval`, `pin_pending`,
+    /// `complete`, `error`, `cancelling`, `deleted`), or `not_ordered`.
+    pub state: String,
+    /// Who delivers its PIN: `connector` or `okta`.
+    pub pin_delivered_by: String,
+    /// The fulfiller's shipment id.
+    pub shipment_id: Option<String>,
+    /// The key's serial once shipped.
+    pub serial: Option<String>,
+    /// Carrier tracking link.
+    pub tracking: Option<String>,
+    /// What went wrong last.
+    pub last_error: Option<String>,
+    /// Its credentials.
+    pub credentials: Vec<CredentialStatus>,
+}
+
+/// One credential of a key.
+#[derive(Serialize, ToSchema)]
+pub struct CredentialStatus {
+    /// `entra` or `okta`.
+    pub idp: String,
+    /// Its relying parties.
+    pub rp_ids: Vec<String>,
+    /// `pending`, `registered`, `error`, `deleted` or `not_ordered`.
+    pub state: String,
 }

@@ -394,6 +394,7 @@ fn order_line(
                     inventory_product_id: i,
                     customization_id: c,
                     shipping_overrides: Default::default(),
+                    key: Default::default(),
                 }),
                 (Some(b), p, i, c) => Some(Order {
                     group_id: b.group_id,
@@ -401,6 +402,7 @@ fn order_line(
                     inventory_product_id: i.unwrap_or(b.inventory_product_id),
                     customization_id: c.unwrap_or(b.customization_id),
                     shipping_overrides: Default::default(),
+                    key: Default::default(),
                 }),
                 (None, ..) => None,
             };

@@ -13,6 +13,7 @@ mod batch_csv;
 mod console_browser;
 mod console_http;
 mod console_okta;
+mod credential_requests;
 mod depot;
 mod engine;
 mod entra_groups;

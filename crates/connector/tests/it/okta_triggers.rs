@@ -279,6 +279,7 @@ async fn a_failed_write_while_recording_a_request_leaves_nothing_behind() {
         activated: false,
         restart: false,
         shipping_overrides: Default::default(),
+        key: Default::default(),
     };
     // A job for this id exists already: the last insert (the job) fails.
     sqlx::query("INSERT INTO jobs (id, request_id, run_at, attempts) VALUES ($1, $2, $3, 0)")

@@ -20,6 +20,8 @@ const SERVED: &[(&str, &str)] = &[
     ("post", "/v1/fpr/shipments"),
     ("post", "/v1/batch"),
     ("post", "/v1/entra/reconcile"),
+    ("post", "/v2/credential-requests"),
+    ("get", "/v2/credential-requests/{id}"),
     ("get", "/v1/fpr/shipments"),
     ("post", "/v1/fpr/shipments/process"),
     ("get", "/v1/fpr/shipments/{id}"),

@@ -124,7 +124,8 @@ pub async fn retry(state: &Services, mut row: RequestRow) -> Result<Acted, Servi
     }
     let pool = state.store.pool();
     let mut part = part_of(state, &row.id).await?;
-    if let Some(holder) = ostore::lock_user(pool, &part.okta_user_id, &row.id).await? {
+    let lock = ostore::lock_name(&part.okta_user_id, part.key.slot.as_deref());
+    if let Some(holder) = ostore::lock_user(pool, &lock, &row.id).await? {
         return Err(ServiceError::Conflict(format!(
             "the user has another open request ({holder}); finish or delete it first"
         )));
@@ -159,6 +160,8 @@ pub async fn retry(state: &Services, mut row: RequestRow) -> Result<Acted, Servi
         part.enrollment_ids.clear();
         part.activated = false;
         part.restart = false;
+        // A new key: its Entra credential (if any) is registered anew.
+        part.key.entra_registered = false;
         ostore::update(pool, &part).await?;
         ostore::set_create_body(pool, &row.id, "{}").await?;
         row.shipment_id = None;

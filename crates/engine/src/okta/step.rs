@@ -21,7 +21,8 @@
 use super::OktaState;
 use super::store::{self as ostore, OktaRequest};
 use crate::domain::RequestState;
-use crate::process::{CreateError, Step, Undone, fail, undo_shipment};
+use crate::process::{CreateError, Step, StepError, Undone, fail, undo_shipment};
+use crate::secrets::Purpose;
 use crate::services::Services;
 use crate::store::{RequestRow, Store};
 use yubienterprise::ClientError;
@@ -338,10 +339,8 @@ async fn create(
             // Recorded while Okta did not answer, under the name it was given: now the
             // user is known. One open request per person: a second one is withdrawn.
             let pool = state.store.pool();
-            if let Some(holder) = ostore::lock_user(pool, &user.id, &row.id)
-                .await
-                .map_err(db)?
-            {
+            let lock = ostore::lock_name(&user.id, part.key.slot.as_deref());
+            if let Some(holder) = ostore::lock_user(pool, &lock, &row.id).await.map_err(db)? {
                 row.state = RequestState::Deleted;
                 row.last_error = None;
                 let note = format!(
@@ -371,9 +370,17 @@ async fn create(
         let (recipient, address) =
             super::profile::shipping(&user.profile, hr.as_ref(), &part.shipping_overrides)
                 .map_err(Fault::Fixable)?;
-        let tk = state.transport_key().await.map_err(Fault::Transient)?;
-        let tk: okta::EcKeyJwk = serde_json::from_value(tk.to_value())
+        let transport = state.transport_key().await.map_err(Fault::Transient)?;
+        let tk: okta::EcKeyJwk = serde_json::from_value(transport.to_value())
             .map_err(|e| Fault::Transient(format!("the fulfiller's transport key: {e}")))?;
+        // A key registered at Entra too (a credential request): our own credential
+        // request, sealed before Okta is asked, rides along with Okta's.
+        let entra_request = match &part.key.entra_user_id {
+            Some(entra_user) => {
+                Some(seal_entra_request(state, &row.id, entra_user, &transport).await?)
+            }
+            None => None,
+        };
         // Intent first: an enrollment whose answer was lost (a crash, a timeout) is
         // found by this mark and withdrawn before enrolling again, so the user's
         // "Pre-enrolled authenticators" never collects strays.
@@ -391,7 +398,11 @@ async fn create(
         let enrolled = okta
             .client
             .enroll(&okta::EnrollmentInitializationRequest {
-                enrollment_rp_ids: okta.config.rp_ids.clone(),
+                enrollment_rp_ids: if part.key.rp_ids.is_empty() {
+                    okta.config.rp_ids.clone()
+                } else {
+                    part.key.rp_ids.clone()
+                },
                 fulfillment_provider: okta::FULFILLMENT_PROVIDER.into(),
                 user_id: part.okta_user_id.clone(),
                 yubico_transport_key_jwk: tk,
@@ -415,6 +426,7 @@ async fn create(
                         .cred_requests
                         .iter()
                         .map(|c| c.cred_request_jwe.clone())
+                        .chain(entra_request)
                         .collect(),
                 }],
             }],
@@ -565,16 +577,29 @@ async fn poll(
         ));
     };
     still_current(state, &row).await?;
-    if pd.fido_credential_responses.len() != part.enrollment_ids.len() {
+    let entra = usize::from(part.key.entra_user_id.is_some());
+    if pd.fido_credential_responses.len() != part.enrollment_ids.len() + entra {
         return Err(Fault::Fatal(format!(
-            "the shipment carries {} credential responses for {} enrollments; contact the fulfiller",
+            "the shipment carries {} credential responses for {} enrollments{}; contact the fulfiller",
             pd.fido_credential_responses.len(),
-            part.enrollment_ids.len()
+            part.enrollment_ids.len(),
+            if entra == 1 {
+                " and one Entra credential"
+            } else {
+                ""
+            }
         )));
     }
     if !part.activated {
         activate(state, okta, part, pd).await?;
         part.activated = true;
+        ostore::update(state.store.pool(), part).await.map_err(db)?;
+    }
+    if let Some(entra_user) = part.key.entra_user_id.clone()
+        && !part.key.entra_registered
+    {
+        register_at_entra(state, &row, &entra_user, pd).await?;
+        part.key.entra_registered = true;
         ostore::update(state.store.pool(), part).await.map_err(db)?;
     }
     row.serial = Some(pd.serial_number.clone());
@@ -592,6 +617,101 @@ async fn poll(
     };
     persist_if(state, &row, RequestState::Open, note).await?;
     Ok(Some(row))
+}
+
+/// Seals a credential request for Entra user `entra_user` (creation options from
+/// Graph) to the fulfiller's transport key, keeping its response key sealed with the
+/// request: the Entra credential of a key that is registered at Okta and Entra.
+async fn seal_entra_request(
+    state: &Services,
+    request_id: &str,
+    entra_user: &str,
+    transport: &envelope::PublicJwk,
+) -> Result<String, Fault> {
+    let version = state.config.entra_fido_api_version;
+    let minutes = match version {
+        graph::ApiVersion::Beta => Some(state.config.entra_fido_api_challenge_timeout_minutes),
+        graph::ApiVersion::V1 => None,
+    };
+    let options = match state
+        .graph
+        .creation_options(version, entra_user, minutes)
+        .await
+    {
+        Ok(o) => o,
+        Err(e) if e.status() == Some(404) => {
+            return Err(Fault::Fixable(format!(
+                "Entra has no user {entra_user} to register the key with; delete this request"
+            )));
+        }
+        Err(e) => {
+            return Err(Fault::Transient(format!(
+                "getting FIDO2 creation options from Graph: {e}"
+            )));
+        }
+    };
+    let key = envelope::PrivateJwk::generate(format!("resp-{request_id}"), envelope::KeyUse::Enc)
+        .map_err(db)?;
+    let public_key = serde_json::to_value(&options.public_key).map_err(db)?;
+    let jwe = envelope::seal_request(
+        &envelope::Request::Credential(envelope::CredentialRequest {
+            response_key: key.public().clone(),
+            origin: graph::ENTRA_ORIGIN.to_owned(),
+            public_key,
+        }),
+        transport,
+    )
+    .map_err(db)?;
+    let sealed = state
+        .master_key
+        .seal(request_id, Purpose::ResponseKey, key.to_json().as_bytes())
+        .map_err(db)?;
+    state
+        .store
+        .put_secret(request_id, Purpose::ResponseKey, &sealed)
+        .await
+        .map_err(db)?;
+    Ok(jwe)
+}
+
+/// Registers the key's Entra credential (the last credential request of the order, the
+/// last response of the shipment) with Graph, as Entra mode does: idempotent against a
+/// lost answer.
+async fn register_at_entra(
+    state: &Services,
+    row: &RequestRow,
+    entra_user: &str,
+    pd: &yubienterprise::fpr::ProductData,
+) -> Result<(), Fault> {
+    let body: CreateFprShipment = serde_json::from_str(&row.create_body)
+        .map_err(|e| Fault::Fatal(format!("stored create body unreadable: {e}")))?;
+    let (Some(cred_req), Some(cred_resp)) = (
+        body.shipment_items
+            .first()
+            .and_then(|i| i.product_customizations.first())
+            .and_then(|c| c.fido_credential_requests.last()),
+        pd.fido_credential_responses.last(),
+    ) else {
+        return Err(Fault::Fatal(
+            "the order or the shipment has no Entra credential; contact the fulfiller".into(),
+        ));
+    };
+    let step = |e: StepError| match e {
+        StepError::Transient(m) => Fault::Transient(m),
+        StepError::Permanent(m) => Fault::Fixable(format!(
+            "{m} (the key is active at Okta; set the request back to ongoing once fixed)"
+        )),
+        StepError::Moved => Fault::Transient("the request changed meanwhile".into()),
+    };
+    let keys = [crate::process::response_key(state, &row.id)
+        .await
+        .map_err(step)?];
+    let (reg, _) = crate::process::open_credential(state, &keys, cred_req, cred_resp, pd)
+        .await
+        .map_err(step)?;
+    crate::process::register_with_graph(state, entra_user, &reg, &pd.serial_number)
+        .await
+        .map_err(step)
 }
 
 /// Okta `activate` with the shipment's responses and the fulfiller's signing keys (the

@@ -42,12 +42,38 @@ pub struct OktaRequest {
     /// fulfiller's field name (`street_line1`, `recipient_telephone`, ...): they win over
     /// the Okta profile and the HR file.
     pub shipping_overrides: std::collections::BTreeMap<String, String>,
+    /// What a credential request (API v2) adds to the key (default: nothing).
+    pub key: KeyOptions,
+}
+
+/// What a credential request (API v2, [`crate::credreq`]) adds to an Okta-mode key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyOptions {
+    /// The key's slot in the user's open-request lock: `None` is the user's one lock (a
+    /// trigger for a user with this key open orders nothing); a second key of the same
+    /// order (a backup) takes its label's slot.
+    pub slot: Option<String>,
+    /// The relying parties to enroll for (empty: `okta.rp_ids`).
+    pub rp_ids: Vec<String>,
+    /// The key is registered at Entra too, for this user (object id).
+    pub entra_user_id: Option<String>,
+    /// Graph has registered that credential.
+    pub entra_registered: bool,
+}
+
+/// The name under which `okta_user_id` holds its open-request lock for a key in `slot`.
+pub fn lock_name(okta_user_id: &str, slot: Option<&str>) -> String {
+    match slot {
+        None => okta_user_id.to_owned(),
+        Some(s) => format!("{okta_user_id}#{s}"),
+    }
 }
 
 fn row(r: &sqlx::any::AnyRow) -> Result<OktaRequest, StoreError> {
     let ids: Option<String> = r.try_get("enrollment_ids")?;
     let activated: i64 = r.try_get("activated")?;
     let restart: i64 = r.try_get("restart")?;
+    let entra_registered: i64 = r.try_get("entra_registered")?;
     Ok(OktaRequest {
         request_id: r.try_get("request_id")?,
         okta_user_id: r.try_get("okta_user_id")?,
@@ -66,12 +92,22 @@ fn row(r: &sqlx::any::AnyRow) -> Result<OktaRequest, StoreError> {
             .try_get::<Option<String>, _>("shipping_overrides")?
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default(),
+        key: KeyOptions {
+            slot: r.try_get("lock_slot")?,
+            rp_ids: r
+                .try_get::<Option<String>, _>("rp_ids")?
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default(),
+            entra_user_id: r.try_get("entra_user_id")?,
+            entra_registered: entra_registered != 0,
+        },
     })
 }
 
 const COLS: &str = "request_id, okta_user_id, login, group_id, CAST(product_id AS BIGINT) AS product_id, \
     CAST(inventory_product_id AS BIGINT) AS inventory_product_id, customization_id, source, enrollment_ids, \
-    CAST(activated AS BIGINT) AS activated, CAST(restart AS BIGINT) AS restart, shipping_overrides";
+    CAST(activated AS BIGINT) AS activated, CAST(restart AS BIGINT) AS restart, shipping_overrides, \
+    lock_slot, rp_ids, entra_user_id, CAST(entra_registered AS BIGINT) AS entra_registered";
 
 /// Reads Okta mode's part of a request.
 pub async fn get(pool: &AnyPool, request_id: &str) -> Result<Option<OktaRequest>, StoreError> {
@@ -84,17 +120,20 @@ pub async fn get(pool: &AnyPool, request_id: &str) -> Result<Option<OktaRequest>
     r.as_ref().map(row).transpose()
 }
 
-/// Writes the mutable parts (enrollment ids, activated, restart).
+/// Writes the mutable parts (enrollment ids, activated, restart, the Entra credential
+/// registered).
 pub async fn update(pool: &AnyPool, o: &OktaRequest) -> Result<(), StoreError> {
     let ids = (!o.enrollment_ids.is_empty())
         .then(|| serde_json::Value::from(o.enrollment_ids.clone()).to_string());
     sqlx::query(
-        "UPDATE okta_requests SET enrollment_ids = $2, activated = $3, restart = $4 WHERE request_id = $1",
+        "UPDATE okta_requests SET enrollment_ids = $2, activated = $3, restart = $4, entra_registered = $5 \
+         WHERE request_id = $1",
     )
     .bind(&o.request_id)
     .bind(ids)
     .bind(i64::from(o.activated))
     .bind(i64::from(o.restart))
+    .bind(i64::from(o.key.entra_registered))
     .execute(pool)
     .await?;
     Ok(())
@@ -230,7 +269,8 @@ pub async fn insert_request(
     idempotency: Option<(&str, &str)>,
 ) -> Result<Option<String>, StoreError> {
     let mut tx = store.begin_write().await?;
-    if let Some(holder) = lock_with(&mut tx, &part.okta_user_id, &row.id).await? {
+    let lock = lock_name(&part.okta_user_id, part.key.slot.as_deref());
+    if let Some(holder) = lock_with(&mut tx, &lock, &row.id).await? {
         tx.rollback().await?;
         return Ok(Some(holder));
     }
@@ -247,7 +287,8 @@ pub async fn insert_request(
     sqlx::query(
         "INSERT INTO okta_requests (request_id, okta_user_id, login, group_id, product_id, \
          inventory_product_id, customization_id, source, enrollment_ids, activated, restart, created_at, \
-         shipping_overrides) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, 0, $9, $10)",
+         shipping_overrides, lock_slot, rp_ids, entra_user_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, 0, $9, $10, $11, $12, $13)",
     )
     .bind(&part.request_id)
     .bind(&part.okta_user_id)
@@ -267,6 +308,9 @@ pub async fn insert_request(
         )
         .to_string()
     }))
+    .bind(&part.key.slot)
+    .bind((!part.key.rp_ids.is_empty()).then(|| serde_json::Value::from(part.key.rp_ids.clone()).to_string()))
+    .bind(&part.key.entra_user_id)
     .execute(&mut *tx)
     .await?;
     crate::store::add_history(&mut tx, &row.id, row.created_at, row.state.as_str(), note).await?;

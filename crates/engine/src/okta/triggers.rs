@@ -28,6 +28,8 @@ pub struct Order {
     /// Recipient and address fields given with the order (a CSV batch row's columns, by
     /// the fulfiller's field names), over the Okta profile and the HR file.
     pub shipping_overrides: std::collections::BTreeMap<String, String>,
+    /// What a credential request (API v2) adds to the key.
+    pub key: ostore::KeyOptions,
 }
 
 impl From<&GroupMapping> for Order {
@@ -38,6 +40,7 @@ impl From<&GroupMapping> for Order {
             inventory_product_id: g.inventory_product_id,
             customization_id: g.customization_id.clone(),
             shipping_overrides: Default::default(),
+            key: Default::default(),
         }
     }
 }
@@ -158,6 +161,7 @@ pub async fn start_request_once(
         activated: false,
         restart: false,
         shipping_overrides: order.shipping_overrides.clone(),
+        key: order.key.clone(),
     };
     let mut note = first_note(source, &part);
     if !resolved {
@@ -278,6 +282,7 @@ pub fn order_of_event(o: &OktaState, debug: &serde_json::Value) -> Option<Order>
                     .map(str::to_owned)
                     .or(fb.map(|b| b.customization_id))?,
                 shipping_overrides: Default::default(),
+                key: Default::default(),
             })
         }
         None => fallback,

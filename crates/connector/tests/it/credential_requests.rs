@@ -1,0 +1,332 @@
+//! Credential requests, API v2 (issue #19 item 1, docs/credential-requests.md): a primary
+//! and a backup key for one person, each with its own shipment and PIN, both signing in
+//! at Entra; one key registered at Entra and at Okta, signing in at both; the order's
+//! idempotency; and the refusals naming the member at fault.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common::{self, ALEX};
+use crate::okta_common::{self, BOB, Options};
+use crate::pg::TestDb;
+use authenticator::{KeyProgrammer, Pin, VirtualYubiKey};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const ALEX_UPN: &str = "AlexW@contoso.onmicrosoft.com";
+const BOB_LOGIN: &str = "bob.brown@example.com";
+
+fn product() -> Value {
+    json!({
+        "product_id": 1,
+        "inventory_product_id": 1,
+        "customization_id": sandbox::fulfiller::seed::DEFAULT_CUSTOMIZATION,
+    })
+}
+
+/// The PIN in the mail whose subject names `serial`, and that mail's subject.
+fn mailed(mail: &sandbox::mail::MailCatcher, serial: &str) -> (String, String) {
+    let m = mail
+        .messages()
+        .into_iter()
+        .find(|m| m.subject.contains(serial))
+        .unwrap_or_else(|| panic!("no PIN mail names {serial}"));
+    let at = m.body.find("Its PIN is: ").expect("the mail names the PIN") + 12;
+    let pin = m.body[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    (pin, m.subject)
+}
+
+/// A fresh PIN when the key demands a change; the PIN to sign in with.
+fn ready_pin(key: &mut VirtualYubiKey, pin: &str, new: &str) -> String {
+    if key.summary().force_pin_change {
+        key.change_pin(&Pin::new(pin), &Pin::new(new)).unwrap();
+        new.to_owned()
+    } else {
+        pin.to_owned()
+    }
+}
+
+/// The shipped key of a shipment, as the person holds it.
+async fn shipped_key(w: &common::World, shipment_id: &str) -> VirtualYubiKey {
+    let v = w
+        .fulfiller_call(
+            Method::GET,
+            &format!("/sandbox/v1/shipments/{shipment_id}/key"),
+            None,
+        )
+        .await;
+    VirtualYubiKey::from_json(&v.to_string()).unwrap()
+}
+
+async fn order_as(w: &common::World, body: &Value, idempotency: Option<&str>) -> (u16, Value) {
+    let token = w.token().await;
+    w.call_as(
+        &token,
+        Method::POST,
+        "/v2/credential-requests",
+        Some(body.clone()),
+        idempotency,
+    )
+    .await
+}
+
+async fn primary_and_backup(database_url: Option<String>) {
+    let w = common::start_full(sandbox::Config::for_tests(), database_url, "", false).await;
+    let body = json!({
+        "person": {"entra_user": ALEX_UPN, "pin_contacts": ["helpdesk@contoso.example"]},
+        "product": product(),
+        "keys": [
+            {"label": "primary", "credentials": [{"idp": "entra"}]},
+            {"label": "backup", "credentials": [{"idp": "entra"}]}
+        ]
+    });
+    let (s, v) = order_as(&w, &body, Some("order-alex-1")).await;
+    assert_eq!(s, 202, "{v}");
+    let cr = v["data"].clone();
+    let id = cr["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        cr["entra_user"], ALEX,
+        "the person is resolved to the object id"
+    );
+    let keys = cr["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    for (k, label) in keys.iter().zip(["primary", "backup"]) {
+        assert_eq!(k["label"], label);
+        assert_eq!(k["state"], "open", "{k}");
+        assert_eq!(k["pin_delivered_by"], "connector");
+        assert_eq!(k["credentials"][0]["idp"], "entra");
+        assert_eq!(
+            k["credentials"][0]["rp_ids"],
+            json!(["login.microsoft.com"])
+        );
+        assert_eq!(k["credentials"][0]["state"], "pending");
+    }
+    let sids: Vec<String> = keys
+        .iter()
+        .map(|k| k["shipment_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_ne!(
+        sids[0], sids[1],
+        "one key per FIDO Pre-reg shipment: two shipments"
+    );
+    assert_eq!(w.fulfiller_total().await, 2);
+
+    // The same order sent again (its answer lost) orders nothing.
+    let (s, again) = order_as(&w, &body, Some("order-alex-1")).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["data"]["id"], id.as_str());
+    assert_eq!(w.fulfiller_total().await, 2);
+
+    for _ in 0..2 {
+        w.advance().await;
+    }
+    for k in keys {
+        w.settle(k["request_id"].as_str().unwrap(), &["complete"])
+            .await;
+    }
+    let (s, v) = w
+        .call(Method::GET, &format!("/v2/credential-requests/{id}"), None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let done = &v["data"];
+    assert_eq!(done["state"], "complete", "{done}");
+    assert_eq!(
+        w.entra.registered_methods().len(),
+        2,
+        "two passkeys for Alex"
+    );
+
+    // Each key's PIN mail names the key, and each key signs in with its own PIN.
+    let mut pins = Vec::new();
+    for (k, label) in done["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(["primary", "backup"])
+    {
+        assert_eq!(k["credentials"][0]["state"], "registered", "{k}");
+        let serial = k["serial"].as_str().unwrap();
+        let (pin, subject) = mailed(&w.mail, serial);
+        assert!(
+            subject.contains(&format!("the {label} security key")),
+            "{subject}"
+        );
+        assert!(
+            !done.to_string().contains(&pin),
+            "the PIN is not in the view"
+        );
+        let mut key = shipped_key(&w, k["shipment_id"].as_str().unwrap()).await;
+        let now = ready_pin(&mut key, &pin, "31415926");
+        let (s, who) =
+            common::sign_in_at(&w.http, &w.entra.base_url(), &mut key, ALEX_UPN, &now).await;
+        assert_eq!(s, 200, "{label} key signs in: {who}");
+        pins.push(pin);
+    }
+    assert_ne!(pins[0], pins[1], "each key has its own PIN");
+    assert_eq!(w.mail.messages().len(), 2, "one PIN mail per key");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_primary_and_a_backup_key_ship_with_their_own_pins_and_both_sign_in() {
+    primary_and_backup(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_primary_and_a_backup_key_on_postgresql() {
+    let db = TestDb::create("prereg_credreq").await;
+    primary_and_backup(Some(db.url.clone())).await;
+    db.drop_db().await;
+}
+
+async fn one_key_at_both(database_url: Option<String>) {
+    let w = okta_common::start_with(Options {
+        approval: "auto",
+        database_url,
+        ..Default::default()
+    })
+    .await;
+    let body = json!({
+        "person": {"entra_user": ALEX_UPN, "okta_user": BOB_LOGIN},
+        "product": product(),
+        "keys": [{"label": "primary", "credentials": [{"idp": "okta"}, {"idp": "entra"}]}]
+    });
+    let (s, v) = w
+        .call(Method::POST, "/v2/credential-requests", Some(body))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(v["data"]["okta_user"], BOB);
+    let key = &v["data"]["keys"][0];
+    assert_eq!(
+        key["pin_delivered_by"], "okta",
+        "Okta makes and mails the PIN"
+    );
+    let request_id = key["request_id"].as_str().unwrap().to_owned();
+    let r = w.drive_to(&request_id, "complete").await;
+    let shipment = r["shipment_id"].as_str().unwrap().to_owned();
+    let serial = r["serial_number"].as_str().unwrap().to_owned();
+
+    // One shipment, one key, carrying Okta's credential request and ours.
+    let shipments = w.fulfiller_shipments().await;
+    assert_eq!(shipments.len(), 1);
+    let (s, order) = w
+        .fulfiller_call(Method::GET, &format!("/v1/fpr/shipments/{shipment}"), None)
+        .await;
+    assert_eq!(s, 200, "{order}");
+    let responses = &order["shipment_items"][0]["product_data"][0]["fido_credential_responses"];
+    assert_eq!(responses.as_array().map(Vec::len), Some(2), "{order}");
+    let (_, v) = w
+        .call(Method::GET, &format!("/v2/credential-requests/{id}"), None)
+        .await;
+    let cr = &v["data"];
+    assert_eq!(cr["state"], "complete", "{cr}");
+    for c in cr["keys"][0]["credentials"].as_array().unwrap() {
+        assert_eq!(c["state"], "registered", "{cr}");
+    }
+    // Registered at both: an active enrollment at Okta, a passkey at Entra.
+    let enrollments = w.enrollments(BOB).await;
+    assert_eq!(enrollments.len(), 1);
+    assert_eq!(enrollments[0]["status"], "ACTIVE");
+    let methods = w.entra.registered_methods();
+    assert_eq!(methods.len(), 1);
+    assert_eq!(methods[0].user_id, ALEX);
+
+    // Okta mailed the PIN; the one key signs in at Okta and at Entra with it.
+    let mail = w.mail.messages();
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].body.contains(&serial), "the mail names the key");
+    let pin = okta_common::pin_in(&mail[0].body);
+    let mut key = w.shipped_key(&shipment).await;
+    let now = ready_pin(&mut key, &pin, "73195208");
+    let (s, who) = w.sign_in(&mut key, BOB_LOGIN, &now).await;
+    assert_eq!(s, 200, "signs in at Okta: {who}");
+    assert_eq!(who["user"]["id"], BOB);
+    let (s, who) = common::sign_in_at(&w.http, &w.entra.base_url(), &mut key, ALEX_UPN, &now).await;
+    assert_eq!(s, 200, "signs in at Entra: {who}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_key_registered_at_entra_and_okta_signs_in_at_both() {
+    one_key_at_both(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_key_at_entra_and_okta_on_postgresql() {
+    let db = TestDb::create("prereg_credreq_both").await;
+    one_key_at_both(Some(db.url.clone())).await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_order_is_refused_naming_the_member_and_nothing_is_ordered() {
+    let w = common::start_full(sandbox::Config::for_tests(), None, "", false).await;
+    let key = |label: &str, idp: &str| json!({"label": label, "credentials": [{"idp": idp}]});
+    let cases = [
+        (
+            json!({"person": {"entra_user": ALEX}, "product": product(),
+                   "keys": [key("primary", "entra"), key("Primary", "entra")]}),
+            400,
+            "`keys[1].label`",
+        ),
+        (
+            json!({"person": {"entra_user": ALEX}, "product": product(),
+                   "keys": [{"label": "primary", "credentials": [{"idp": "entra"}, {"idp": "entra"}]}]}),
+            400,
+            "`keys[0].credentials` names entra twice",
+        ),
+        (
+            json!({"person": {"entra_user": ALEX}, "product": product(), "keys": [key("primary", "okta")]}),
+            400,
+            "Okta mode is off",
+        ),
+        (
+            json!({"person": {}, "product": product(), "keys": [key("primary", "entra")]}),
+            400,
+            "`person.entra_user`",
+        ),
+        (
+            json!({"person": {"entra_user": ALEX}, "product": product(),
+                   "keys": [{"label": "primary", "credentials": [{"idp": "entra", "rp_ids": ["example.com"]}]}]}),
+            400,
+            "`keys[0].credentials[0].rp_ids`",
+        ),
+        (
+            json!({"person": {"entra_user": "nobody@contoso.onmicrosoft.com"}, "product": product(),
+                   "keys": [key("primary", "entra")]}),
+            400,
+            "Could not find user",
+        ),
+        (
+            json!({"person": {"entra_user": ALEX}, "product": product(), "keys": []}),
+            400,
+            "`keys` must hold 1 to 4 keys",
+        ),
+        (
+            json!({"person": {"entra_user": ALEX}, "product": product(), "keys": [key("primary", "entra")], "colour": "red"}),
+            400,
+            "unknown field",
+        ),
+    ];
+    for (body, status, names) in cases {
+        let (s, v) = w
+            .call(Method::POST, "/v2/credential-requests", Some(body.clone()))
+            .await;
+        assert_eq!(s, status, "{body} -> {v}");
+        let m = v["error_message"].as_str().unwrap_or_default();
+        assert!(m.contains(names), "{body}: {m:?} should name {names}");
+    }
+    assert_eq!(w.fulfiller_total().await, 0, "nothing was ordered");
+    // A fulfiller refusal of the (only) key: nothing stays either.
+    let bad = json!({"person": {"entra_user": ALEX}, "product": {"product_id": 1, "inventory_product_id": 1, "customization_id": "NO-SUCH-CID"},
+                     "keys": [key("primary", "entra")]});
+    let (s, v) = w
+        .call(Method::POST, "/v2/credential-requests", Some(bad))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = w
+        .call(Method::GET, "/v2/credential-requests/nope", None)
+        .await;
+    assert_eq!(s, 404, "{v}");
+    assert_eq!(w.fulfiller_total().await, 0);
+}

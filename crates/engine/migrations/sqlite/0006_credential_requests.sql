@@ -1,0 +1,19 @@
+-- Credential requests (API v2, docs/credential-requests.md): one person's order of
+-- several keys, each with credentials at Entra, Okta or both. Each key is a request of
+-- its own (its shipment, its PIN, its audit trail), made under the idempotency key
+-- ('credential-request', '<id>#<position>'): a repeated or resumed order never orders
+-- a key twice. A key's request_id is NULL until its request is recorded.
+CREATE TABLE credential_requests (
+    id TEXT PRIMARY KEY, entra_user TEXT, okta_user TEXT, created_at INTEGER NOT NULL);
+CREATE TABLE credential_request_keys (
+    credential_request_id TEXT NOT NULL, position INTEGER NOT NULL, label TEXT NOT NULL,
+    credentials TEXT NOT NULL, request_id TEXT UNIQUE, last_error TEXT,
+    PRIMARY KEY (credential_request_id, position));
+-- An Okta-mode key of a credential request: its slot in the user's open-request lock
+-- (NULL: the user's one lock; a backup key takes its label's), the relying parties to
+-- enroll for (JSON array; NULL: okta.rp_ids), and a credential registered at Entra too
+-- (the Entra user's object id, and whether Graph has registered it).
+ALTER TABLE okta_requests ADD COLUMN lock_slot TEXT;
+ALTER TABLE okta_requests ADD COLUMN rp_ids TEXT;
+ALTER TABLE okta_requests ADD COLUMN entra_user_id TEXT;
+ALTER TABLE okta_requests ADD COLUMN entra_registered INTEGER NOT NULL DEFAULT 0;
