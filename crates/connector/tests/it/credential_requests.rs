@@ -9,6 +9,7 @@ use crate::okta_common::{self, BOB, Options};
 use crate::pg::TestDb;
 use authenticator::{KeyProgrammer, Pin, VirtualYubiKey};
 use reqwest::Method;
+use sandbox::faults::{FaultKind, ScriptedFault};
 use serde_json::{Value, json};
 
 const ALEX_UPN: &str = "AlexW@contoso.onmicrosoft.com";
@@ -191,6 +192,24 @@ async fn one_key_at_both(database_url: Option<String>) {
         "product": product(),
         "keys": [{"label": "primary", "credentials": [{"idp": "okta"}, {"idp": "entra"}]}]
     });
+    // Both registrations lose their answer once (Okta activated, Graph registered; the
+    // connector never hears), and Graph's creation options fail once: still one
+    // enrollment, one passkey.
+    w.okta_org.faults().script([ScriptedFault::new(
+        "POST",
+        "/activate",
+        FaultKind::DropAfter,
+        1,
+    )]);
+    w.entra.faults().script([
+        ScriptedFault::new(
+            "POST",
+            "/authentication/fido2Methods",
+            FaultKind::DropAfter,
+            1,
+        ),
+        ScriptedFault::new("GET", "/creationOptions", FaultKind::Error, 1),
+    ]);
     let (s, v) = w
         .call(Method::POST, "/v2/credential-requests", Some(body))
         .await;
@@ -204,6 +223,10 @@ async fn one_key_at_both(database_url: Option<String>) {
     );
     let request_id = key["request_id"].as_str().unwrap().to_owned();
     let r = w.drive_to(&request_id, "complete").await;
+    assert!(
+        w.okta_org.faults().get().script.is_empty() && w.entra.faults().get().script.is_empty(),
+        "every scripted fault was met"
+    );
     let shipment = r["shipment_id"].as_str().unwrap().to_owned();
     let serial = r["serial_number"].as_str().unwrap().to_owned();
 
@@ -329,4 +352,89 @@ async fn a_bad_order_is_refused_naming_the_member_and_nothing_is_ordered() {
         .await;
     assert_eq!(s, 404, "{v}");
     assert_eq!(w.fulfiller_total().await, 0);
+}
+
+/// Graph refuses the Entra credential of a key that Okta has activated (the tenant's
+/// passkey policy was switched off after the order): the request goes to `error`
+/// naming the policy, the Okta credential stays registered; once the policy is on
+/// again, a retry registers the same shipped key at Entra without activating it at
+/// Okta again, and Okta mails the PIN once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_entra_registration_is_retried_on_the_same_key_after_the_fix() {
+    let w = okta_common::start_with(Options {
+        approval: "auto",
+        ..Default::default()
+    })
+    .await;
+    let body = json!({
+        "person": {"entra_user": ALEX, "okta_user": BOB},
+        "product": product(),
+        "keys": [{"label": "laptop", "credentials": [{"idp": "entra"}, {"idp": "okta"}]}]
+    });
+    let (s, v) = w
+        .call(Method::POST, "/v2/credential-requests", Some(body))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["data"]["id"].as_str().unwrap().to_owned();
+    let request_id = v["data"]["keys"][0]["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.drive_to(&request_id, "open").await;
+
+    let policy_url = format!("{}/sandbox/v1/fido2-policy", w.entra.base_url());
+    let mut policy: Value = w
+        .http
+        .get(&policy_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    policy["state"] = json!("disabled");
+    let r = w.http.put(&policy_url).json(&policy).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = w.drive_to(&request_id, "error").await;
+    let why = r["last_error"].as_str().unwrap();
+    assert!(why.contains("Passkey (FIDO2)"), "{why}");
+    let (_, v) = w
+        .call(Method::GET, &format!("/v2/credential-requests/{id}"), None)
+        .await;
+    let cr = &v["data"];
+    assert_eq!(cr["state"], "error", "{cr}");
+    let states: Vec<(&str, &str)> = cr["keys"][0]["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["idp"].as_str().unwrap(), c["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("entra", "error"), ("okta", "registered")], "{cr}");
+    assert!(w.entra.registered_methods().is_empty());
+    assert!(
+        w.mail.messages().is_empty(),
+        "no PIN before every credential is registered"
+    );
+
+    policy["state"] = json!("enabled");
+    let r = w.http.put(&policy_url).json(&policy).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, v) = w
+        .call(
+            Method::POST,
+            &format!("/v1/fpr/shipments/{request_id}/retry"),
+            None,
+        )
+        .await;
+    assert!(s == 200 || s == 202, "{s} {v}");
+    w.drive_to(&request_id, "complete").await;
+    assert_eq!(w.entra.registered_methods().len(), 1);
+    let enrollments = w.enrollments(BOB).await;
+    assert_eq!(enrollments.len(), 1);
+    assert_eq!(enrollments[0]["status"], "ACTIVE");
+    assert_eq!(w.mail.messages().len(), 1, "Okta mailed the PIN once");
+    let (_, v) = w
+        .call(Method::GET, &format!("/v2/credential-requests/{id}"), None)
+        .await;
+    assert_eq!(v["data"]["state"], "complete", "{v}");
 }

@@ -170,6 +170,11 @@ pub async fn retry(state: &Services, mut row: RequestRow) -> Result<Acted, Servi
         row.tracking = None;
         row.state = RequestState::Creating;
         note = "set back to ongoing by an admin: starting over with a new enrollment";
+    } else if part.activated && part.key.entra_user_id.is_some() && !part.key.entra_registered {
+        // Active at Okta, its Entra credential not registered (Graph refused it): the
+        // shipment is read again and the same key registered at Entra.
+        row.state = RequestState::Open;
+        note = "set back to ongoing by an admin: registering the key at Entra again";
     } else if part.activated {
         row.state = RequestState::PinPending;
         note = "set back to ongoing by an admin: sending the PIN again";
