@@ -428,12 +428,13 @@ struct KeyRow {
     credentials: Vec<Credential>,
     request_id: Option<String>,
     last_error: Option<String>,
+    cancelled: bool,
 }
 
 async fn keys_of(state: &Services, id: &str) -> Result<Vec<KeyRow>, StoreError> {
     let rows = sqlx::query(
-        "SELECT CAST(position AS BIGINT) AS position, label, credentials, request_id, last_error \
-         FROM credential_request_keys WHERE credential_request_id = $1 ORDER BY position",
+        "SELECT CAST(position AS BIGINT) AS position, label, credentials, request_id, last_error, \
+         CAST(cancelled AS BIGINT) AS cancelled FROM credential_request_keys WHERE credential_request_id = $1 ORDER BY position",
     )
     .bind(id)
     .fetch_all(state.store.pool())
@@ -447,6 +448,7 @@ async fn keys_of(state: &Services, id: &str) -> Result<Vec<KeyRow>, StoreError> 
                 credentials: serde_json::from_str(&creds).unwrap_or_default(),
                 request_id: r.try_get("request_id")?,
                 last_error: r.try_get("last_error")?,
+                cancelled: r.try_get::<i64, _>("cancelled")? != 0,
             })
         })
         .collect()
@@ -483,7 +485,7 @@ async fn order_keys(
         // The first Okta key takes the person's lock; a second one its label's slot.
         let slot = (home == Idp::Okta && okta_keys > 0).then(|| key.label.clone());
         okta_keys += usize::from(home == Idp::Okta);
-        if k.request_id.is_some() {
+        if k.request_id.is_some() || k.cancelled {
             continue;
         }
         let once = format!("{id}#{}", k.position);
@@ -653,7 +655,10 @@ pub async fn get(state: &Services, id: &str) -> Result<Option<View>, StoreError>
             .map(|c| CredentialView {
                 idp: c.idp,
                 rp_ids: c.rp_ids.clone(),
-                state: credential_state(c.idp, row.as_ref(), part.as_ref()),
+                state: match (&row, k.cancelled) {
+                    (None, true) => "deleted",
+                    _ => credential_state(c.idp, row.as_ref(), part.as_ref()),
+                },
             })
             .collect();
         let key = Key {
@@ -664,9 +669,11 @@ pub async fn get(state: &Services, id: &str) -> Result<Option<View>, StoreError>
             position: k.position,
             label: k.label,
             request_id: k.request_id,
-            state: row
-                .as_ref()
-                .map_or_else(|| "not_ordered".to_owned(), |r| r.state.to_string()),
+            state: match &row {
+                Some(r) => r.state.to_string(),
+                None if k.cancelled => RequestState::Deleted.to_string(),
+                None => "not_ordered".to_owned(),
+            },
             pin_delivered_by: match key.home() {
                 Idp::Entra => "connector",
                 Idp::Okta => "okta",
@@ -729,4 +736,65 @@ fn credential_state(
         (false, RequestState::Deleted) => "deleted",
         (false, _) => "pending",
     }
+}
+
+/// What deleting an order did to one key.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Cancelled {
+    /// The key's label.
+    pub label: String,
+    /// `deleted` (cancelled at the fulfiller, or removed from tracking once shipped),
+    /// `cancelling` (still being created: the runner deletes what the create made),
+    /// `already_deleted`, `never_ordered`, or `refused` (`error` says why: the fulfiller
+    /// can no longer cancel it, or did not answer; the key's request is unchanged).
+    pub outcome: &'static str,
+    /// Why it was refused.
+    pub error: Option<String>,
+}
+
+/// Deletes credential request `id`: each key's request is deleted as `DELETE
+/// /v1/fpr/shipments/{id}` deletes it (cancelled at the fulfiller while it can be), and
+/// a key not yet ordered is never ordered. `None`: no such credential request.
+pub async fn delete(
+    state: &Services,
+    id: &str,
+) -> Result<Option<(View, Vec<Cancelled>)>, ServiceError> {
+    if get(state, id).await?.is_none() {
+        return Ok(None);
+    }
+    let mut outcomes = Vec::new();
+    for k in keys_of(state, id).await? {
+        let (outcome, error) = match &k.request_id {
+            None => {
+                sqlx::query(
+                    "UPDATE credential_request_keys SET cancelled = 1 \
+                     WHERE credential_request_id = $1 AND position = $2",
+                )
+                .bind(id)
+                .bind(k.position)
+                .execute(state.store.pool())
+                .await
+                .map_err(StoreError::from)?;
+                ("never_ordered", None)
+            }
+            Some(r) => match state.store.get_request(r).await? {
+                Some(row) if row.state == RequestState::Deleted => ("already_deleted", None),
+                None => ("already_deleted", None),
+                Some(_) => match crate::admin::delete(state, r).await {
+                    Ok(a) if a.started => ("cancelling", None),
+                    Ok(_) => ("deleted", None),
+                    Err(e) => ("refused", Some(e.to_string())),
+                },
+            },
+        };
+        outcomes.push(Cancelled {
+            label: k.label,
+            outcome,
+            error,
+        });
+    }
+    let view = get(state, id).await?.ok_or_else(|| {
+        ServiceError::internal("the credential request vanished while it was deleted")
+    })?;
+    Ok(Some((view, outcomes)))
 }

@@ -1,13 +1,13 @@
 //! Credential requests, API v2 (docs/credential-requests.md): `POST
 //! /v2/credential-requests` orders several keys for one person, each with credentials at
 //! Entra, Okta or both; `GET /v2/credential-requests/{id}` answers the status of each
-//! key and credential. The handlers parse the body (every error names the member) and
+//! key and credential; `DELETE` cancels every key. The handlers parse the body (every error names the member) and
 //! call [`engine::credreq`].
 
 use super::auth::Caller;
 use super::create::{AddressBody, PinBody, RecipientBody, idempotency_key, pin_choice};
 use super::error::ApiError;
-use super::openapi::{CredentialRequestAnswer, ErrorBody};
+use super::openapi::{CredentialRequestAnswer, CredentialRequestDeleted, ErrorBody};
 use crate::app::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -250,4 +250,39 @@ pub async fn get_one(
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .ok_or_else(|| ApiError::NotFound(format!("no credential request {id}")))?;
     Ok(Json(json!({"data": view})))
+}
+
+/// `DELETE /v2/credential-requests/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/v2/credential-requests/{id}",
+    operation_id = "delete_credential_request",
+    tag = "credential-requests",
+    summary = "Cancel every key of a credential request",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The credential request's id")),
+    responses(
+        (status = 200, description = "Every key deleted, cancelled or never ordered (`results`, one per key)", body = CredentialRequestDeleted),
+        (status = 202, description = "As 200, and a key still being created is `cancelling`: the runner deletes what its create made", body = CredentialRequestDeleted),
+        (status = 409, description = "A key could not be cancelled (`results[].error`: the fulfiller can no longer cancel it, or did not answer); the others were", body = CredentialRequestDeleted),
+        (status = 404, description = "`api_error` `not_found`: no such credential request", body = ErrorBody),
+    )
+)]
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (view, results) = credreq::delete(&state.services, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no credential request {id}")))?;
+    tracing::info!(client_app = %caller.client_app, credential_request = %id, "credential request deleted");
+    let status = if results.iter().any(|r| r.outcome == "refused") {
+        StatusCode::CONFLICT
+    } else if results.iter().any(|r| r.outcome == "cancelling") {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!({"data": view, "results": results}))))
 }

@@ -34,7 +34,10 @@ pub fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(batch::csv_batch))
         .routes(routes!(groups::entra_reconcile))
         .routes(routes!(credential_requests::create))
-        .routes(routes!(credential_requests::get_one))
+        .routes(routes!(
+            credential_requests::get_one,
+            credential_requests::delete
+        ))
         .routes(routes!(create::fpr_shipments, shipments::list))
         .routes(routes!(shipments::process))
         .routes(routes!(shipments::get_one, shipments::delete))

@@ -406,6 +406,19 @@ pub struct OktaPart {
     pub enrollment_ids: Vec<String>,
     /// Whether Okta activated the enrollment.
     pub activated: bool,
+    /// A key of a credential request registered at Entra too: the Entra user (object
+    /// id) and whether Graph has registered the credential.
+    #[schema(required = false)]
+    pub entra_credential: Option<EntraCredential>,
+}
+
+/// The Entra credential an Okta-mode key carries.
+#[derive(Serialize, ToSchema)]
+pub struct EntraCredential {
+    /// The Entra user's object id.
+    pub user_id: String,
+    /// Graph has registered it.
+    pub registered: bool,
 }
 
 /// An Okta-mode request: the shared view, the shipments-table state and Okta's part.
@@ -649,4 +662,24 @@ pub struct CredentialStatus {
     pub rp_ids: Vec<String>,
     /// `pending`, `registered`, `error`, `deleted` or `not_ordered`.
     pub state: String,
+}
+
+/// What `DELETE /v2/credential-requests/{id}` did.
+#[derive(Serialize, ToSchema)]
+pub struct CredentialRequestDeleted {
+    /// The credential request afterwards.
+    pub data: CredentialRequestStatus,
+    /// One per key.
+    pub results: Vec<KeyCancelled>,
+}
+
+/// What deleting an order did to one key.
+#[derive(Serialize, ToSchema)]
+pub struct KeyCancelled {
+    /// The key's label.
+    pub label: String,
+    /// `deleted`, `cancelling`, `already_deleted`, `never_ordered` or `refused`.
+    pub outcome: String,
+    /// Why it was refused.
+    pub error: Option<String>,
 }

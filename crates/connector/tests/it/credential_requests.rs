@@ -438,3 +438,116 @@ async fn a_refused_entra_registration_is_retried_on_the_same_key_after_the_fix()
         .await;
     assert_eq!(v["data"]["state"], "complete", "{v}");
 }
+
+/// A key that cannot be ordered (the person's Okta-mode request is open) is
+/// `not_ordered` beside the key that was; deleting the order cancels the ordered key at
+/// the fulfiller and makes sure the other is never ordered, even when the order is sent
+/// again under its `Idempotency-Key` after the blocking request is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_an_order_cancels_its_keys_and_a_key_never_ordered_stays_unordered() {
+    let w = okta_common::start_with(Options {
+        approval: "auto",
+        ..Default::default()
+    })
+    .await;
+    // Bob's own Okta-mode request, open.
+    let (s, v) = w
+        .call(
+            Method::POST,
+            "/v1/okta/batch",
+            Some(json!({"users": [BOB_LOGIN]})),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let blocking = v["data"][0]["request_id"].as_str().unwrap().to_owned();
+
+    let body = json!({
+        "person": {"entra_user": ALEX, "okta_user": BOB},
+        "product": product(),
+        "keys": [
+            {"label": "primary", "credentials": [{"idp": "entra"}]},
+            {"label": "backup", "credentials": [{"idp": "okta"}]}
+        ]
+    });
+    let token = common::caller_token(&w.http, &w.ready).await;
+    let send = |b: Value| {
+        let (http, url, token) = (
+            w.http.clone(),
+            format!("{}/v2/credential-requests", w.connector),
+            token.clone(),
+        );
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .header("Idempotency-Key", "order-7")
+                .json(&b)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, v) = send(body.clone()).await;
+    assert_eq!(s, 202, "{v}");
+    let cr = &v["data"];
+    let id = cr["id"].as_str().unwrap().to_owned();
+    assert_eq!(cr["state"], "error", "{cr}");
+    assert_eq!(cr["keys"][0]["state"], "open", "{cr}");
+    assert_eq!(cr["keys"][1]["state"], "not_ordered", "{cr}");
+    let why = cr["keys"][1]["last_error"].as_str().unwrap();
+    assert!(why.contains(&blocking), "names the open request: {why}");
+    assert_eq!(cr["keys"][1]["credentials"][0]["state"], "not_ordered");
+    let primary = cr["keys"][0]["shipment_id"].as_str().unwrap().to_owned();
+
+    let (s, v) = w
+        .call(
+            Method::DELETE,
+            &format!("/v2/credential-requests/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let outcomes: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["deleted", "never_ordered"], "{v}");
+    assert_eq!(v["data"]["state"], "deleted", "{v}");
+    let (s, _) = w
+        .fulfiller_call(Method::GET, &format!("/v1/fpr/shipments/{primary}"), None)
+        .await;
+    assert_eq!(
+        s, 404,
+        "the primary key's shipment is cancelled at the fulfiller"
+    );
+
+    // Bob's own request goes away; the order sent again orders nothing.
+    let (s, v) = w
+        .call(
+            Method::DELETE,
+            &format!("/v1/fpr/shipments/{blocking}"),
+            None,
+        )
+        .await;
+    assert!(s == 200 || s == 202, "{v}");
+    w.process().await;
+    let before = w.fulfiller_shipments().await.len();
+    let (s, v) = send(body).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["id"], id.as_str());
+    assert_eq!(v["data"]["keys"][1]["state"], "deleted", "{v}");
+    assert!(v["data"]["keys"][1]["request_id"].is_null(), "{v}");
+    w.process().await;
+    assert_eq!(
+        w.fulfiller_shipments().await.len(),
+        before,
+        "nothing ordered"
+    );
+    let (s, v) = w
+        .call(Method::DELETE, "/v2/credential-requests/nope", None)
+        .await;
+    assert_eq!(s, 404, "{v}");
+}

@@ -61,7 +61,11 @@ async fn a_key_programmed_at_the_depot_desk_completes_the_request_and_signs_in()
     task.await.unwrap().unwrap();
     let (ready2, stop, task) = run_depot(&dir, addr).await;
     assert_eq!(ready2["fulfiller"]["base_url"], base.as_str());
-    let transport_after = transport_jwks(&w.http, &base).await;
+    // A new client for the restarted depot: `w.http` may hold a kept-alive connection to
+    // the stopped one, whose reuse fails ("IncompleteMessage") when its close was not
+    // yet seen.
+    let http = reqwest::Client::new();
+    let transport_after = transport_jwks(&http, &base).await;
     assert_eq!(
         transport_after, transport_before,
         "the same transport keys after a restart"
@@ -69,13 +73,13 @@ async fn a_key_programmed_at_the_depot_desk_completes_the_request_and_signs_in()
 
     // The desk lists the waiting shipment and programs it.
     let token = std::fs::read_to_string(dir.join(DESK_TOKEN_FILE)).unwrap();
-    let desk = DeskClient::new(w.http.clone(), &base, &token);
+    let desk = DeskClient::new(http.clone(), &base, &token);
     let waiting = desk.waiting().await.unwrap();
     assert_eq!(waiting.len(), 1, "{waiting:?}");
     assert_eq!(waiting[0].shipment_id, sid);
     assert_eq!(waiting[0].recipient_name, "Alex Wilber");
     assert_eq!(waiting[0].product_name, "YubiKey 5 NFC");
-    let wrong = DeskClient::new(w.http.clone(), &base, "not-the-desk-token");
+    let wrong = DeskClient::new(http.clone(), &base, "not-the-desk-token");
     let refused = wrong.waiting().await.unwrap_err().to_string();
     assert!(refused.contains("401"), "{refused}");
     let handover = desk.program(&sid).await.unwrap();

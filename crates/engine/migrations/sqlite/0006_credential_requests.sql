@@ -2,12 +2,14 @@
 -- several keys, each with credentials at Entra, Okta or both. Each key is a request of
 -- its own (its shipment, its PIN, its audit trail), made under the idempotency key
 -- ('credential-request', '<id>#<position>'): a repeated or resumed order never orders
--- a key twice. A key's request_id is NULL until its request is recorded.
+-- a key twice. A key's request_id is NULL until its request is recorded; cancelled = 1:
+-- the order was deleted before the key was ordered (it is never ordered then).
 CREATE TABLE credential_requests (
     id TEXT PRIMARY KEY, entra_user TEXT, okta_user TEXT, created_at INTEGER NOT NULL);
 CREATE TABLE credential_request_keys (
     credential_request_id TEXT NOT NULL, position INTEGER NOT NULL, label TEXT NOT NULL,
     credentials TEXT NOT NULL, request_id TEXT UNIQUE, last_error TEXT,
+    cancelled INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (credential_request_id, position));
 -- An Okta-mode key of a credential request: its slot in the user's open-request lock
 -- (NULL: the user's one lock; a backup key takes its label's), the relying parties to

@@ -34,6 +34,10 @@ pub fn okta_view(r: &RequestRow, part: Option<&OktaRequest>) -> Value {
             "enrollment_ids": p.enrollment_ids,
             "activated": p.activated,
         });
+        if let Some(u) = &p.key.entra_user_id {
+            v["okta"]["entra_credential"] =
+                json!({"user_id": u, "registered": p.key.entra_registered});
+        }
     }
     v
 }
