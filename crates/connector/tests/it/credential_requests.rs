@@ -60,6 +60,17 @@ async fn shipped_key(w: &common::World, shipment_id: &str) -> VirtualYubiKey {
     VirtualYubiKey::from_json(&v.to_string()).unwrap()
 }
 
+/// Okta mode with automatic approval (Okta mails the PIN once the key is activated),
+/// beside Entra mode.
+async fn okta_world(database_url: Option<String>) -> okta_common::OktaWorld {
+    okta_common::start_with(Options {
+        approval: "auto",
+        database_url,
+        ..Default::default()
+    })
+    .await
+}
+
 async fn order_as(w: &common::World, body: &Value, idempotency: Option<&str>) -> (u16, Value) {
     let token = w.token().await;
     w.call_as(
@@ -181,12 +192,7 @@ async fn a_primary_and_a_backup_key_on_postgresql() {
 }
 
 async fn one_key_at_both(database_url: Option<String>) {
-    let w = okta_common::start_with(Options {
-        approval: "auto",
-        database_url,
-        ..Default::default()
-    })
-    .await;
+    let w = okta_world(database_url).await;
     let body = json!({
         "person": {"entra_user": ALEX_UPN, "okta_user": BOB_LOGIN},
         "product": product(),
@@ -361,11 +367,7 @@ async fn a_bad_order_is_refused_naming_the_member_and_nothing_is_ordered() {
 /// Okta again, and Okta mails the PIN once.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_entra_registration_is_retried_on_the_same_key_after_the_fix() {
-    let w = okta_common::start_with(Options {
-        approval: "auto",
-        ..Default::default()
-    })
-    .await;
+    let w = okta_world(None).await;
     let body = json!({
         "person": {"entra_user": ALEX, "okta_user": BOB},
         "product": product(),
@@ -445,11 +447,7 @@ async fn a_refused_entra_registration_is_retried_on_the_same_key_after_the_fix()
 /// again under its `Idempotency-Key` after the blocking request is gone.
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_an_order_cancels_its_keys_and_a_key_never_ordered_stays_unordered() {
-    let w = okta_common::start_with(Options {
-        approval: "auto",
-        ..Default::default()
-    })
-    .await;
+    let w = okta_world(None).await;
     // Bob's own Okta-mode request, open.
     let (s, v) = w
         .call(
