@@ -238,20 +238,14 @@ pub async fn background(state: Arc<Services>) {
     let Some(cfg) = &state.config.entra else {
         return;
     };
-    let every = cfg.reconcile_interval_seconds;
-    if every == 0 || cfg.groups.is_empty() {
+    if cfg.groups.is_empty() {
         return;
     }
-    loop {
-        tokio::time::sleep(std::time::Duration::from_secs(every)).await;
-        match reconcile(&state).await {
-            Ok(s) => tracing::info!(
-                checked = s.checked,
-                started = s.started.len(),
-                failed = s.failed.len(),
-                "Entra group reconciliation"
-            ),
-            Err(e) => tracing::warn!(error = %e, "Entra group reconciliation failed"),
-        }
-    }
+    crate::groups::reconcile_every(
+        &state,
+        cfg.reconcile_interval_seconds,
+        "Entra group reconciliation",
+        || reconcile(&state),
+    )
+    .await;
 }

@@ -84,3 +84,38 @@ pub struct ReconcileSummary {
     /// Members that could not be started, with why.
     pub failed: Vec<String>,
 }
+
+/// Runs a reconciliation (`run`) every `every` seconds (0: never), logging what each run
+/// did under `what` ("Entra group reconciliation"), and wakes the runner after a run
+/// that started requests: the group triggers' periodic safety net, so a member whose
+/// event was missed still gets a key.
+pub async fn reconcile_every<F, Fut>(
+    state: &crate::services::Services,
+    every: u64,
+    what: &str,
+    run: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<ReconcileSummary, ReconcileError>>,
+{
+    if every == 0 {
+        return;
+    }
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(every)).await;
+        match run().await {
+            Ok(s) => {
+                tracing::info!(
+                    checked = s.checked,
+                    started = s.started.len(),
+                    failed = s.failed.len(),
+                    "{what}"
+                );
+                if !s.started.is_empty() {
+                    state.runner.kick();
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "{what} failed"),
+        }
+    }
+}

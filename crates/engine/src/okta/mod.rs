@@ -345,22 +345,16 @@ pub async fn background(state: Arc<Services>) {
             Err(e) => tracing::warn!(error = %e, "registering the Okta event hook failed"),
         }
     }
-    let every = o.config.reconcile_interval_seconds;
-    if every == 0 || o.config.groups.is_empty() {
+    if o.config.groups.is_empty() {
         return;
     }
-    loop {
-        tokio::time::sleep(std::time::Duration::from_secs(every)).await;
-        match reconcile(&state).await {
-            Ok(s) => tracing::info!(
-                checked = s.checked,
-                started = s.started.len(),
-                "Okta group reconciliation"
-            ),
-            Err(e) => tracing::warn!(error = %e, "Okta group reconciliation failed"),
-        }
-        state.runner.kick();
-    }
+    crate::groups::reconcile_every(
+        &state,
+        o.config.reconcile_interval_seconds,
+        "Okta group reconciliation",
+        || reconcile(&state),
+    )
+    .await;
 }
 
 /// Registers `event_hook_url` at Okta for the events of the triggers that are on and
