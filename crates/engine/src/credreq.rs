@@ -284,13 +284,7 @@ pub async fn create(
     if let Some((client, key)) = &once_key
         && let Some(id) = state.store.idempotent_request(client, key).await?
     {
-        let _ = order_keys(state, &id, &req).await?;
-        return Ok(Created {
-            view: get(state, &id).await?.ok_or_else(|| {
-                ServiceError::internal("idempotency key names a missing credential request")
-            })?,
-            replayed: true,
-        });
+        return replay(state, &id, &req).await;
     }
     req.prepare(state)?;
     let version = state.config.entra_fido_api_version;
@@ -328,13 +322,22 @@ pub async fn create(
         }
     }
     let id = uuid::Uuid::new_v4().to_string();
-    record(
+    if let Err(e) = record(
         state,
         &id,
         &req,
         once_key.as_ref().map(|(c, k)| (*c, k.as_str())),
     )
-    .await?;
+    .await
+    {
+        // Two first calls with one idempotency key at once: the other one recorded it.
+        if let Some((client, key)) = &once_key
+            && let Some(other) = state.store.idempotent_request(client, key).await?
+        {
+            return replay(state, &other, &req).await;
+        }
+        return Err(e.into());
+    }
     tracing::info!(credential_request = %id, keys = req.keys.len(), "credential request recorded; ordering its keys");
     let errors = order_keys(state, &id, &req).await?;
     let view = get(state, &id)
@@ -351,6 +354,22 @@ pub async fn create(
     Ok(Created {
         view,
         replayed: false,
+    })
+}
+
+/// The answer to a repeat of the order that made credential request `id`, after
+/// ordering its keys still unordered.
+async fn replay(
+    state: &Arc<Services>,
+    id: &str,
+    req: &NewRequest,
+) -> Result<Created, ServiceError> {
+    let _ = order_keys(state, id, req).await?;
+    Ok(Created {
+        view: get(state, id).await?.ok_or_else(|| {
+            ServiceError::internal("idempotency key names a missing credential request")
+        })?,
+        replayed: true,
     })
 }
 
@@ -489,43 +508,66 @@ async fn order_keys(
             continue;
         }
         let once = format!("{id}#{}", k.position);
-        let made = match home {
-            Idp::Entra => order_entra(state, entra_user.as_deref(), req, (KEY_CLIENT, &once)).await,
-            Idp::Okta => {
-                let opts = KeyOptions {
-                    slot,
-                    rp_ids: key
-                        .credentials
-                        .iter()
-                        .find(|c| c.idp == Idp::Okta)
-                        .map(|c| c.rp_ids.clone())
-                        .unwrap_or_default(),
-                    entra_user_id: key.at(Idp::Entra).then(|| entra_user.clone()).flatten(),
-                    entra_registered: false,
-                };
-                order_okta(state, okta_user.as_deref(), req, opts, (KEY_CLIENT, &once)).await
-            }
+        // Made already (a crash before the key's row was updated, or a concurrent repeat
+        // of the order): its request is recorded under the key's idempotency key.
+        let made = match state.store.idempotent_request(KEY_CLIENT, &once).await? {
+            Some(r) => Ok(r),
+            None => match home {
+                Idp::Entra => {
+                    order_entra(state, entra_user.as_deref(), req, (KEY_CLIENT, &once)).await
+                }
+                Idp::Okta => {
+                    let opts = KeyOptions {
+                        slot,
+                        rp_ids: key
+                            .credentials
+                            .iter()
+                            .find(|c| c.idp == Idp::Okta)
+                            .map(|c| c.rp_ids.clone())
+                            .unwrap_or_default(),
+                        entra_user_id: key.at(Idp::Entra).then(|| entra_user.clone()).flatten(),
+                        entra_registered: false,
+                    };
+                    order_okta(state, okta_user.as_deref(), req, opts, (KEY_CLIENT, &once)).await
+                }
+            },
         };
-        let (request_id, error) = match made {
-            Ok(r) => (Some(r), None),
+        // A concurrent repeat of the order that made the key first makes this attempt
+        // fail (its idempotency key is taken): the key is ordered, by the other.
+        let made = match made {
+            Err(e) => match state.store.idempotent_request(KEY_CLIENT, &once).await? {
+                Some(r) => Ok(r),
+                None => Err(e),
+            },
+            ok => ok,
+        };
+        // A failure is recorded only on a key not ordered meanwhile: a concurrent repeat
+        // that lost the race to make the key never hides the request the winner made.
+        let write = match made {
+            Ok(r) => sqlx::query(
+                "UPDATE credential_request_keys SET request_id = $3, last_error = NULL \
+                 WHERE credential_request_id = $1 AND position = $2",
+            )
+            .bind(id)
+            .bind(k.position)
+            .bind(r),
             Err(e) => {
                 tracing::warn!(credential_request = %id, key = %k.label, error = %e, "a key could not be ordered");
                 let why = format!("key {:?} was not ordered: {e}", k.label);
                 errors.push(e);
-                (None, Some(why))
+                sqlx::query(
+                    "UPDATE credential_request_keys SET last_error = $3 \
+                     WHERE credential_request_id = $1 AND position = $2 AND request_id IS NULL",
+                )
+                .bind(id)
+                .bind(k.position)
+                .bind(why)
             }
         };
-        sqlx::query(
-            "UPDATE credential_request_keys SET request_id = $3, last_error = $4 \
-             WHERE credential_request_id = $1 AND position = $2",
-        )
-        .bind(id)
-        .bind(k.position)
-        .bind(&request_id)
-        .bind(&error)
-        .execute(state.store.pool())
-        .await
-        .map_err(StoreError::from)?;
+        write
+            .execute(state.store.pool())
+            .await
+            .map_err(StoreError::from)?;
     }
     Ok(errors)
 }

@@ -549,3 +549,41 @@ async fn deleting_an_order_cancels_its_keys_and_a_key_never_ordered_stays_unorde
         .await;
     assert_eq!(s, 404, "{v}");
 }
+
+/// The same order sent three times at once under one `Idempotency-Key` (a client that
+/// retries without waiting): one credential request, each key ordered once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_order_sent_three_times_at_once_orders_each_key_once() {
+    let w = common::start_full(sandbox::Config::for_tests(), None, "", false).await;
+    let body = json!({
+        "person": {"entra_user": ALEX, "pin_contacts": ["helpdesk@contoso.example"]},
+        "product": product(),
+        "keys": [
+            {"label": "primary", "credentials": [{"idp": "entra"}]},
+            {"label": "backup", "credentials": [{"idp": "entra"}]}
+        ]
+    });
+    let (a, b, c) = tokio::join!(
+        order_as(&w, &body, Some("at-once")),
+        order_as(&w, &body, Some("at-once")),
+        order_as(&w, &body, Some("at-once")),
+    );
+    let mut ids = Vec::new();
+    for (s, v) in [a, b, c] {
+        assert!(s == 200 || s == 202, "{s} {v}");
+        ids.push(v["data"]["id"].as_str().unwrap().to_owned());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one credential request");
+    assert_eq!(w.fulfiller_total().await, 2, "each key ordered once");
+    let (_, v) = w
+        .call(
+            Method::GET,
+            &format!("/v2/credential-requests/{}", ids[0]),
+            None,
+        )
+        .await;
+    for k in v["data"]["keys"].as_array().unwrap() {
+        assert!(k["request_id"].is_string(), "{v}");
+    }
+}
