@@ -456,7 +456,7 @@ impl SqlStore {
             .min_connections(if backend == Backend::Sqlite {
                 4
             } else {
-                postgres_connections.clamp(2, 8)
+                postgres_connections.clamp(2, 16)
             })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
