@@ -351,6 +351,11 @@ async fn delete_once(
         };
     }
     ostore::unlock_user(state.store.pool(), &row.id).await?;
+    // The response key of an Entra credential the key carried (a credential request).
+    state
+        .store
+        .delete_secret(&row.id, crate::secrets::Purpose::ResponseKey)
+        .await?;
     let mut v = okta_view(&row, part.as_ref());
     v["deleted"] = json!({"fulfiller": fulfiller, "okta": okta_result, "table": "deleted"});
     Ok(Ok(Acted::done(v)))

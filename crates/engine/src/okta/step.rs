@@ -308,6 +308,14 @@ async fn cancel(
         // A deleted request's lock is stale: the next start takes it over.
         tracing::warn!(request_id = %row.id, error = %e, "could not release the user's lock");
     }
+    // The response key of an Entra credential the order carried (a credential request).
+    if let Err(e) = state
+        .store
+        .delete_secret(&row.id, Purpose::ResponseKey)
+        .await
+    {
+        tracing::warn!(request_id = %row.id, error = %e, "could not destroy the request's response key");
+    }
     Step::Done(RequestState::Deleted)
 }
 
