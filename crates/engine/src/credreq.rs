@@ -340,7 +340,7 @@ pub async fn create(
     }
     tracing::info!(credential_request = %id, keys = req.keys.len(), "credential request recorded; ordering its keys");
     let errors = order_keys(state, &id, &req).await?;
-    let view = get(state, &id)
+    let mut view = get(state, &id)
         .await?
         .ok_or_else(|| ServiceError::internal("the credential request just recorded is missing"))?;
     // Nothing ordered (every key refused, or a vendor down from the first key on):
@@ -348,8 +348,13 @@ pub async fn create(
     if view.keys.iter().all(|k| k.request_id.is_none())
         && let Some(e) = errors.into_iter().next()
     {
-        forget(state, &id, once_key.as_ref().map(|(c, k)| (*c, k.as_str()))).await?;
-        return Err(e);
+        if forget(state, &id, once_key.as_ref().map(|(c, k)| (*c, k.as_str()))).await? {
+            return Err(e);
+        }
+        // A concurrent repeat of the order made a key meanwhile: the order stands.
+        view = get(state, &id).await?.ok_or_else(|| {
+            ServiceError::internal("the credential request just recorded is missing")
+        })?;
     }
     Ok(Created {
         view,
@@ -366,11 +371,17 @@ async fn replay(
 ) -> Result<Created, ServiceError> {
     let _ = order_keys(state, id, req).await?;
     Ok(Created {
-        view: get(state, id).await?.ok_or_else(|| {
-            ServiceError::internal("idempotency key names a missing credential request")
-        })?,
+        view: get(state, id).await?.ok_or_else(withdrawn)?,
         replayed: true,
     })
+}
+
+/// A repeated order whose first call could order no key and withdrew it meanwhile.
+fn withdrawn() -> ServiceError {
+    ServiceError::Conflict(
+        "the first call with this Idempotency-Key could order no key and withdrew the order; send it again"
+            .into(),
+    )
 }
 
 /// Records the credential request, its keys (not yet ordered) and the caller's
@@ -418,9 +429,27 @@ async fn record(
     Ok(())
 }
 
-/// Removes a credential request nothing was ordered for.
-async fn forget(state: &Services, id: &str, once: Option<(&str, &str)>) -> Result<(), StoreError> {
+/// Removes a credential request nothing was ordered for; `false` (nothing removed) when
+/// a key's request exists after all (a concurrent repeat of the order made it
+/// meanwhile: it is kept, with its order).
+async fn forget(
+    state: &Services,
+    id: &str,
+    once: Option<(&str, &str)>,
+) -> Result<bool, StoreError> {
     let mut tx = state.store.begin_write().await?;
+    let made: i64 = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM idempotency_keys WHERE client = $1 AND key LIKE $2",
+    )
+    .bind(KEY_CLIENT)
+    .bind(format!("{id}#%"))
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("n")?;
+    if made > 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
     sqlx::query("DELETE FROM credential_request_keys WHERE credential_request_id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -437,7 +466,7 @@ async fn forget(state: &Services, id: &str, once: Option<(&str, &str)>) -> Resul
             .await?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// A recorded key.
@@ -488,7 +517,7 @@ async fn order_keys(
             .await
             .map_err(StoreError::from)?
     else {
-        return Err(ServiceError::internal("credential request missing"));
+        return Err(withdrawn());
     };
     let entra_user: Option<String> = person.try_get("entra_user").map_err(StoreError::from)?;
     let okta_user: Option<String> = person.try_get("okta_user").map_err(StoreError::from)?;
