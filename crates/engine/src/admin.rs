@@ -95,7 +95,11 @@ pub async fn retry(s: &Services, id: &str) -> Result<Acted, ServiceError> {
         )));
     }
     let pin_held = s.store.get_secret(&r.id, Purpose::Pin).await?.is_some();
+    // A key riding in another request's shipment has no shipment id of its own: it
+    // starts from `creating`, which finds the lead's shipment again.
+    let rider = crate::process::Rider::of(&r).is_some();
     r.state = match (&r.shipment_id, pin_held) {
+        (_, true) if rider => RequestState::PinPending,
         (None, _) => RequestState::Creating,
         (Some(_), true) => RequestState::PinPending,
         (Some(_), false) => RequestState::Open,

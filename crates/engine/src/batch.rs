@@ -494,6 +494,7 @@ async fn entra_row(
         reseller_organization_id: None,
         address_validation_bypass: None,
         via: Via::Csv,
+        keys: 1,
     };
     match intake::create(state, order, once, Duplicates::Refuse).await {
         Ok(Intake::Created {

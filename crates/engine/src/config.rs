@@ -58,6 +58,7 @@ pub const KEYS: &[&str] = &[
     "tls_key_file",
     "pin_retention_days",
     "retention_days",
+    "fulfiller_keys_per_shipment",
     "smtp_ca_file",
     "processing_workers",
     "retry_base_seconds",
@@ -228,6 +229,10 @@ pub struct Config {
     /// Days after which a complete or deleted request loses its personal data (names,
     /// addresses, phones, e-mails); 0 keeps it forever ([`crate::retention`]).
     pub retention_days: u32,
+    /// Keys the fulfiller ships in one FIDO Pre-reg shipment (Yubico's published API: 1,
+    /// the default): a credential request's keys with only an Entra credential share
+    /// shipments of up to this many ([`crate::credreq`]).
+    pub fulfiller_keys_per_shipment: u32,
     /// How the runner processes jobs.
     pub processing: Processing,
     /// Okta mode (`[okta]`), off when absent.
@@ -795,6 +800,13 @@ impl Config {
                 "must be between 0 (keep personal data forever) and 36500",
             ));
         }
+        let fulfiller_keys_per_shipment = raw.parsed("fulfiller_keys_per_shipment", 1u32)?;
+        if !(1..=4).contains(&fulfiller_keys_per_shipment) {
+            return Err(err(
+                "fulfiller_keys_per_shipment",
+                "must be between 1 (one key per shipment, Yubico's published API) and 4",
+            ));
+        }
         let default_issuer = format!("{entra_authority_url}/{azure_tenant_id}/v2.0");
         let default_jwks = format!("{entra_authority_url}/{azure_tenant_id}/discovery/v2.0/keys");
         Ok(Self {
@@ -849,6 +861,7 @@ impl Config {
             tls,
             pin_retention_days,
             retention_days,
+            fulfiller_keys_per_shipment,
             processing: processing(&raw)?,
             trusted_proxies: raw
                 .optional_list("trusted_proxies")?

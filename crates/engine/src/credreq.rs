@@ -12,7 +12,11 @@
 //!   the connector mails the PIN, naming the key's label.
 //!
 //! The fulfiller's FIDO Pre-reg create takes one key per shipment (the guide: "only one
-//! key per shipment can be requested"), so each key ships on its own.
+//! key per shipment can be requested"), so each key ships on its own, unless
+//! `fulfiller_keys_per_shipment` says the fulfiller ships several together: then the
+//! keys with only an Entra credential share shipments of up to that many. The first
+//! key's request orders the shipment with every key's sealed requests; each other key
+//! is a request that rides in it ([`crate::process::Rider`]).
 //!
 //! Exactly once: the credential request and its keys are recorded first; each key's
 //! request is then made under the idempotency key `("credential-request",
@@ -522,6 +526,12 @@ async fn order_keys(
     let entra_user: Option<String> = person.try_get("entra_user").map_err(StoreError::from)?;
     let okta_user: Option<String> = person.try_get("okta_user").map_err(StoreError::from)?;
     let keys = keys_of(state, id).await?;
+    let shared = shipments_of(&keys, state.config.fulfiller_keys_per_shipment);
+    // The request of each key ordered so far (a rider needs its lead's).
+    let mut made_ids: std::collections::HashMap<i64, String> = keys
+        .iter()
+        .filter_map(|k| k.request_id.clone().map(|r| (k.position, r)))
+        .collect();
     let mut errors = Vec::new();
     let mut okta_keys = 0usize;
     for k in &keys {
@@ -530,6 +540,7 @@ async fn order_keys(
             credentials: k.credentials.clone(),
         };
         let home = key.home();
+        let place = shared.get(&k.position).copied();
         // The first Okta key takes the person's lock; a second one its label's slot.
         let slot = (home == Idp::Okta && okta_keys > 0).then(|| key.label.clone());
         okta_keys += usize::from(home == Idp::Okta);
@@ -542,8 +553,20 @@ async fn order_keys(
         let made = match state.store.idempotent_request(KEY_CLIENT, &once).await? {
             Some(r) => Ok(r),
             None => match home {
+                // The first key of a shared shipment orders it, with every key's requests.
+                Idp::Entra if place.is_some_and(|p| p.index > 0) => {
+                    let p = place.unwrap_or_default();
+                    match made_ids.get(&p.lead) {
+                        Some(lead) => add_rider(state, lead, p.index, (KEY_CLIENT, &once)).await,
+                        None => Err(ServiceError::FulfillerUnavailable {
+                            message: "the first key of its shipment was not ordered".into(),
+                            request_id: String::new(),
+                        }),
+                    }
+                }
                 Idp::Entra => {
-                    order_entra(state, entra_user.as_deref(), req, (KEY_CLIENT, &once)).await
+                    let keys = place.map_or(1, |p| p.keys);
+                    order_entra(state, entra_user.as_deref(), req, keys, (KEY_CLIENT, &once)).await
                 }
                 Idp::Okta => {
                     let opts = KeyOptions {
@@ -572,14 +595,19 @@ async fn order_keys(
         };
         // A failure is recorded only on a key not ordered meanwhile: a concurrent repeat
         // that lost the race to make the key never hides the request the winner made.
+        if let Ok(r) = &made {
+            made_ids.insert(k.position, r.clone());
+        }
+        let lead = place.and_then(|p| made_ids.get(&p.lead).cloned());
         let write = match made {
             Ok(r) => sqlx::query(
-                "UPDATE credential_request_keys SET request_id = $3, last_error = NULL \
-                 WHERE credential_request_id = $1 AND position = $2",
+                "UPDATE credential_request_keys SET request_id = $3, last_error = NULL, \
+                 shipment_lead = $4 WHERE credential_request_id = $1 AND position = $2",
             )
             .bind(id)
             .bind(k.position)
-            .bind(r),
+            .bind(r)
+            .bind(lead),
             Err(e) => {
                 tracing::warn!(credential_request = %id, key = %k.label, error = %e, "a key could not be ordered");
                 let why = format!("key {:?} was not ordered: {e}", k.label);
@@ -601,10 +629,128 @@ async fn order_keys(
     Ok(errors)
 }
 
+/// A key's place in a shipment it shares with other keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Place {
+    /// The position (in the order) of the shipment's first key, whose request orders it.
+    lead: i64,
+    /// The key's place in the shipment (0 first).
+    index: usize,
+    /// Keys in the shipment.
+    keys: u32,
+}
+
+/// Which keys share a shipment: with a fulfiller that ships up to `per_shipment` keys
+/// together, the keys with only an Entra credential, in the order's order, in shipments
+/// of up to that many (a key with an Okta credential ships on its own: Okta enrolls
+/// one key at a time). Keys alone in their shipment are not listed.
+fn shipments_of(keys: &[KeyRow], per_shipment: u32) -> std::collections::HashMap<i64, Place> {
+    let mut out = std::collections::HashMap::new();
+    if per_shipment < 2 {
+        return out;
+    }
+    let entra_only: Vec<i64> = keys
+        .iter()
+        .filter(|k| k.credentials.iter().all(|c| c.idp == Idp::Entra))
+        .map(|k| k.position)
+        .collect();
+    for group in entra_only.chunks(per_shipment as usize) {
+        if group.len() < 2 {
+            continue;
+        }
+        for (index, p) in group.iter().enumerate() {
+            out.insert(
+                *p,
+                Place {
+                    lead: group[0],
+                    index,
+                    keys: u32::try_from(group.len()).unwrap_or(1),
+                },
+            );
+        }
+    }
+    out
+}
+
+/// Records key `index` of the shipment request `lead` orders as a request of its own
+/// (a rider, [`crate::process::Rider`]): the lead's user, PIN contacts and response key
+/// (sealed again under the rider's id), due now.
+async fn add_rider(
+    state: &Arc<Services>,
+    lead: &str,
+    index: usize,
+    once: (&str, &str),
+) -> Result<String, ServiceError> {
+    let lead_row =
+        state.store.get_request(lead).await?.ok_or_else(|| {
+            ServiceError::internal("the shipment's first key's request is missing")
+        })?;
+    let sealed = state
+        .store
+        .get_secret(lead, crate::secrets::Purpose::ResponseKey)
+        .await?
+        .ok_or_else(|| ServiceError::internal("the shipment's response key is missing"))?;
+    let key = state
+        .master_key
+        .open(lead, crate::secrets::Purpose::ResponseKey, &sealed)
+        .map_err(ServiceError::internal)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let sealed = state
+        .master_key
+        .seal(&id, crate::secrets::Purpose::ResponseKey, &key)
+        .map_err(ServiceError::internal)?;
+    let t = now();
+    let row = RequestRow {
+        id: id.clone(),
+        idp: Idp::Entra,
+        state: RequestState::Creating,
+        user_id: lead_row.user_id.clone(),
+        user_label: lead_row.user_label.clone(),
+        pin_contacts: lead_row.pin_contacts.clone(),
+        create_body: crate::process::Rider {
+            rider_of: lead.to_owned(),
+            index,
+        }
+        .body(),
+        shipment_id: None,
+        fulfiller_state: None,
+        fulfiller_message: None,
+        serial: None,
+        firmware: None,
+        tracking: None,
+        last_error: None,
+        created_at: t,
+        updated_at: t,
+    };
+    let job = state
+        .store
+        .insert_request(&row, &sealed, Some(once), state.config.processing.lease())
+        .await?;
+    state
+        .store
+        .release(&job, now(), None, crate::store::Release::Wait)
+        .await?;
+    state.runner.kick();
+    Ok(id)
+}
+
+/// The requests of the keys riding in the shipment request `lead` orders.
+pub async fn riders_of(state: &Services, lead: &str) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT request_id FROM credential_request_keys \
+         WHERE shipment_lead = $1 AND request_id IS NOT NULL AND request_id <> $1",
+    )
+    .bind(lead)
+    .fetch_all(state.store.pool())
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("request_id")?)).collect()
+}
+
 async fn order_entra(
     state: &Arc<Services>,
     user: Option<&str>,
     req: &NewRequest,
+    keys: u32,
     once: (&str, &str),
 ) -> Result<String, ServiceError> {
     let user = user.ok_or_else(|| invalid("`person.entra_user` is required".into()))?;
@@ -619,6 +765,7 @@ async fn order_entra(
         reseller_organization_id: None,
         address_validation_bypass: None,
         via: Via::Api,
+        keys,
     };
     match intake::create(state, order, Some(once), Duplicates::Allow).await {
         Ok(Intake::Created { request_id, .. } | Intake::Replayed { request_id, .. }) => {
@@ -736,6 +883,19 @@ pub async fn get(state: &Services, id: &str) -> Result<Option<View>, StoreError>
             label: k.label.clone(),
             credentials: k.credentials.clone(),
         };
+        // A key riding in another key's shipment shows that shipment.
+        let shipment = match row
+            .as_ref()
+            .map(|r| (r.shipment_id.clone(), crate::process::Rider::of(r)))
+        {
+            Some((Some(s), _)) => Some(s),
+            Some((None, Some(rider))) => state
+                .store
+                .get_request(&rider.rider_of)
+                .await?
+                .and_then(|l| l.shipment_id),
+            _ => None,
+        };
         keys.push(KeyView {
             position: k.position,
             label: k.label,
@@ -749,7 +909,7 @@ pub async fn get(state: &Services, id: &str) -> Result<Option<View>, StoreError>
                 Idp::Entra => "connector",
                 Idp::Okta => "okta",
             },
-            shipment_id: row.as_ref().and_then(|r| r.shipment_id.clone()),
+            shipment_id: shipment,
             serial: row.as_ref().and_then(|r| r.serial.clone()),
             tracking: row.as_ref().and_then(|r| r.tracking.clone()),
             last_error: row

@@ -207,6 +207,7 @@ async fn order(state: &Arc<Services>, m: Member, delivery: u8) -> Result<Option<
         reseller_organization_id: None,
         address_validation_bypass: None,
         via: Via::Group,
+        keys: 1,
     };
     match intake::create(state, order, Some((CLIENT, &key)), Duplicates::Refuse).await {
         Ok(Intake::Created { request_id, .. }) => {

@@ -49,6 +49,9 @@ pub struct Order {
     pub address_validation_bypass: Option<bool>,
     /// Where the order came from: the hint in "fill it" messages.
     pub via: Via,
+    /// Keys in the one shipment (1; more only for a credential request's keys sharing
+    /// a shipment, [`crate::credreq`]): one customization each.
+    pub keys: u32,
 }
 
 /// Where an order came from (what an error tells the caller to change).
@@ -398,26 +401,48 @@ pub async fn create(
         ),
         request_id: String::new(),
     })?;
-    let public_key = serde_json::to_value(&options.public_key).map_err(ServiceError::internal)?;
-    let cred_jwe = envelope::seal_request(
-        &Request::Credential(CredentialRequest {
-            response_key: response_key.public().clone(),
-            origin: graph::ENTRA_ORIGIN.to_owned(),
-            public_key,
-        }),
-        &transport,
-    )
-    .map_err(ServiceError::internal)?;
-    let pin_jwe = envelope::seal_request(
-        &Request::Pin(PinRequest {
-            response_key: response_key.public().clone(),
-            pin: order.pin,
-            min_pin_length: order.min_pin_length,
-            force_pin_change: false,
-        }),
-        &transport,
-    )
-    .map_err(ServiceError::internal)?;
+    // One customization per key (a shipment of several: each key its own challenge and
+    // PIN, all answered to the one response key).
+    let mut all_options = vec![options];
+    for _ in 1..order.keys {
+        all_options.push(
+            state
+                .graph
+                .creation_options(version, &order.user, challenge_minutes)
+                .await
+                .map_err(|e| {
+                    ServiceError::IdpUnavailable(format!("getting FIDO2 creation options: {e}"))
+                })?,
+        );
+    }
+    let mut customizations = Vec::with_capacity(all_options.len());
+    for options in &all_options {
+        let public_key =
+            serde_json::to_value(&options.public_key).map_err(ServiceError::internal)?;
+        let cred_jwe = envelope::seal_request(
+            &Request::Credential(CredentialRequest {
+                response_key: response_key.public().clone(),
+                origin: graph::ENTRA_ORIGIN.to_owned(),
+                public_key,
+            }),
+            &transport,
+        )
+        .map_err(ServiceError::internal)?;
+        let pin_jwe = envelope::seal_request(
+            &Request::Pin(PinRequest {
+                response_key: response_key.public().clone(),
+                pin: order.pin.clone(),
+                min_pin_length: order.min_pin_length,
+                force_pin_change: false,
+            }),
+            &transport,
+        )
+        .map_err(ServiceError::internal)?;
+        customizations.push(ProductCustomization {
+            fido_pin_request: pin_jwe,
+            fido_credential_requests: vec![cred_jwe],
+        });
+    }
     let create_body = CreateFprShipment {
         delivery_type: order.delivery_type,
         recipient,
@@ -425,12 +450,9 @@ pub async fn create(
         shipment_items: vec![ShipmentItemRequest {
             product_id: order.item.product_id,
             inventory_product_id: order.item.inventory_product_id,
-            product_quantity: 1,
+            product_quantity: u32::try_from(customizations.len()).unwrap_or(1),
             customization_id: order.item.customization_id,
-            product_customizations: vec![ProductCustomization {
-                fido_pin_request: pin_jwe,
-                fido_credential_requests: vec![cred_jwe],
-            }],
+            product_customizations: customizations,
         }],
         reseller_organization_id: order.reseller_organization_id,
         address_validation_bypass: order.address_validation_bypass,

@@ -551,6 +551,213 @@ pub(crate) async fn step(state: &Services, row: RequestRow) -> Step {
     if row.idp == Idp::Okta {
         return crate::okta::step(state, row).await;
     }
+    if let Some(rider) = Rider::of(&row) {
+        return rider_step(state, row, rider).await;
+    }
+    let leads = Rider::lead_of_several(&row);
+    let id = row.id.clone();
+    let from = row.state;
+    let done = lead_step(state, row).await;
+    // The keys riding in this shipment follow it: they run when it moved.
+    if leads
+        && let Ok(Some(now_row)) = state.store.get_request(&id).await
+        && now_row.state != from
+    {
+        wake_riders(state, &id).await;
+    }
+    done
+}
+
+/// A key that rides in another request's shipment (a credential request's keys sharing
+/// a shipment of several, [`crate::credreq`]): its create body names the request that
+/// orders the shipment (the lead) and the key's place in it. It orders nothing itself;
+/// it follows the lead's shipment, opens its own key's responses, registers its own
+/// credential and delivers its own PIN.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rider {
+    /// The request that orders the shipment.
+    pub rider_of: String,
+    /// The key's place in the shipment (1 the second key).
+    pub index: usize,
+}
+
+impl Rider {
+    /// The rider a request is, if it is one.
+    pub fn of(row: &RequestRow) -> Option<Self> {
+        if !row.create_body.contains("\"rider_of\"") {
+            return None;
+        }
+        serde_json::from_str(&row.create_body).ok()
+    }
+
+    /// The create body that makes a request this rider.
+    pub fn body(&self) -> String {
+        serde_json::json!({"rider_of": self.rider_of, "index": self.index}).to_string()
+    }
+
+    /// Whether the request orders a shipment of several keys (it has riders).
+    fn lead_of_several(row: &RequestRow) -> bool {
+        serde_json::from_str::<CreateFprShipment>(&row.create_body)
+            .ok()
+            .and_then(|b| b.shipment_items.first().map(|i| i.product_quantity > 1))
+            .unwrap_or(false)
+    }
+}
+
+/// Makes the jobs of the keys riding in `lead`'s shipment due now.
+async fn wake_riders(state: &Services, lead: &str) {
+    match crate::credreq::riders_of(state, lead).await {
+        Ok(riders) => {
+            for r in riders {
+                if let Err(e) = state.store.schedule(&r, now()).await {
+                    tracing::warn!(request_id = %r, error = %e, "could not wake a key riding in the shipment");
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(lead, error = %e, "could not read the keys riding in the shipment")
+        }
+    }
+}
+
+/// The step of a rider: `creating` until the lead's shipment exists, then `open` (its
+/// key's responses once the shipment has shipped), `pin_pending`, `complete`. A cancel
+/// while `creating` deletes only the rider (the shipment is the lead's).
+async fn rider_step(state: &Services, row: RequestRow, rider: Rider) -> Step {
+    let lead = match state.store.get_request(&rider.rider_of).await {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            return fail(
+                state,
+                row,
+                format!(
+                    "the request {} that orders this key's shipment is gone",
+                    rider.rider_of
+                ),
+            )
+            .await;
+        }
+        Err(e) => return Step::Retry(e.to_string()),
+    };
+    match row.state {
+        RequestState::Creating => {
+            let mut next = row.clone();
+            let note = match (&lead.shipment_id, lead.state) {
+                (Some(sid), _) => {
+                    next.state = RequestState::Open;
+                    format!(
+                        "rides in shipment {sid} (key {} of the shipment request {} orders)",
+                        rider.index + 1,
+                        lead.id
+                    )
+                }
+                (None, RequestState::Deleted | RequestState::Cancelling) => {
+                    next.state = RequestState::Deleted;
+                    format!("the shipment was cancelled with request {}", lead.id)
+                }
+                (None, RequestState::Error) => {
+                    return fail(
+                        state,
+                        row,
+                        format!(
+                            "the shipment was not created: see request {} ({})",
+                            lead.id,
+                            lead.last_error.as_deref().unwrap_or("error")
+                        ),
+                    )
+                    .await;
+                }
+                (None, _) => return Step::Again,
+            };
+            match state.store.apply(&row.to(next.state), &note).await {
+                Ok(true) => Step::Moved,
+                Ok(false) => Step::Moved,
+                Err(e) => Step::Retry(e.to_string()),
+            }
+        }
+        RequestState::Open => {
+            let Some(sid) = lead.shipment_id.clone() else {
+                return fail(state, row, format!("request {} has no shipment", lead.id)).await;
+            };
+            let s = match state.fulfiller.get_fpr_shipment(&sid).await {
+                Ok(s) => s,
+                Err(ClientError::Api { status: 404, .. }) => {
+                    let mut gone = row.to(RequestState::Deleted);
+                    gone.row.last_error = Some(format!(
+                        "shipment {sid} no longer exists at the fulfiller (deleted there)"
+                    ));
+                    return match state.store.apply(&gone, "deleted at the fulfiller").await {
+                        Ok(_) => Step::Moved,
+                        Err(e) => Step::Retry(e.to_string()),
+                    };
+                }
+                Err(e) => {
+                    return match client_err(e) {
+                        StepError::Transient(m) => Step::Retry(m),
+                        StepError::Permanent(m) => fail(state, row, m).await,
+                        StepError::Moved => Step::Moved,
+                    };
+                }
+            };
+            let st = s.shipment_state.shipment_state_id;
+            if st.is_error() {
+                return fail(
+                    state,
+                    row,
+                    format!(
+                        "the fulfiller put shipment {sid} in error state {}: {}; correct it in the YubiEnterprise Console and retry",
+                        st.id(),
+                        s.shipment_state.shipment_state_message
+                    ),
+                )
+                .await;
+            }
+            if !st.has_responses() {
+                return Step::Again;
+            }
+            let body: CreateFprShipment = match serde_json::from_str(&lead.create_body) {
+                Ok(b) => b,
+                Err(e) => {
+                    return fail(
+                        state,
+                        row,
+                        format!("the shipment's order is unreadable: {e}"),
+                    )
+                    .await;
+                }
+            };
+            let mut next = row.clone();
+            next.tracking = s.tracking_link.clone();
+            next.fulfiller_state = Some(i64::from(st.id()));
+            next.fulfiller_message = Some(s.shipment_state.shipment_state_message.clone());
+            match register_key(state, next, &body, rider.index, &s).await {
+                Ok(_) => Step::Moved,
+                Err(StepError::Transient(m)) => Step::Retry(m),
+                Err(StepError::Permanent(m)) => fail(state, row, m).await,
+                Err(StepError::Moved) => Step::Moved,
+            }
+        }
+        RequestState::Cancelling => {
+            let mut next = row.to(RequestState::Deleted);
+            next.row.last_error = None;
+            match state
+                .store
+                .apply(
+                    &next,
+                    "cancelled by an admin (the key's shipment is the lead's and stays)",
+                )
+                .await
+            {
+                Ok(_) => Step::Moved,
+                Err(e) => Step::Retry(e.to_string()),
+            }
+        }
+        _ => lead_step(state, row).await,
+    }
+}
+
+/// The step of a request that orders its own shipment.
+async fn lead_step(state: &Services, row: RequestRow) -> Step {
     let mut row = row;
     // Each state moves the request on as far as it can in one run.
     for _ in 0..4 {
@@ -672,20 +879,38 @@ async fn poll(state: &Services, mut row: RequestRow) -> Result<Option<RequestRow
 /// Opens both responses, registers the credential, keeps the PIN sealed.
 async fn register(
     state: &Services,
-    mut row: RequestRow,
+    row: RequestRow,
     s: &FprShipment,
 ) -> Result<RequestRow, StepError> {
     let body: CreateFprShipment = serde_json::from_str(&row.create_body)
         .map_err(|e| StepError::Permanent(format!("stored create body unreadable: {e}")))?;
-    let Some(pd) = s.product_data() else {
-        return Err(StepError::Permanent(
-            "the shipment is shipped but carries no product_data".into(),
-        ));
+    register_key(state, row, &body, 0, s).await
+}
+
+/// Opens the responses of key `index` of the shipment (the order `body` sealed its
+/// requests), registers its credential, keeps its PIN sealed.
+async fn register_key(
+    state: &Services,
+    mut row: RequestRow,
+    body: &CreateFprShipment,
+    index: usize,
+    s: &FprShipment,
+) -> Result<RequestRow, StepError> {
+    let Some(pd) = s
+        .shipment_items
+        .first()
+        .and_then(|i| i.product_data.as_ref())
+        .and_then(|d| d.get(index))
+    else {
+        return Err(StepError::Permanent(format!(
+            "the shipment is shipped but carries no product_data for key {}",
+            index + 1
+        )));
     };
     let Some(custom) = body
         .shipment_items
         .first()
-        .and_then(|i| i.product_customizations.first())
+        .and_then(|i| i.product_customizations.get(index))
     else {
         return Err(StepError::Permanent(
             "stored create body has no sealed requests".into(),

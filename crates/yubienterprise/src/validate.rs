@@ -356,6 +356,13 @@ pub fn contact(r: &Recipient, a: &MailingAddress, delivery: Option<u8>) -> Resul
 /// with a customization id and exactly one customization carrying a PIN request and at
 /// least one credential request. Whether the ids exist is the server's business.
 pub fn fpr_shipment(req: &CreateFprShipment) -> Result {
+    fpr_shipment_of(req, limits::FPR_KEYS)
+}
+
+/// [`fpr_shipment`] for a fulfiller that ships up to `max_keys` keys in one FIDO
+/// Pre-reg shipment (Yubico's published API: 1): one item of quantity 1 to `max_keys`,
+/// with one customization per key.
+pub fn fpr_shipment_of(req: &CreateFprShipment, max_keys: u32) -> Result {
     contact(&req.recipient, &req.mailing_address, req.delivery_type)?;
     let [item] = req.shipment_items.as_slice() else {
         return Err(err(
@@ -363,28 +370,39 @@ pub fn fpr_shipment(req: &CreateFprShipment) -> Result {
             Problem::Invalid("must hold exactly one item: one YubiKey per FIDO Pre-reg shipment"),
         ));
     };
-    if item.product_quantity != limits::FPR_KEYS {
+    let max = max_keys.max(limits::FPR_KEYS);
+    if !(limits::FPR_KEYS..=max).contains(&item.product_quantity) {
         return Err(err(
             Field::Quantity,
-            Problem::Invalid("must be 1: one YubiKey per FIDO Pre-reg shipment"),
+            Problem::Invalid(if max == limits::FPR_KEYS {
+                "must be 1: one YubiKey per FIDO Pre-reg shipment"
+            } else {
+                "must be at least 1 and at most the keys per FIDO Pre-reg shipment this fulfiller allows"
+            }),
         ));
     }
     if blank(&item.customization_id) {
         return Err(err(Field::CustomizationId, Problem::Required));
     }
-    let [custom] = item.product_customizations.as_slice() else {
+    if item.product_customizations.len() != item.product_quantity as usize {
         return Err(err(
             Field::ProductCustomizations,
-            Problem::Invalid("must hold exactly one entry (one key)"),
+            Problem::Invalid(if max == limits::FPR_KEYS {
+                "must hold exactly one entry (one key)"
+            } else {
+                "must hold one entry per key (product_quantity)"
+            }),
         ));
-    };
-    if blank(&custom.fido_pin_request) {
-        return Err(err(Field::PinRequest, Problem::Required));
     }
-    if custom.fido_credential_requests.is_empty()
-        || custom.fido_credential_requests.iter().any(|c| blank(c))
-    {
-        return Err(err(Field::CredentialRequests, Problem::Required));
+    for custom in &item.product_customizations {
+        if blank(&custom.fido_pin_request) {
+            return Err(err(Field::PinRequest, Problem::Required));
+        }
+        if custom.fido_credential_requests.is_empty()
+            || custom.fido_credential_requests.iter().any(|c| blank(c))
+        {
+            return Err(err(Field::CredentialRequests, Problem::Required));
+        }
     }
     if let Some(r) = &req.customer_reference {
         max_len(Field::CustomerReference, r, limits::CUSTOMER_REFERENCE)?;

@@ -358,6 +358,7 @@ pub fn parse(form: Form, bytes: &[u8]) -> Result<Order, ApiError> {
         reseller_organization_id,
         address_validation_bypass: s.address_validation_bypass,
         via: Via::Api,
+        keys: 1,
     };
     // The fulfiller's own rules (checked before anything is written; answered in the
     // fulfiller's shape so a caller sees the same error either way), then the PIN

@@ -587,3 +587,115 @@ async fn the_same_order_sent_three_times_at_once_orders_each_key_once() {
         assert!(k["request_id"].is_string(), "{v}");
     }
 }
+
+/// A fulfiller that ships two keys in one FIDO Pre-reg shipment
+/// (`fpr_keys_per_shipment`, `fulfiller_keys_per_shipment = 2`): a primary, a backup and
+/// a spare key ship as one shipment of two and one of one; each key has its own PIN,
+/// mailed naming it, and signs in.
+async fn shared_shipment(database_url: Option<String>) {
+    let mut config = sandbox::Config::for_tests();
+    config.seed.fpr_keys_per_shipment = 2;
+    let w = common::start_full(
+        config,
+        database_url,
+        "fulfiller_keys_per_shipment = 2\n",
+        false,
+    )
+    .await;
+    let body = json!({
+        "person": {"entra_user": ALEX, "pin_contacts": ["helpdesk@contoso.example"]},
+        "product": product(),
+        "keys": [
+            {"label": "primary", "credentials": [{"idp": "entra"}]},
+            {"label": "backup", "credentials": [{"idp": "entra"}]},
+            {"label": "spare", "credentials": [{"idp": "entra"}]}
+        ]
+    });
+    let (s, v) = order_as(&w, &body, Some("three-keys")).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        w.fulfiller_total().await,
+        2,
+        "one shipment of two keys, one of one"
+    );
+    let (s, again) = order_as(&w, &body, Some("three-keys")).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(w.fulfiller_total().await, 2);
+
+    for _ in 0..2 {
+        w.advance().await;
+    }
+    let (_, v) = w
+        .call(Method::GET, &format!("/v2/credential-requests/{id}"), None)
+        .await;
+    for k in v["data"]["keys"].as_array().unwrap() {
+        w.settle(k["request_id"].as_str().unwrap(), &["complete"])
+            .await;
+    }
+    let (_, v) = w
+        .call(Method::GET, &format!("/v2/credential-requests/{id}"), None)
+        .await;
+    let cr = &v["data"];
+    assert_eq!(cr["state"], "complete", "{cr}");
+    let keys = cr["keys"].as_array().unwrap();
+    assert_eq!(keys[0]["shipment_id"], keys[1]["shipment_id"], "{cr}");
+    assert_ne!(keys[0]["shipment_id"], keys[2]["shipment_id"], "{cr}");
+    let shared = keys[0]["shipment_id"].as_str().unwrap().to_owned();
+    let (s, order) = w
+        .http
+        .get(format!("{}/v1/fpr/shipments/{shared}", w.fulfiller))
+        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    assert_eq!(s, 200);
+    let order: Value = order.json().await.unwrap();
+    assert_eq!(order["shipment_items"][0]["product_quantity"], 2, "{order}");
+    assert_eq!(w.entra.registered_methods().len(), 3, "three passkeys");
+    let mut pins = Vec::new();
+    for (k, (label, index)) in keys
+        .iter()
+        .zip([("primary", 0), ("backup", 1), ("spare", 0)])
+    {
+        assert_eq!(k["credentials"][0]["state"], "registered", "{k}");
+        let serial = k["serial"].as_str().unwrap();
+        let (pin, subject) = mailed(&w.mail, serial);
+        assert!(
+            subject.contains(&format!("the {label} security key")),
+            "{subject}"
+        );
+        let sid = k["shipment_id"].as_str().unwrap();
+        let v = w
+            .fulfiller_call(
+                Method::GET,
+                &format!("/sandbox/v1/shipments/{sid}/key?index={index}"),
+                None,
+            )
+            .await;
+        let mut key = VirtualYubiKey::from_json(&v.to_string()).unwrap();
+        assert_eq!(key.identity().serial.to_string(), serial, "{label}");
+        let now = ready_pin(&mut key, &pin, "27182818");
+        let (s, who) = common::sign_in_at(&w.http, &w.entra.base_url(), &mut key, ALEX, &now).await;
+        assert_eq!(s, 200, "{label} key signs in: {who}");
+        pins.push(pin);
+    }
+    assert_ne!(
+        pins[0], pins[1],
+        "each key of the shared shipment has its own PIN"
+    );
+    assert_eq!(w.mail.messages().len(), 3, "one PIN mail per key");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_share_a_shipment_where_the_fulfiller_allows_several() {
+    shared_shipment(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_share_a_shipment_on_postgresql() {
+    let db = TestDb::create("prereg_credreq_shared").await;
+    shared_shipment(Some(db.url.clone())).await;
+    db.drop_db().await;
+}

@@ -38,6 +38,11 @@ pub struct Seed {
     /// through: a create body's `reseller_organization_id` must be one of them.
     #[serde(default = "default_resellers")]
     pub resellers: Vec<String>,
+    /// Keys one FIDO Pre-reg shipment may carry (an item of quantity N with N
+    /// customizations). Yubico's published API takes 1 (the default); more models a
+    /// fulfiller whose contract ships a primary and a backup key together.
+    #[serde(default = "one")]
+    pub fpr_keys_per_shipment: u32,
 }
 
 /// The reseller organisation the default seed knows.
@@ -183,6 +188,7 @@ impl Default for Seed {
             first_serial: default_serial(),
             keys_per_set: default_keys_per_set(),
             resellers: default_resellers(),
+            fpr_keys_per_shipment: 1,
         }
     }
 }

@@ -66,6 +66,20 @@ struct Shipment {
     parcel: Option<String>,
     /// The buyer's reference (FPR create only), at most 50 characters.
     customer_reference: Option<String>,
+    /// The second and further keys of a FIDO Pre-reg shipment of several
+    /// (`fpr_keys_per_shipment`): their sealed requests until programming, then their
+    /// product data and key state files, in the order's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    more: Vec<MoreKey>,
+}
+
+/// A further key of a FIDO Pre-reg shipment of several.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MoreKey {
+    requests: Option<Requests>,
+    product_data: Option<ProductData>,
+    #[serde(skip)]
+    parcel: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -288,7 +302,7 @@ impl Store {
 
     /// `POST /v1/fpr/shipments`.
     pub fn create_fpr(&self, req: CreateFprShipment) -> Result<FprShipment, ApiError> {
-        validate::fpr_shipment(&req)?;
+        validate::fpr_shipment_of(&req, self.seed.fpr_keys_per_shipment)?;
         if let Some(reseller) = &req.reseller_organization_id
             && !self.seed.is_reseller(reseller.trim())
         {
@@ -331,14 +345,24 @@ impl Store {
                 customization_id: Some(cid.to_owned()),
             });
         }
-        let requests = req
+        let mut each = req
             .shipment_items
             .first()
-            .and_then(|i| i.product_customizations.first())
+            .map(|i| i.product_customizations.as_slice())
+            .unwrap_or_default()
+            .iter()
             .map(|c| Requests {
                 pin: c.fido_pin_request.clone(),
                 credentials: c.fido_credential_requests.clone(),
             });
+        let requests = each.next();
+        let more: Vec<MoreKey> = each
+            .map(|r| MoreKey {
+                requests: Some(r),
+                product_data: None,
+                parcel: None,
+            })
+            .collect();
         let shipment = Shipment {
             id: new_id()?,
             kind: ShipmentType::AutoFidoPreReg,
@@ -362,6 +386,7 @@ impl Store {
                 .customer_reference
                 .map(|r| r.trim().to_owned())
                 .filter(|r| !r.is_empty()),
+            more,
         };
         let mut inner = self.lock();
         reserve(&mut inner.inventory, &shipment.items, |id| {
@@ -441,6 +466,7 @@ impl Store {
             serial: None,
             parcel: None,
             customer_reference: None,
+            more: Vec::new(),
         };
         let mut inner = self.lock();
         reserve(&mut inner.inventory, &shipment.items, |id| {
@@ -606,6 +632,9 @@ impl Store {
             s.state = to;
             s.note = Some("set by the sandbox clock".to_owned());
             s.requests = None;
+            for k in &mut s.more {
+                k.requests = None;
+            }
             return Ok(vec![moved(s, from)]);
         }
         match (from.happy_path_rank(), to.happy_path_rank()) {
@@ -623,10 +652,32 @@ impl Store {
 
     /// `GET /sandbox/v1/shipments/{id}/key`: the shipped key's state file.
     pub fn parcel(&self, id: &str) -> Result<String, ApiError> {
+        self.parcel_at(id, 0)
+    }
+
+    /// `GET /sandbox/v1/shipments/{id}/key?index=N`: the state file of the shipment's
+    /// key N (0 first) of a shipment of several.
+    pub fn parcel_at(&self, id: &str, index: usize) -> Result<String, ApiError> {
         let inner = self.lock();
         let i = find(&inner, id, false)?;
         let s = &inner.shipments[i];
-        match (&s.parcel, s.state.has_responses()) {
+        let parcel = match index {
+            0 => &s.parcel,
+            n => match s.more.get(n - 1) {
+                Some(k) => &k.parcel,
+                None => {
+                    return Err(api(
+                        ErrorCode::NotFound,
+                        format!(
+                            "Shipment {id} holds {} key(s), not {}",
+                            s.more.len() + 1,
+                            n + 1
+                        ),
+                    ));
+                }
+            },
+        };
+        match (parcel, s.state.has_responses()) {
             (Some(p), true) => Ok(p.clone()),
             _ => Err(api(
                 ErrorCode::NotFound,
@@ -754,6 +805,7 @@ impl Store {
     fn program(&self, inner: &mut Inner, i: usize) -> ShipmentState {
         let serial = inner.next_serial;
         inner.next_serial = inner.next_serial.wrapping_add(1);
+        let mut next_serial = inner.next_serial;
         let transport = inner.keys.transport_private();
         let signing = inner.keys.current_signing().cloned();
         let s = &mut inner.shipments[i];
@@ -788,10 +840,46 @@ impl Store {
                     .to_owned(),
             )),
         };
+        // The further keys of a shipment of several, each with the next serial.
+        let result = result.and_then(|first| {
+            let mut rest = Vec::with_capacity(s.more.len());
+            for k in &mut s.more {
+                let Some(r) = k.requests.take() else {
+                    return Err(super::program::ProgramError(
+                        "a further key of the shipment has no sealed requests".to_owned(),
+                    ));
+                };
+                let (Some(product), Some(signing_key)) = (product, signing.as_ref()) else {
+                    return Err(super::program::ProgramError(
+                        "no product or signing key to program with".to_owned(),
+                    ));
+                };
+                let serial = next_serial;
+                next_serial = next_serial.wrapping_add(1);
+                let id = s.id.as_str().to_owned();
+                rest.push(self.programmer.program(&Order {
+                    shipment_id: &id,
+                    product,
+                    serial,
+                    firmware_version: firmware,
+                    pin_request: &r.pin,
+                    credential_requests: &r.credentials,
+                    transport_keys: &transport,
+                    signing_key,
+                })?);
+            }
+            Ok((first, rest))
+        });
+        inner.next_serial = next_serial;
+        let s = &mut inner.shipments[i];
         match result {
-            Ok(p) => {
+            Ok((p, rest)) => {
                 s.product_data = Some(p.product_data);
                 s.parcel = Some(p.key_state);
+                for (k, p) in s.more.iter_mut().zip(rest) {
+                    k.product_data = Some(p.product_data);
+                    k.parcel = Some(p.key_state);
+                }
                 ShipmentState::Programmed
             }
             Err(e) => {
@@ -861,7 +949,11 @@ impl Store {
                     customization_id: i.customization_id.clone().unwrap_or_default(),
                     product_name: Some(self.product_name(i.product_id)),
                     product_data: if responses {
-                        s.product_data.clone().map(|d| vec![d])
+                        s.product_data.clone().map(|d| {
+                            std::iter::once(d)
+                                .chain(s.more.iter().filter_map(|k| k.product_data.clone()))
+                                .collect()
+                        })
                     } else {
                         None
                     },

@@ -344,3 +344,34 @@ fn optional_member_types_name_the_field_that_has_the_wrong_type() {
         validate::fpr_optional_member_types(&json!({"reseller_organization_id": 7})).unwrap_err();
     assert_eq!(e.field, Field::ResellerOrganizationId);
 }
+
+#[test]
+fn several_keys_per_shipment_only_where_the_fulfiller_allows_them_one_customization_each() {
+    let mut two = good();
+    let item = &mut two.shipment_items[0];
+    item.product_quantity = 2;
+    item.product_customizations
+        .push(item.product_customizations[0].clone());
+    // Yubico's published API: one key per shipment.
+    let e = validate::fpr_shipment(&two).unwrap_err();
+    assert_eq!(e.field, Field::Quantity);
+    assert!(e.to_string().contains("must be 1"), "{e}");
+    // A fulfiller that ships two together takes it...
+    validate::fpr_shipment_of(&two, 2).unwrap();
+    validate::fpr_shipment_of(&good(), 2).unwrap();
+    // ...but not three, nor a customization short of the quantity.
+    let mut three = two.clone();
+    three.shipment_items[0].product_quantity = 3;
+    let e = validate::fpr_shipment_of(&three, 2).unwrap_err();
+    assert_eq!(e.field, Field::Quantity);
+    let mut short = two.clone();
+    short.shipment_items[0].product_customizations.pop();
+    let e = validate::fpr_shipment_of(&short, 2).unwrap_err();
+    assert_eq!(e.field, Field::ProductCustomizations);
+    assert!(e.to_string().contains("one entry per key"), "{e}");
+    // Every key's customization carries its PIN request.
+    let mut blank = two.clone();
+    blank.shipment_items[0].product_customizations[1].fido_pin_request = String::new();
+    let e = validate::fpr_shipment_of(&blank, 2).unwrap_err();
+    assert_eq!(e.field, Field::PinRequest);
+}

@@ -127,11 +127,19 @@ pub(crate) async fn rotate(
     Ok(Json(st.store.rotate(body.key_use)?))
 }
 
+/// `?index=N`: the key N (0 first) of a shipment of several.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ParcelQuery {
+    #[serde(default)]
+    index: usize,
+}
+
 pub(crate) async fn parcel(
     State(st): State<Fulfiller>,
     Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ParcelQuery>,
 ) -> Result<impl IntoResponse, Failure> {
-    let key = st.store.parcel(&id)?;
+    let key = st.store.parcel_at(&id, q.index)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], key))
 }
 
