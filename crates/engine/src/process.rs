@@ -641,20 +641,19 @@ async fn rider_step(state: &Services, row: RequestRow, rider: Rider) -> Step {
     };
     match row.state {
         RequestState::Creating => {
-            let mut next = row.clone();
-            let note = match (&lead.shipment_id, lead.state) {
-                (Some(sid), _) => {
-                    next.state = RequestState::Open;
+            let (to, note) = match (&lead.shipment_id, lead.state) {
+                (Some(sid), _) => (
+                    RequestState::Open,
                     format!(
                         "rides in shipment {sid} (key {} of the shipment request {} orders)",
                         rider.index + 1,
                         lead.id
-                    )
-                }
-                (None, RequestState::Deleted | RequestState::Cancelling) => {
-                    next.state = RequestState::Deleted;
-                    format!("the shipment was cancelled with request {}", lead.id)
-                }
+                    ),
+                ),
+                (None, RequestState::Deleted | RequestState::Cancelling) => (
+                    RequestState::Deleted,
+                    format!("the shipment was cancelled with request {}", lead.id),
+                ),
                 (None, RequestState::Error) => {
                     return fail(
                         state,
@@ -669,9 +668,10 @@ async fn rider_step(state: &Services, row: RequestRow, rider: Rider) -> Step {
                 }
                 (None, _) => return Step::Again,
             };
-            match state.store.apply(&row.to(next.state), &note).await {
-                Ok(true) => Step::Moved,
-                Ok(false) => Step::Moved,
+            // Applied or not (an admin moved it meanwhile), the next run decides on the
+            // state the request has now.
+            match state.store.apply(&row.to(to), &note).await {
+                Ok(_) => Step::Moved,
                 Err(e) => Step::Retry(e.to_string()),
             }
         }
