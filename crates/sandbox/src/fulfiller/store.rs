@@ -821,23 +821,26 @@ impl Store {
             .and_then(|c| self.seed.customization(c))
             .map(|c| c.firmware_version.as_str())
             .unwrap_or("5.7.1");
-        let result = match (requests.as_ref(), product, signing.as_ref()) {
-            (Some(r), Some(product), Some(signing_key)) => {
-                let id = s.id.as_str().to_owned();
-                self.programmer.program(&Order {
-                    shipment_id: &id,
-                    product,
-                    serial,
-                    firmware_version: firmware,
-                    pin_request: &r.pin,
-                    credential_requests: &r.credentials,
-                    transport_keys: &transport,
-                    signing_key,
-                })
-            }
+        let id = s.id.as_str().to_owned();
+        let program_key = |serial: u32, r: &Requests| match (product, signing.as_ref()) {
+            (Some(product), Some(signing_key)) => self.programmer.program(&Order {
+                shipment_id: &id,
+                product,
+                serial,
+                firmware_version: firmware,
+                pin_request: &r.pin,
+                credential_requests: &r.credentials,
+                transport_keys: &transport,
+                signing_key,
+            }),
             _ => Err(super::program::ProgramError(
-                "the shipment has no sealed requests, product or signing key to program with"
-                    .to_owned(),
+                "the shipment has no product or signing key to program with".to_owned(),
+            )),
+        };
+        let result = match requests.as_ref() {
+            Some(r) => program_key(serial, r),
+            None => Err(super::program::ProgramError(
+                "the shipment has no sealed requests to program with".to_owned(),
             )),
         };
         // The further keys of a shipment of several, each with the next serial.
@@ -849,24 +852,9 @@ impl Store {
                         "a further key of the shipment has no sealed requests".to_owned(),
                     ));
                 };
-                let (Some(product), Some(signing_key)) = (product, signing.as_ref()) else {
-                    return Err(super::program::ProgramError(
-                        "no product or signing key to program with".to_owned(),
-                    ));
-                };
                 let serial = next_serial;
                 next_serial = next_serial.wrapping_add(1);
-                let id = s.id.as_str().to_owned();
-                rest.push(self.programmer.program(&Order {
-                    shipment_id: &id,
-                    product,
-                    serial,
-                    firmware_version: firmware,
-                    pin_request: &r.pin,
-                    credential_requests: &r.credentials,
-                    transport_keys: &transport,
-                    signing_key,
-                })?);
+                rest.push(program_key(serial, &r)?);
             }
             Ok((first, rest))
         });
