@@ -182,7 +182,8 @@ async fn the_document_lists_exactly_the_routes_the_connector_answers() {
 /// with a valid token and the event hook's secret: the examples, coverage and fuzzing
 /// phases, bounded by `--max-examples`, with the response checks (no 5xx, documented
 /// statuses, content types and schemas). The `{id}` routes get real requests (one per
-/// mode, made first) so their answers are checked too, not only their 404s.
+/// mode and a credential request of two keys, made first) so their answers are checked
+/// too, not only their 404s.
 /// docs/connector.md records a run's case count.
 #[tokio::test(flavor = "multi_thread")]
 async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
@@ -205,7 +206,21 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
         .await;
     assert_eq!(s, 202, "{okta}");
     assert_eq!(okta["data"][0]["status"], "created", "{okta}");
-    // Both as far as they go now (the Okta one enrolled, the Entra one open).
+    let (s, v2) = w
+        .call(
+            Method::POST,
+            "/v2/credential-requests",
+            Some(serde_json::json!({
+                "person": {"entra_user": crate::common::ALEX, "okta_user": okta_common::BOB},
+                "product": {"product_id": 1, "inventory_product_id": 1,
+                            "customization_id": sandbox::fulfiller::seed::DEFAULT_CUSTOMIZATION},
+                "keys": [{"label": "primary", "credentials": [{"idp": "entra"}, {"idp": "okta"}]},
+                         {"label": "backup", "credentials": [{"idp": "entra"}]}]
+            })),
+        )
+        .await;
+    assert_eq!(s, 202, "{v2}");
+    // All as far as they go now (the Okta ones enrolled, the Entra ones open).
     w.process().await;
     let config = format!(
         r#"
@@ -226,11 +241,16 @@ parameters = {{ id = "{okta_id}" }}
 [[operations]]
 include-path = "/v1/yubico/shipments/{{id}}"
 parameters = {{ id = "{shipment_id}" }}
+
+[[operations]]
+include-path-regex = '^/v2/credential-requests/\{{id\}}'
+parameters = {{ id = "{credential_request}" }}
 "#,
         hook = okta_common::HOOK_SECRET,
         entra_id = entra["data"]["request_id"].as_str().unwrap(),
         okta_id = okta["data"][0]["request_id"].as_str().unwrap(),
         shipment_id = entra["data"]["shipment_id"].as_str().unwrap(),
+        credential_request = v2["data"]["id"].as_str().unwrap(),
     );
     let config_file = w.dir.join("schemathesis.toml");
     std::fs::write(&config_file, config).unwrap();
