@@ -504,6 +504,7 @@ async fn details_page(
     let removed = engine::retention::removed_at(&s.store, &r.id)
         .await
         .map_err(|e| internal(&e.to_string()))?;
+    let rider = engine::process::Rider::of(&r);
     let locked = match (&r.shipment_id, r.state, removed) {
         (_, _, Some(at)) => format!(
             "The personal data of this request was removed on {} (retention_days); nothing is shown or can be edited.",
@@ -512,9 +513,15 @@ async fn details_page(
         (_, RequestState::Deleted, _) => {
             "The request was deleted; nothing can be edited.".to_owned()
         }
-        (None, _, _) => {
-            "The shipment is not ordered at the fulfiller yet; process first, then edit.".to_owned()
-        }
+        (None, _, _) => match &rider {
+            Some(rd) => format!(
+                "This key ships as key {} of the shipment request {} orders: edit the recipient and address there.",
+                rd.index + 1,
+                rd.rider_of
+            ),
+            None => "The shipment is not ordered at the fulfiller yet; process first, then edit."
+                .to_owned(),
+        },
         (Some(sid), _, _) => match s.fulfiller.get_fpr_shipment(sid).await {
             Ok(live) => {
                 let st = live.shipment_state.shipment_state_id;

@@ -595,10 +595,16 @@ async fn the_same_order_sent_three_times_at_once_orders_each_key_once() {
 async fn shared_shipment(database_url: Option<String>) {
     let mut config = sandbox::Config::for_tests();
     config.seed.fpr_keys_per_shipment = 2;
-    let w = common::start_full(
+    // With the console on: a riding key's page says where its shipment is.
+    let w = common::start_full_with(
         config,
         database_url,
-        "fulfiller_keys_per_shipment = 2\n",
+        |ready| {
+            format!(
+                "fulfiller_keys_per_shipment = 2\n{}",
+                crate::console_common::console_toml(ready)
+            )
+        },
         false,
     )
     .await;
@@ -622,6 +628,25 @@ async fn shared_shipment(database_url: Option<String>) {
     let (s, again) = order_as(&w, &body, Some("three-keys")).await;
     assert_eq!(s, 200, "{again}");
     assert_eq!(w.fulfiller_total().await, 2);
+    let lead = v["data"]["keys"][0]["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let backup = v["data"]["keys"][1]["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let browser = crate::console_common::browser();
+    crate::console_common::sign_in(&w, &browser).await;
+    let (s, page) =
+        crate::console_common::get(&w, &browser, &format!("/console/shipments/{backup}")).await;
+    assert_eq!(s, 200);
+    assert!(
+        page.contains(&format!(
+            "This key ships as key 2 of the shipment request {lead} orders"
+        )),
+        "{page}"
+    );
 
     for _ in 0..2 {
         w.advance().await;
