@@ -790,23 +790,11 @@ async fn order_okta(
     once: (&str, &str),
 ) -> Result<String, ServiceError> {
     let user = user.ok_or_else(|| invalid("`person.okta_user` is required".into()))?;
-    let c = &req.contact;
-    let overrides: std::collections::BTreeMap<String, String> = [
-        ("recipient_company", &c.recipient_company),
-        ("recipient_email", &c.recipient_email),
-        ("recipient_firstname", &c.recipient_firstname),
-        ("recipient_lastname", &c.recipient_lastname),
-        ("recipient_telephone", &c.recipient_telephone),
-        ("street_line1", &c.street_line1),
-        ("street_line2", &c.street_line2),
-        ("city", &c.city),
-        ("region", &c.region),
-        ("postal_code", &c.postal_code),
-        ("country_code_2", &c.country_code_2),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), v.clone())))
-    .collect();
+    let overrides: std::collections::BTreeMap<String, String> = req
+        .contact
+        .given()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
     crate::okta::profile::check_overrides(&overrides)
         .map_err(|(field, why)| invalid(format!("`{field}`: {why}")))?;
     let order = crate::okta::Order {

@@ -126,6 +126,43 @@ impl Contact {
         c
     }
 
+    /// A contact whose fields `cell` gives by their names in the create body (the CSV
+    /// batch's columns).
+    pub fn from_fields(cell: impl Fn(&str) -> Option<String>) -> Self {
+        Self {
+            recipient_company: cell("recipient_company"),
+            recipient_email: cell("recipient_email"),
+            recipient_firstname: cell("recipient_firstname"),
+            recipient_lastname: cell("recipient_lastname"),
+            recipient_telephone: cell("recipient_telephone"),
+            street_line1: cell("street_line1"),
+            street_line2: cell("street_line2"),
+            city: cell("city"),
+            region: cell("region"),
+            postal_code: cell("postal_code"),
+            country_code_2: cell("country_code_2"),
+        }
+    }
+
+    /// The fields given, by their names in the create body.
+    pub fn given(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("recipient_company", &self.recipient_company),
+            ("recipient_email", &self.recipient_email),
+            ("recipient_firstname", &self.recipient_firstname),
+            ("recipient_lastname", &self.recipient_lastname),
+            ("recipient_telephone", &self.recipient_telephone),
+            ("street_line1", &self.street_line1),
+            ("street_line2", &self.street_line2),
+            ("city", &self.city),
+            ("region", &self.region),
+            ("postal_code", &self.postal_code),
+            ("country_code_2", &self.country_code_2),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| v.as_deref().map(|v| (name, v)))
+    }
+
     /// The recipient and address when every field is given (nothing to ask Entra).
     fn complete(&self) -> Option<(Recipient, MailingAddress)> {
         Some((

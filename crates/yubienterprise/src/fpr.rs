@@ -76,7 +76,8 @@ pub struct ShipmentItemRequest {
     /// The inventory bucket the key is taken from (`GET /v1/inventory`).
     #[serde(deserialize_with = "u32_lenient")]
     pub inventory_product_id: u32,
-    /// Must be 1: one key per FIDO Pre-reg shipment.
+    /// Keys in the shipment: 1 in Yubico's published API (more only where the fulfiller
+    /// ships several together, [`crate::validate::fpr_shipment_of`]).
     #[serde(deserialize_with = "u32_lenient")]
     pub product_quantity: u32,
     /// The organisation's customization id (CID).
