@@ -115,16 +115,42 @@ pub fn packed_attestation_object(
     sig_der: &[u8],
     x5c: &[Vec<u8>],
 ) -> Result<Vec<u8>> {
-    let stmt = Value::Map(vec![
-        (Value::from("alg"), Value::from(COSE_ES256)),
-        (Value::from("sig"), Value::Bytes(sig_der.to_vec())),
-        (
-            Value::from("x5c"),
-            Value::Array(x5c.iter().map(|c| Value::Bytes(c.clone())).collect()),
-        ),
-    ]);
+    attestation_object("packed", COSE_ES256, sig_der, x5c, auth_data)
+}
+
+/// The WebAuthn attestation object from the parts a key reported: format `fmt`
+/// (`packed`: `attStmt` `{"alg", "sig", "x5c"}`, `x5c` left out when empty, which is
+/// self attestation; `none`: an empty `attStmt`).
+pub fn attestation_object(
+    fmt: &str,
+    alg: i64,
+    sig_der: &[u8],
+    x5c: &[Vec<u8>],
+    auth_data: &[u8],
+) -> Result<Vec<u8>> {
+    let stmt = match fmt {
+        "none" => Value::Map(vec![]),
+        "packed" => {
+            let mut m = vec![
+                (Value::from("alg"), Value::from(alg)),
+                (Value::from("sig"), Value::Bytes(sig_der.to_vec())),
+            ];
+            if !x5c.is_empty() {
+                m.push((
+                    Value::from("x5c"),
+                    Value::Array(x5c.iter().map(|c| Value::Bytes(c.clone())).collect()),
+                ));
+            }
+            Value::Map(m)
+        }
+        other => {
+            return Err(Error::Request(format!(
+                "attestation format {other:?} is not one a YubiKey reports (packed or none)"
+            )));
+        }
+    };
     let obj = Value::Map(vec![
-        (Value::from("fmt"), Value::from("packed")),
+        (Value::from("fmt"), Value::from(fmt)),
         (Value::from("attStmt"), stmt),
         (Value::from("authData"), Value::Bytes(auth_data.to_vec())),
     ]);

@@ -114,6 +114,7 @@ pub fn make_credential<K: KeyProgrammer + ?Sized>(
     let client_data = client_data_json("webauthn.create", challenge, origin);
     let request = MakeCredentialRequest {
         client_data_hash: hash_bytes(&client_data),
+        client_data_json: Some(client_data.clone()),
         rp: RelyingParty {
             id: rp_id,
             name: non_empty(&opts.rp.name),
@@ -204,6 +205,7 @@ pub fn get_assertion<K: KeyProgrammer + ?Sized>(
         &GetAssertionRequest {
             rp_id: rp_id.to_owned(),
             client_data_hash: hash_bytes(&client_data),
+            client_data_json: Some(client_data.clone()),
             allow_list: allow_credentials.to_vec(),
             user_verification: pin.is_some(),
         },

@@ -90,6 +90,11 @@ pub struct User {
 pub struct MakeCredentialRequest {
     /// SHA-256 of the clientDataJSON bytes.
     pub client_data_hash: [u8; 32],
+    /// The clientDataJSON bytes themselves, when the caller has them (the platform half,
+    /// [`crate::client`], always does). A key behind a library that hashes the
+    /// clientDataJSON itself (the depot's USB keys) needs them; the virtual key uses
+    /// only the hash.
+    pub client_data_json: Option<Vec<u8>>,
     /// The relying party.
     pub rp: RelyingParty,
     /// The user.
@@ -129,6 +134,9 @@ pub struct GetAssertionRequest {
     pub rp_id: String,
     /// SHA-256 of the clientDataJSON bytes.
     pub client_data_hash: [u8; 32],
+    /// The clientDataJSON bytes, when the caller has them (as in
+    /// [`MakeCredentialRequest::client_data_json`]).
+    pub client_data_json: Option<Vec<u8>>,
     /// Credential IDs the RP allows; empty for discoverable credentials.
     pub allow_list: Vec<Vec<u8>>,
     /// The RP requires user verification.

@@ -142,6 +142,10 @@ pub enum Error {
     /// The host could not produce randomness.
     #[error("the system random number generator failed")]
     Rng,
+    /// A real key (over USB) could not be reached, or failed in a way its library
+    /// reports only as text.
+    #[error("the key: {0}")]
+    Device(String),
     /// Building a certificate or signature failed (a bug, or a corrupt key).
     #[error("crypto: {0}")]
     Crypto(String),

@@ -23,6 +23,11 @@ impl Pin {
         self.0.as_bytes()
     }
 
+    /// The PIN as text (for a library that takes it so, such as the USB key's).
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
     /// Length in Unicode code points (what CTAP's minimum PIN length counts).
     pub fn code_points(&self) -> usize {
         self.0.chars().count()

@@ -18,6 +18,7 @@ fn key() -> VirtualYubiKey {
 fn request(user: &[u8], cred_protect: u8, exclude_list: Vec<Vec<u8>>) -> MakeCredentialRequest {
     MakeCredentialRequest {
         client_data_hash: [7; 32],
+        client_data_json: None,
         rp: RelyingParty {
             id: "login.microsoft.com".into(),
             name: Some("Microsoft".into()),

@@ -35,6 +35,7 @@ fn ctap<T: std::fmt::Debug>(r: authenticator::Result<T>) -> CtapError {
 fn mc_request(user: &[u8]) -> MakeCredentialRequest {
     MakeCredentialRequest {
         client_data_hash: [7; 32],
+        client_data_json: None,
         rp: RelyingParty {
             id: "login.microsoft.com".into(),
             name: Some("Microsoft".into()),
@@ -57,6 +58,7 @@ fn ga_request() -> GetAssertionRequest {
     GetAssertionRequest {
         rp_id: "login.microsoft.com".into(),
         client_data_hash: [9; 32],
+        client_data_json: None,
         allow_list: vec![],
         user_verification: true,
     }

@@ -17,6 +17,7 @@ pub(crate) mod auth;
 mod certs;
 pub mod fulfil;
 pub mod hold;
+pub mod key_steps;
 pub mod keys;
 pub mod program;
 pub(crate) mod routes;
@@ -31,6 +32,7 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 
 pub use fulfil::{EnvelopeProgrammer, KeyFactory, KeySpec, MadeKey};
+pub use key_steps::{program_fido_key, require_fresh};
 pub use program::{Order, ProgramError, Programmed, Programmer, Unavailable};
 pub use seed::Seed;
 pub use store::Store;

@@ -254,6 +254,7 @@ pub fn register_raw(
         .make_credential(
             &authenticator::MakeCredentialRequest {
                 client_data_hash: webauthn::client_data::hash_bytes(client_data_json),
+                client_data_json: Some(client_data_json.to_vec()),
                 rp: authenticator::RelyingParty {
                     id: rp_id.into(),
                     name: Some("Microsoft".into()),
