@@ -9,9 +9,14 @@ use crate::common::{self, ALEX, guide_request};
 use authenticator::KeyProgrammer;
 use reqwest::Method;
 use sandbox::depot::{DESK_TOKEN_FILE, Depot, DepotConfig, DeskClient};
+use sandbox::fulfiller::{
+    EnvelopeProgrammer, Order, ProgramError, Programmed, Programmer, VirtualKeys,
+};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const ALEX_UPN: &str = "AlexW@contoso.onmicrosoft.com";
@@ -26,8 +31,27 @@ async fn run_depot(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
+    run_depot_with(dir, listen, false, None).await
+}
+
+/// As [`run_depot`]; `serial_from_desk`: the desk must give each key's serial number,
+/// as with real keys over USB; `programmer` instead of the default.
+async fn run_depot_with(
+    dir: &Path,
+    listen: SocketAddr,
+    serial_from_desk: bool,
+    programmer: Option<Arc<dyn Programmer>>,
+) -> (
+    Value,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let mut config = DepotConfig::new(dir.to_owned());
     config.listen = listen;
+    config.serial_from_desk = serial_from_desk;
+    if let Some(p) = programmer {
+        config.programmer = p;
+    }
     let depot = Depot::build(config).await.unwrap();
     let ready = depot.ready_info();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -82,11 +106,11 @@ async fn a_key_programmed_at_the_depot_desk_completes_the_request_and_signs_in()
     let wrong = DeskClient::new(http.clone(), &base, "not-the-desk-token");
     let refused = wrong.waiting().await.unwrap_err().to_string();
     assert!(refused.contains("401"), "{refused}");
-    let handover = desk.program(&sid).await.unwrap();
+    let handover = desk.program(&sid, None).await.unwrap();
     assert_eq!(handover.shipment_id, sid);
     assert_eq!(handover.shipment_state_id, 104, "handed over = delivered");
     assert!(desk.waiting().await.unwrap().is_empty());
-    let again = desk.program(&sid).await.unwrap_err().to_string();
+    let again = desk.program(&sid, None).await.unwrap_err().to_string();
     assert!(
         again.contains("409") && again.contains("not waiting at the desk"),
         "{again}"
@@ -128,6 +152,119 @@ async fn a_key_programmed_at_the_depot_desk_completes_the_request_and_signs_in()
     assert_eq!(who["signedIn"], true, "{who}");
     assert_eq!(who["userVerified"], true, "{who}");
     assert_eq!(who["user"]["userPrincipalName"], ALEX_UPN, "{who}");
+
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Virtual keys behind a "plugged in" switch, as a depot's USB key is: while it is off,
+/// no key can be programmed.
+struct Plugged {
+    inner: EnvelopeProgrammer<VirtualKeys>,
+    plugged: Arc<AtomicBool>,
+}
+
+impl Programmer for Plugged {
+    fn program(&self, order: &Order<'_>) -> Result<Programmed, ProgramError> {
+        self.inner.program(order)
+    }
+
+    fn ready(&self) -> Result<(), ProgramError> {
+        if self.plugged.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(ProgramError("no FIDO key is plugged in".to_owned()))
+        }
+    }
+}
+
+/// A depot with the rules of real keys over USB, here with virtual keys: the serial
+/// number comes from the desk (CTAP cannot read it), so a key is programmed only with
+/// the number printed on it, and a number already handed over is refused naming its
+/// shipment; with no key plugged in the shipment keeps waiting. The connector records
+/// the desk's numbers.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_depot_with_the_rules_of_real_keys_takes_serial_numbers_from_the_desk() {
+    let dir = std::env::temp_dir().join(format!("prereg-depot-{}", uuid::Uuid::new_v4()));
+    let plugged = Arc::new(AtomicBool::new(false));
+    let programmer = Arc::new(Plugged {
+        inner: EnvelopeProgrammer::new(VirtualKeys),
+        plugged: plugged.clone(),
+    });
+    let (ready, stop, task) = run_depot_with(
+        &dir,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        true,
+        Some(programmer),
+    )
+    .await;
+    let base = ready["fulfiller"]["base_url"].as_str().unwrap().to_owned();
+    let w = common::start_ordering_from(ready["fulfiller"].clone()).await;
+    let token = std::fs::read_to_string(dir.join(DESK_TOKEN_FILE)).unwrap();
+    let desk = DeskClient::new(w.http.clone(), &base, &token);
+
+    let mut sids = Vec::new();
+    for who in [ALEX, crate::console_common::DIEGO] {
+        let (s, v) = w
+            .call(Method::POST, "/v1/fprRequest", Some(guide_request(who)))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        sids.push(v["data"]["shipment_id"].as_str().unwrap().to_owned());
+    }
+    w.process().await;
+
+    // Without the number, or with one that is not a serial number: refused, nothing
+    // programmed, the shipment still waits.
+    let missing = desk.program(&sids[0], None).await.unwrap_err().to_string();
+    assert!(
+        missing.contains("400") && missing.contains("give the number printed on the key"),
+        "{missing}"
+    );
+    let bad = desk
+        .program(&sids[0], Some("0"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("is not a key's serial number"), "{bad}");
+    let unplugged = desk
+        .program(&sids[0], Some("31415926"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        unplugged.contains("409")
+            && unplugged.contains("no FIDO key is plugged in")
+            && unplugged.contains("still waits"),
+        "{unplugged}"
+    );
+    assert_eq!(desk.waiting().await.unwrap().len(), 2);
+    plugged.store(true, Ordering::SeqCst);
+
+    let handover = desk.program(&sids[0], Some(" 31415926 ")).await.unwrap();
+    assert_eq!(handover.serial_number, "31415926");
+    let key = authenticator::VirtualYubiKey::from_json(&handover.key.to_string()).unwrap();
+    assert_eq!(key.identity().serial, 31_415_926);
+
+    // The same number for the next shipment: that key was handed over already.
+    let twice = desk
+        .program(&sids[1], Some("31415926"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        twice.contains("already programmed for shipment") && twice.contains(sids[0].as_str()),
+        "{twice}"
+    );
+    let second = desk.program(&sids[1], Some("27182818")).await.unwrap();
+    assert_eq!(second.serial_number, "27182818");
+
+    // The connector records the desk's numbers and mails each PIN naming its key.
+    for (sid, serial) in [(&sids[0], "31415926"), (&sids[1], "27182818")] {
+        let got = w.settle(sid, &["complete"]).await;
+        assert_eq!(got["serial_number"], serial, "{got}");
+        assert_eq!(mailed_pin(&w, serial).await.len(), 8);
+    }
 
     let _ = stop.send(());
     task.await.unwrap().unwrap();

@@ -25,6 +25,11 @@ pub enum Command {
         /// `prereg sandbox --seed`, instead of the built-in one.
         #[arg(long, value_name = "FILE")]
         seed: Option<PathBuf>,
+        /// Which keys the desk programs: `virtual` (a key state file the person takes
+        /// away) or `usb` (the one real key plugged into this machine; needs a prereg
+        /// built with `--features usb`, and `program --serial`).
+        #[arg(long, value_enum, default_value_t = Keys::Virtual)]
+        keys: Keys,
     },
     /// List the shipments waiting to be programmed: id, recipient, product.
     List {
@@ -40,13 +45,26 @@ pub enum Command {
     Program {
         /// The shipment id (from `prereg depot list`).
         shipment_id: String,
-        /// Where to write the key's state file (default: key-<shipment id>.json).
-        /// Refuses to replace an existing file.
+        /// Where to write the key's state file (default: key-<shipment id>.json); for a
+        /// real key, its receipt. Refuses to replace an existing file.
         #[arg(long, value_name = "FILE")]
         key_out: Option<PathBuf>,
+        /// The serial number printed on the key (required by a depot with real keys;
+        /// with virtual keys it replaces the next number of the seed's counter).
+        #[arg(long, value_name = "N")]
+        serial: Option<String>,
         #[command(flatten)]
         desk: DeskArgs,
     },
+}
+
+/// The keys a depot programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Keys {
+    /// Virtual keys: each is a state file the person takes away.
+    Virtual,
+    /// The real key plugged into the depot's machine, over USB.
+    Usb,
 }
 
 /// How the desk reaches the depot.
@@ -78,6 +96,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             listen,
             state_dir,
             seed,
+            keys,
         } => {
             if !listen.ip().is_loopback() {
                 bail!(
@@ -88,6 +107,9 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             config.listen = listen;
             if let Some(p) = &seed {
                 config.seed = Seed::load(p)?;
+            }
+            if keys == Keys::Usb {
+                config = usb_keys(config)?;
             }
             runtime.block_on(async move {
                 let depot = Depot::build(config).await?;
@@ -114,6 +136,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Program {
             shipment_id,
             key_out,
+            serial,
             desk,
         } => {
             let out = key_out.unwrap_or_else(|| {
@@ -121,7 +144,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             });
             // Check the target first: the depot keeps no copy of a programmed key.
             refuse_existing(&out)?;
-            let handover = runtime.block_on(desk.client()?.program(&shipment_id))?;
+            let handover =
+                runtime.block_on(desk.client()?.program(&shipment_id, serial.as_deref()))?;
             let mut text = zeroize::Zeroizing::new(handover.key.to_string());
             text.push('\n');
             authenticator::write_private(&out, text.as_bytes())
@@ -139,6 +163,18 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+#[cfg(feature = "usb")]
+fn usb_keys(config: DepotConfig) -> anyhow::Result<DepotConfig> {
+    Ok(config.with_usb_keys())
+}
+
+#[cfg(not(feature = "usb"))]
+fn usb_keys(_config: DepotConfig) -> anyhow::Result<DepotConfig> {
+    bail!(
+        "this prereg was built without real keys over USB: build it with `cargo build --release -p prereg --features usb` (needs Debian's libudev-dev and pkg-config)"
+    )
 }
 
 fn refuse_existing(path: &Path) -> anyhow::Result<()> {

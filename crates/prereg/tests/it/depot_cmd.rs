@@ -47,24 +47,37 @@ fn the_desk_lists_nothing_waiting_and_refuses_an_unknown_shipment_without_writin
     );
 
     let key_out = dir.join("key.json");
-    let out = prereg(&[
-        "depot",
-        "program",
-        "1111111111111111111111",
-        "--key-out",
-        key_out.to_str().unwrap(),
-        "--url",
-        &base,
-        "--state-dir",
-        state_arg,
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    // `prereg depot program` of an unknown shipment with `extra` arguments: it fails
+    // with this message on stderr, and writes no key.
+    let refused = |extra: &[&str]| {
+        let mut args = vec![
+            "depot",
+            "program",
+            "1111111111111111111111",
+            "--key-out",
+            key_out.to_str().unwrap(),
+            "--url",
+            &base,
+            "--state-dir",
+            state_arg,
+        ];
+        args.extend_from_slice(extra);
+        let out = prereg(&args);
+        assert!(!out.status.success());
+        assert!(!key_out.exists());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&[]);
     assert!(
         err.contains("404") && err.contains("was not found"),
         "{err}"
     );
-    assert!(!key_out.exists());
+    // A serial number that is not one is refused before anything is programmed.
+    let err = refused(&["--serial", "12ab"]);
+    assert!(
+        err.contains("400") && err.contains("serial number \"12ab\" is not a key's serial number"),
+        "{err}"
+    );
 
     // Without the desk token (another state directory) the desk is refused.
     let out = prereg(&[
@@ -77,4 +90,27 @@ fn the_desk_lists_nothing_waiting_and_refuses_an_unknown_shipment_without_writin
     ]);
     assert!(!out.status.success());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A prereg built without the `usb` feature says how to get real keys, and starts
+/// nothing.
+#[cfg(not(feature = "usb"))]
+#[test]
+fn a_depot_with_real_keys_needs_the_usb_build() {
+    let dir = std::env::temp_dir().join(format!("prereg-depot-usb-{}", std::process::id()));
+    let out = prereg(&[
+        "depot",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--keys",
+        "usb",
+        "--state-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--features usb"), "{err}");
+    assert!(err.contains("libudev-dev"), "{err}");
+    assert!(!dir.exists(), "nothing was created");
 }

@@ -1,7 +1,7 @@
 //! The desk's client of a running depot: what `prereg depot list` and `prereg depot
 //! program` call, and what the tests call for the desk.
 
-use super::{Handover, Waiting};
+use super::{Handover, ProgramBody, Waiting};
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
@@ -43,13 +43,23 @@ impl DeskClient {
     }
 
     /// Programs the key of shipment `id` and takes it: the depot keeps no copy.
-    pub async fn program(&self, id: &str) -> Result<Handover, DeskError> {
+    /// `serial_number`: the number printed on the key (required by a depot with real
+    /// keys over USB).
+    pub async fn program(
+        &self,
+        id: &str,
+        serial_number: Option<&str>,
+    ) -> Result<Handover, DeskError> {
         let id: String =
             percent_encoding::utf8_percent_encode(id.trim(), percent_encoding::NON_ALPHANUMERIC)
                 .collect();
-        self.call(
+        let body = ProgramBody {
+            serial_number: serial_number.map(str::to_owned),
+        };
+        self.call_with(
             reqwest::Method::POST,
             &format!("/depot/v1/shipments/{id}/program"),
+            Some(&body),
         )
         .await
     }
@@ -59,11 +69,24 @@ impl DeskClient {
         method: reqwest::Method,
         path: &str,
     ) -> Result<T, DeskError> {
+        self.call_with::<T, ()>(method, path, None).await
+    }
+
+    async fn call_with<T: DeserializeOwned, B: serde::Serialize>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, DeskError> {
         let url = format!("{}{path}", self.base);
-        let resp = self
+        let mut req = self
             .http
             .request(method, &url)
-            .bearer_auth(self.token.as_str())
+            .bearer_auth(self.token.as_str());
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req
             .send()
             .await
             .map_err(|e| DeskError(format!("calling the depot at {}: {e}", self.base)))?;

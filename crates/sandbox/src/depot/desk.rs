@@ -26,17 +26,26 @@ pub(crate) struct Desk {
     store: Arc<Store>,
     token: Arc<Zeroizing<String>>,
     state_file: Arc<PathBuf>,
+    /// Each key's serial number must come from the desk (keys whose serial number the
+    /// depot cannot read, such as real keys over USB).
+    serial_from_desk: bool,
     /// One save at a time, each of the state as it is when it runs, so the file never
     /// goes back to an older state.
     saving: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Desk {
-    pub(crate) fn new(store: Arc<Store>, token: Zeroizing<String>, state_file: PathBuf) -> Self {
+    pub(crate) fn new(
+        store: Arc<Store>,
+        token: Zeroizing<String>,
+        state_file: PathBuf,
+        serial_from_desk: bool,
+    ) -> Self {
         Self {
             store,
             token: Arc::new(token),
             state_file: Arc::new(state_file),
+            serial_from_desk,
             saving: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -73,6 +82,17 @@ pub struct Waiting {
     pub product_name: String,
     /// When it was ordered (RFC 3339).
     pub requested: Option<String>,
+}
+
+/// The body of `POST /depot/v1/shipments/{id}/program` (optional: no body is `{}`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramBody {
+    /// The serial number of the key being programmed, as printed on it (decimal
+    /// digits). Required where the depot cannot read it (real keys over USB); with
+    /// virtual keys it replaces the next serial number of the seed's counter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
 }
 
 /// A programmed key, handed over.
@@ -195,10 +215,13 @@ fn is_waiting(state: ShipmentState) -> bool {
 async fn program(
     State(desk): State<Desk>,
     Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<Json<Handover>, Failure> {
+    let serial = desk_serial(&body, desk.serial_from_desk)?;
     let store = desk.store.clone();
-    // Programming a key is CPU work; keep it off the async workers.
-    let handover = tokio::task::spawn_blocking(move || hand_over(&store, &id))
+    // Programming a key is CPU work (and, with a real key, waits for its touch); keep
+    // it off the async workers.
+    let handover = tokio::task::spawn_blocking(move || hand_over(&store, &id, serial))
         .await
         .map_err(|_| {
             Failure(ApiError::new(
@@ -210,8 +233,42 @@ async fn program(
     Ok(Json(handover))
 }
 
-/// Programs the waiting shipment `id` through to delivered and takes its key.
-fn hand_over(store: &Store, id: &str) -> Result<Handover, ApiError> {
+/// The serial number in a program request's body, checked; `required` when the keys'
+/// own cannot be read.
+fn desk_serial(body: &[u8], required: bool) -> Result<Option<u32>, ApiError> {
+    let body: ProgramBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ProgramBody::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidBody,
+                format!("the body must be {{\"serial_number\": \"<digits>\"}} or empty: {e}"),
+            )
+        })?
+    };
+    let invalid = |message: String| ApiError {
+        code: ErrorCode::ValidationError,
+        message,
+        field: Some("serial_number".to_owned()),
+    };
+    match body.serial_number.as_deref().map(str::trim) {
+        None if required => Err(invalid(
+            "this depot programs keys whose serial number it cannot read: give the number printed on the key (prereg depot program ID --serial N)".to_owned(),
+        )),
+        None => Ok(None),
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if n > 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(n)),
+            _ => Err(invalid(format!(
+                "serial number {:?} is not a key's serial number (decimal digits, 1 to 4294967295)",
+                text.chars().take(20).collect::<String>()
+            ))),
+        },
+    }
+}
+
+/// Programs the waiting shipment `id` through to delivered (with the desk's serial
+/// number for its key, if given) and takes its key.
+fn hand_over(store: &Store, id: &str, serial: Option<u32>) -> Result<Handover, ApiError> {
     let before = store.get_fpr(id)?.shipment_state.shipment_state_id;
     if !is_waiting(before) {
         return Err(ApiError::new(
@@ -222,6 +279,19 @@ fn hand_over(store: &Store, id: &str) -> Result<Handover, ApiError> {
                 before.message()
             ),
         ));
+    }
+    // A key that cannot be programmed now (none plugged in, not fresh) leaves the
+    // shipment waiting: programming's own failure would be final for it.
+    store.programmer_ready().map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidTransition,
+            format!(
+                "No key can be programmed for shipment {id} now: {e}; the shipment still waits"
+            ),
+        )
+    })?;
+    if let Some(serial) = serial {
+        store.give_serial(id, serial)?;
     }
     store.move_to(id, ShipmentState::Delivered)?;
     let after = store.get_fpr(id)?;

@@ -20,13 +20,19 @@
 //!
 //! Routes: the service of [`fulfiller::service_routes`] (seed tokens) and, with the desk
 //! token, `GET /depot/v1/waiting` and `POST /depot/v1/shipments/{id}/program`
-//! ([`desk`]). No sandbox-only route (clock, faults, holds, dumps) is served.
+//! ([`desk`]; its optional body gives the key's serial number). No sandbox-only route
+//! (clock, faults, holds, dumps) is served.
+//!
+//! Keys: virtual by default; with the `usb` feature, [`DepotConfig::with_usb_keys`]
+//! programs the real key plugged in ([`usb`]), whose serial number the desk gives.
 
 mod client;
 mod desk;
+#[cfg(feature = "usb")]
+pub mod usb;
 
 pub use client::{DeskClient, DeskError};
-pub use desk::{Handover, Waiting};
+pub use desk::{Handover, ProgramBody, Waiting};
 
 use crate::faults::{FaultConfig, Faults};
 use crate::fulfiller::keys::{KeyError, KeyRing};
@@ -58,6 +64,10 @@ pub struct DepotConfig {
     pub state_dir: PathBuf,
     /// Programs the keys (default: the envelope with virtual YubiKeys).
     pub programmer: Arc<dyn Programmer>,
+    /// Each key's serial number comes from the desk (`prereg depot program --serial`),
+    /// for keys whose own the depot cannot read (real keys over USB). Default: false,
+    /// the seed's counter numbers the keys unless the desk gives a number.
+    pub serial_from_desk: bool,
 }
 
 impl DepotConfig {
@@ -68,7 +78,17 @@ impl DepotConfig {
             seed: Seed::default(),
             state_dir,
             programmer: Arc::new(EnvelopeProgrammer::new(VirtualKeys)),
+            serial_from_desk: false,
         }
+    }
+
+    /// Programs real keys over USB (cargo feature `usb`, [`usb::UsbKeys`]): the one FIDO
+    /// key plugged into the depot's machine, its serial number given at the desk.
+    #[cfg(feature = "usb")]
+    pub fn with_usb_keys(mut self) -> Self {
+        self.programmer = Arc::new(EnvelopeProgrammer::new(usb::UsbKeys));
+        self.serial_from_desk = true;
+        self
     }
 }
 
@@ -170,7 +190,7 @@ impl Depot {
                 store: store.clone(),
                 faults: Faults::new(FaultConfig::none()),
             },
-            desk: desk::Desk::new(store, token, state_file),
+            desk: desk::Desk::new(store, token, state_file, config.serial_from_desk),
             listener,
             addr,
             state_dir: dir,

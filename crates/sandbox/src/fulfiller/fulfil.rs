@@ -50,6 +50,11 @@ pub trait KeyFactory: Send + Sync {
     /// Creates a key of `spec.product`, sets the PIN and its policy, makes the
     /// credentials.
     fn make_key(&self, spec: &KeySpec<'_>) -> Result<MadeKey, ProgramError>;
+
+    /// Whether a key can be made now ([`Programmer::ready`]). Default: always.
+    fn ready(&self) -> Result<(), ProgramError> {
+        Ok(())
+    }
 }
 
 /// The [`Programmer`] that speaks the envelope and delegates the key to `K`.
@@ -133,6 +138,10 @@ pub fn is_trivial_pin(pin: &str) -> bool {
 }
 
 impl<K: KeyFactory> Programmer for EnvelopeProgrammer<K> {
+    fn ready(&self) -> Result<(), ProgramError> {
+        self.keys.ready()
+    }
+
     fn program(&self, order: &Order<'_>) -> Result<Programmed, ProgramError> {
         let (pin_req, cred_reqs) = open_requests(order)?;
         let min = pin_req.min_pin_length;

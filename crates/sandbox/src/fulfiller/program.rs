@@ -47,6 +47,13 @@ pub trait Programmer: Send + Sync {
     /// Opens the requests, programs a key, seals the responses. Must not keep any
     /// plaintext, PIN or credential private data after returning.
     fn program(&self, order: &Order<'_>) -> Result<Programmed, ProgramError>;
+
+    /// Whether a key can be programmed now, asked before a shipment is taken to
+    /// programming (whose failure is final for the shipment): a depot's real key must be
+    /// plugged in and factory fresh. Default: always.
+    fn ready(&self) -> Result<(), ProgramError> {
+        Ok(())
+    }
 }
 
 /// The programmer used until a key implementation is plugged in: every FIDO Pre-reg

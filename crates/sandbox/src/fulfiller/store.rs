@@ -606,6 +606,48 @@ impl Store {
         moved
     }
 
+    /// Whether the programmer can program a key now ([`Programmer::ready`]).
+    pub fn programmer_ready(&self) -> Result<(), super::program::ProgramError> {
+        self.programmer.ready()
+    }
+
+    /// Gives the FIDO Pre-reg shipment `id` the serial number of the key a depot's desk
+    /// is about to program for it (a real key's own, read off the key), instead of the
+    /// next of the seed's counter. Refused (400, field `serial_number`) when the
+    /// shipment holds several keys (a given serial number is one key's), or when a key
+    /// already handed over for another shipment has that serial number.
+    pub fn give_serial(&self, id: &str, serial: u32) -> Result<(), ApiError> {
+        let mut inner = self.lock();
+        let i = find(&inner, id, true)?;
+        let wanted = serial.to_string();
+        let has = |d: &Option<ProductData>| d.as_ref().is_some_and(|d| d.serial_number == wanted);
+        if let Some(other) = inner.shipments.iter().enumerate().find_map(|(j, s)| {
+            (j != i && (has(&s.product_data) || s.more.iter().any(|k| has(&k.product_data))))
+                .then(|| s.id.as_str().to_owned())
+        }) {
+            return Err(ApiError {
+                code: ErrorCode::ValidationError,
+                message: format!(
+                    "serial number {serial} is a key already programmed for shipment {other}; check the number on the key"
+                ),
+                field: Some("serial_number".to_owned()),
+            });
+        }
+        let s = &mut inner.shipments[i];
+        if !s.more.is_empty() {
+            return Err(ApiError {
+                code: ErrorCode::ValidationError,
+                message: format!(
+                    "shipment {id} holds {} keys; a serial number given at the desk is one key's, so program it without one",
+                    s.more.len() + 1
+                ),
+                field: Some("serial_number".to_owned()),
+            });
+        }
+        s.serial = Some(serial);
+        Ok(())
+    }
+
     /// Moves one shipment to `to`: forward along the happy path (through every step in
     /// between, with its checks and programming), or to an error state directly.
     pub fn move_to(&self, id: &str, to: ShipmentState) -> Result<Vec<Moved>, ApiError> {
@@ -803,8 +845,15 @@ impl Store {
     /// 101 → 102 (or 8). Plain shipments only get serial numbers; FIDO Pre-reg shipments
     /// go through the programmer, and their sealed requests are purged either way.
     fn program(&self, inner: &mut Inner, i: usize) -> ShipmentState {
-        let serial = inner.next_serial;
-        inner.next_serial = inner.next_serial.wrapping_add(1);
+        // A serial number the desk gave (a real key's own) goes first.
+        let serial = match inner.shipments[i].serial {
+            Some(given) => given,
+            None => {
+                let next = inner.next_serial;
+                inner.next_serial = next.wrapping_add(1);
+                next
+            }
+        };
         let mut next_serial = inner.next_serial;
         let transport = inner.keys.transport_private();
         let signing = inner.keys.current_signing().cloned();
