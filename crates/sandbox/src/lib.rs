@@ -8,6 +8,7 @@
 //! layer, and [`App`], which binds and runs the servers (port 0 in tests).
 //! [`okta`] (an Okta org: management API, OAuth, event hooks, the WebAuthn
 //! Preregistration API, sign-in) and [`mail`] (the SMTP mail catcher and sender).
+//! [`signin`]: the person's side of a passkey sign-in at either IdP sandbox.
 //! [`depot`]: the same fulfiller service for a desk that programs keys itself (no clock,
 //! keys and shipments kept in a state directory); product, not a double.
 //! Does not live here: wire types (crate `yubienterprise`), envelope cryptography (crate
@@ -23,6 +24,7 @@ pub mod fulfiller;
 pub mod mail;
 pub mod okta;
 mod rng;
+pub mod signin;
 mod time;
 
 pub use app::{App, Config, StartError, default_programmer};

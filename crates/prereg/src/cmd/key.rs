@@ -280,58 +280,17 @@ pub async fn sign_in_with(
     idp: &str,
     user: &str,
 ) -> anyhow::Result<serde_json::Value> {
-    use sandbox::entra::signin::{BeginRequest, BeginResponse, FinishRequest};
-    let base = base.trim_end_matches('/');
-    let post = |route: &'static str, body: serde_json::Value| {
-        let req = http
-            .post(format!("{base}/sandbox/v1/signin/{route}"))
-            .json(&body);
-        async move {
-            let resp = req
-                .send()
-                .await
-                .with_context(|| format!("calling the {idp} sandbox at {base}"))?;
-            let status = resp.status();
-            let body: serde_json::Value = resp.json().await.unwrap_or_default();
-            if !status.is_success() {
-                bail!(
-                    "sign-in {route} refused ({status}): {}",
-                    body["error"]["message"]
-                        .as_str()
-                        .or(body["errorCauses"][0]["errorSummary"].as_str())
-                        .or(body["errorSummary"].as_str())
-                        .unwrap_or("no error message")
-                );
-            }
-            anyhow::Ok(body)
-        }
-    };
-    let begun = post(
-        "begin",
-        serde_json::to_value(BeginRequest {
-            upn: user.to_owned(),
-        })?,
-    )
-    .await?;
-    let begun: BeginResponse =
-        serde_json::from_value(begun).context("signin/begin answered an unexpected body")?;
-    let options = &begun.public_key;
-    let rp_id = options
-        .rp_id
-        .clone()
-        .unwrap_or_else(|| "login.microsoft.com".into());
-    let allow: Vec<Vec<u8>> = options
-        .allow_credentials
-        .iter()
-        .flat_map(|d| d.id_candidates())
-        .collect();
-    let origin = format!("https://{rp_id}");
-    let assertion =
-        client::get_assertion(key, &rp_id, &options.challenge, &origin, &allow, Some(pin))?;
-    let body = serde_json::to_value(FinishRequest {
-        credential: assertion,
-    })?;
-    post("finish", body).await
+    let finished = sandbox::signin::sign_in(http, base, key, user, pin)
+        .await
+        .with_context(|| format!("signing {user} in at the {idp} sandbox"))?;
+    if !finished.signed_in() {
+        bail!(
+            "sign-in finish refused ({}): {}",
+            finished.status,
+            finished.message()
+        );
+    }
+    Ok(finished.body)
 }
 
 fn create(

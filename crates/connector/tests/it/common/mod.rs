@@ -423,8 +423,7 @@ async fn start_world(
 }
 
 /// Signs `upn` in at the Entra or Okta sandbox at `idp` with `key` and `pin`
-/// (`/sandbox/v1/signin/begin`, an assertion, `/sandbox/v1/signin/finish`): the finish
-/// answer's status and body.
+/// ([`sandbox::signin::sign_in`]): the finish answer's status and body.
 pub async fn sign_in_at(
     http: &reqwest::Client,
     idp: &str,
@@ -432,41 +431,8 @@ pub async fn sign_in_at(
     upn: &str,
     pin: &str,
 ) -> (u16, Value) {
-    let r = http
-        .post(format!("{idp}/sandbox/v1/signin/begin"))
-        .json(&json!({"upn": upn}))
-        .send()
+    let done = sandbox::signin::sign_in(http, idp, key, upn, &authenticator::Pin::new(pin))
         .await
         .unwrap();
-    assert_eq!(r.status(), 200, "signin/begin");
-    let begin: Value = r.json().await.unwrap();
-    let pk = &begin["publicKey"];
-    let rp = pk["rpId"].as_str().unwrap();
-    let allow: Vec<Vec<u8>> = pk["allowCredentials"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|c| webauthn::b64::credential_id_candidates(c["id"].as_str().unwrap()))
-        .collect();
-    let assertion = authenticator::client::get_assertion(
-        key,
-        rp,
-        pk["challenge"].as_str().unwrap(),
-        &format!("https://{rp}"),
-        &allow,
-        Some(&authenticator::Pin::new(pin)),
-    )
-    .unwrap();
-    let r = http
-        .post(format!("{idp}/sandbox/v1/signin/finish"))
-        .json(&json!({"credential": assertion}))
-        .send()
-        .await
-        .unwrap();
-    let s = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        s,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    (done.status, done.body)
 }

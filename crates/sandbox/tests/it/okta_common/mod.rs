@@ -219,44 +219,24 @@ impl Sb {
         authenticator::VirtualYubiKey::from_json(&v.to_string()).unwrap()
     }
 
-    /// Signs in with `key` and `pin` over `/sandbox/v1/signin/begin|finish`.
+    /// Signs in with `key` and `pin` ([`sandbox::signin::sign_in`]): the finish
+    /// answer's status and body.
     pub async fn sign_in(
         &self,
         key: &mut authenticator::VirtualYubiKey,
         login: &str,
         pin: &str,
     ) -> (u16, Value) {
-        let (s, begin) = self
-            .okta(
-                Method::POST,
-                "/sandbox/v1/signin/begin",
-                Some(json!({"upn": login})),
-            )
-            .await;
-        assert_eq!(s, 200, "{begin}");
-        let pk = &begin["publicKey"];
-        let rp = pk["rpId"].as_str().unwrap();
-        let allow: Vec<Vec<u8>> = pk["allowCredentials"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| webauthn::b64::decode("id", c["id"].as_str().unwrap()).unwrap())
-            .collect();
-        let assertion = authenticator::client::get_assertion(
+        let done = sandbox::signin::sign_in(
+            &self.http,
+            &self.okta_url,
             key,
-            rp,
-            pk["challenge"].as_str().unwrap(),
-            &format!("https://{rp}"),
-            &allow,
-            Some(&authenticator::Pin::new(pin)),
-        )
-        .unwrap();
-        self.okta(
-            Method::POST,
-            "/sandbox/v1/signin/finish",
-            Some(json!({"credential": assertion})),
+            login,
+            &authenticator::Pin::new(pin),
         )
         .await
+        .unwrap();
+        (done.status, done.body)
     }
 
     /// Mail that arrived, via `GET /sandbox/v1/mail`.
