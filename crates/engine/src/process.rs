@@ -24,7 +24,7 @@
 //!
 //! Every state write of a run is a compare-and-set on the state the run read
 //! ([`Store::update_request_if`]): an admin's DELETE or retry that lands while the
-//! worker polls is never overwritten. A run that loses ends with [`Step::Moved`]: the
+//! worker polls is never overwritten. A run that loses ends with `Step::Moved`: the
 //! request is read again and the step decides on the state it now has (a deleted
 //! request stays deleted).
 

@@ -183,7 +183,7 @@ const ACTIONABLE: [yubienterprise::ShipmentState; 10] = {
     ]
 };
 
-/// The ids of the fulfiller's FIDO Pre-reg shipments in an [`ACTIONABLE`] state
+/// The ids of the fulfiller's FIDO Pre-reg shipments in an actionable state (`ACTIONABLE`)
 /// (`GET /v1/shipments_exact?shipment_type=AUTO FIDO PRE-REG&shipment_state_id=N`, 100
 /// a page).
 pub async fn sweep(

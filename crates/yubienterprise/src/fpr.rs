@@ -237,7 +237,7 @@ impl ShipmentStateInfo {
 }
 
 impl FprShipment {
-    /// The first item's first `product_data`, as the [SPOKE] extraction reads it.
+    /// The first item's first `product_data`, as the \[SPOKE\] extraction reads it.
     pub fn product_data(&self) -> Option<&ProductData> {
         self.shipment_items.first()?.product_data.as_ref()?.first()
     }

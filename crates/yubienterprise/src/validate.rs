@@ -140,7 +140,7 @@ pub enum Problem {
     TooLong(usize),
     /// All street lines together are longer than the limit.
     CombinedTooLong(usize),
-    /// Any other rule; the text completes "Input for <Field> ...".
+    /// Any other rule; the text completes "Input for `<Field>` ...".
     Invalid(&'static str),
 }
 

@@ -1,5 +1,5 @@
 //! The HTTP API: one module per endpoint group, each returning [`error::ApiError`].
-//! The routes are collected in a utoipa [`OpenApiRouter`] ([`routes`]), which also
+//! The routes are collected in a utoipa [`OpenApiRouter`] ([`routes()`]), which also
 //! makes the OpenAPI document ([`openapi`]): what is served is what is documented.
 
 pub mod auth;

@@ -2,7 +2,7 @@
 //! utoipa from the handlers' annotations (`#[utoipa::path]`) and the types below.
 //!
 //! The router is built from the same [`utoipa_axum::router::OpenApiRouter`] as the
-//! document ([`super::routes`]), so a route cannot be served without being documented,
+//! document ([`super::routes()`]), so a route cannot be served without being documented,
 //! nor documented without being served. The console (`/console`, HTML for a browser
 //! session) is the one part left out.
 //!
@@ -82,7 +82,7 @@ impl Modify for Security {
 }
 
 /// The document, built once (the routes with a throwaway body limit: layers are not
-/// part of it) and post-processed by [`complete`].
+/// part of it) and post-processed by `complete`.
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {

@@ -1,7 +1,7 @@
 //! The guide's four Okta Workflows action cards of the Yubico connector, as pure,
 //! documented operations ("Create Shipment Request", "Get Shipment Details", "Build
 //! Shipment Item", "Get Public Transport Keys and Signing Certificate"), and their HTTP
-//! routes (`/v1/yubico/...`, see [`router`]). The `prereg yubico ...` commands and the
+//! routes (`/v1/yubico/...`, see [`routes()`]). The `prereg yubico ...` commands and the
 //! Okta-mode flow call the same functions.
 //!
 //! Input and output field names are the guide's card fields in snake case ("Phone

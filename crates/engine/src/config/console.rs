@@ -53,7 +53,7 @@ pub struct ConsoleConfig {
     /// How long a session lasts, minutes.
     pub session_minutes: u32,
     /// Failed sign-ins for one user name within the lockout window before further
-    /// attempts are refused ([`throttle::ADDRESS_FACTOR`] times as many from one client
+    /// attempts are refused (the console's `throttle::ADDRESS_FACTOR`, 4, times as many from one client
     /// address).
     pub signin_max_failures: u32,
     /// The lockout window, minutes.

@@ -4,13 +4,14 @@
 //!
 //! Requests of this mode live in the shared `requests` table with `idp = 'okta'` (so
 //! the list API, the jobs, the audit trail and the console see them); what only Okta
-//! needs lives in this module's own tables ([`store::schema`]).
+//! needs lives in this module's own tables ([`store`]: `okta_requests`, `okta_open_users`,
+//! `okta_events`).
 //!
 //! States: `creating` (enroll at Okta, order at the fulfiller) → `open` (polling the
 //! fulfiller) → `awaiting_approval` (when `approval = "admin"`) → `pin_pending` (Okta
 //! sends the PIN) → `complete`; `error`; `cancelling` (deleted while `creating`: the
 //! processor undoes what was made) → `deleted`. The guide's shipments table shows
-//! them as `ongoing` / `error` / `complete` ([`table_state`]).
+//! them as `ongoing` / `error` / `complete` ([`crate::domain::RequestState::table_state`]).
 
 pub mod admin;
 pub mod profile;

@@ -16,7 +16,7 @@
 //! overwrites the cancel: it carries it out (`cancel`). The same holds for the other
 //! states: every write of a run is a compare-and-set on the state it read, so an admin's
 //! DELETE or retry that lands while the worker polls stays; the run ends with
-//! [`Step::Moved`] and the request is read again and decided on as it now is.
+//! `Step::Moved` and the request is read again and decided on as it now is.
 
 use super::OktaState;
 use super::store::{self as ostore, OktaRequest};

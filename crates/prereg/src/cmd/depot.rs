@@ -45,7 +45,7 @@ pub enum Command {
     Program {
         /// The shipment id (from `prereg depot list`).
         shipment_id: String,
-        /// Where to write the key's state file (default: key-<shipment id>.json); for a
+        /// Where to write the key's state file (default: `key-<shipment id>.json`); for a
         /// real key, its receipt. Refuses to replace an existing file.
         #[arg(long, value_name = "FILE")]
         key_out: Option<PathBuf>,

@@ -98,7 +98,7 @@ pub enum Command {
         /// PublicKeyCredentialCreationOptions JSON file, or `-` for standard input.
         #[arg(long, value_name = "OPTIONS.json")]
         options: String,
-        /// The web origin, e.g. https://login.microsoft.com.
+        /// The web origin, e.g. `https://login.microsoft.com`.
         #[arg(long)]
         origin: String,
         /// The key's PIN (user verification).
@@ -116,7 +116,7 @@ pub enum Command {
         /// base64url-encoded first.
         #[arg(long)]
         challenge: String,
-        /// The web origin, e.g. https://login.microsoft.com.
+        /// The web origin, e.g. `https://login.microsoft.com`.
         #[arg(long)]
         origin: String,
         /// The key's PIN (user verification).

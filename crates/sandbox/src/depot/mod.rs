@@ -20,11 +20,11 @@
 //!
 //! Routes: the service of [`fulfiller::service_routes`] (seed tokens) and, with the desk
 //! token, `GET /depot/v1/waiting` and `POST /depot/v1/shipments/{id}/program`
-//! ([`desk`]; its optional body gives the key's serial number). No sandbox-only route
+//! (module `desk`; its optional body gives the key's serial number). No sandbox-only route
 //! (clock, faults, holds, dumps) is served.
 //!
-//! Keys: virtual by default; with the `usb` feature, [`DepotConfig::with_usb_keys`]
-//! programs the real key plugged in ([`usb`]), whose serial number the desk gives.
+//! Keys: virtual by default; with the `usb` feature, `DepotConfig::with_usb_keys`
+//! programs the real key plugged in (module `usb`), whose serial number the desk gives.
 
 mod client;
 mod desk;

@@ -3,7 +3,7 @@
 //!
 //! - `GET /{tenant}/oauth2/v2.0/authorize`: a small HTML sign-in form. `client_id` must
 //!   be a seeded app, `response_type=code`, `redirect_uri` an http(s) URL on loopback
-//!   (127.0.0.1, localhost, [::1]); `code_challenge_method` when present must be `S256`.
+//!   (127.0.0.1, localhost, `[::1]`); `code_challenge_method` when present must be `S256`.
 //! - `POST /{tenant}/oauth2/v2.0/authorize`: a seeded user's UPN and the sandbox password
 //!   ([`SANDBOX_PASSWORD`]) → `302 {redirect_uri}?code=...&state=...`.
 //! - `POST /{tenant}/oauth2/v2.0/token` with `grant_type=authorization_code`: the code

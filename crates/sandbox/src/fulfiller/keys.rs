@@ -5,7 +5,7 @@
 //! the rotation (in-flight orders), a retired signing key signs nothing more.
 //!
 //! Each signing key has an X.509 chain (leaf over the key, then the sandbox signing CA,
-//! [`super::certs`]), published as `x5c` with its `x5t#S256` next to the key.
+//! module `certs`), published as `x5c` with its `x5t#S256` next to the key.
 
 use base64::Engine as _;
 use envelope::{Jwks, KeyUse, PrivateJwk};
