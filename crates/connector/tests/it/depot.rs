@@ -158,6 +158,21 @@ async fn a_key_programmed_at_the_depot_desk_completes_the_request_and_signs_in()
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Orders a key for Alex and one for Diego (Entra mode) and lets the connector send the
+/// orders: their shipment ids, waiting at the depot.
+async fn order_for_alex_and_diego(w: &common::World) -> Vec<String> {
+    let mut sids = Vec::new();
+    for who in [ALEX, crate::console_common::DIEGO] {
+        let (s, v) = w
+            .call(Method::POST, "/v1/fprRequest", Some(guide_request(who)))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        sids.push(v["data"]["shipment_id"].as_str().unwrap().to_owned());
+    }
+    w.process().await;
+    sids
+}
+
 /// Virtual keys behind a "plugged in" switch, as a depot's USB key is: while it is off,
 /// no key can be programmed.
 struct Plugged {
@@ -204,15 +219,7 @@ async fn a_depot_with_the_rules_of_real_keys_takes_serial_numbers_from_the_desk(
     let token = std::fs::read_to_string(dir.join(DESK_TOKEN_FILE)).unwrap();
     let desk = DeskClient::new(w.http.clone(), &base, &token);
 
-    let mut sids = Vec::new();
-    for who in [ALEX, crate::console_common::DIEGO] {
-        let (s, v) = w
-            .call(Method::POST, "/v1/fprRequest", Some(guide_request(who)))
-            .await;
-        assert_eq!(s, 201, "{v}");
-        sids.push(v["data"]["shipment_id"].as_str().unwrap().to_owned());
-    }
-    w.process().await;
+    let sids = order_for_alex_and_diego(&w).await;
 
     // Without the number, or with one that is not a serial number: refused, nothing
     // programmed, the shipment still waits.
@@ -268,6 +275,171 @@ async fn a_depot_with_the_rules_of_real_keys_takes_serial_numbers_from_the_desk(
 
     let _ = stop.send(());
     task.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Virtual keys that wait for a touch, as a real key does: `program` says it started
+/// and waits until the test touches the key (or drops the sender).
+struct Touch {
+    inner: EnvelopeProgrammer<VirtualKeys>,
+    started: std::sync::Mutex<std::sync::mpsc::Sender<String>>,
+    touched: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Programmer for Touch {
+    fn program(&self, order: &Order<'_>) -> Result<Programmed, ProgramError> {
+        let _ = self
+            .started
+            .lock()
+            .unwrap()
+            .send(order.shipment_id.to_owned());
+        let _ = self.touched.lock().unwrap().recv();
+        self.inner.program(order)
+    }
+}
+
+/// The depot in a runtime of its own, so that the test can stop it the way a killed
+/// process stops: every task and connection dropped at once, nothing saved after.
+fn run_depot_process(
+    dir: &Path,
+    listen: SocketAddr,
+    programmer: Arc<dyn Programmer>,
+) -> (Value, tokio::runtime::Runtime) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config = DepotConfig::new(dir.to_owned());
+    config.listen = listen;
+    config.programmer = programmer;
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.spawn(async move {
+        let depot = Depot::build(config).await.unwrap();
+        tx.send(depot.ready_info()).unwrap();
+        depot.run(std::future::pending()).await.unwrap();
+    });
+    let ready = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    (ready, rt)
+}
+
+/// Waits (off the async workers) for the touch programmer to start on a shipment.
+async fn started(rx: &Arc<std::sync::Mutex<std::sync::mpsc::Receiver<String>>>) -> String {
+    let rx = rx.clone();
+    tokio::task::spawn_blocking(move || {
+        rx.lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the desk started programming")
+    })
+    .await
+    .unwrap()
+}
+
+/// While a key waits for its touch the depot keeps answering: the connector's polls
+/// (the shipment shows 101, the request stays open), the desk's list, and a second
+/// program of the same shipment (409). A depot killed while a key waits fails that
+/// shipment when it starts again (its sealed requests are gone and the key may be half
+/// made), and the connector shows the request in error; the other shipment completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_waiting_for_its_touch_holds_up_nothing_and_a_depot_killed_then_fails_only_that_shipment()
+ {
+    let dir = std::env::temp_dir().join(format!("prereg-depot-{}", uuid::Uuid::new_v4()));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (touch, touched) = std::sync::mpsc::channel();
+    let started_rx = Arc::new(std::sync::Mutex::new(started_rx));
+    let programmer = Arc::new(Touch {
+        inner: EnvelopeProgrammer::new(VirtualKeys),
+        started: std::sync::Mutex::new(started_tx),
+        touched: std::sync::Mutex::new(touched),
+    });
+    let (ready, depot) = run_depot_process(&dir, SocketAddr::from(([127, 0, 0, 1], 0)), programmer);
+    let base = ready["fulfiller"]["base_url"].as_str().unwrap().to_owned();
+    let addr: SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let w = common::start_ordering_from(ready["fulfiller"].clone()).await;
+    let token = std::fs::read_to_string(dir.join(DESK_TOKEN_FILE)).unwrap();
+    let desk = DeskClient::new(reqwest::Client::new(), &base, &token);
+    let sids = order_for_alex_and_diego(&w).await;
+
+    // The first key waits for its touch; everything else is answered meanwhile.
+    let first = {
+        let desk = desk.clone();
+        let sid = sids[0].clone();
+        tokio::spawn(async move { desk.program(&sid, None).await })
+    };
+    assert_eq!(started(&started_rx).await, sids[0]);
+    // (A depot that held its store while the key waited would never answer: the
+    // timeout turns that into a failure instead of a hung test.)
+    let meanwhile = async {
+        let waiting = desk.waiting().await.unwrap();
+        assert_eq!(
+            waiting
+                .iter()
+                .map(|s| s.shipment_id.as_str())
+                .collect::<Vec<_>>(),
+            [sids[1].as_str()],
+            "the shipment being programmed is no longer waiting"
+        );
+        let again = desk.program(&sids[0], None).await.unwrap_err().to_string();
+        assert!(
+            again.contains("409") && again.contains("state 101"),
+            "{again}"
+        );
+        w.process().await;
+        assert_eq!(w.shipment(&sids[0]).await["state"], "open");
+    };
+    tokio::time::timeout(Duration::from_secs(120), meanwhile)
+        .await
+        .expect("the depot answered while a key waited for its touch");
+    touch.send(()).unwrap();
+    let handover = first.await.unwrap().unwrap();
+    assert_eq!(handover.shipment_state_id, 104);
+    w.settle(&sids[0], &["complete"]).await;
+
+    // The second key waits for its touch, and the depot is killed.
+    let second = {
+        let desk = desk.clone();
+        let sid = sids[1].clone();
+        tokio::spawn(async move { desk.program(&sid, None).await })
+    };
+    assert_eq!(started(&started_rx).await, sids[1]);
+    // A change the depot saves while the key waits (here the refused second program).
+    assert!(desk.program(&sids[1], None).await.is_err());
+    depot.shutdown_background();
+    assert!(
+        second.await.unwrap().is_err(),
+        "the desk got no key from a killed depot"
+    );
+
+    // Started again: the interrupted shipment is failed, saying why; the request is in
+    // error at the connector.
+    let (_ready, depot) =
+        run_depot_process(&dir, addr, Arc::new(EnvelopeProgrammer::new(VirtualKeys)));
+    let desk = DeskClient::new(reqwest::Client::new(), &base, &token);
+    assert!(desk.waiting().await.unwrap().is_empty());
+    let got = w.settle(&sids[1], &["error"]).await;
+    assert_eq!(got["state"], "error", "{got}");
+    let at_depot: Value = reqwest::Client::new()
+        .get(format!("{base}/v1/fpr/shipments/{}", sids[1]))
+        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        at_depot["shipment_state"]["shipment_state_id"], 8,
+        "{at_depot}"
+    );
+    assert!(
+        at_depot.to_string().contains("programming was interrupted"),
+        "{at_depot}"
+    );
+    assert_eq!(w.shipment(&sids[0]).await["state"], "complete");
+
+    drop(touch); // lets the killed depot's programming thread end
+    depot.shutdown_background();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -6,7 +6,7 @@
 use super::{DepotError, write_private};
 use crate::fulfiller::auth::{bearer, unauthorized};
 use crate::fulfiller::routes::{Failure, not_found};
-use crate::fulfiller::store::{ListParams, MAX_PAGE, ct_eq};
+use crate::fulfiller::store::{ListParams, MAX_PAGE, ct_eq, waits_for_programming};
 use crate::fulfiller::{Fulfiller, Store, service_routes};
 use axum::extract::{Path, Request, State};
 use axum::http::Method;
@@ -182,7 +182,7 @@ async fn waiting(State(desk): State<Desk>) -> Json<Vec<Waiting>> {
         out.extend(
             page.shipments
                 .into_iter()
-                .filter(|s| is_waiting(s.shipment_state_id))
+                .filter(|s| waits_for_programming(s.shipment_state_id))
                 .map(|s| Waiting {
                     shipment_id: s.shipment_id.to_string(),
                     recipient_name: format!("{} {}", s.recipient_firstname, s.recipient_lastname),
@@ -201,13 +201,6 @@ async fn waiting(State(desk): State<Desk>) -> Json<Vec<Waiting>> {
         }
     }
     Json(out)
-}
-
-fn is_waiting(state: ShipmentState) -> bool {
-    matches!(
-        state,
-        ShipmentState::Received | ShipmentState::AddressValidated
-    )
 }
 
 /// `POST /depot/v1/shipments/{id}/program`.
@@ -269,31 +262,7 @@ fn desk_serial(body: &[u8], required: bool) -> Result<Option<u32>, ApiError> {
 /// Programs the waiting shipment `id` through to delivered (with the desk's serial
 /// number for its key, if given) and takes its key.
 fn hand_over(store: &Store, id: &str, serial: Option<u32>) -> Result<Handover, ApiError> {
-    let before = store.get_fpr(id)?.shipment_state.shipment_state_id;
-    if !is_waiting(before) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidTransition,
-            format!(
-                "Shipment {id} is not waiting at the desk (state {}: {}); only shipments in state 2 or 3 can be programmed",
-                before.id(),
-                before.message()
-            ),
-        ));
-    }
-    // A key that cannot be programmed now (none plugged in, not fresh) leaves the
-    // shipment waiting: programming's own failure would be final for it.
-    store.programmer_ready().map_err(|e| {
-        ApiError::new(
-            ErrorCode::InvalidTransition,
-            format!(
-                "No key can be programmed for shipment {id} now: {e}; the shipment still waits"
-            ),
-        )
-    })?;
-    if let Some(serial) = serial {
-        store.give_serial(id, serial)?;
-    }
-    store.move_to(id, ShipmentState::Delivered)?;
+    store.program_waiting(id, serial)?;
     let after = store.get_fpr(id)?;
     let state = after.shipment_state.shipment_state_id;
     let data = match after.product_data() {

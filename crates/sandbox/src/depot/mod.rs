@@ -173,6 +173,9 @@ impl Depot {
             let dump: serde_json::Value =
                 serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
             store.restore(&dump).map_err(corrupt)?;
+            for id in store.fail_interrupted_programming() {
+                tracing::warn!(shipment = %id, "the depot stopped while this shipment's key was being programmed: the shipment is failed (state 8); reset that key");
+            }
         }
         let listener =
             TcpListener::bind(config.listen)

@@ -4,7 +4,7 @@
 //! replace it. Every operation returns the wire shape or an [`ApiError`].
 
 use super::keys::{KeyError, KeyRing, Rotation};
-use super::program::{Order, Programmer};
+use super::program::{Order, ProgramError, Programmed, Programmer};
 use super::seed::Seed;
 use envelope::{Jwks, KeyUse};
 use serde::{Deserialize, Serialize};
@@ -606,46 +606,97 @@ impl Store {
         moved
     }
 
-    /// Whether the programmer can program a key now ([`Programmer::ready`]).
-    pub fn programmer_ready(&self) -> Result<(), super::program::ProgramError> {
-        self.programmer.ready()
-    }
-
-    /// Gives the FIDO Pre-reg shipment `id` the serial number of the key a depot's desk
-    /// is about to program for it (a real key's own, read off the key), instead of the
-    /// next of the seed's counter. Refused (400, field `serial_number`) when the
-    /// shipment holds several keys (a given serial number is one key's), or when a key
-    /// already handed over for another shipment has that serial number.
-    pub fn give_serial(&self, id: &str, serial: u32) -> Result<(), ApiError> {
+    /// A depot's desk programs the FIDO Pre-reg shipment `id`, which must be waiting
+    /// for it ([`waits_for_programming`]), through to delivered, with the desk's
+    /// serial number for its key if given (a real key's own, read off the key). The
+    /// store is held for the steps, not while the keys are made: the shipment is taken
+    /// to 101 with its sealed requests taken out (nothing else moves a shipment in 101:
+    /// it cannot be edited or deleted, and a depot has no clock), its keys are programmed
+    /// outside the store's lock (a real key waits for its touch), and the results are
+    /// kept and the shipment moved on to 104 under it again.
+    ///
+    /// Refused, leaving the shipment as it was: 409 when it is not waiting or no key can
+    /// be programmed now ([`Programmer::ready`]: none plugged in, not fresh); 400 (field
+    /// `serial_number`) when the shipment holds several keys (a given serial number is
+    /// one key's) or a key already handed over for another shipment has that number.
+    pub fn program_waiting(&self, id: &str, serial: Option<u32>) -> Result<(), ApiError> {
+        let taken = {
+            let mut inner = self.lock();
+            let i = find(&inner, id, true)?;
+            let before = inner.shipments[i].state;
+            if !waits_for_programming(before) {
+                return Err(api(
+                    ErrorCode::InvalidTransition,
+                    format!(
+                        "Shipment {id} is not waiting at the desk (state {}: {}); only shipments in state 2 or 3 can be programmed",
+                        before.id(),
+                        before.message()
+                    ),
+                ));
+            }
+            // A key that cannot be programmed now (none plugged in, not fresh) leaves
+            // the shipment waiting: programming's own failure would be final for it.
+            self.programmer.ready().map_err(|e| {
+                api(
+                    ErrorCode::InvalidTransition,
+                    format!(
+                        "No key can be programmed for shipment {id} now: {e}; the shipment still waits"
+                    ),
+                )
+            })?;
+            if let Some(serial) = serial {
+                check_given_serial(&inner, i, serial)?;
+                inner.shipments[i].serial = Some(serial);
+            }
+            self.run_until(&mut inner, i, ShipmentState::SentToFulfilment);
+            if inner.shipments[i].state != ShipmentState::SentToFulfilment {
+                // Stopped by a check on the way (address, denied party): said by its state.
+                return Ok(());
+            }
+            // `find` above took FIDO Pre-reg shipments only, which always have keys.
+            take_keys(&self.seed, &mut inner, i).ok_or_else(|| not_found(id))?
+        };
+        let result = taken.program(&*self.programmer);
         let mut inner = self.lock();
         let i = find(&inner, id, true)?;
-        let wanted = serial.to_string();
-        let has = |d: &Option<ProductData>| d.as_ref().is_some_and(|d| d.serial_number == wanted);
-        if let Some(other) = inner.shipments.iter().enumerate().find_map(|(j, s)| {
-            (j != i && (has(&s.product_data) || s.more.iter().any(|k| has(&k.product_data))))
-                .then(|| s.id.as_str().to_owned())
-        }) {
-            return Err(ApiError {
-                code: ErrorCode::ValidationError,
-                message: format!(
-                    "serial number {serial} is a key already programmed for shipment {other}; check the number on the key"
+        let from = inner.shipments[i].state;
+        if from != ShipmentState::SentToFulfilment {
+            return Err(api(
+                ErrorCode::InternalError,
+                format!(
+                    "Shipment {id} left state 101 while its key was programmed (now {}); the key made is not handed over",
+                    from.id()
                 ),
-                field: Some("serial_number".to_owned()),
-            });
+            ));
         }
-        let s = &mut inner.shipments[i];
-        if !s.more.is_empty() {
-            return Err(ApiError {
-                code: ErrorCode::ValidationError,
-                message: format!(
-                    "shipment {id} holds {} keys; a serial number given at the desk is one key's, so program it without one",
-                    s.more.len() + 1
-                ),
-                field: Some("serial_number".to_owned()),
-            });
-        }
-        s.serial = Some(serial);
+        let next = put_programmed(&mut inner, i, result);
+        enter(&mut inner, i, from, next);
+        self.run_until(&mut inner, i, ShipmentState::Delivered);
         Ok(())
+    }
+
+    /// After a depot restarts: a FIDO Pre-reg shipment left in 101 was being programmed
+    /// when the depot stopped ([`Self::program_waiting`]); its sealed requests are gone
+    /// and its key may be half made, so it goes to 8 saying so. Answers their ids.
+    pub fn fail_interrupted_programming(&self) -> Vec<String> {
+        let mut inner = self.lock();
+        let mut failed = Vec::new();
+        for s in &mut inner.shipments {
+            if s.kind == ShipmentType::AutoFidoPreReg && s.state == ShipmentState::SentToFulfilment
+            {
+                s.state = ShipmentState::ProcessingError;
+                s.note = Some(
+                    "programming was interrupted: the depot stopped while this shipment's key was being programmed; reset that key before using it again, and order anew"
+                        .to_owned(),
+                );
+                s.requests = None;
+                for k in &mut s.more {
+                    k.requests = None;
+                }
+                failed.push(s.id.as_str().to_owned());
+            }
+        }
+        failed
     }
 
     /// Moves one shipment to `to`: forward along the happy path (through every step in
@@ -824,105 +875,17 @@ impl Store {
             ShipmentState::Shipped => ShipmentState::Delivered,
             _ => return None,
         };
-        let now = crate::time::now();
-        let s = &mut inner.shipments[i];
-        s.state = next;
-        match next {
-            ShipmentState::AddressUndeliverable => {
-                s.note = Some("the address validation service could not understand or deliver to this address; correct it with PUT".to_owned());
-            }
-            ShipmentState::DplMatch => {
-                s.note = Some("the recipient matches the denied-party list".to_owned());
-            }
-            ShipmentState::AddressValidated => s.note = None,
-            ShipmentState::Shipped => s.shipped_at = Some(now),
-            ShipmentState::Delivered => s.delivered_at = Some(now),
-            _ => {}
-        }
-        Some(moved(s, from))
+        Some(enter(inner, i, from, next))
     }
 
     /// 101 → 102 (or 8). Plain shipments only get serial numbers; FIDO Pre-reg shipments
     /// go through the programmer, and their sealed requests are purged either way.
     fn program(&self, inner: &mut Inner, i: usize) -> ShipmentState {
-        // A serial number the desk gave (a real key's own) goes first.
-        let serial = match inner.shipments[i].serial {
-            Some(given) => given,
-            None => {
-                let next = inner.next_serial;
-                inner.next_serial = next.wrapping_add(1);
-                next
-            }
-        };
-        let mut next_serial = inner.next_serial;
-        let transport = inner.keys.transport_private();
-        let signing = inner.keys.current_signing().cloned();
-        let s = &mut inner.shipments[i];
-        s.serial = Some(serial);
-        if s.kind != ShipmentType::AutoFidoPreReg {
-            return ShipmentState::Programmed;
-        }
-        let requests = s.requests.take();
-        let item = s.items.first();
-        let product = item.and_then(|it| self.seed.product(it.product_id));
-        let firmware = item
-            .and_then(|it| it.customization_id.as_deref())
-            .and_then(|c| self.seed.customization(c))
-            .map(|c| c.firmware_version.as_str())
-            .unwrap_or("5.7.1");
-        let id = s.id.as_str().to_owned();
-        let program_key = |serial: u32, r: &Requests| match (product, signing.as_ref()) {
-            (Some(product), Some(signing_key)) => self.programmer.program(&Order {
-                shipment_id: &id,
-                product,
-                serial,
-                firmware_version: firmware,
-                pin_request: &r.pin,
-                credential_requests: &r.credentials,
-                transport_keys: &transport,
-                signing_key,
-            }),
-            _ => Err(super::program::ProgramError(
-                "the shipment has no product or signing key to program with".to_owned(),
-            )),
-        };
-        let result = match requests.as_ref() {
-            Some(r) => program_key(serial, r),
-            None => Err(super::program::ProgramError(
-                "the shipment has no sealed requests to program with".to_owned(),
-            )),
-        };
-        // The further keys of a shipment of several, each with the next serial.
-        let result = result.and_then(|first| {
-            let mut rest = Vec::with_capacity(s.more.len());
-            for k in &mut s.more {
-                let Some(r) = k.requests.take() else {
-                    return Err(super::program::ProgramError(
-                        "a further key of the shipment has no sealed requests".to_owned(),
-                    ));
-                };
-                let serial = next_serial;
-                next_serial = next_serial.wrapping_add(1);
-                rest.push(program_key(serial, &r)?);
-            }
-            Ok((first, rest))
-        });
-        inner.next_serial = next_serial;
-        let s = &mut inner.shipments[i];
-        match result {
-            Ok((p, rest)) => {
-                s.product_data = Some(p.product_data);
-                s.parcel = Some(p.key_state);
-                for (k, p) in s.more.iter_mut().zip(rest) {
-                    k.product_data = Some(p.product_data);
-                    k.parcel = Some(p.key_state);
-                }
-                ShipmentState::Programmed
-            }
-            Err(e) => {
-                tracing::warn!(shipment = %s.id, error = %e, "programming failed");
-                s.note = Some(format!("programming failed: {e}"));
-                ShipmentState::ProcessingError
+        match take_keys(&self.seed, inner, i) {
+            None => ShipmentState::Programmed,
+            Some(taken) => {
+                let result = taken.program(&*self.programmer);
+                put_programmed(inner, i, result)
             }
         }
     }
@@ -1074,6 +1037,183 @@ fn state_message(s: &Shipment) -> String {
 fn tracking(s: &Shipment) -> Option<String> {
     s.shipped_at
         .map(|_| format!("https://carrier.sandbox.invalid/track/{}", s.id))
+}
+
+/// Whether a FIDO Pre-reg shipment in `state` waits for a depot's desk to program it
+/// (2 received, 3 address validated).
+pub fn waits_for_programming(state: ShipmentState) -> bool {
+    matches!(
+        state,
+        ShipmentState::Received | ShipmentState::AddressValidated
+    )
+}
+
+/// A serial number the desk gives for shipment `i`: refused (400, field
+/// `serial_number`) when another shipment's handed-over key has it, or when the shipment
+/// holds several keys.
+fn check_given_serial(inner: &Inner, i: usize, serial: u32) -> Result<(), ApiError> {
+    let wanted = serial.to_string();
+    let has = |d: &Option<ProductData>| d.as_ref().is_some_and(|d| d.serial_number == wanted);
+    let invalid = |message: String| ApiError {
+        code: ErrorCode::ValidationError,
+        message,
+        field: Some("serial_number".to_owned()),
+    };
+    if let Some(other) = inner.shipments.iter().enumerate().find_map(|(j, s)| {
+        (j != i && (has(&s.product_data) || s.more.iter().any(|k| has(&k.product_data))))
+            .then(|| s.id.as_str().to_owned())
+    }) {
+        return Err(invalid(format!(
+            "serial number {serial} is a key already programmed for shipment {other}; check the number on the key"
+        )));
+    }
+    let s = &inner.shipments[i];
+    if !s.more.is_empty() {
+        return Err(invalid(format!(
+            "shipment {} holds {} keys; a serial number given at the desk is one key's, so program it without one",
+            s.id,
+            s.more.len() + 1
+        )));
+    }
+    Ok(())
+}
+
+/// Puts shipment `i` in state `next` (from `from`), with the note and time that state
+/// brings.
+fn enter(inner: &mut Inner, i: usize, from: ShipmentState, next: ShipmentState) -> Moved {
+    let now = crate::time::now();
+    let s = &mut inner.shipments[i];
+    s.state = next;
+    match next {
+        ShipmentState::AddressUndeliverable => {
+            s.note = Some("the address validation service could not understand or deliver to this address; correct it with PUT".to_owned());
+        }
+        ShipmentState::DplMatch => {
+            s.note = Some("the recipient matches the denied-party list".to_owned());
+        }
+        ShipmentState::AddressValidated => s.note = None,
+        ShipmentState::Shipped => s.shipped_at = Some(now),
+        ShipmentState::Delivered => s.delivered_at = Some(now),
+        _ => {}
+    }
+    moved(s, from)
+}
+
+/// A FIDO Pre-reg shipment's keys taken out of the store to be programmed: what the
+/// programmer needs, owned, so that the store need not be held while keys are made (a
+/// real key waits for a touch).
+struct Taken {
+    id: String,
+    product: Option<Product>,
+    firmware: String,
+    /// Each key's serial number and sealed requests, the first key first.
+    keys: Vec<(u32, Option<Requests>)>,
+    transport: Vec<envelope::PrivateJwk>,
+    signing: Option<envelope::PrivateJwk>,
+}
+
+impl Taken {
+    /// Programs every key of the shipment, in order; the first failure ends it.
+    fn program(&self, programmer: &dyn Programmer) -> Result<Vec<Programmed>, ProgramError> {
+        let mut out = Vec::with_capacity(self.keys.len());
+        for (n, (serial, requests)) in self.keys.iter().enumerate() {
+            let Some(r) = requests else {
+                return Err(ProgramError(if n == 0 {
+                    "the shipment has no sealed requests to program with".to_owned()
+                } else {
+                    "a further key of the shipment has no sealed requests".to_owned()
+                }));
+            };
+            let (Some(product), Some(signing_key)) = (&self.product, &self.signing) else {
+                return Err(ProgramError(
+                    "the shipment has no product or signing key to program with".to_owned(),
+                ));
+            };
+            out.push(programmer.program(&Order {
+                shipment_id: &self.id,
+                product,
+                serial: *serial,
+                firmware_version: &self.firmware,
+                pin_request: &r.pin,
+                credential_requests: &r.credentials,
+                transport_keys: &self.transport,
+                signing_key,
+            })?);
+        }
+        Ok(out)
+    }
+}
+
+/// Gives shipment `i` its serial numbers (the desk's, else the seed's counter) and, for
+/// a FIDO Pre-reg shipment, takes its sealed requests out (they are purged whatever
+/// programming does) with what programming them needs.
+fn take_keys(seed: &Seed, inner: &mut Inner, i: usize) -> Option<Taken> {
+    // A serial number the desk gave (a real key's own) goes first.
+    let serial = match inner.shipments[i].serial {
+        Some(given) => given,
+        None => {
+            let next = inner.next_serial;
+            inner.next_serial = next.wrapping_add(1);
+            next
+        }
+    };
+    inner.shipments[i].serial = Some(serial);
+    if inner.shipments[i].kind != ShipmentType::AutoFidoPreReg {
+        return None;
+    }
+    let transport = inner.keys.transport_private();
+    let signing = inner.keys.current_signing().cloned();
+    let mut next_serial = inner.next_serial;
+    let s = &mut inner.shipments[i];
+    let mut keys = vec![(serial, s.requests.take())];
+    // The further keys of a shipment of several, each with the next serial.
+    for k in &mut s.more {
+        keys.push((next_serial, k.requests.take()));
+        next_serial = next_serial.wrapping_add(1);
+    }
+    let item = s.items.first();
+    let taken = Taken {
+        id: s.id.as_str().to_owned(),
+        product: item.and_then(|it| seed.product(it.product_id)).cloned(),
+        firmware: item
+            .and_then(|it| it.customization_id.as_deref())
+            .and_then(|c| seed.customization(c))
+            .map_or_else(|| "5.7.1".to_owned(), |c| c.firmware_version.clone()),
+        keys,
+        transport,
+        signing,
+    };
+    inner.next_serial = next_serial;
+    Some(taken)
+}
+
+/// Keeps what programming shipment `i` made (or why it failed) and says the state it
+/// goes to: 102, or 8 with the failure as its note.
+fn put_programmed(
+    inner: &mut Inner,
+    i: usize,
+    result: Result<Vec<Programmed>, ProgramError>,
+) -> ShipmentState {
+    let s = &mut inner.shipments[i];
+    match result {
+        Ok(keys) => {
+            let mut keys = keys.into_iter();
+            if let Some(p) = keys.next() {
+                s.product_data = Some(p.product_data);
+                s.parcel = Some(p.key_state);
+            }
+            for (k, p) in s.more.iter_mut().zip(keys) {
+                k.product_data = Some(p.product_data);
+                k.parcel = Some(p.key_state);
+            }
+            ShipmentState::Programmed
+        }
+        Err(e) => {
+            tracing::warn!(shipment = %s.id, error = %e, "programming failed");
+            s.note = Some(format!("programming failed: {e}"));
+            ShipmentState::ProcessingError
+        }
+    }
 }
 
 fn find(inner: &Inner, id: &str, fpr_only: bool) -> Result<usize, ApiError> {
