@@ -173,6 +173,39 @@ async fn order_for_alex_and_diego(w: &common::World) -> Vec<String> {
     sids
 }
 
+/// With virtual keys the desk may give a serial number; the seed's counter then skips
+/// it, so no two keys share one.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_counter_skips_a_serial_number_the_desk_gave() {
+    let dir = std::env::temp_dir().join(format!("prereg-depot-{}", uuid::Uuid::new_v4()));
+    let (ready, stop, task) = run_depot(&dir, SocketAddr::from(([127, 0, 0, 1], 0))).await;
+    let base = ready["fulfiller"]["base_url"].as_str().unwrap().to_owned();
+    let w = common::start_ordering_from(ready["fulfiller"].clone()).await;
+    let token = std::fs::read_to_string(dir.join(DESK_TOKEN_FILE)).unwrap();
+    let desk = DeskClient::new(w.http.clone(), &base, &token);
+    let sids = order_for_alex_and_diego(&w).await;
+
+    // The number the counter would give next, given by the desk to the first key.
+    let next = sandbox::fulfiller::Seed::default().first_serial.to_string();
+    let first = desk.program(&sids[0], Some(&next)).await.unwrap();
+    assert_eq!(first.serial_number, next);
+    let second = desk.program(&sids[1], None).await.unwrap();
+    assert_ne!(second.serial_number, next, "the counter skipped it");
+    for (sid, serial) in [
+        (&sids[0], &first.serial_number),
+        (&sids[1], &second.serial_number),
+    ] {
+        assert_eq!(
+            w.settle(sid, &["complete"]).await["serial_number"],
+            serial.as_str()
+        );
+    }
+
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Virtual keys behind a "plugged in" switch, as a depot's USB key is: while it is off,
 /// no key can be programmed.
 struct Plugged {

@@ -1151,11 +1151,7 @@ fn take_keys(seed: &Seed, inner: &mut Inner, i: usize) -> Option<Taken> {
     // A serial number the desk gave (a real key's own) goes first.
     let serial = match inner.shipments[i].serial {
         Some(given) => given,
-        None => {
-            let next = inner.next_serial;
-            inner.next_serial = next.wrapping_add(1);
-            next
-        }
+        None => next_free_serial(inner),
     };
     inner.shipments[i].serial = Some(serial);
     if inner.shipments[i].kind != ShipmentType::AutoFidoPreReg {
@@ -1163,13 +1159,14 @@ fn take_keys(seed: &Seed, inner: &mut Inner, i: usize) -> Option<Taken> {
     }
     let transport = inner.keys.transport_private();
     let signing = inner.keys.current_signing().cloned();
-    let mut next_serial = inner.next_serial;
+    // The further keys of a shipment of several, each with the next free serial.
+    let more: Vec<u32> = (0..inner.shipments[i].more.len())
+        .map(|_| next_free_serial(inner))
+        .collect();
     let s = &mut inner.shipments[i];
     let mut keys = vec![(serial, s.requests.take())];
-    // The further keys of a shipment of several, each with the next serial.
-    for k in &mut s.more {
-        keys.push((next_serial, k.requests.take()));
-        next_serial = next_serial.wrapping_add(1);
+    for (k, serial) in s.more.iter_mut().zip(more) {
+        keys.push((serial, k.requests.take()));
     }
     let item = s.items.first();
     let taken = Taken {
@@ -1183,8 +1180,29 @@ fn take_keys(seed: &Seed, inner: &mut Inner, i: usize) -> Option<Taken> {
         transport,
         signing,
     };
-    inner.next_serial = next_serial;
     Some(taken)
+}
+
+/// The seed counter's next serial number that no shipment's key has: a depot's desk
+/// may have given a key a number the counter would reach.
+fn next_free_serial(inner: &mut Inner) -> u32 {
+    let taken = |n: u32| {
+        let text = n.to_string();
+        inner.shipments.iter().any(|s| {
+            s.serial == Some(n)
+                || s.more.iter().any(|k| {
+                    k.product_data
+                        .as_ref()
+                        .is_some_and(|d| d.serial_number == text)
+                })
+        })
+    };
+    let mut n = inner.next_serial;
+    while taken(n) {
+        n = n.wrapping_add(1);
+    }
+    inner.next_serial = n.wrapping_add(1);
+    n
 }
 
 /// Keeps what programming shipment `i` made (or why it failed) and says the state it
