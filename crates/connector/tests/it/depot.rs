@@ -452,15 +452,9 @@ async fn a_key_waiting_for_its_touch_holds_up_nothing_and_a_depot_killed_then_fa
     assert!(desk.waiting().await.unwrap().is_empty());
     let got = w.settle(&sids[1], &["error"]).await;
     assert_eq!(got["state"], "error", "{got}");
-    let at_depot: Value = reqwest::Client::new()
-        .get(format!("{base}/v1/fpr/shipments/{}", sids[1]))
-        .bearer_auth(sandbox::fulfiller::seed::DEFAULT_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let at_depot = w
+        .fulfiller_call(Method::GET, &format!("/v1/fpr/shipments/{}", sids[1]), None)
+        .await;
     assert_eq!(
         at_depot["shipment_state"]["shipment_state_id"], 8,
         "{at_depot}"
